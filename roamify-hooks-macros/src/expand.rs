@@ -1,0 +1,172 @@
+//! `#[on_event]`: the function is emitted unchanged; beside it, a hidden item of the same name in
+//! the type namespace (`enum name {}`) implements `Handler`. `handlers![name]` names that item
+//! through the same path as the function, so nothing generated ever needs importing.
+
+use proc_macro2::{Ident, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{ItemFn, Path};
+
+use crate::ast::{self, HandlerFn};
+use crate::attr::{self, Errors};
+use crate::fallback;
+use crate::valid::{self, Route};
+
+pub(crate) fn on_event(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let args = attr::parse(args, &mut errors);
+    let krate = krate(args.krate.as_ref());
+    let Ok(item_fn) = syn::parse2::<ItemFn>(item.clone()) else {
+        return fallback::not_a_function(item, errors);
+    };
+    let route = valid::route(&args, &mut errors);
+    let example = route
+        .as_ref()
+        .map_or_else(|| "event: …".to_owned(), Route::example_argument);
+    let handler = ast::read(&item_fn, &example, &mut errors);
+    match (errors.finish(), route, handler) {
+        (None, Some(route), Some(handler)) => expand(&krate, &route, &handler),
+        (error, ..) => fallback::with_errors(&krate, &item_fn, error),
+    }
+}
+
+/// The path generated code starts from: `::roamify_hooks` unless `crate = …` says otherwise.
+pub(crate) fn krate(path: Option<&Path>) -> TokenStream {
+    path.map_or_else(|| quote!(::roamify_hooks), |p| quote!(#p))
+}
+
+fn expand(krate: &TokenStream, route: &Route, handler: &HandlerFn<'_>) -> TokenStream {
+    let item = handler.item;
+    let ident = &item.sig.ident;
+    let private = quote!(#krate::__private);
+    let payload = handler.payload;
+    let payload_ty = quote_spanned!(payload.span()=> #payload);
+
+    let (category, kind, route_key, take, fallback_impl) = match route {
+        Route::Catalog(entry) => {
+            let marker = Ident::new(entry.ident, payload.span());
+            let (category, kind) = (entry.category, entry.kind);
+            (
+                quote!(#category),
+                quote!(#kind),
+                quote!(<#private::kind::#marker as #private::CatalogKind>::KIND as u16),
+                quote_spanned! {payload.span()=>
+                    match <#payload as #private::payload_of::#marker>::take(__event) {
+                        #private::Ok(__payload) => #private::Ok(__payload),
+                        #private::Err(__event) => #private::Err(#private::Taken::NotMine(__event)),
+                    }
+                },
+                quote!(),
+            )
+        }
+        Route::Uncatalogued { category, kind } => (
+            quote!(#category),
+            quote!(#kind),
+            quote!(#private::BY_NAME),
+            quote_spanned!(payload.span()=> #private::take_uncatalogued::<#payload>(__event, #category, #kind)),
+            quote!(),
+        ),
+        Route::Fallback => (
+            quote!(""),
+            quote!(""),
+            quote!(#private::BY_NAME),
+            quote_spanned! {payload.span()=>
+                match #private::take_unknown(__event) {
+                    #private::Ok(unknown) => #private::Ok(<#payload as #private::FallbackPayload>::from_unknown(unknown)),
+                    #private::Err(taken) => #private::Err(taken),
+                }
+            },
+            quote! {
+                const FALLBACK: bool = true;
+            },
+        ),
+    };
+    let fallback_marker = matches!(route, Route::Fallback).then(|| {
+        quote! {
+            impl #private::FallbackHandler for #ident {}
+        }
+    });
+
+    let state_ty = handler
+        .state
+        .map_or_else(|| quote!(()), |s| quote_spanned!(s.span()=> #s));
+    let args = if handler.state.is_some() {
+        quote!(__payload, __state)
+    } else {
+        quote!(__payload)
+    };
+    let bind_state = if handler.state.is_some() {
+        quote!()
+    } else {
+        quote!(let () = __state;)
+    };
+    let awaited = if item.sig.asyncness.is_some() {
+        quote!(.await)
+    } else {
+        quote!()
+    };
+    let output = handler
+        .output
+        .map_or_else(|| quote!(()), |o| quote_spanned!(o.span()=> #o));
+    let into_result = handler.output.map_or_else(
+        || quote!(#private::IntoHandlerResult),
+        |o| quote_spanned!(o.span()=> <#o as #private::IntoHandlerResult>),
+    );
+    let name = ident.to_string();
+
+    let registration = registration(
+        krate,
+        item,
+        &quote! {
+            const NAME: &'static str = #name;
+            const CATEGORY: &'static str = #category;
+            const KIND: &'static str = #kind;
+            const ROUTE_KEY: u16 = #route_key;
+            #fallback_impl
+            type Payload = #payload_ty;
+            type State = #state_ty;
+
+            #[inline]
+            fn take(__event: #private::Event) -> #private::Result<Self::Payload, #private::Taken> {
+                #take
+            }
+
+            fn call(
+                __payload: Self::Payload,
+                __state: Self::State,
+            ) -> impl #private::Future<Output = #private::Result<(), #private::BoxError>> + #private::Send + 'static {
+                async move {
+                    #bind_state
+                    let __output: #output = #ident(#args)#awaited;
+                    #into_result::into_handler_result(__output)
+                }
+            }
+        },
+    );
+    quote! {
+        #item
+        #registration
+        #fallback_marker
+    }
+}
+
+/// The hidden `enum name {}` and its `Handler` impl with `body`.
+pub(crate) fn registration(krate: &TokenStream, item: &ItemFn, body: &TokenStream) -> TokenStream {
+    let ident = &item.sig.ident;
+    let vis = &item.vis;
+    let private = quote!(#krate::__private);
+    quote! {
+        // The registration of the handler function of the same name, in the type namespace so
+        // that any path reaching the function reaches it too.
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, dead_code)]
+        #vis enum #ident {}
+
+        const _: () = {
+            #[automatically_derived]
+            impl #private::Handler for #ident {
+                #body
+            }
+        };
+    }
+}

@@ -1,0 +1,208 @@
+//! `handlers![a, module::b, fallback = c]`: a dispatch table whose `dispatch` is one `match` on
+//! the event's route key, each arm a constant that `#[on_event]` gave the handler.
+//!
+//! What a delivery executes: `match event.route_key() { K_a => run::<a>(…), K_b => …, _ => … }`.
+//! Catalog kinds are `u16` constants, so the `match` is a jump table; the `_` arm (unknown events
+//! and kinds without a handler) tries the handlers found by name, then the fallback.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Path, Token};
+
+use crate::attr::{Errors, crate_path};
+use crate::expand::krate;
+
+enum Entry {
+    Handler(Path),
+    Fallback(Path),
+    Crate(Path),
+}
+
+impl Parse for Entry {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        if input.peek(Token![crate]) && input.peek2(Token![=]) {
+            input.parse::<Token![crate]>()?;
+            input.parse::<Token![=]>()?;
+            return crate_path(&input.parse()?).map(Entry::Crate);
+        }
+        let path: Path = input.parse()?;
+        if input.peek(Token![=]) {
+            if !path.is_ident("fallback") {
+                return Err(syn::Error::new(
+                    path.span(),
+                    "expected a handler path, `fallback = handler` or `crate = path`",
+                ));
+            }
+            input.parse::<Token![=]>()?;
+            return Ok(Entry::Fallback(input.parse()?));
+        }
+        Ok(Entry::Handler(path))
+    }
+}
+
+pub(crate) fn handlers(input: TokenStream) -> TokenStream {
+    let parsed =
+        syn::parse::Parser::parse2(Punctuated::<Entry, Token![,]>::parse_terminated, input);
+    let entries = match parsed {
+        Ok(entries) => entries,
+        Err(e) => return e.to_compile_error(),
+    };
+    let mut errors = Errors::default();
+    let (mut handlers, mut fallback, mut krate_path) = (Vec::new(), None, None);
+    for entry in entries {
+        match entry {
+            Entry::Handler(path) => {
+                let text = path_text(&path);
+                if handlers.iter().any(|p| path_text(p) == text) {
+                    errors.at(path.span(), format!("`{text}` is listed twice"));
+                } else {
+                    handlers.push(path);
+                }
+            }
+            Entry::Fallback(path) if fallback.is_some() => {
+                errors.at(path.span(), "a table has one `fallback`")
+            }
+            Entry::Fallback(path) => fallback = Some(path),
+            Entry::Crate(path) if krate_path.is_some() => {
+                errors.at(path.span(), "duplicate argument `crate`")
+            }
+            Entry::Crate(path) => krate_path = Some(path),
+        }
+    }
+    if let Some(error) = errors.finish() {
+        return error.to_compile_error();
+    }
+    expand(&krate(krate_path.as_ref()), &handlers, fallback.as_ref())
+}
+
+fn path_text(path: &Path) -> String {
+    quote!(#path).to_string().replace(' ', "")
+}
+
+fn expand(krate: &TokenStream, handlers: &[Path], fallback: Option<&Path>) -> TokenStream {
+    let private = quote!(#krate::__private);
+    let states: Vec<_> = (0..handlers.len())
+        .map(|i| format_ident!("state_{i}"))
+        .collect();
+
+    // Compile-time checks, each on the offending path.
+    let mut checks = Vec::new();
+    for (i, b) in handlers.iter().enumerate() {
+        let b_text = path_text(b);
+        checks.push(quote_spanned! {b.span()=>
+            const _: () = #private::assert_handler::<#b>();
+            const _: () = ::core::assert!(
+                !<#b as #private::Handler>::FALLBACK,
+                ::core::concat!("`", #b_text, "` is a fallback handler: list it as `fallback = ", #b_text, "`"),
+            );
+        });
+        for a in &handlers[..i] {
+            let message = format!(
+                "`{b_text}` handles the same event as `{}`: a dispatch table takes one handler per event",
+                path_text(a)
+            );
+            checks.push(quote_spanned! {b.span()=>
+                const _: () = ::core::assert!(!#private::same_route::<#a, #b>(), #message);
+            });
+        }
+    }
+    if let Some(f) = fallback {
+        checks.push(quote_spanned! {f.span()=>
+            const _: () = #private::assert_fallback::<#f>();
+        });
+    }
+
+    let arms = handlers.iter().zip(&states).map(|(h, s)| {
+        quote! {
+            <#h as #private::Handler>::ROUTE_KEY => match #private::run::<#h>(__event, &self.#s).await {
+                #private::Ok(__done) => __done,
+                #private::Err(_) => #private::Dispatched::NoHandler,
+            },
+        }
+    });
+    let by_name = handlers.iter().zip(&states).map(|(h, s)| {
+        quote! {
+            if <#h as #private::Handler>::ROUTE_KEY == #private::BY_NAME {
+                match #private::run::<#h>(__event, &self.#s).await {
+                    #private::Ok(__done) => return __done,
+                    #private::Err(__other) => __event = __other,
+                }
+            }
+        }
+    });
+    let (fallback_field, fallback_bind, fallback_run) = match fallback {
+        Some(f) => (
+            quote!(fallback: <#f as #private::Handler>::State,),
+            quote!(fallback: <<#f as #private::Handler>::State as #private::StateArg>::resolve(__states, <#f as #private::Handler>::NAME)?,),
+            quote! {
+                match #private::run::<#f>(__event, &self.fallback).await {
+                    #private::Ok(__done) => __done,
+                    #private::Err(_) => #private::Dispatched::NoHandler,
+                }
+            },
+        ),
+        None => (
+            quote!(),
+            quote!(),
+            quote!({
+                let _ = __event;
+                #private::Dispatched::NoHandler
+            }),
+        ),
+    };
+    let table = quote!(__RoamifyTable);
+    let unbound = quote!(__RoamifyHandlers);
+    let span = Span::call_site();
+    quote_spanned! {span=>
+        {
+            #(#checks)*
+
+            /// The table before binding: `handlers![…]`'s value.
+            struct #unbound;
+
+            /// The bound table: each handler's resolved state.
+            struct #table {
+                #( #states: <#handlers as #private::Handler>::State, )*
+                #fallback_field
+            }
+
+            impl #private::Handlers for #unbound {
+                type Bound = #table;
+                fn bind(self, __states: &#private::States) -> #private::Result<#table, #private::MissingState> {
+                    #private::Ok(#table {
+                        #( #states: <<#handlers as #private::Handler>::State as #private::StateArg>::resolve(
+                            __states,
+                            <#handlers as #private::Handler>::NAME,
+                        )?, )*
+                        #fallback_bind
+                    })
+                }
+            }
+
+            impl #private::Dispatch for #table {
+                // Handlers found by name share one never-matching key: their arms are dead, and
+                // `_` tries them.
+                #[allow(unreachable_patterns, unused_mut)]
+                fn dispatch(&self, __event: #private::Event)
+                    -> impl #private::Future<Output = #private::Dispatched> + #private::Send + '_
+                {
+                    async move {
+                        match __event.route_key() {
+                            #(#arms)*
+                            _ => {
+                                let mut __event = __event;
+                                #(#by_name)*
+                                #fallback_run
+                            }
+                        }
+                    }
+                }
+            }
+
+            #unbound
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! The Roamify event catalog: every documented (category, kind), its wire spellings and its
+//! payload type, declared once below.
+//!
+//! Everything that depends on the list of events is generated from that one declaration: the
+//! [`EventKind`] and [`Event`] enums, [`CATALOG`], the routing of wire names, and the payload
+//! checks the `#[on_event]` macro's expansions use. The macro crate validates attributes against
+//! its own copy of the names; a test (`catalog_agrees_with_macro_crate`) proves the two agree.
+
+use serde::de::{DeserializeSeed, Deserializer};
+
+use crate::events::{AffiliateOrder, EsimStatus, EsimUsage, PartnerBalance, Refund, UnknownEvent};
+
+/// One documented event, as listed in [`CATALOG`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CatalogEntry {
+    /// The kind.
+    pub kind: EventKind,
+    /// The `event_category` value.
+    pub category: &'static str,
+    /// The `event_type` value, as on Roamify's type pages.
+    pub name: &'static str,
+    /// Other `event_type` spellings real deliveries use for the same event.
+    pub aliases: &'static [&'static str],
+    /// The payload type's name (in [`crate::events`]).
+    pub payload: &'static str,
+}
+
+macro_rules! catalog {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident {
+            category: $category:literal,
+            name: $name:literal,
+            aliases: [$($alias:literal),*],
+            payload: $payload:ident,
+            mismatch: $message:literal,
+            expected: $note:literal,
+        }
+    )*) => {
+        /// Every event kind the catalog documents. Kinds added by Roamify later arrive as
+        /// [`Event::Unknown`] until this crate learns them.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        #[repr(u16)]
+        pub enum EventKind {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl EventKind {
+            /// Every kind, in catalog order.
+            pub const ALL: &'static [EventKind] = &[$(EventKind::$variant),*];
+
+            /// The `event_category` value.
+            #[must_use]
+            pub const fn category(self) -> &'static str {
+                match self { $( EventKind::$variant => $category, )* }
+            }
+
+            /// The canonical `event_type` value.
+            #[must_use]
+            pub const fn name(self) -> &'static str {
+                match self { $( EventKind::$variant => $name, )* }
+            }
+
+            /// The kind named by a delivery's `event_category` and `event_type`, accepting every
+            /// spelling in the catalog; `None` for events the catalog does not know.
+            #[must_use]
+            pub fn from_wire(category: &str, name: &str) -> Option<EventKind> {
+                match (category, name) {
+                    $( ($category, $name $(| $alias)*) => Some(EventKind::$variant), )*
+                    _ => None,
+                }
+            }
+        }
+
+        /// The catalog, one entry per [`EventKind`], in order.
+        pub const CATALOG: &[CatalogEntry] = &[$(
+            CatalogEntry {
+                kind: EventKind::$variant,
+                category: $category,
+                name: $name,
+                aliases: &[$($alias),*],
+                payload: stringify!($payload),
+            },
+        )*];
+
+        /// A verified, parsed Roamify event: one variant per [`EventKind`], plus
+        /// [`Event::Unknown`] for events the catalog does not know.
+        #[derive(Debug, Clone, PartialEq)]
+        #[non_exhaustive]
+        pub enum Event {
+            $( $(#[$doc])* $variant($payload), )*
+            /// An event this version does not know, with its names and raw JSON.
+            Unknown(UnknownEvent),
+        }
+
+        impl Event {
+            /// The event's kind; `None` for [`Event::Unknown`].
+            #[must_use]
+            pub fn kind(&self) -> Option<EventKind> {
+                match self {
+                    $( Event::$variant(_) => Some(EventKind::$variant), )*
+                    Event::Unknown(_) => None,
+                }
+            }
+
+            /// The route key the generated dispatch `match` switches on.
+            #[doc(hidden)]
+            #[must_use]
+            pub fn route_key(&self) -> u16 {
+                match self {
+                    $( Event::$variant(_) => EventKind::$variant as u16, )*
+                    Event::Unknown(_) => crate::dispatch::UNCATALOGUED,
+                }
+            }
+
+            pub(crate) fn payload_extra_mut(&mut self) -> Option<&mut serde_json::Map<String, serde_json::Value>> {
+                match self {
+                    $( Event::$variant(p) => Some(&mut p.extra), )*
+                    Event::Unknown(_) => None,
+                }
+            }
+        }
+
+        /// Reads the payload of a known kind from `data` (or the flat top level).
+        #[derive(Clone, Copy)]
+        pub(crate) struct KindSeed(pub(crate) EventKind);
+
+        impl<'de> DeserializeSeed<'de> for KindSeed {
+            type Value = Event;
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Event, D::Error> {
+                match self.0 {
+                    $( EventKind::$variant => <$payload as serde::Deserialize<'de>>::deserialize(d).map(Event::$variant), )*
+                }
+            }
+        }
+
+        /// Zero-sized markers naming each kind in generated code.
+        pub mod kind {
+            $(
+                #[doc = concat!("`", $category, "`/`", $name, "`.")]
+                #[derive(Debug, Clone, Copy)]
+                pub struct $variant;
+                impl crate::dispatch::CatalogKind for $variant {
+                    const KIND: super::EventKind = super::EventKind::$variant;
+                }
+            )*
+        }
+
+        /// One trait per kind, implemented only by that kind's payload type: a handler whose
+        /// argument has another type fails to compile with the kind's own message.
+        pub mod payload_of {
+            use super::Event;
+            $(
+                #[doc = concat!("Implemented by the payload type of `", $category, "`/`", $name, "`.")]
+                #[diagnostic::on_unimplemented(message = $message, label = "wrong payload type for this event", note = $note)]
+                pub trait $variant: Sized {
+                    /// Takes this kind's payload out of an event of this kind.
+                    ///
+                    /// # Errors
+                    /// Gives the event back when it is of another kind.
+                    fn take(event: Event) -> Result<Self, Event>;
+                }
+                impl $variant for super::$payload {
+                    #[inline]
+                    fn take(event: Event) -> Result<Self, Event> {
+                        match event {
+                            Event::$variant(p) => Ok(p),
+                            other => Err(other),
+                        }
+                    }
+                }
+            )*
+        }
+    };
+}
+
+catalog! {
+    /// `esim`/`usage` (also sent as `esim_usage`): usage report of an eSIM.
+    EsimUsage {
+        category: "esim",
+        name: "usage",
+        aliases: ["esim_usage"],
+        payload: EsimUsage,
+        mismatch: "`{Self}` is not the payload of Roamify event `esim`/`usage`",
+        expected: "handlers of `esim`/`usage` take `roamify_hooks::events::EsimUsage`",
+    }
+    /// `esim`/`status` (also sent as `esim_status`): an eSIM's status changed.
+    EsimStatus {
+        category: "esim",
+        name: "status",
+        aliases: ["esim_status"],
+        payload: EsimStatus,
+        mismatch: "`{Self}` is not the payload of Roamify event `esim`/`status`",
+        expected: "handlers of `esim`/`status` take `roamify_hooks::events::EsimStatus`",
+    }
+    /// `partner`/`low_balance`: the balance fell below the threshold (or an early warning).
+    PartnerLowBalance {
+        category: "partner",
+        name: "low_balance",
+        aliases: [],
+        payload: PartnerBalance,
+        mismatch: "`{Self}` is not the payload of Roamify event `partner`/`low_balance`",
+        expected: "handlers of `partner`/`low_balance` take `roamify_hooks::events::PartnerBalance`",
+    }
+    /// `partner`/`insufficient_balance`: a transaction was attempted above the balance.
+    PartnerInsufficientBalance {
+        category: "partner",
+        name: "insufficient_balance",
+        aliases: [],
+        payload: PartnerBalance,
+        mismatch: "`{Self}` is not the payload of Roamify event `partner`/`insufficient_balance`",
+        expected: "handlers of `partner`/`insufficient_balance` take `roamify_hooks::events::PartnerBalance`",
+    }
+    /// `partner`/`top_up`: funds were added to the balance.
+    PartnerTopUp {
+        category: "partner",
+        name: "top_up",
+        aliases: [],
+        payload: PartnerBalance,
+        mismatch: "`{Self}` is not the payload of Roamify event `partner`/`top_up`",
+        expected: "handlers of `partner`/`top_up` take `roamify_hooks::events::PartnerBalance`",
+    }
+    /// `affiliate`/`order`: an order was placed through the affiliate link.
+    AffiliateOrder {
+        category: "affiliate",
+        name: "order",
+        aliases: [],
+        payload: AffiliateOrder,
+        mismatch: "`{Self}` is not the payload of Roamify event `affiliate`/`order`",
+        expected: "handlers of `affiliate`/`order` take `roamify_hooks::events::AffiliateOrder`",
+    }
+    /// `refund`/`refunded`: a refund request was approved and paid back.
+    RefundRefunded {
+        category: "refund",
+        name: "refunded",
+        aliases: [],
+        payload: Refund,
+        mismatch: "`{Self}` is not the payload of Roamify event `refund`/`refunded`",
+        expected: "handlers of `refund`/`refunded` take `roamify_hooks::events::Refund`",
+    }
+    /// `refund`/`rejected`: a refund request was rejected.
+    RefundRejected {
+        category: "refund",
+        name: "rejected",
+        aliases: [],
+        payload: Refund,
+        mismatch: "`{Self}` is not the payload of Roamify event `refund`/`rejected`",
+        expected: "handlers of `refund`/`rejected` take `roamify_hooks::events::Refund`",
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.category(), self.name())
+    }
+}

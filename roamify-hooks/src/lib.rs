@@ -1,0 +1,140 @@
+//! Receive [Roamify](https://getroamify.com) eSIM webhooks safely, fast, and without losing an
+//! event.
+//!
+//! `roamify-hooks` verifies each delivery's `X-Roamify-Signature` over the exact body bytes,
+//! turns the body into a typed [`Event`] — whatever shape of Roamify's documentation it follows —
+//! and runs the handler you registered for it. Handlers are plain functions; the compiler checks
+//! that each names a real event, takes that event's payload, and that no event has two.
+//! No web framework lives here: `roamify-hooks-actix` mounts a [`Receiver`] in actix-web, and
+//! any other server can call [`Receiver::receive`] with header values and body bytes.
+//!
+//! # A tour
+//!
+//! ```
+//! use roamify_hooks::events::{EsimUsage, PartnerBalance};
+//! use roamify_hooks::{handlers, on_event, testing, EventKind, Outcome, Receiver, Secret, State};
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//!
+//! #[derive(Default)]
+//! struct Alerts {
+//!     sent: AtomicU32,
+//! }
+//!
+//! // A synchronous handler taking shared state.
+//! #[on_event(category = "partner", kind = "low_balance")]
+//! fn low_balance(event: PartnerBalance, alerts: State<Alerts>) {
+//!     alerts.sent.fetch_add(1, Ordering::Relaxed);
+//!     println!("balance {} {} (threshold {:?})", event.balance, event.currency, event.threshold);
+//! }
+//!
+//! // An async handler that can fail: Roamify will retry the delivery.
+//! #[on_event(category = "esim", kind = "usage")]
+//! async fn usage(event: EsimUsage) -> Result<(), std::io::Error> {
+//!     println!("{} used {} days", event.iccid, event.usage_list.len());
+//!     Ok(())
+//! }
+//!
+//! # futures_executor::block_on(async {
+//! let receiver = Receiver::builder()
+//!     .secret(Secret::new("whsec_test")?) // in production: Secret::from_env()?
+//!     .state(Alerts::default())
+//!     .build(handlers![low_balance, usage])?;
+//!
+//! // What an HTTP adapter does with each request:
+//! let body = testing::sample(EventKind::PartnerLowBalance);
+//! let signature = testing::sign("whsec_test", body);
+//! match receiver.receive([signature.as_bytes()], body).await {
+//!     Outcome::Handled { handler, .. } => assert_eq!(handler, "low_balance"),
+//!     other => panic!("unexpected {other:?}"),
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # What it tolerates
+//!
+//! Real deliveries follow every published version of Roamify's documentation. Parsing accepts
+//! both spellings of eSIM kinds (`usage`/`esim_usage`, `status`/`esim_status`), fields under
+//! `data` or flat at the top level, any key order, optional fields absent, `null` or `""`, and
+//! numbers with or without decimals. Money is [`rust_decimal::Decimal`], exact as sent. Keys this
+//! version does not model are kept in each payload's `extra` map; status values it does not know
+//! land in an `Other` variant; events it does not know become [`Event::Unknown`] and are
+//! acknowledged.
+//!
+//! # Signatures
+//!
+//! [`Secrets`] prepares each secret's HMAC key once; [`Secrets::verify`] takes the header values
+//! and the raw bytes (any bytes) and returns a [`Verified`] body, the only input
+//! [`Event::parse`] accepts. Several secrets may be active at once for rotation.
+//!
+//! # Limits
+//!
+//! Roamify documents no timestamp in the signature, so a captured delivery can be replayed;
+//! idempotent handlers (and `event_id` for refunds) are the defence. Handlers run before the
+//! answer: keep them well under Roamify's 2–3 s deadline.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod catalog;
+mod dispatch;
+pub mod events;
+mod parse;
+mod receiver;
+mod secret;
+mod signature;
+pub mod testing;
+mod time;
+mod wire;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use catalog::{CATALOG, CatalogEntry, Event, EventKind};
+pub use dispatch::{
+    BoxError, Dispatch, Dispatched, FallbackHandler, Handler, HandlerError, Handlers,
+    IntoHandlerResult, MissingState, State, StateArg, States, Taken,
+};
+pub use events::UnknownEvent;
+pub use parse::ParseError;
+pub use receiver::{BuildError, EventName, Outcome, Receiver, ReceiverBuilder};
+pub use secret::{SECRET_ENV, Secret, SecretError};
+pub use signature::{SIGNATURE_HEADER, Secrets, SignatureError, Verified};
+pub use time::UnixTime;
+
+/// Registers a function as the handler of one Roamify event.
+///
+/// ```
+/// use roamify_hooks::on_event;
+/// use roamify_hooks::events::PartnerBalance;
+///
+/// #[on_event(category = "partner", kind = "top_up")]
+/// async fn top_up(event: PartnerBalance) -> Result<(), std::io::Error> {
+///     println!("topped up to {}", event.balance);
+///     Ok(())
+/// }
+/// ```
+///
+/// Arguments:
+/// - `category = "…"`, `kind = "…"`: the event, checked against the catalog at compile time.
+///   Write the canonical kind (`usage`, `status`): it also receives deliveries with the legacy
+///   spellings `esim_usage` and `esim_status`.
+/// - `uncatalogued`: the event is not in the catalog (Roamify added it after this release); the
+///   payload argument may then be any `serde::de::DeserializeOwned` type. Without this flag a
+///   misspelled name is a compile error.
+/// - `fallback` (alone): the handler of every unknown event without a handler; takes
+///   [`UnknownEvent`].
+/// - `crate = path`: where to find this crate when it is re-exported under another name.
+///
+/// The function stays an ordinary function: call it directly in tests. It takes the payload and
+/// optionally a [`State<T>`], may be `async`, and returns `()` or `Result<(), E>` with `E`
+/// convertible into [`BoxError`]. Gather handlers with [`handlers!`].
+#[doc(inline)]
+pub use roamify_hooks_macros::on_event;
+
+/// Gathers handlers into a compile-time dispatch table: `handlers![a, module::b, fallback = c]`.
+///
+/// The table is one `match` on the event's kind. Two handlers for one event are a compile error
+/// naming both. Pass the table to [`ReceiverBuilder::build`].
+#[doc(inline)]
+pub use roamify_hooks_macros::handlers;

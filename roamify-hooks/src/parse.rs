@@ -1,0 +1,294 @@
+//! From verified body bytes to an [`Event`], in one pass over the JSON where possible.
+//!
+//! The envelope visitor reads `event_category`, `event_type` and `event_id`; when it reaches
+//! `data` with both names already known (the documented key order), it reads the typed payload
+//! right there. Otherwise it keeps borrowed slices of the body (`data`, or the flat top-level
+//! fields of pre-2025-07-20 deliveries) and reads the payload from them once the names are known.
+//! The body is never re-serialised; only a failing payload is read a second time, to name the
+//! JSON path of the offending field.
+
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::fmt;
+
+use serde::de::value::MapDeserializer;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::catalog::{Event, EventKind, KindSeed};
+use crate::events::UnknownEvent;
+use crate::signature::Verified;
+use crate::wire::WireKey;
+
+/// Why a signed body could not be turned into an [`Event`].
+///
+/// An event of an unknown category or kind is *not* an error: it parses to
+/// [`Event::Unknown`] and is acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// The body is not a Roamify envelope: not JSON, not an object, or without string
+    /// `event_category` and `event_type`.
+    #[error("not a Roamify event envelope: {reason}")]
+    NotEnvelope {
+        /// What is wrong, for logs.
+        reason: String,
+    },
+    /// A known kind whose payload does not match the documented fields.
+    #[error("invalid `{kind}` payload at `{path}`: {message}")]
+    InvalidPayload {
+        /// The event's kind.
+        kind: EventKind,
+        /// JSON path of the offending field, from the top of the body (e.g. `data.balance`).
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// An event outside the catalog, handled by an `uncatalogued` handler whose payload type
+    /// does not fit its fields.
+    #[error("invalid `{category}.{kind}` payload for its uncatalogued handler: {message}")]
+    InvalidUncatalogued {
+        /// `event_category`.
+        category: String,
+        /// `event_type`.
+        kind: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Event {
+    /// Parses a verified body.
+    ///
+    /// ```
+    /// use roamify_hooks::{testing, Event, Secret, Secrets};
+    ///
+    /// let secrets = Secrets::new(Secret::new("whsec_test")?);
+    /// let body = br#"{"event_category":"partner","event_type":"top_up",
+    ///                 "data":{"timestamp":1764205200,"balance":1003.25,"currency":"EUR"}}"#;
+    /// let signature = testing::sign("whsec_test", body);
+    ///
+    /// let verified = secrets.verify([signature.as_bytes()], body)?;
+    /// let Event::PartnerTopUp(top_up) = Event::parse(&verified)? else { unreachable!() };
+    /// assert_eq!(top_up.balance.to_string(), "1003.25");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ParseError::NotEnvelope`] or [`ParseError::InvalidPayload`]; see [`ParseError`].
+    pub fn parse(verified: &Verified<'_>) -> Result<Event, ParseError> {
+        parse(verified.body())
+    }
+}
+
+pub(crate) fn parse(body: &[u8]) -> Result<Event, ParseError> {
+    let failed = Cell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let envelope = de
+        .deserialize_map(EnvelopeVisitor { failed: &failed })
+        .and_then(|e| de.end().map(|()| e));
+    match envelope {
+        Ok(envelope) => envelope.finish(body),
+        Err(e) => match failed.get() {
+            Some(kind) => Err(payload_error_in_stream(kind, body, &e)),
+            None => Err(not_envelope(e.to_string())),
+        },
+    }
+}
+
+fn not_envelope(reason: impl Into<String>) -> ParseError {
+    ParseError::NotEnvelope {
+        reason: reason.into(),
+    }
+}
+
+/// What the envelope visitor found, before the payload of a late-named kind is read.
+struct Envelope<'de> {
+    category: Option<Cow<'de, str>>,
+    kind: Option<Cow<'de, str>>,
+    event_id: Option<String>,
+    data: Option<Data<'de>>,
+    /// Top-level keys other than the envelope's own, as borrowed JSON.
+    rest: Vec<(Cow<'de, str>, &'de RawValue)>,
+}
+
+enum Data<'de> {
+    Parsed(Event),
+    Raw(&'de RawValue),
+}
+
+struct EnvelopeVisitor<'a> {
+    /// Set while a known kind's payload is being read in-stream, so a failure there is reported
+    /// as an invalid payload rather than a bad envelope.
+    failed: &'a Cell<Option<EventKind>>,
+}
+
+impl<'de> Visitor<'de> for EnvelopeVisitor<'_> {
+    type Value = Envelope<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object with `event_category` and `event_type`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope<'de>, A::Error> {
+        let mut env = Envelope {
+            category: None,
+            kind: None,
+            event_id: None,
+            data: None,
+            rest: Vec::new(),
+        };
+        while let Some(WireKey(key)) = map.next_key()? {
+            match &*key {
+                "event_category" => env.category = Some(map.next_value::<Name<'de>>()?.0),
+                "event_type" => env.kind = Some(map.next_value::<Name<'de>>()?.0),
+                "event_id" => {
+                    env.event_id = map.next_value_seed(
+                        crate::wire::FieldSeed::<Option<String>>(Default::default()),
+                    )?;
+                }
+                "data" => {
+                    let known = match (&env.category, &env.kind) {
+                        (Some(c), Some(k)) => EventKind::from_wire(c, k),
+                        _ => None,
+                    };
+                    env.data = Some(match known {
+                        Some(kind) => {
+                            self.failed.set(Some(kind));
+                            let event = map.next_value_seed(KindSeed(kind))?;
+                            self.failed.set(None);
+                            Data::Parsed(event)
+                        }
+                        None => Data::Raw(map.next_value()?),
+                    });
+                }
+                _ => env.rest.push((key, map.next_value()?)),
+            }
+        }
+        Ok(env)
+    }
+}
+
+/// `event_category` / `event_type`: a string, borrowed when it has no escapes.
+struct Name<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(NameVisitor)
+    }
+}
+
+struct NameVisitor;
+
+impl<'de> Visitor<'de> for NameVisitor {
+    type Value = Name<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string naming the event")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Name<'de>, E> {
+        Ok(Name(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Name<'de>, E> {
+        Ok(Name(Cow::Owned(v.to_owned())))
+    }
+}
+
+impl<'de> Envelope<'de> {
+    fn finish(self, body: &'de [u8]) -> Result<Event, ParseError> {
+        let Some(category) = self.category else {
+            return Err(not_envelope("missing `event_category`"));
+        };
+        let Some(kind_name) = self.kind else {
+            return Err(not_envelope("missing `event_type`"));
+        };
+        let Some(kind) = EventKind::from_wire(&category, &kind_name) else {
+            let body = std::str::from_utf8(body)
+                .map_err(|e| not_envelope(e.to_string()))?
+                .to_owned();
+            return Ok(Event::Unknown(UnknownEvent {
+                category: category.into_owned(),
+                kind: kind_name.into_owned(),
+                event_id: self.event_id,
+                body,
+            }));
+        };
+        let (mut event, rest) = match self.data {
+            Some(Data::Parsed(event)) => (event, self.rest),
+            Some(Data::Raw(raw)) => {
+                let event = KindSeed(kind)
+                    .deserialize(raw)
+                    .map_err(|_| payload_error(kind, raw, "data."))?;
+                (event, self.rest)
+            }
+            None => {
+                // Pre-2025-07-20 shape: the payload's fields sit at the top level.
+                let fields = MapDeserializer::new(self.rest.iter().cloned());
+                let event = KindSeed(kind).deserialize(fields).map_err(|_| {
+                    payload_error(kind, MapDeserializer::new(self.rest.iter().cloned()), "")
+                })?;
+                (event, Vec::new())
+            }
+        };
+        if let Some(id) = self.event_id {
+            if let Event::RefundRefunded(r) | Event::RefundRejected(r) = &mut event {
+                r.event_id.get_or_insert(id);
+            }
+        }
+        // Unknown top-level keys beside `data` are kept with the payload's other unknown keys.
+        if !rest.is_empty() {
+            if let Some(extra) = event.payload_extra_mut() {
+                for (key, raw) in rest {
+                    let value =
+                        serde_json::from_str(raw.get()).map_err(|e| not_envelope(e.to_string()))?;
+                    extra.entry(key.into_owned()).or_insert(value);
+                }
+            }
+        }
+        Ok(event)
+    }
+}
+
+/// Re-reads a failing payload with path tracking (the error path only).
+fn payload_error<'de, D>(kind: EventKind, d: D, prefix: &str) -> ParseError
+where
+    D: Deserializer<'de>,
+    D::Error: fmt::Display,
+{
+    let mut track = serde_path_to_error::Track::new();
+    let message =
+        match KindSeed(kind).deserialize(serde_path_to_error::Deserializer::new(d, &mut track)) {
+            Ok(_) => "payload could not be read".to_owned(),
+            Err(e) => e.to_string(),
+        };
+    invalid_payload(kind, prefix, &track.path().to_string(), message)
+}
+
+fn payload_error_in_stream(kind: EventKind, body: &[u8], first: &serde_json::Error) -> ParseError {
+    let failed = Cell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let mut track = serde_path_to_error::Track::new();
+    let result = serde_path_to_error::Deserializer::new(&mut de, &mut track)
+        .deserialize_map(EnvelopeVisitor { failed: &failed });
+    let message = match result {
+        Ok(_) => first.to_string(),
+        Err(e) => e.to_string(),
+    };
+    invalid_payload(kind, "", &track.path().to_string(), message)
+}
+
+fn invalid_payload(kind: EventKind, prefix: &str, path: &str, message: String) -> ParseError {
+    let path = match path {
+        "." | "" => prefix.trim_end_matches('.').to_owned(),
+        _ => format!("{prefix}{path}"),
+    };
+    let path = if path.is_empty() {
+        ".".to_owned()
+    } else {
+        path
+    };
+    ParseError::InvalidPayload {
+        kind,
+        path,
+        message,
+    }
+}

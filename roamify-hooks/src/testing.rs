@@ -1,0 +1,134 @@
+//! A test kit for users' own handlers: sign bodies, build signed deliveries, and get a valid
+//! sample body for every event kind (enabled by the `testing` feature).
+//!
+//! ```
+//! use roamify_hooks::testing::{self, SignedDelivery};
+//! use roamify_hooks::{EventKind, Outcome, Receiver, Secret, handlers, on_event};
+//! use roamify_hooks::events::EsimStatus;
+//!
+//! #[on_event(category = "esim", kind = "status")]
+//! fn status(event: EsimStatus) {
+//!     assert_eq!(event.iccid, "8991234567890123456");
+//! }
+//!
+//! // Handlers are plain functions: call them directly…
+//! status(testing::sample_payload(EventKind::EsimStatus)?);
+//!
+//! // …or deliver a signed sample through a receiver.
+//! let receiver = Receiver::builder().secret(Secret::new("whsec_test")?).build(handlers![status])?;
+//! let delivery = SignedDelivery::sample(EventKind::EsimStatus).signed("whsec_test");
+//! let outcome = futures_executor::block_on(delivery.deliver(&receiver));
+//! assert!(matches!(outcome, Outcome::Handled { .. }));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde::de::DeserializeOwned;
+use sha2::Sha256;
+
+use crate::catalog::EventKind;
+use crate::dispatch::Dispatch;
+use crate::receiver::{Outcome, Receiver};
+
+/// The `X-Roamify-Signature` value Roamify would send for `body` signed with `secret`: lowercase
+/// hex of HMAC-SHA256 over the exact bytes.
+#[must_use]
+pub fn sign(secret: impl AsRef<[u8]>, body: impl AsRef<[u8]>) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_ref()) else {
+        unreachable!("HMAC-SHA256 accepts keys of every length")
+    };
+    mac.update(body.as_ref());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// A valid sample body of `kind`, in the current (nested `data`) shape.
+#[must_use]
+pub fn sample(kind: EventKind) -> &'static [u8] {
+    match kind {
+        EventKind::EsimUsage => include_bytes!("samples/esim_usage.json"),
+        EventKind::EsimStatus => include_bytes!("samples/esim_status.json"),
+        EventKind::PartnerLowBalance => include_bytes!("samples/partner_low_balance.json"),
+        EventKind::PartnerInsufficientBalance => {
+            include_bytes!("samples/partner_insufficient_balance.json")
+        }
+        EventKind::PartnerTopUp => include_bytes!("samples/partner_top_up.json"),
+        EventKind::AffiliateOrder => include_bytes!("samples/affiliate_order.json"),
+        EventKind::RefundRefunded => include_bytes!("samples/refund_refunded.json"),
+        EventKind::RefundRejected => include_bytes!("samples/refund_rejected.json"),
+    }
+}
+
+/// The payload of [`sample`]`(kind)`, parsed, for calling handlers directly.
+///
+/// # Errors
+/// When `T` is not `kind`'s payload type.
+pub fn sample_payload<T: DeserializeOwned>(kind: EventKind) -> Result<T, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct Envelope<T> {
+        data: T,
+    }
+    serde_json::from_slice::<Envelope<T>>(sample(kind)).map(|e| e.data)
+}
+
+/// A delivery as Roamify would make it: a body and its `X-Roamify-Signature` value(s).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedDelivery {
+    body: Vec<u8>,
+    signatures: Vec<String>,
+}
+
+impl SignedDelivery {
+    /// An unsigned delivery of `body`.
+    #[must_use]
+    pub fn new(body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            body: body.into(),
+            signatures: Vec::new(),
+        }
+    }
+
+    /// An unsigned delivery of the sample body of `kind`.
+    #[must_use]
+    pub fn sample(kind: EventKind) -> Self {
+        Self::new(sample(kind))
+    }
+
+    /// Adds the signature of the body with `secret`.
+    #[must_use]
+    pub fn signed(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.signatures.push(sign(secret, &self.body));
+        self
+    }
+
+    /// Adds an arbitrary header value (a wrong, malformed or second signature).
+    #[must_use]
+    pub fn with_signature(mut self, value: impl Into<String>) -> Self {
+        self.signatures.push(value.into());
+        self
+    }
+
+    /// Adds a well-formed signature that no secret made.
+    #[must_use]
+    pub fn badly_signed(self) -> Self {
+        self.with_signature("0".repeat(64))
+    }
+
+    /// The body.
+    #[must_use]
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The `X-Roamify-Signature` values, in order.
+    #[must_use]
+    pub fn signatures(&self) -> &[String] {
+        &self.signatures
+    }
+
+    /// Delivers to `receiver` in-process, as an HTTP adapter would.
+    pub async fn deliver<D: Dispatch>(&self, receiver: &Receiver<D>) -> Outcome {
+        receiver
+            .receive(self.signatures.iter().map(String::as_bytes), &self.body)
+            .await
+    }
+}

@@ -1,0 +1,32 @@
+//! Access to the shared fixtures: `../shared/fixtures` beside the workspace, or
+//! `$ROAMIFY_FIXTURES`.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::PathBuf;
+
+pub fn fixtures() -> PathBuf {
+    if let Some(dir) = std::env::var_os("ROAMIFY_FIXTURES") {
+        return PathBuf::from(dir);
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures")
+}
+
+pub fn event(name: &str) -> Vec<u8> {
+    let path = fixtures().join("events").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading fixture {}: {e}", path.display()))
+}
+
+pub fn event_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fixtures().join("events"))
+        .expect("fixtures/events exists")
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    names
+}

@@ -69,6 +69,21 @@ pub(crate) fn read<'a>(
         }
         ok = false;
     }
+    for (index, ty) in typed.iter().take(2).enumerate() {
+        if let Type::Reference(reference) = ty {
+            let message = if index == 0 {
+                "a handler takes its payload by value: drop the `&`".to_owned()
+            } else {
+                let inner = &reference.elem;
+                format!(
+                    "a handler takes state as `State<T>`, not a reference: write `State<{}>`",
+                    quote::quote!(#inner)
+                )
+            };
+            errors.at(reference.and_token.span(), message);
+            ok = false;
+        }
+    }
     let payload = typed.first().copied();
     if payload.is_none() && ok {
         errors.at(

@@ -15,6 +15,9 @@ pub(crate) struct Args {
     pub(crate) uncatalogued: Option<Span>,
     pub(crate) fallback: Option<Span>,
     pub(crate) krate: Option<Path>,
+    /// Keys that were given, valid or not, or suggested for a misspelled key: a key in this list
+    /// is not reported as missing (its own error says enough).
+    pub(crate) mentioned: Vec<&'static str>,
 }
 
 const VALID: &[&str] = &["category", "kind", "uncatalogued", "fallback", "crate"];
@@ -60,6 +63,9 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
     let parser = syn::meta::parser(|meta| {
         let key = meta.path.clone();
         let name = key.get_ident().map(ToString::to_string).unwrap_or_default();
+        if let Some(known) = VALID.iter().find(|v| **v == name) {
+            args.mentioned.push(known);
+        }
         match name.as_str() {
             "category" | "kind" => {
                 let value: Expr = meta.value()?.parse()?;
@@ -116,10 +122,13 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
                 } else {
                     name.clone()
                 };
+                if let Some(meant) = suggest::nearest(&shown, VALID) {
+                    args.mentioned.push(meant);
+                }
                 errors.at(
                     key.span(),
                     format!(
-                        "unknown argument `{shown}`{}; valid arguments: {}",
+                        "unknown argument `{shown}`{}\nvalid arguments: {}",
                         suggest::did_you_mean(&shown, VALID),
                         suggest::list(VALID)
                     ),

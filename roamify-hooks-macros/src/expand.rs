@@ -49,7 +49,7 @@ fn expand(krate: &TokenStream, route: &Route, handler: &HandlerFn<'_>) -> TokenS
             (
                 quote!(#category),
                 quote!(#kind),
-                quote!(<#private::kind::#marker as #private::CatalogKind>::KIND as u16),
+                quote!(<#private::kind::#marker as #private::CatalogKind>::KIND as ::core::primitive::u16),
                 quote_spanned! {payload.span()=>
                     match <#payload as #private::payload_of::#marker>::take(__event) {
                         #private::Ok(__payload) => #private::Ok(__payload),
@@ -77,7 +77,7 @@ fn expand(krate: &TokenStream, route: &Route, handler: &HandlerFn<'_>) -> TokenS
                 }
             },
             quote! {
-                const FALLBACK: bool = true;
+                const FALLBACK: ::core::primitive::bool = true;
             },
         ),
     };
@@ -118,10 +118,10 @@ fn expand(krate: &TokenStream, route: &Route, handler: &HandlerFn<'_>) -> TokenS
         krate,
         item,
         &quote! {
-            const NAME: &'static str = #name;
-            const CATEGORY: &'static str = #category;
-            const KIND: &'static str = #kind;
-            const ROUTE_KEY: u16 = #route_key;
+            const NAME: &'static ::core::primitive::str = #name;
+            const CATEGORY: &'static ::core::primitive::str = #category;
+            const KIND: &'static ::core::primitive::str = #kind;
+            const ROUTE_KEY: ::core::primitive::u16 = #route_key;
             #fallback_impl
             type Payload = #payload_ty;
             type State = #state_ty;

@@ -23,10 +23,10 @@ pub(crate) fn with_errors(
         krate,
         item,
         &quote! {
-            const NAME: &'static str = #name;
-            const CATEGORY: &'static str = "";
-            const KIND: &'static str = #name;
-            const ROUTE_KEY: u16 = #private::BY_NAME;
+            const NAME: &'static ::core::primitive::str = #name;
+            const CATEGORY: &'static ::core::primitive::str = "";
+            const KIND: &'static ::core::primitive::str = #name;
+            const ROUTE_KEY: ::core::primitive::u16 = #private::BY_NAME;
             type Payload = ();
             type State = ();
             fn take(event: #private::Event) -> #private::Result<(), #private::Taken> {
@@ -37,6 +37,9 @@ pub(crate) fn with_errors(
             }
         },
     );
+    // A method (`self` receiver) sits in an `impl` block, where the registration cannot go.
+    let in_impl = matches!(item.sig.inputs.first(), Some(syn::FnArg::Receiver(_)));
+    let inert = (!in_impl).then_some(inert);
     quote! {
         #item
         #inert

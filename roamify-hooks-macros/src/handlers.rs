@@ -93,7 +93,6 @@ fn expand(krate: &TokenStream, handlers: &[Path], fallback: Option<&Path>) -> To
     for (i, b) in handlers.iter().enumerate() {
         let b_text = path_text(b);
         checks.push(quote_spanned! {b.span()=>
-            const _: () = #private::assert_handler::<#b>();
             const _: () = ::core::assert!(
                 !<#b as #private::Handler>::FALLBACK,
                 ::core::concat!("`", #b_text, "` is a fallback handler: list it as `fallback = ", #b_text, "`"),

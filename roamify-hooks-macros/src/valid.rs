@@ -48,30 +48,36 @@ pub(crate) fn route(args: &Args, errors: &mut Errors) -> Option<Route> {
         return ok.then_some(Route::Fallback);
     }
     let categories = catalog::categories();
-    let Some(category) = &args.category else {
-        errors.at(
-            Span::call_site(),
-            format!(
-                "missing `category = \"…\"`; valid categories: {}",
-                suggest::list(&categories)
-            ),
-        );
-        if args.kind.is_none() {
+    let missing = |name: &str| !args.mentioned.contains(&name);
+    let (Some(category), Some(kind)) = (&args.category, &args.kind) else {
+        if args.category.is_none() && missing("category") {
+            errors.at(
+                Span::call_site(),
+                format!(
+                    "missing `category = \"…\"`; valid categories: {}",
+                    suggest::list(&categories)
+                ),
+            );
+        }
+        if let Some(category) = &args.category {
+            let name = category.value();
+            if args.uncatalogued.is_none() && !categories.contains(&name.as_str()) {
+                unknown_category(category, &categories, errors);
+            } else if missing("kind") {
+                let kinds = catalog::kinds(&name);
+                let valid = if kinds.is_empty() {
+                    String::new()
+                } else {
+                    format!("; kinds of `{name}`: {}", suggest::list(&kinds))
+                };
+                errors.at(Span::call_site(), format!("missing `kind = \"…\"`{valid}"));
+            }
+        } else if args.kind.is_none() && missing("kind") {
             errors.at(Span::call_site(), "missing `kind = \"…\"`");
         }
         return None;
     };
     let category_name = category.value();
-    let Some(kind) = &args.kind else {
-        let kinds = catalog::kinds(&category_name);
-        let valid = if kinds.is_empty() {
-            String::new()
-        } else {
-            format!("; kinds of `{category_name}`: {}", suggest::list(&kinds))
-        };
-        errors.at(Span::call_site(), format!("missing `kind = \"…\"`{valid}"));
-        return None;
-    };
     let kind_name = kind.value();
 
     if let Some(flag) = args.uncatalogued {
@@ -107,14 +113,7 @@ pub(crate) fn route(args: &Args, errors: &mut Errors) -> Option<Route> {
     }
 
     if !categories.contains(&category_name.as_str()) {
-        errors.at(
-            category.span(),
-            format!(
-                "unknown Roamify event category `{category_name}`{}\nvalid categories: {}\nfor an event Roamify added after this release, add `uncatalogued`",
-                suggest::did_you_mean(&category_name, &categories),
-                suggest::list(&categories),
-            ),
-        );
+        unknown_category(category, &categories, errors);
         return None;
     }
     if let Some(entry) = catalog::find(&category_name, &kind_name) {
@@ -143,4 +142,16 @@ pub(crate) fn route(args: &Args, errors: &mut Errors) -> Option<Route> {
         ),
     );
     None
+}
+
+fn unknown_category(category: &LitStr, categories: &[&str], errors: &mut Errors) {
+    let name = category.value();
+    errors.at(
+        category.span(),
+        format!(
+            "unknown Roamify event category `{name}`{}\nvalid categories: {}\nfor an event Roamify added after this release, add `uncatalogued`",
+            suggest::did_you_mean(&name, categories),
+            suggest::list(categories),
+        ),
+    );
 }

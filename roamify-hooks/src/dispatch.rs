@@ -15,7 +15,6 @@ use std::sync::Arc;
 use futures_util::FutureExt as _;
 
 use crate::catalog::{Event, EventKind};
-use crate::events::UnknownEvent;
 use crate::parse::ParseError;
 
 /// A boxed error, what handlers' errors are converted into.
@@ -37,6 +36,11 @@ pub trait CatalogKind {
 ///
 /// Implemented by a hidden item beside each annotated function (the function itself stays an
 /// ordinary function). Implement it by hand only to register something `#[on_event]` cannot.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a Roamify handler",
+    label = "not registered with `#[on_event]`",
+    note = "annotate the function with `#[on_event(category = \"…\", kind = \"…\")]`"
+)]
 pub trait Handler: 'static {
     /// The function's name, for logs and errors.
     const NAME: &'static str;
@@ -76,13 +80,13 @@ pub enum Taken {
     Invalid(ParseError),
 }
 
-/// A handler of unknown events (`#[on_event(fallback)]`): takes [`UnknownEvent`].
+/// A handler of unknown events (`#[on_event(fallback)]`): takes [`UnknownEvent`](crate::UnknownEvent).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a fallback handler",
     label = "not annotated `#[on_event(fallback)]`",
     note = "a fallback handler is a function `fn(UnknownEvent [, State<T>])` annotated `#[on_event(fallback)]`"
 )]
-pub trait FallbackHandler: Handler<Payload = UnknownEvent> {}
+pub trait FallbackHandler: Handler {}
 
 /// A table of handlers before it is bound to application state: what `handlers![…]` returns.
 pub trait Handlers: Send + 'static {
@@ -243,7 +247,28 @@ impl<E: Into<BoxError>> IntoHandlerResult for Result<(), E> {
 ///
 /// Register a value with [`ReceiverBuilder::state`](crate::ReceiverBuilder::state); it is
 /// resolved once, when the receiver is built, and each call gets a cheap clone (an `Arc`).
-pub struct State<T: ?Sized>(pub Arc<T>);
+/// Dereferences to `T`; build one with [`State::new`] to call a handler directly.
+pub struct State<T: ?Sized>(Arc<T>);
+
+impl<T> State<T> {
+    /// Wraps `value`, e.g. to call a handler directly in a test.
+    pub fn new(value: T) -> Self {
+        Self(Arc::new(value))
+    }
+}
+
+impl<T: ?Sized> State<T> {
+    /// Wraps a value that is already shared.
+    pub fn from_arc(value: Arc<T>) -> Self {
+        Self(value)
+    }
+
+    /// The shared value.
+    #[must_use]
+    pub fn arc(&self) -> &Arc<T> {
+        &self.0
+    }
+}
 
 impl<T: ?Sized> Clone for State<T> {
     fn clone(&self) -> Self {

@@ -80,9 +80,6 @@ const fn str_eq(a: &str, b: &str) -> bool {
 /// Checks, at compile time, that a function is a fallback handler.
 pub const fn assert_fallback<H: FallbackHandler>() {}
 
-/// Checks, at compile time, that a type is a handler (`#[on_event]` was applied).
-pub const fn assert_handler<H: Handler>() {}
-
 /// What a fallback handler's argument may be: [`UnknownEvent`].
 #[diagnostic::on_unimplemented(
     message = "a fallback handler takes `UnknownEvent`, not `{Self}`",

@@ -1,0 +1,311 @@
+//! A table of handlers for all 8 kinds dispatches each fixture to the right handler, unknown
+//! events to the uncatalogued handler or the fallback; state, failures and panics.
+
+mod common;
+
+use std::sync::Mutex;
+
+use roamify_hooks::events::{AffiliateOrder, EsimStatus, EsimUsage, PartnerBalance, Refund};
+use roamify_hooks::{
+    BuildError, EventName, HandlerError, Outcome, Receiver, Secret, State, UnknownEvent, handlers,
+    on_event, testing,
+};
+
+/// Which handler saw what, in order.
+#[derive(Default)]
+struct Log(Mutex<Vec<String>>);
+
+impl Log {
+    fn push(&self, entry: impl Into<String>) {
+        self.0.lock().expect("log lock").push(entry.into());
+    }
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().expect("log lock"))
+    }
+}
+
+#[on_event(category = "esim", kind = "usage")]
+async fn usage(event: EsimUsage, log: State<Log>) {
+    log.push(format!("usage {}", event.iccid));
+}
+
+#[on_event(category = "esim", kind = "status")]
+fn status(event: EsimStatus, log: State<Log>) {
+    log.push(format!("status {}", event.status));
+}
+
+#[on_event(category = "partner", kind = "low_balance")]
+fn low_balance(event: PartnerBalance, log: State<Log>) -> Result<(), std::io::Error> {
+    log.push(format!("low_balance {}", event.balance));
+    Ok(())
+}
+
+#[on_event(category = "partner", kind = "insufficient_balance")]
+async fn insufficient(event: PartnerBalance, log: State<Log>) -> Result<(), String> {
+    log.push(format!("insufficient_balance {}", event.balance));
+    Ok(())
+}
+
+mod partner {
+    use super::*;
+
+    #[on_event(category = "partner", kind = "top_up")]
+    pub(crate) fn top_up(event: PartnerBalance, log: State<Log>) {
+        log.push(format!("top_up {}", event.balance));
+    }
+}
+
+#[on_event(category = "affiliate", kind = "order")]
+fn order(event: AffiliateOrder, log: State<Log>) {
+    log.push(format!("order {}", event.order_data.total));
+}
+
+#[on_event(category = "refund", kind = "refunded")]
+fn refunded(event: Refund, log: State<Log>) {
+    log.push(format!("refunded {}", event.event_id.unwrap_or_default()));
+}
+
+#[on_event(category = "refund", kind = "rejected")]
+fn rejected(event: Refund, log: State<Log>) {
+    log.push(format!(
+        "rejected {}",
+        event.rejection_reason.unwrap_or_default()
+    ));
+}
+
+#[derive(serde::Deserialize)]
+struct EsimTopUp {
+    package_id: String,
+}
+
+#[on_event(category = "esim", kind = "topup", uncatalogued)]
+fn esim_topup(event: EsimTopUp, log: State<Log>) {
+    log.push(format!("uncatalogued topup {}", event.package_id));
+}
+
+#[on_event(fallback)]
+fn anything_else(event: UnknownEvent, log: State<Log>) {
+    log.push(format!("fallback {}.{}", event.category(), event.kind()));
+}
+
+const SECRET: &str = "whsec_roamify_test";
+
+fn receiver(log: std::sync::Arc<Log>) -> Receiver<impl roamify_hooks::Dispatch> {
+    Receiver::builder()
+        .secret(Secret::new(SECRET).expect("secret"))
+        .state_arc(log)
+        .build(handlers![
+            usage,
+            status,
+            low_balance,
+            insufficient,
+            partner::top_up,
+            order,
+            refunded,
+            rejected,
+            esim_topup,
+            fallback = anything_else,
+        ])
+        .expect("all state registered")
+}
+
+async fn deliver<D: roamify_hooks::Dispatch>(receiver: &Receiver<D>, body: &[u8]) -> Outcome {
+    receiver.receive([testing::sign(SECRET, body)], body).await
+}
+
+#[test]
+fn every_fixture_reaches_its_handler() {
+    let log = std::sync::Arc::new(Log::default());
+    let receiver = receiver(log.clone());
+    let expected = [
+        ("affiliate_order.json", "order", "order 49.99"),
+        ("esim_status.json", "status", "status ACTIVATED"),
+        ("esim_status_flat.json", "status", "status ACTIVATED"),
+        (
+            "esim_status_legacy_name_compact.json",
+            "status",
+            "status DOWNLOADED",
+        ),
+        ("esim_usage.json", "usage", "usage 8991234567890123456"),
+        ("esim_usage_flat.json", "usage", "usage 8991234567890123456"),
+        (
+            "partner_insufficient_balance.json",
+            "insufficient",
+            "insufficient_balance 3.25",
+        ),
+        (
+            "partner_low_balance.json",
+            "low_balance",
+            "low_balance 50.00",
+        ),
+        (
+            "partner_low_balance_flat.json",
+            "low_balance",
+            "low_balance 50.00",
+        ),
+        ("partner_top_up.json", "top_up", "top_up 1003.25"),
+        (
+            "refund_refunded.json",
+            "refunded",
+            "refunded rfd_7d1c2b0e-5f43-4c84-9f0e-2f7a1c9b8e11_refunded",
+        ),
+        (
+            "refund_rejected.json",
+            "rejected",
+            "rejected The eSIM has already used data.",
+        ),
+        (
+            "unknown_future_event.json",
+            "esim_topup",
+            "uncatalogued topup esim-europe-30days-10gb-all",
+        ),
+    ];
+    assert_eq!(common::event_names(), expected.map(|e| e.0));
+    futures_executor::block_on(async {
+        for (fixture, handler, entry) in expected {
+            match deliver(&receiver, &common::event(fixture)).await {
+                Outcome::Handled {
+                    handler: h,
+                    secret_index: 0,
+                    ..
+                } => assert_eq!(h, handler, "{fixture}"),
+                other => panic!("{fixture}: {other:?}"),
+            }
+            assert_eq!(log.take(), [entry], "{fixture}");
+        }
+        let body = br#"{"event_category":"loyalty","event_type":"points","data":{}}"#;
+        let outcome = deliver(&receiver, body).await;
+        assert!(
+            matches!(
+                &outcome,
+                Outcome::Handled {
+                    handler: "anything_else",
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
+        assert_eq!(
+            outcome.event(),
+            Some(&EventName::Unknown {
+                category: "loyalty".into(),
+                kind: "points".into()
+            })
+        );
+        assert_eq!(log.take(), ["fallback loyalty.points"]);
+    });
+}
+
+#[test]
+fn handlers_stay_callable() {
+    let log = State::new(Log::default());
+    status(
+        testing::sample_payload(roamify_hooks::EventKind::EsimStatus).expect("sample"),
+        log.clone(),
+    );
+    low_balance(
+        testing::sample_payload(roamify_hooks::EventKind::PartnerLowBalance).expect("sample"),
+        log.clone(),
+    )
+    .expect("ok");
+    assert_eq!(log.take(), ["status ACTIVATED", "low_balance 50.00"]);
+}
+
+#[on_event(category = "partner", kind = "low_balance")]
+async fn failing(_: PartnerBalance) -> Result<(), std::io::Error> {
+    Err(std::io::Error::other("database down"))
+}
+
+#[on_event(category = "partner", kind = "top_up")]
+fn panicking(_: PartnerBalance) {
+    panic!("bug in handler");
+}
+
+#[test]
+fn failures_and_panics_become_outcomes() {
+    let receiver = Receiver::builder()
+        .secret(Secret::new(SECRET).expect("secret"))
+        .build(handlers![failing, panicking])
+        .expect("no state needed");
+    futures_executor::block_on(async {
+        let low = testing::sample(roamify_hooks::EventKind::PartnerLowBalance);
+        match deliver(&receiver, low).await {
+            Outcome::HandlerFailed {
+                error: e @ HandlerError::Failed { .. },
+                ..
+            } => {
+                assert_eq!(e.handler(), "failing");
+                assert_eq!(
+                    std::error::Error::source(&e)
+                        .map(ToString::to_string)
+                        .as_deref(),
+                    Some("database down")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let top_up = testing::sample(roamify_hooks::EventKind::PartnerTopUp);
+        match deliver(&receiver, top_up).await {
+            Outcome::HandlerFailed {
+                error: HandlerError::Panicked { handler, message },
+                ..
+            } => {
+                assert_eq!((handler, message.as_str()), ("panicking", "bug in handler"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Kinds without a handler, and unknown events without a fallback, are acknowledged.
+        let status = testing::sample(roamify_hooks::EventKind::EsimStatus);
+        assert!(matches!(
+            deliver(&receiver, status).await,
+            Outcome::Acknowledged { .. }
+        ));
+        let unknown = common::event("unknown_future_event.json");
+        assert!(matches!(
+            deliver(&receiver, &unknown).await,
+            Outcome::Acknowledged { .. }
+        ));
+        // The receiver keeps working after a panic.
+        assert!(matches!(
+            deliver(&receiver, low).await,
+            Outcome::HandlerFailed { .. }
+        ));
+    });
+}
+
+#[test]
+fn missing_state_fails_at_build_time() {
+    let error = Receiver::builder()
+        .secret(Secret::new(SECRET).expect("secret"))
+        .build(handlers![usage])
+        .expect_err("Log was not registered");
+    let BuildError::MissingState(missing) = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(missing.handler, "usage");
+    assert!(missing.type_name.ends_with("Log"), "{}", missing.type_name);
+    assert!(error.to_string().contains("takes `State<"), "{error}");
+    let no_secret = Receiver::builder()
+        .build(handlers![failing])
+        .expect_err("no secret");
+    assert_eq!(no_secret, BuildError::NoSecret);
+}
+
+#[test]
+fn uncatalogued_payload_that_does_not_fit_is_malformed() {
+    let log = std::sync::Arc::new(Log::default());
+    let receiver = receiver(log);
+    let body =
+        br#"{"event_category":"esim","event_type":"topup","data":{"package":"no package_id"}}"#;
+    let outcome = futures_executor::block_on(deliver(&receiver, body));
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Malformed {
+                error: roamify_hooks::ParseError::InvalidUncatalogued { .. },
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+}

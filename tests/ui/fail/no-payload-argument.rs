@@ -1,0 +1,6 @@
+use roamify_hooks::on_event;
+
+#[on_event(category = "partner", kind = "low_balance")]
+fn low_balance() {}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use roamify_hooks::events::PartnerBalance;
+use roamify_hooks::on_event;
+
+struct Db;
+
+#[on_event(category = "partner", kind = "low_balance")]
+fn low_balance(_event: &PartnerBalance, _db: &Db) {}
+
+fn main() {}

@@ -60,6 +60,11 @@ use roamify_hooks::{Dispatch, Outcome, Receiver};
 use tracing::Instrument as _;
 use tracing::field::Empty;
 
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 /// The default body limit: 256 KiB, far above any documented Roamify event.
 pub const DEFAULT_LIMIT: usize = 256 * 1024;
 

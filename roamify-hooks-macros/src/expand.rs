@@ -144,6 +144,9 @@ fn expand(krate: &TokenStream, route: &Route, handler: &HandlerFn<'_>) -> TokenS
         },
     );
     quote! {
+        // Handlers take their payload and state by value because the dispatch table hands them
+        // over; a handler that only reads them is not a mistake.
+        #[allow(clippy::needless_pass_by_value)]
         #item
         #registration
         #fallback_marker

@@ -2,9 +2,9 @@
 //! `#[on_event]` attribute and the `handlers!` macro. Depend on `roamify-hooks`, which re-exports
 //! both and documents them.
 //!
-//! The attribute is a pipeline of small steps: [`attr`] parses the arguments, [`ast`] reads the
-//! function's signature, [`valid`] checks the event against the [`catalog`], [`expand`] emits the
-//! registration, and [`fallback`] emits the function unchanged beside the errors when any step
+//! The attribute is a pipeline of small steps: `attr` parses the arguments, `ast` reads the
+//! function's signature, `valid` checks the event against the `catalog`, `expand` emits the
+//! registration, and `fallback` emits the function unchanged beside the errors when any step
 //! fails.
 
 use proc_macro::TokenStream;

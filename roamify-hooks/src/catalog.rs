@@ -150,6 +150,7 @@ macro_rules! catalog {
 
         /// One trait per kind, implemented only by that kind's payload type: a handler whose
         /// argument has another type fails to compile with the kind's own message.
+        #[allow(clippy::result_large_err)] // Events are handed back by value (see `Taken`).
         pub mod payload_of {
             use super::Event;
             $(

@@ -62,6 +62,7 @@ pub trait Handler: 'static {
     /// # Errors
     /// [`Taken::NotMine`] gives the event back when it is not this handler's;
     /// [`Taken::Invalid`] when it is, but its fields do not fit the payload type.
+    #[allow(clippy::result_large_err)] // See `Taken`.
     fn take(event: Event) -> Result<Self::Payload, Taken>;
 
     /// Runs the function.
@@ -72,7 +73,11 @@ pub trait Handler: 'static {
 }
 
 /// Why [`Handler::take`] gave no payload.
+///
+/// Events are handed back by value rather than boxed: boxing would cost an allocation per
+/// delivery on the hot path.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Taken {
     /// The event is not this handler's.
     NotMine(Event),

@@ -112,6 +112,8 @@ struct Envelope<'de> {
     rest: Vec<(Cow<'de, str>, &'de RawValue)>,
 }
 
+// An event is moved, not boxed: boxing would cost an allocation per delivery.
+#[allow(clippy::large_enum_variant)]
 enum Data<'de> {
     Parsed(Event),
     Raw(&'de RawValue),
@@ -229,19 +231,19 @@ impl<'de> Envelope<'de> {
                 (event, Vec::new())
             }
         };
-        if let Some(id) = self.event_id {
-            if let Event::RefundRefunded(r) | Event::RefundRejected(r) = &mut event {
-                r.event_id.get_or_insert(id);
-            }
+        if let Some(id) = self.event_id
+            && let Event::RefundRefunded(r) | Event::RefundRejected(r) = &mut event
+        {
+            r.event_id.get_or_insert(id);
         }
         // Unknown top-level keys beside `data` are kept with the payload's other unknown keys.
-        if !rest.is_empty() {
-            if let Some(extra) = event.payload_extra_mut() {
-                for (key, raw) in rest {
-                    let value =
-                        serde_json::from_str(raw.get()).map_err(|e| not_envelope(e.to_string()))?;
-                    extra.entry(key.into_owned()).or_insert(value);
-                }
+        if !rest.is_empty()
+            && let Some(extra) = event.payload_extra_mut()
+        {
+            for (key, raw) in rest {
+                let value =
+                    serde_json::from_str(raw.get()).map_err(|e| not_envelope(e.to_string()))?;
+                extra.entry(key.into_owned()).or_insert(value);
             }
         }
         Ok(event)

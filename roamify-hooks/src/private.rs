@@ -2,6 +2,8 @@
 //!
 //! Everything `#[on_event]` and `handlers![…]` expansions name is re-exported here, so they use
 //! only `::roamify_hooks::__private::…` (or the path given with `crate = …`) and `::core::…`.
+// Events are handed back by value, not boxed (see `Taken`).
+#![allow(clippy::result_large_err)]
 
 pub use core::future::Future;
 pub use core::marker::{Send, Sync};

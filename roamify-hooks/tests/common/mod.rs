@@ -1,5 +1,5 @@
-//! Access to the shared fixtures: `../shared/fixtures` beside the workspace, or
-//! `$ROAMIFY_FIXTURES`.
+//! Access to the shared fixtures: `shared/fixtures` beside the workspace checkout, or
+//! `$ROAMIFY_FIXTURES`. Used by the runtime's tests and the workspace's end-to-end tests.
 #![allow(dead_code, unreachable_pub)]
 
 use std::path::PathBuf;
@@ -8,7 +8,15 @@ pub fn fixtures() -> PathBuf {
     if let Some(dir) = std::env::var_os("ROAMIFY_FIXTURES") {
         return PathBuf::from(dir);
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures")
+    // From the workspace root or from a member crate.
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    [
+        here.join("../shared/fixtures"),
+        here.join("../../shared/fixtures"),
+    ]
+    .into_iter()
+    .find(|dir| dir.join("signatures.json").is_file())
+    .expect("the shared fixtures beside the workspace (or set ROAMIFY_FIXTURES)")
 }
 
 pub fn event(name: &str) -> Vec<u8> {

@@ -11,15 +11,24 @@
 //! - `WORKERS` (default: one per core): actix worker threads.
 //! - `TLS_CERT_FILE` and `TLS_KEY_FILE` (PEM): serve HTTPS directly (Roamify only delivers to
 //!   HTTPS endpoints with a valid certificate); without them, plain HTTP behind a TLS proxy.
+//! - `ROAMIFY_DELIVERY` (default `inline`): `inline` (handlers run before the answer),
+//!   `queued` (acknowledge at once, in-memory queue) or `durable:<path>` (commit to the SQLite file
+//!   at `<path>` before acknowledging; pending events resume after a restart).
+//! - `HANDLED_LOG` (optional): a file to which each handled event's idempotency key is appended,
+//!   one per line — an audit trail.
 //! - `RUST_LOG` (default `info`): log filter.
 //!
 //! The server prints `listening on http(s)://ADDR/webhooks/roamify` once it accepts connections.
 
+use std::io::Write as _;
 use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use actix_web::{App, HttpServer};
+use roamify_hooks::delivery::QueueOptions;
 use roamify_hooks::events::{AffiliateOrder, EsimStatus, EsimUsage, PartnerBalance, Refund};
-use roamify_hooks::{Receiver, Secret, UnknownEvent, handlers, on_event};
+use roamify_hooks::{DeliveryMode, Receiver, Secret, UnknownEvent, handlers, on_event};
 use tracing::info;
 
 #[on_event(category = "esim", kind = "usage")]
@@ -105,8 +114,25 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => std::thread::available_parallelism().map_or(1, usize::from),
     };
     let tls = tls::from_env()?;
+    let mode = delivery_mode()?;
+    let mut builder = Receiver::builder().secret(secret).delivery(mode);
+    if let Ok(path) = std::env::var("HANDLED_LOG") {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| format!("HANDLED_LOG {path}: {e}"))?;
+        let file = Mutex::new(file);
+        builder = builder.on_handled(move |handled| {
+            if let Ok(mut file) = file.lock()
+                && let Err(error) = writeln!(file, "{}", handled.key)
+            {
+                tracing::error!(%error, "could not append to HANDLED_LOG");
+            }
+        });
+    }
 
-    let receiver = Receiver::builder().secret(secret).build(handlers![
+    let receiver = builder.build(handlers![
         esim_usage,
         esim_status,
         low_balance,
@@ -118,11 +144,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         fallback = unknown,
     ])?;
 
+    let for_server = receiver.clone();
     actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || {
             App::new().service(roamify_hooks_actix::webhook(
                 "/webhooks/roamify",
-                receiver.clone(),
+                for_server.clone(),
             ))
         })
         .workers(workers);
@@ -135,7 +162,31 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
         server.run().await
     })?;
+    // The HTTP server has stopped (SIGINT/SIGTERM): let running handlers finish.
+    let pending = receiver.shutdown(Duration::from_secs(10));
+    if pending > 0 {
+        info!(
+            pending,
+            "stopped with deliveries pending (a durable store resumes them on the next start)"
+        );
+    }
     Ok(())
+}
+
+/// `ROAMIFY_DELIVERY`: `inline` (default), `queued` or `durable:<path>`.
+fn delivery_mode() -> Result<DeliveryMode, String> {
+    let value = std::env::var("ROAMIFY_DELIVERY").unwrap_or_else(|_| "inline".to_owned());
+    match value.split_once(':') {
+        None if value == "inline" => Ok(DeliveryMode::Inline),
+        None if value == "queued" => Ok(DeliveryMode::Queued(QueueOptions::default())),
+        Some(("durable", path)) if !path.is_empty() => Ok(DeliveryMode::Durable {
+            path: path.into(),
+            options: QueueOptions::default(),
+        }),
+        _ => Err(format!(
+            "ROAMIFY_DELIVERY must be inline, queued or durable:<path>, not {value:?}"
+        )),
+    }
 }
 
 /// TLS from `TLS_CERT_FILE` / `TLS_KEY_FILE` (PEM), with rustls.

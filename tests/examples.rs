@@ -1,59 +1,12 @@
 //! The README's quickstart, run for real: the `server` example as a child process on an
 //! OS-assigned port, and the `send` example delivering every kind to it.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::Command;
 
 use roamify_hooks::CATALOG;
-
-/// `target/<profile>/examples/<name>`, built by `cargo test` with the test itself.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
-}
-
-/// Kills the server when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the server example and returns it with its `host:port`.
-fn start_server(secret: &str) -> (Running, String) {
-    let mut child = Command::new(example("server"))
-        .env("ROAMIFY_WEBHOOK_SECRET", secret)
-        .env("BIND_ADDR", "127.0.0.1:0")
-        .env("WORKERS", "1")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the server example (built by cargo test)");
-    let stdout = child.stdout.take().expect("stdout");
-    let running = Running(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("the server's first line");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .and_then(|rest| rest.strip_suffix("/webhooks/roamify"))
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (running, addr)
-}
+use support::{example, start_server};
 
 fn send(addr: &str, args: &[&str]) -> (bool, String) {
     let output = Command::new(example("send"))
@@ -70,7 +23,7 @@ fn send(addr: &str, args: &[&str]) -> (bool, String) {
 
 #[test]
 fn send_delivers_every_kind_to_the_server() {
-    let (_server, addr) = start_server("whsec_readme");
+    let (_server, addr) = start_server("whsec_readme", &[]);
     let (ok, listed) = send(&addr, &["--list"]);
     assert!(ok);
     let kinds: Vec<&str> = listed.lines().collect();

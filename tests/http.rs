@@ -74,6 +74,8 @@ struct Server {
     url: String,
     seen: Arc<Seen>,
     client: reqwest::Client,
+    /// Makes each liveness probe a distinct event (identical bodies are duplicates).
+    probes: std::sync::atomic::AtomicU32,
 }
 
 fn install_crypto() {
@@ -119,6 +121,7 @@ fn start(limit: Option<usize>) -> Server {
         url: format!("http://{addr}/webhooks/roamify"),
         seen,
         client: reqwest::Client::new(),
+        probes: 0.into(),
     }
 }
 
@@ -138,11 +141,16 @@ impl Server {
             .await
     }
 
-    /// A good delivery still gets its 200.
+    /// A good delivery still gets its 200 and reaches its handler.
     async fn still_serving(&self) {
-        let body = testing::sample(roamify_hooks::EventKind::EsimStatus);
+        let n = self
+            .probes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let body = format!(
+            r#"{{"event_category":"esim","event_type":"status","data":{{"timestamp":{n},"iccid":"1","esim_id":"e","status":"ACTIVATED"}}}}"#
+        );
         assert_eq!(
-            self.signed(body).await.0,
+            self.signed(body.as_bytes()).await.0,
             200,
             "the server stopped answering"
         );

@@ -29,12 +29,13 @@
 //!
 //! | status | body | when |
 //! |---|---|---|
-//! | 200 | `{"code":200,"message":"success"}` | handled; unknown or unhandled event acknowledged |
+//! | 200 | `{"code":200,"message":"success"}` | handled; unknown or unhandled event acknowledged; stored for the workers (queued, durable); duplicate |
 //! | 401 | `{"code":401,"message":"invalid signature"}` | signature missing, malformed, wrong, or sent twice (which, is never said) |
-//! | 400 | `{"code":400,"message":"malformed event"}` | signed, but not a Roamify envelope, or a known kind whose payload does not parse |
+//! | 400 | `{"code":400,"message":"malformed event"}` | signed, but not a Roamify envelope, a known kind whose payload does not parse, or older than the configured maximum age |
 //! | 413 | `{"code":413,"message":"payload too large"}` | body over the limit (256 KiB by default; refused on `Content-Length` before reading) |
 //! | 405 | `{"code":405,"message":"method not allowed"}` | any method but `POST` on the path |
 //! | 500 | `{"code":500,"message":"handler failed"}` | the handler returned an error or panicked (Roamify retries) |
+//! | 503 | `{"code":503,"message":"temporarily unavailable"}` | queued/durable modes: the queue is full, the store failing, or the receiver shutting down (Roamify retries) |
 //!
 //! No `Content-Type` is required: Roamify documents none. The body is read raw and verified
 //! before anything parses it.
@@ -47,8 +48,6 @@
 //! body, `error` with the whole cause chain when a handler failed. Secrets and bodies are never
 //! logged.
 
-use std::error::Error as _;
-use std::fmt::Write as _;
 use std::time::Instant;
 
 use actix_web::dev::{AppService, HttpServiceFactory};
@@ -131,6 +130,7 @@ fn reply(status: StatusCode) -> HttpResponse {
         401 => r#"{"code":401,"message":"invalid signature"}"#,
         405 => r#"{"code":405,"message":"method not allowed"}"#,
         413 => r#"{"code":413,"message":"payload too large"}"#,
+        503 => r#"{"code":503,"message":"temporarily unavailable"}"#,
         _ => r#"{"code":500,"message":"handler failed"}"#,
     };
     HttpResponse::build(status)
@@ -145,10 +145,15 @@ fn reply(status: StatusCode) -> HttpResponse {
 #[must_use]
 pub fn status_of(outcome: &Outcome) -> StatusCode {
     match outcome {
+        Outcome::Handled { .. }
+        | Outcome::Acknowledged { .. }
+        | Outcome::Queued { .. }
+        | Outcome::Duplicate { .. } => StatusCode::OK,
         Outcome::BadSignature(_) => StatusCode::UNAUTHORIZED,
-        Outcome::Malformed { .. } => StatusCode::BAD_REQUEST,
-        Outcome::HandlerFailed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::OK,
+        Outcome::Malformed { .. } | Outcome::TooOld { .. } => StatusCode::BAD_REQUEST,
+        Outcome::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        // A new outcome is a failure until this adapter learns it: Roamify will retry.
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -250,19 +255,8 @@ fn log(span: &tracing::Span, outcome: &Outcome, started: Instant) {
         }
         Outcome::HandlerFailed { error, .. } => {
             span.record("handler", error.handler());
-            tracing::error!(parent: span, error = %cause_chain(error), "handler failed; Roamify will retry");
+            tracing::error!(parent: span, error = %error.report(), "handler failed; Roamify will retry");
         }
         _ => tracing::info!(parent: span, "delivery finished"),
     }
-}
-
-/// `error: cause: cause of cause`.
-fn cause_chain(error: &roamify_hooks::HandlerError) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let _ = write!(text, ": {cause}");
-        source = cause.source();
-    }
-    text
 }

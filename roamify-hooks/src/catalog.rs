@@ -105,6 +105,26 @@ macro_rules! catalog {
                 }
             }
 
+            /// When Roamify triggered (or, for refunds, sent) the event; `None` for unknown events.
+            #[must_use]
+            pub fn timestamp(&self) -> Option<crate::UnixTime> {
+                match self {
+                    $( Event::$variant(p) => Some(p.timestamp), )*
+                    Event::Unknown(_) => None,
+                }
+            }
+
+            /// The envelope's `event_id`, stable across redeliveries (refund events and unknown
+            /// events that carry one).
+            #[must_use]
+            pub fn event_id(&self) -> Option<&str> {
+                match self {
+                    Event::RefundRefunded(r) | Event::RefundRejected(r) => r.event_id.as_deref(),
+                    Event::Unknown(u) => u.event_id(),
+                    _ => None,
+                }
+            }
+
             /// The route key the generated dispatch `match` switches on.
             #[doc(hidden)]
             #[must_use]

@@ -76,6 +76,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod catalog;
+pub mod delivery;
 mod dispatch;
 pub mod events;
 mod parse;
@@ -91,13 +92,16 @@ mod wire;
 pub mod __private;
 
 pub use catalog::{CATALOG, CatalogEntry, Event, EventKind};
+pub use delivery::{DeliveryMode, Stats};
 pub use dispatch::{
     BoxError, Dispatch, Dispatched, FallbackHandler, Handler, HandlerError, Handlers,
     IntoHandlerResult, MissingState, State, StateArg, States, Taken,
 };
 pub use events::UnknownEvent;
 pub use parse::ParseError;
-pub use receiver::{BuildError, EventName, Outcome, Receiver, ReceiverBuilder};
+pub use receiver::{
+    BuildError, DEFAULT_IDEMPOTENCY_WINDOW, EventName, Handled, Outcome, Receiver, ReceiverBuilder,
+};
 pub use secret::{SECRET_ENV, Secret, SecretError};
 pub use signature::{SIGNATURE_HEADER, Secrets, SignatureError, Verified};
 pub use time::UnixTime;

@@ -2,12 +2,33 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::catalog::{Event, EventKind};
+use crate::delivery::{Counters, Deduper, DeliveryMode, Stats, idempotency_key};
+#[cfg(feature = "queue")]
+use crate::delivery::{DeadLetter, Engine, QueueOptions, Store, StoreError};
 use crate::dispatch::{Dispatch, Dispatched, HandlerError, Handlers, MissingState, States};
 use crate::parse::ParseError;
 use crate::secret::{Secret, SecretError};
 use crate::signature::{Secrets, SignatureError};
+
+/// The default idempotency window: 24 hours.
+pub const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A delivery whose handler succeeded, as seen by [`ReceiverBuilder::on_handled`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Handled<'a> {
+    /// The delivery's idempotency key ([`idempotency_key`](crate::delivery::idempotency_key)).
+    pub key: &'a str,
+    /// The event.
+    pub event: &'a EventName,
+    /// The handler that ran.
+    pub handler: &'static str,
+}
+
+pub(crate) type OnHandled = Arc<dyn Fn(&Handled<'_>) + Send + Sync>;
 
 /// Receives Roamify deliveries: holds the secrets and a bound dispatch table.
 ///
@@ -43,7 +64,14 @@ pub struct Receiver<D> {
 
 struct Inner<D> {
     secrets: Secrets,
-    table: D,
+    table: Arc<D>,
+    /// Inline mode's idempotency (queued and durable stores deduplicate themselves).
+    dedupe: Option<Deduper>,
+    #[cfg(feature = "queue")]
+    engine: Option<Engine>,
+    counters: Arc<Counters>,
+    max_age: Option<Duration>,
+    on_handled: Option<OnHandled>,
 }
 
 impl<D> Clone for Receiver<D> {
@@ -83,6 +111,39 @@ pub enum Outcome {
         /// Which secret matched.
         secret_index: usize,
     },
+    /// Verified, parsed and stored for the workers (queued and durable modes): acknowledge it.
+    Queued {
+        /// The event.
+        event: EventName,
+        /// Its idempotency key.
+        key: String,
+        /// Which secret matched.
+        secret_index: usize,
+    },
+    /// Already received within the idempotency window: acknowledge it, nothing ran.
+    Duplicate {
+        /// The event.
+        event: EventName,
+        /// Its idempotency key.
+        key: String,
+        /// Which secret matched.
+        secret_index: usize,
+    },
+    /// Verified, but its signed `timestamp` is older than the configured maximum age.
+    TooOld {
+        /// The event.
+        event: EventName,
+        /// How old it is.
+        age: Duration,
+        /// Which secret matched.
+        secret_index: usize,
+    },
+    /// Verified, but it could not be stored (queue full, store failing, shutting down): answer
+    /// 503 so Roamify retries. Nothing was acknowledged.
+    Unavailable {
+        /// Why, for logs.
+        reason: String,
+    },
     /// The signature is missing, malformed or wrong. Never say which to the sender.
     BadSignature(SignatureError),
     /// Signed, but not a Roamify envelope, or a known kind whose payload does not parse.
@@ -110,8 +171,11 @@ impl Outcome {
         match self {
             Self::Handled { event, .. }
             | Self::Acknowledged { event, .. }
-            | Self::HandlerFailed { event, .. } => Some(event),
-            Self::BadSignature(_) | Self::Malformed { .. } => None,
+            | Self::HandlerFailed { event, .. }
+            | Self::Queued { event, .. }
+            | Self::Duplicate { event, .. }
+            | Self::TooOld { event, .. } => Some(event),
+            Self::BadSignature(_) | Self::Malformed { .. } | Self::Unavailable { .. } => None,
         }
     }
 
@@ -122,18 +186,25 @@ impl Outcome {
             Self::Handled { secret_index, .. }
             | Self::Acknowledged { secret_index, .. }
             | Self::Malformed { secret_index, .. }
-            | Self::HandlerFailed { secret_index, .. } => Some(*secret_index),
-            Self::BadSignature(_) => None,
+            | Self::HandlerFailed { secret_index, .. }
+            | Self::Queued { secret_index, .. }
+            | Self::Duplicate { secret_index, .. }
+            | Self::TooOld { secret_index, .. } => Some(*secret_index),
+            Self::BadSignature(_) | Self::Unavailable { .. } => None,
         }
     }
 
-    /// A short label for logs and metrics: `handled`, `acknowledged`, `bad_signature`,
-    /// `malformed`, `handler_failed`.
+    /// A short label for logs and metrics: `handled`, `acknowledged`, `queued`, `duplicate`,
+    /// `too_old`, `unavailable`, `bad_signature`, `malformed`, `handler_failed`.
     #[must_use]
     pub fn label(&self) -> &'static str {
         match self {
             Self::Handled { .. } => "handled",
             Self::Acknowledged { .. } => "acknowledged",
+            Self::Queued { .. } => "queued",
+            Self::Duplicate { .. } => "duplicate",
+            Self::TooOld { .. } => "too_old",
+            Self::Unavailable { .. } => "unavailable",
             Self::BadSignature(_) => "bad_signature",
             Self::Malformed { .. } => "malformed",
             Self::HandlerFailed { .. } => "handler_failed",
@@ -157,7 +228,7 @@ pub enum EventName {
 }
 
 impl EventName {
-    fn of(event: &Event) -> Self {
+    pub(crate) fn of(event: &Event) -> Self {
         match event {
             Event::Unknown(u) => Self::Unknown {
                 category: u.category().to_owned(),
@@ -208,7 +279,7 @@ impl Receiver<()> {
 
 impl<D: Dispatch> Receiver<D> {
     /// Handles one delivery: verifies `body` against the `X-Roamify-Signature` value(s), parses
-    /// it, and runs its handler.
+    /// it, and — per the delivery mode — runs its handler or stores it for the workers.
     pub async fn receive<I>(&self, signatures: I, body: &[u8]) -> Outcome
     where
         I: IntoIterator,
@@ -228,18 +299,119 @@ impl<D: Dispatch> Receiver<D> {
                 };
             }
         };
-        self.dispatch(event, secret_index).await
+        if let Some(age) = self.too_old(&event) {
+            return Outcome::TooOld {
+                event: EventName::of(&event),
+                age,
+                secret_index,
+            };
+        }
+        #[cfg(feature = "queue")]
+        if let Some(engine) = &self.inner.engine {
+            return self.enqueue(engine, &event, body, secret_index).await;
+        }
+        let key = (self.inner.dedupe.is_some() || self.inner.on_handled.is_some())
+            .then(|| idempotency_key(&event, body));
+        if let (Some(dedupe), Some(key)) = (&self.inner.dedupe, &key)
+            && !dedupe.first_time(key)
+        {
+            Counters::bump(&self.inner.counters.deduplicated);
+            return Outcome::Duplicate {
+                event: EventName::of(&event),
+                key: key.clone(),
+                secret_index,
+            };
+        }
+        let outcome = self.dispatch(event, secret_index).await;
+        match (&outcome, &key) {
+            (Outcome::Handled { event, handler, .. }, Some(key)) => {
+                if let Some(hook) = &self.inner.on_handled {
+                    hook(&Handled {
+                        key,
+                        event,
+                        handler,
+                    });
+                }
+            }
+            (Outcome::HandlerFailed { .. }, Some(key)) => {
+                // Roamify retries a failed delivery: it must run again.
+                if let Some(dedupe) = &self.inner.dedupe {
+                    dedupe.forget(key);
+                }
+            }
+            _ => {}
+        }
+        outcome
     }
 
-    /// Runs the handler of an already verified and parsed event.
+    fn too_old(&self, event: &Event) -> Option<Duration> {
+        let max_age = self.inner.max_age?;
+        let sent = event.timestamp()?;
+        let age = u64::try_from(
+            crate::UnixTime::now()
+                .as_secs()
+                .saturating_sub(sent.as_secs()),
+        )
+        .unwrap_or(0);
+        let age = Duration::from_secs(age);
+        (age > max_age).then_some(age)
+    }
+
+    #[cfg(feature = "queue")]
+    async fn enqueue(
+        &self,
+        engine: &Engine,
+        event: &Event,
+        body: &[u8],
+        secret_index: usize,
+    ) -> Outcome {
+        use crate::delivery::engine_accepted as accepted;
+        let key = idempotency_key(event, body);
+        let name = EventName::of(event);
+        match engine.accept(key.clone(), body).await {
+            accepted::Stored => {
+                Counters::bump(&self.inner.counters.queued);
+                Outcome::Queued {
+                    event: name,
+                    key,
+                    secret_index,
+                }
+            }
+            accepted::Duplicate => {
+                Counters::bump(&self.inner.counters.deduplicated);
+                Outcome::Duplicate {
+                    event: name,
+                    key,
+                    secret_index,
+                }
+            }
+            accepted::Full => {
+                Counters::bump(&self.inner.counters.refused_full);
+                Outcome::Unavailable {
+                    reason: "the delivery queue is full".to_owned(),
+                }
+            }
+            accepted::Unavailable(error) => {
+                Counters::bump(&self.inner.counters.refused_full);
+                Outcome::Unavailable {
+                    reason: error.to_string(),
+                }
+            }
+        }
+    }
+
+    /// Runs the handler of an already verified and parsed event, now.
     pub async fn dispatch(&self, event: Event, secret_index: usize) -> Outcome {
         let name = EventName::of(&event);
         match self.inner.table.dispatch(event).await {
-            Dispatched::Handled { handler } => Outcome::Handled {
-                event: name,
-                handler,
-                secret_index,
-            },
+            Dispatched::Handled { handler } => {
+                Counters::bump(&self.inner.counters.handled);
+                Outcome::Handled {
+                    event: name,
+                    handler,
+                    secret_index,
+                }
+            }
             Dispatched::NoHandler => Outcome::Acknowledged {
                 event: name,
                 secret_index,
@@ -256,6 +428,62 @@ impl<D: Dispatch> Receiver<D> {
         }
     }
 
+    /// What the receiver has done so far.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.inner.counters.snapshot()
+    }
+
+    /// Deliveries that exhausted their retries (queued and durable modes; empty inline).
+    ///
+    /// # Errors
+    /// When the store fails.
+    #[cfg(feature = "queue")]
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        match &self.inner.engine {
+            Some(engine) => engine.dead_letters().await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Queues a dead letter again, with its attempts reset; `false` when there is none with
+    /// that key.
+    ///
+    /// # Errors
+    /// When the store fails.
+    #[cfg(feature = "queue")]
+    pub async fn replay(&self, key: &str) -> Result<bool, StoreError> {
+        match &self.inner.engine {
+            Some(engine) => engine.replay(key).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Deliveries waiting or running (queued and durable modes; 0 inline).
+    ///
+    /// # Errors
+    /// When the store fails.
+    #[cfg(feature = "queue")]
+    pub async fn pending(&self) -> Result<usize, StoreError> {
+        match &self.inner.engine {
+            Some(engine) => engine.pending().await,
+            None => Ok(0),
+        }
+    }
+
+    /// Stops taking deliveries (they are answered [`Outcome::Unavailable`], so Roamify retries
+    /// them later), lets running handlers finish for up to `grace`, and stops the workers.
+    /// Returns how many deliveries were still pending: a durable store keeps them for the next
+    /// start; the in-memory queue loses them. Call it after the HTTP server has stopped. Blocks;
+    /// do not call it from inside an async task.
+    #[cfg(feature = "queue")]
+    pub fn shutdown(&self, grace: Duration) -> usize {
+        match &self.inner.engine {
+            Some(engine) => engine.shutdown(grace),
+            None => 0,
+        }
+    }
+
     /// The accepted secrets.
     #[must_use]
     pub fn secrets(&self) -> &Secrets {
@@ -264,10 +492,41 @@ impl<D: Dispatch> Receiver<D> {
 }
 
 /// Builds a [`Receiver`].
-#[derive(Debug, Default)]
 pub struct ReceiverBuilder {
     secrets: Option<Secrets>,
     states: States,
+    mode: DeliveryMode,
+    #[cfg(feature = "queue")]
+    store: Option<(Arc<dyn Store>, QueueOptions)>,
+    window: Option<Duration>,
+    max_age: Option<Duration>,
+    on_handled: Option<OnHandled>,
+}
+
+impl Default for ReceiverBuilder {
+    fn default() -> Self {
+        Self {
+            secrets: None,
+            states: States::default(),
+            mode: DeliveryMode::Inline,
+            #[cfg(feature = "queue")]
+            store: None,
+            window: Some(DEFAULT_IDEMPOTENCY_WINDOW),
+            max_age: None,
+            on_handled: None,
+        }
+    }
+}
+
+impl fmt::Debug for ReceiverBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReceiverBuilder")
+            .field("secrets", &self.secrets)
+            .field("mode", &self.mode)
+            .field("window", &self.window)
+            .field("max_age", &self.max_age)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a [`Receiver`] could not be built.
@@ -283,6 +542,9 @@ pub enum BuildError {
     /// A handler needs state that was never registered.
     #[error(transparent)]
     MissingState(#[from] MissingState),
+    /// The delivery store could not be opened, or the workers started.
+    #[error("cannot start the delivery workers: {0}")]
+    Delivery(String),
 }
 
 impl ReceiverBuilder {
@@ -317,6 +579,53 @@ impl ReceiverBuilder {
         self
     }
 
+    /// Chooses when handlers run and what survives a crash (default [`DeliveryMode::Inline`]).
+    #[must_use]
+    pub fn delivery(mut self, mode: DeliveryMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Queues deliveries in a store of your own (see [`Store`]), acknowledging them at once.
+    #[cfg(feature = "queue")]
+    #[must_use]
+    pub fn store(mut self, store: Arc<dyn Store>, options: QueueOptions) -> Self {
+        self.store = Some((store, options));
+        self
+    }
+
+    /// Acknowledges a delivery seen within `window` without running handlers again (default
+    /// 24 hours).
+    #[must_use]
+    pub fn idempotency_window(mut self, window: Duration) -> Self {
+        self.window = Some(window);
+        self
+    }
+
+    /// Runs handlers for every delivery, duplicates included (inline mode only: the queued and
+    /// durable stores always deduplicate, with a zero window here meaning none).
+    #[must_use]
+    pub fn without_idempotency(mut self) -> Self {
+        self.window = None;
+        self
+    }
+
+    /// Refuses (400) deliveries whose signed `timestamp` is older than `max_age`. Off by
+    /// default: Roamify's retries arrive late, and refused events are not delivered again.
+    #[must_use]
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
+    }
+
+    /// Calls `hook` after each successful handler run, with the delivery's idempotency key
+    /// (an audit trail, metrics). It runs on the handler's thread: keep it short.
+    #[must_use]
+    pub fn on_handled(mut self, hook: impl Fn(&Handled<'_>) + Send + Sync + 'static) -> Self {
+        self.on_handled = Some(Arc::new(hook));
+        self
+    }
+
     /// Binds `table` to the registered state and builds the receiver.
     ///
     /// # Errors
@@ -324,9 +633,59 @@ impl ReceiverBuilder {
     /// was not registered — at start-up, never on a request.
     pub fn build<H: Handlers>(self, table: H) -> Result<Receiver<H::Bound>, BuildError> {
         let secrets = self.secrets.ok_or(BuildError::NoSecret)?;
-        let table = table.bind(&self.states)?;
+        let table = Arc::new(table.bind(&self.states)?);
+        let counters = Arc::new(Counters::default());
+        #[cfg(feature = "queue")]
+        let store: Option<(Arc<dyn Store>, QueueOptions)> = match (self.store, self.mode) {
+            (Some(custom), _) => Some(custom),
+            (None, DeliveryMode::Inline) => None,
+            (None, DeliveryMode::Queued(options)) => {
+                Some((Arc::new(crate::delivery::MemoryStore::new()), options))
+            }
+            #[cfg(feature = "durable")]
+            (None, DeliveryMode::Durable { path, options }) => {
+                let store = crate::delivery::SqliteStore::open(&path)
+                    .map_err(|e| BuildError::Delivery(e.to_string()))?;
+                Some((Arc::new(store), options))
+            }
+        };
+        #[cfg(feature = "queue")]
+        let engine = match store {
+            Some((store, options)) => Some(
+                Engine::start(
+                    store,
+                    options,
+                    self.window.unwrap_or(Duration::ZERO),
+                    Arc::clone(&table),
+                    Arc::clone(&counters),
+                    self.on_handled.clone(),
+                )
+                .map_err(|e| BuildError::Delivery(e.to_string()))?,
+            ),
+            None => None,
+        };
+        #[cfg(feature = "queue")]
+        let dedupe = if engine.is_some() {
+            None
+        } else {
+            self.window.map(Deduper::new)
+        };
+        #[cfg(not(feature = "queue"))]
+        let dedupe = {
+            let DeliveryMode::Inline = self.mode;
+            self.window.map(Deduper::new)
+        };
         Ok(Receiver {
-            inner: Arc::new(Inner { secrets, table }),
+            inner: Arc::new(Inner {
+                secrets,
+                table,
+                dedupe,
+                #[cfg(feature = "queue")]
+                engine,
+                counters,
+                max_age: self.max_age,
+                on_handled: self.on_handled,
+            }),
         })
     }
 }

@@ -1,0 +1,258 @@
+//! Delivery modes: when the handler runs relative to the answer, and what survives a crash.
+//!
+//! - [`DeliveryMode::Inline`] (default): the handler runs before the answer; a failure answers
+//!   500 so Roamify retries. Nothing is stored.
+//! - [`DeliveryMode::Queued`] (feature `queue`): the verified, parsed delivery is queued in memory
+//!   and acknowledged at once; workers run handlers with retries, timeouts and a dead-letter list.
+//!   Events still queued when the process dies are lost (Roamify will not retry them).
+//! - [`DeliveryMode::Durable`] (feature `durable`): as queued, but the delivery is committed to an
+//!   embedded SQLite database (WAL) before the 200; after a restart pending events resume.
+//!   At-least-once: an event whose handler finished but whose completion was not yet recorded
+//!   runs again.
+//!
+//! Every mode deduplicates: each delivery has an idempotency key ([`idempotency_key`]), and a key
+//! seen within the window (24 h by default) is acknowledged without running handlers again.
+
+mod dedupe;
+#[cfg(feature = "queue")]
+mod engine;
+#[cfg(feature = "queue")]
+mod memory;
+#[cfg(feature = "durable")]
+mod sqlite;
+#[cfg(feature = "queue")]
+mod store;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+pub(crate) use dedupe::Deduper;
+#[cfg(feature = "queue")]
+pub(crate) use engine::{Accepted as engine_accepted, Engine};
+#[cfg(feature = "queue")]
+pub use memory::MemoryStore;
+#[cfg(feature = "durable")]
+pub use sqlite::SqliteStore;
+#[cfg(feature = "queue")]
+pub use store::{DeadLetter, Enqueued, Job, Store, StoreError, StoreFuture};
+
+use crate::catalog::Event;
+
+/// How deliveries reach their handlers. See the [module docs](self).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub enum DeliveryMode {
+    /// Run the handler before answering.
+    #[default]
+    Inline,
+    /// Acknowledge at once; run handlers from an in-memory queue.
+    #[cfg(feature = "queue")]
+    Queued(QueueOptions),
+    /// Commit to SQLite at `path` before acknowledging; run handlers from it.
+    #[cfg(feature = "durable")]
+    Durable {
+        /// The database file (created if missing).
+        path: std::path::PathBuf,
+        /// Workers, retries and timeouts.
+        options: QueueOptions,
+    },
+}
+
+/// Workers, capacity, retries and timeouts of the queued and durable modes.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct QueueOptions {
+    /// Deliveries waiting at most; one more is answered 503 (Roamify retries). Default 10 000.
+    pub capacity: usize,
+    /// Handlers running at once. Default 8.
+    pub concurrency: usize,
+    /// How often and how soon a failing handler is retried.
+    pub retry: RetryPolicy,
+    /// A handler running longer fails (and is retried). Default 60 s.
+    pub handler_timeout: Duration,
+    /// How long a leased delivery stays invisible to other workers before it is handed out
+    /// again (a worker that died mid-handler). Default 5 min; keep it above `handler_timeout`.
+    pub visibility_timeout: Duration,
+}
+
+impl Default for QueueOptions {
+    fn default() -> Self {
+        Self {
+            capacity: 10_000,
+            concurrency: 8,
+            retry: RetryPolicy::default(),
+            handler_timeout: Duration::from_secs(60),
+            visibility_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+impl QueueOptions {
+    /// Sets [`QueueOptions::capacity`].
+    #[must_use]
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity.max(1);
+        self
+    }
+
+    /// Sets [`QueueOptions::concurrency`].
+    #[must_use]
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// Sets [`QueueOptions::retry`].
+    #[must_use]
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets [`QueueOptions::handler_timeout`].
+    #[must_use]
+    pub fn handler_timeout(mut self, timeout: Duration) -> Self {
+        self.handler_timeout = timeout;
+        self
+    }
+
+    /// Sets [`QueueOptions::visibility_timeout`].
+    #[must_use]
+    pub fn visibility_timeout(mut self, timeout: Duration) -> Self {
+        self.visibility_timeout = timeout;
+        self
+    }
+}
+
+/// Exponential backoff with full jitter: attempt `n` (from 1) waits a random time up to
+/// `min(max_delay, base_delay × 2^(n-1))`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetryPolicy {
+    /// Runs at most, the first included; then the delivery goes to the dead letters. Default 8.
+    pub max_attempts: u32,
+    /// Default 1 s.
+    pub base_delay: Duration,
+    /// Default 10 min.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(600),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A policy of `max_attempts` runs with delays from `base_delay` up to `max_delay`.
+    #[must_use]
+    pub fn new(max_attempts: u32, base_delay: Duration, max_delay: Duration) -> Self {
+        Self {
+            max_attempts: max_attempts.max(1),
+            base_delay,
+            max_delay: max_delay.max(base_delay),
+        }
+    }
+
+    /// The delay before the run following failed run `attempt` (1 for the first run), jittered.
+    #[must_use]
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(30);
+        let ceiling = self
+            .base_delay
+            .saturating_mul(1 << exponent)
+            .min(self.max_delay);
+        #[cfg(feature = "queue")]
+        {
+            ceiling.mul_f64(fastrand::f64())
+        }
+        #[cfg(not(feature = "queue"))]
+        {
+            ceiling
+        }
+    }
+}
+
+/// A delivery's idempotency key: the envelope's `event_id` when it has one (refunds), else the
+/// lowercase hex SHA-256 of the verified body.
+#[must_use]
+pub fn idempotency_key(event: &Event, body: &[u8]) -> String {
+    match event.event_id() {
+        Some(id) => id.to_owned(),
+        None => hex::encode(Sha256::digest(body)),
+    }
+}
+
+/// Counters of what the receiver did, since it was built.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) handled: AtomicU64,
+    pub(crate) queued: AtomicU64,
+    pub(crate) in_flight: AtomicU64,
+    pub(crate) retried: AtomicU64,
+    pub(crate) dead_lettered: AtomicU64,
+    pub(crate) deduplicated: AtomicU64,
+    pub(crate) refused_full: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Stats {
+            handled: get(&self.handled),
+            queued: get(&self.queued),
+            in_flight: get(&self.in_flight),
+            retried: get(&self.retried),
+            dead_lettered: get(&self.dead_lettered),
+            deduplicated: get(&self.deduplicated),
+            refused_full: get(&self.refused_full),
+        }
+    }
+}
+
+/// A snapshot of the receiver's counters ([`Receiver::stats`](crate::Receiver::stats)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Handler runs that succeeded.
+    pub handled: u64,
+    /// Deliveries accepted into the queue or store (queued and durable modes).
+    pub queued: u64,
+    /// Handlers running now.
+    pub in_flight: u64,
+    /// Failed runs scheduled again.
+    pub retried: u64,
+    /// Deliveries that exhausted their retries.
+    pub dead_lettered: u64,
+    /// Duplicates acknowledged without running handlers.
+    pub deduplicated: u64,
+    /// Deliveries answered 503 because the queue was full or the store unavailable.
+    pub refused_full: u64,
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "handled={} queued={} in_flight={} retried={} dead_lettered={} deduplicated={} refused_full={}",
+            self.handled,
+            self.queued,
+            self.in_flight,
+            self.retried,
+            self.dead_lettered,
+            self.deduplicated,
+            self.refused_full
+        )
+    }
+}

@@ -1,0 +1,425 @@
+//! Delivery modes: acknowledgement before slow handlers, idempotency, back-pressure, retries,
+//! dead letters and replay, and resuming from SQLite. No timing assertions: the tests assert
+//! the order of events and wait (bounded) for conditions.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+use roamify_hooks::delivery::{QueueOptions, RetryPolicy};
+use roamify_hooks::events::PartnerBalance;
+use roamify_hooks::{
+    DeliveryMode, Dispatch, EventKind, Outcome, Receiver, Secret, State, handlers, on_event,
+    testing,
+};
+use tokio::sync::Semaphore;
+
+const SECRET: &str = "whsec_delivery";
+
+/// A distinct signed `partner.top_up` body per `n`.
+fn body(n: u32) -> Vec<u8> {
+    format!(r#"{{"event_category":"partner","event_type":"top_up","data":{{"timestamp":{n},"balance":{n},"currency":"EUR"}}}}"#)
+        .into_bytes()
+}
+
+async fn deliver<D: Dispatch>(receiver: &Receiver<D>, body: &[u8]) -> Outcome {
+    receiver.receive([testing::sign(SECRET, body)], body).await
+}
+
+/// Waits until `done` holds, for at most 30 s (a bound, not a timing assertion).
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..3000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("gave up waiting: {what}");
+}
+
+fn fast_retries(options: QueueOptions, attempts: u32) -> QueueOptions {
+    options.retry(RetryPolicy::new(
+        attempts,
+        Duration::from_millis(5),
+        Duration::from_millis(20),
+    ))
+}
+
+#[derive(Default)]
+struct Slow {
+    finished: AtomicBool,
+}
+
+#[on_event(category = "partner", kind = "top_up")]
+async fn slow(_: PartnerBalance, state: State<Slow>) {
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    state.finished.store(true, Ordering::SeqCst);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queued_acknowledges_before_a_slow_handler_finishes() {
+    let state = Arc::new(Slow::default());
+    let receiver = Receiver::builder()
+        .secret(Secret::new(SECRET).unwrap())
+        .state_arc(state.clone())
+        .delivery(DeliveryMode::Queued(QueueOptions::default()))
+        .build(handlers![slow])
+        .unwrap();
+    let outcome = deliver(&receiver, &body(1)).await;
+    assert!(matches!(outcome, Outcome::Queued { .. }), "{outcome:?}");
+    assert!(
+        !state.finished.load(Ordering::SeqCst),
+        "the answer came before the handler finished"
+    );
+    eventually("the slow handler finishes", || {
+        state.finished.load(Ordering::SeqCst)
+    })
+    .await;
+    eventually("counted as handled", || receiver.stats().handled == 1).await;
+}
+
+#[derive(Default)]
+struct Count(AtomicU32);
+
+#[on_event(category = "partner", kind = "top_up")]
+async fn count(_: PartnerBalance, n: State<Count>) {
+    n.0.fetch_add(1, Ordering::SeqCst);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_body_three_times_runs_once_in_every_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let modes = [
+        DeliveryMode::Inline,
+        DeliveryMode::Queued(QueueOptions::default()),
+        DeliveryMode::Durable {
+            path: dir.path().join("dedupe.sqlite"),
+            options: QueueOptions::default(),
+        },
+    ];
+    for mode in modes {
+        let label = format!("{mode:?}");
+        let n = Arc::new(Count::default());
+        let receiver = Receiver::builder()
+            .secret(Secret::new(SECRET).unwrap())
+            .state_arc(n.clone())
+            .delivery(mode)
+            .build(handlers![count])
+            .unwrap();
+        let outcomes = [
+            deliver(&receiver, &body(7)).await,
+            deliver(&receiver, &body(7)).await,
+            deliver(&receiver, &body(7)).await,
+        ];
+        assert!(
+            matches!(
+                outcomes[0],
+                Outcome::Handled { .. } | Outcome::Queued { .. }
+            ),
+            "{label}: {:?}",
+            outcomes[0]
+        );
+        for duplicate in &outcomes[1..] {
+            assert!(
+                matches!(duplicate, Outcome::Duplicate { .. }),
+                "{label}: {duplicate:?}"
+            );
+        }
+        eventually("handled", || n.0.load(Ordering::SeqCst) == 1).await;
+        // A different body is not a duplicate.
+        deliver(&receiver, &body(8)).await;
+        eventually("second event handled", || n.0.load(Ordering::SeqCst) == 2).await;
+        assert_eq!(receiver.stats().deduplicated, 2, "{label}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refunds_deduplicate_on_event_id_even_when_the_body_changes() {
+    let receiver = Receiver::builder()
+        .secret(Secret::new(SECRET).unwrap())
+        .build(handlers![])
+        .unwrap();
+    let first = testing::sample(EventKind::RefundRefunded);
+    // A redelivery carries a new `timestamp` (when it was sent) but the same event_id.
+    let again = String::from_utf8(first.to_vec())
+        .unwrap()
+        .replace("1764288000", "1764288999");
+    assert!(matches!(
+        deliver(&receiver, first).await,
+        Outcome::Acknowledged { .. }
+    ));
+    match deliver(&receiver, again.as_bytes()).await {
+        Outcome::Duplicate { key, .. } => {
+            assert_eq!(key, "rfd_7d1c2b0e-5f43-4c84-9f0e-2f7a1c9b8e11_refunded")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+struct Gate {
+    open: Semaphore,
+    handled: std::sync::Mutex<Vec<String>>,
+}
+
+#[on_event(category = "partner", kind = "top_up")]
+async fn gated(event: PartnerBalance, gate: State<Gate>) {
+    let permit = gate.open.acquire().await;
+    drop(permit);
+    gate.handled
+        .lock()
+        .expect("lock")
+        .push(event.balance.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_queue_answers_503_and_loses_nothing() {
+    let gate = Arc::new(Gate {
+        open: Semaphore::new(0),
+        handled: std::sync::Mutex::new(Vec::new()),
+    });
+    let receiver = Receiver::builder()
+        .secret(Secret::new(SECRET).unwrap())
+        .state_arc(gate.clone())
+        .delivery(DeliveryMode::Queued(
+            QueueOptions::default().capacity(3).concurrency(1),
+        ))
+        .build(handlers![gated])
+        .unwrap();
+    let mut accepted = Vec::new();
+    let mut refused = Vec::new();
+    for n in 1..=10 {
+        match deliver(&receiver, &body(n)).await {
+            Outcome::Queued { .. } => accepted.push(n),
+            Outcome::Unavailable { .. } => refused.push(n),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        accepted,
+        [1, 2, 3],
+        "capacity counts waiting and running deliveries"
+    );
+    assert_eq!(refused, (4..=10).collect::<Vec<_>>());
+    assert_eq!(receiver.stats().refused_full, 7);
+    gate.open.add_permits(1000);
+    eventually("accepted deliveries handled", || {
+        gate.handled.lock().unwrap().len() == 3
+    })
+    .await;
+    // The handlers finished; wait for the store to record it (bounded), then there is room.
+    for _ in 0..3000 {
+        if receiver.pending().await.unwrap() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(receiver.pending().await.unwrap(), 0);
+    // Roamify retries what was refused, until there is room.
+    for n in refused {
+        let mut stored = false;
+        for _ in 0..3000 {
+            match deliver(&receiver, &body(n)).await {
+                Outcome::Queued { .. } => {
+                    stored = true;
+                    break;
+                }
+                Outcome::Unavailable { .. } => tokio::time::sleep(Duration::from_millis(5)).await,
+                other => panic!("retry of {n}: {other:?}"),
+            }
+        }
+        assert!(stored, "retry of {n} never found room");
+    }
+    eventually("every delivery handled", || {
+        gate.handled.lock().unwrap().len() == 10
+    })
+    .await;
+    let mut handled: Vec<u32> = gate
+        .handled
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| b.parse().unwrap())
+        .collect();
+    handled.sort_unstable();
+    assert_eq!(handled, (1..=10).collect::<Vec<_>>(), "each exactly once");
+}
+
+#[derive(Default)]
+struct Flaky {
+    calls: AtomicU32,
+    fail_first: u32,
+}
+
+#[on_event(category = "partner", kind = "top_up")]
+async fn flaky(_: PartnerBalance, state: State<Flaky>) -> Result<(), String> {
+    let call = state.calls.fetch_add(1, Ordering::SeqCst) + 1;
+    if call <= state.fail_first {
+        Err(format!("failure {call}"))
+    } else {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failing_twice_then_succeeding_is_retried_to_success() {
+    let state = Arc::new(Flaky {
+        calls: AtomicU32::new(0),
+        fail_first: 2,
+    });
+    let receiver = Receiver::builder()
+        .secret(Secret::new(SECRET).unwrap())
+        .state_arc(state.clone())
+        .delivery(DeliveryMode::Queued(fast_retries(
+            QueueOptions::default(),
+            5,
+        )))
+        .build(handlers![flaky])
+        .unwrap();
+    assert!(matches!(
+        deliver(&receiver, &body(1)).await,
+        Outcome::Queued { .. }
+    ));
+    eventually("handled on the third run", || receiver.stats().handled == 1).await;
+    assert_eq!(state.calls.load(Ordering::SeqCst), 3);
+    let stats = receiver.stats();
+    assert_eq!((stats.retried, stats.dead_lettered), (2, 0), "{stats}");
+    assert!(receiver.dead_letters().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn always_failing_ends_in_dead_letters_and_replay_runs_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let modes = [
+        DeliveryMode::Queued(fast_retries(QueueOptions::default(), 3)),
+        DeliveryMode::Durable {
+            path: dir.path().join("dead.sqlite"),
+            options: fast_retries(QueueOptions::default(), 3),
+        },
+    ];
+    for mode in modes {
+        let label = format!("{mode:?}");
+        let state = Arc::new(Flaky {
+            calls: AtomicU32::new(0),
+            fail_first: 3,
+        });
+        let receiver = Receiver::builder()
+            .secret(Secret::new(SECRET).unwrap())
+            .state_arc(state.clone())
+            .delivery(mode)
+            .build(handlers![flaky])
+            .unwrap();
+        assert!(matches!(
+            deliver(&receiver, &body(1)).await,
+            Outcome::Queued { .. }
+        ));
+        eventually("dead-lettered", || receiver.stats().dead_lettered == 1).await;
+        let dead = receiver.dead_letters().await.unwrap();
+        assert_eq!(dead.len(), 1, "{label}");
+        assert_eq!(
+            (dead[0].attempts, dead[0].error.as_str()),
+            (3, "handler `flaky` failed: failure 3"),
+            "{label}"
+        );
+        assert_eq!(
+            dead[0].body,
+            body(1),
+            "{label}: the verified bytes are kept"
+        );
+        assert_eq!(state.calls.load(Ordering::SeqCst), 3);
+        // The cause is fixed (the 4th call succeeds): replay it.
+        assert!(receiver.replay(&dead[0].key).await.unwrap(), "{label}");
+        eventually("replayed and handled", || receiver.stats().handled == 1).await;
+        assert_eq!(state.calls.load(Ordering::SeqCst), 4);
+        assert!(receiver.dead_letters().await.unwrap().is_empty(), "{label}");
+        assert!(!receiver.replay("no such key").await.unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn durable_deliveries_resume_after_the_process_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("resume.sqlite");
+    {
+        // A handler that never finishes: the process "dies" with one delivery leased and four
+        // waiting, all acknowledged.
+        let stuck = Arc::new(Gate {
+            open: Semaphore::new(0),
+            handled: std::sync::Mutex::new(Vec::new()),
+        });
+        let first = Receiver::builder()
+            .secret(Secret::new(SECRET).unwrap())
+            .state_arc(stuck)
+            .delivery(DeliveryMode::Durable {
+                path: path.clone(),
+                options: QueueOptions::default().concurrency(1),
+            })
+            .build(handlers![gated])
+            .unwrap();
+        for n in 1..=5 {
+            assert!(matches!(
+                deliver(&first, &body(n)).await,
+                Outcome::Queued { .. }
+            ));
+        }
+        eventually("one delivery leased", || first.stats().in_flight == 1).await;
+        assert_eq!(first.pending().await.unwrap(), 5);
+    } // Dropped without completing anything.
+    let n = Arc::new(Count::default());
+    let second = Receiver::builder()
+        .secret(Secret::new(SECRET).unwrap())
+        .state_arc(n.clone())
+        .delivery(DeliveryMode::Durable {
+            path,
+            options: QueueOptions::default(),
+        })
+        .build(handlers![count])
+        .unwrap();
+    eventually(
+        "every acknowledged delivery handled after the restart",
+        || n.0.load(Ordering::SeqCst) == 5,
+    )
+    .await;
+    assert_eq!(second.pending().await.unwrap(), 0);
+    // Roamify's redeliveries of those events are duplicates: they do not run again.
+    assert!(matches!(
+        deliver(&second, &body(1)).await,
+        Outcome::Duplicate { .. }
+    ));
+    let second = second.clone();
+    let pending = tokio::task::spawn_blocking(move || second.shutdown(Duration::from_secs(1)))
+        .await
+        .unwrap();
+    assert_eq!(pending, 0);
+}
+
+#[on_event(category = "partner", kind = "top_up")]
+async fn accept_all(_: PartnerBalance) {}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn maximum_age_refuses_old_events_when_set() {
+    let receiver = Receiver::builder()
+        .secret(Secret::new(SECRET).unwrap())
+        .max_age(Duration::from_secs(3600))
+        .build(handlers![accept_all])
+        .unwrap();
+    assert!(
+        matches!(deliver(&receiver, &body(1)).await, Outcome::TooOld { .. }),
+        "1970 is too old"
+    );
+    let now = roamify_hooks::UnixTime::now().as_secs();
+    let fresh = format!(
+        r#"{{"event_category":"partner","event_type":"top_up","data":{{"timestamp":{now},"balance":1,"currency":"EUR"}}}}"#
+    );
+    assert!(matches!(
+        deliver(&receiver, fresh.as_bytes()).await,
+        Outcome::Handled { .. }
+    ));
+    let off = Receiver::builder()
+        .secret(Secret::new(SECRET).unwrap())
+        .build(handlers![accept_all])
+        .unwrap();
+    assert!(
+        matches!(deliver(&off, &body(2)).await, Outcome::Handled { .. }),
+        "off by default"
+    );
+}

@@ -114,11 +114,13 @@ fn expand(krate: &TokenStream, handlers: &[Path], fallback: Option<&Path>) -> To
         });
     }
 
+    // Each arm takes the payload out of the event synchronously, so the future that is awaited
+    // holds only the handler's call, not the whole event.
     let arms = handlers.iter().zip(&states).map(|(h, s)| {
         quote! {
-            <#h as #private::Handler>::ROUTE_KEY => match #private::run::<#h>(__event, &self.#s).await {
-                #private::Ok(__done) => __done,
-                #private::Err(_) => #private::Dispatched::NoHandler,
+            <#h as #private::Handler>::ROUTE_KEY => match #private::take::<#h>(__event) {
+                #private::Ok(__payload) => #private::call::<#h>(__payload, ::core::clone::Clone::clone(&self.#s)).await,
+                #private::Err(__done) => __done,
             },
         }
     });

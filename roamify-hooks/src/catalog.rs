@@ -34,6 +34,7 @@ macro_rules! catalog {
             name: $name:literal,
             aliases: [$($alias:literal),*],
             payload: $payload:ident,
+            stored: $stored:ty,
             mismatch: $message:literal,
             expected: $note:literal,
         }
@@ -67,10 +68,19 @@ macro_rules! catalog {
             /// spelling in the catalog; `None` for events the catalog does not know.
             #[must_use]
             pub fn from_wire(category: &str, name: &str) -> Option<EventKind> {
-                match (category, name) {
-                    $( ($category, $name $(| $alias)*) => Some(EventKind::$variant), )*
-                    _ => None,
-                }
+                Self::from_wire_bytes(category.as_bytes(), name.as_bytes())
+            }
+
+            /// [`EventKind::from_wire`] on the raw bytes of the two names.
+            #[must_use]
+            pub fn from_wire_bytes(category: &[u8], name: &[u8]) -> Option<EventKind> {
+                // Bytes, so the parser need not check names' UTF-8 first.
+                $(
+                    if category == $category.as_bytes() && (name == $name.as_bytes() $(|| name == $alias.as_bytes())*) {
+                        return Some(EventKind::$variant);
+                    }
+                )*
+                None
             }
         }
 
@@ -90,7 +100,7 @@ macro_rules! catalog {
         #[derive(Debug, Clone, PartialEq)]
         #[non_exhaustive]
         pub enum Event {
-            $( $(#[$doc])* $variant($payload), )*
+            $( $(#[$doc])* $variant($stored), )*
             /// An event this version does not know, with its names and raw JSON.
             Unknown(UnknownEvent),
         }
@@ -143,6 +153,13 @@ macro_rules! catalog {
             }
         }
 
+        impl EventKind {
+            /// The documented keys of this kind's payload.
+            pub(crate) fn wire_fields(self) -> &'static [&'static str] {
+                match self { $( EventKind::$variant => $payload::WIRE_FIELDS, )* }
+            }
+        }
+
         /// Reads the payload of a known kind from `data` (or the flat top level).
         #[derive(Clone, Copy)]
         pub(crate) struct KindSeed(pub(crate) EventKind);
@@ -151,7 +168,7 @@ macro_rules! catalog {
             type Value = Event;
             fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Event, D::Error> {
                 match self.0 {
-                    $( EventKind::$variant => <$payload as serde::Deserialize<'de>>::deserialize(d).map(Event::$variant), )*
+                    $( EventKind::$variant => <$stored as serde::Deserialize<'de>>::deserialize(d).map(Event::$variant), )*
                 }
             }
         }
@@ -172,7 +189,7 @@ macro_rules! catalog {
         /// argument has another type fails to compile with the kind's own message.
         #[allow(clippy::result_large_err)] // Events are handed back by value (see `Taken`).
         pub mod payload_of {
-            use super::Event;
+            use super::{Event, Unbox};
             $(
                 #[doc = concat!("Implemented by the payload type of `", $category, "`/`", $name, "`.")]
                 #[diagnostic::on_unimplemented(message = $message, label = "wrong payload type for this event", note = $note)]
@@ -187,7 +204,7 @@ macro_rules! catalog {
                     #[inline]
                     fn take(event: Event) -> Result<Self, Event> {
                         match event {
-                            Event::$variant(p) => Ok(p),
+                            Event::$variant(p) => Ok(Unbox::unbox(p)),
                             other => Err(other),
                         }
                     }
@@ -204,6 +221,7 @@ catalog! {
         name: "usage",
         aliases: ["esim_usage"],
         payload: EsimUsage,
+        stored: Box<EsimUsage>,
         mismatch: "`{Self}` is not the payload of Roamify event `esim`/`usage`",
         expected: "handlers of `esim`/`usage` take `roamify_hooks::events::EsimUsage`",
     }
@@ -213,6 +231,7 @@ catalog! {
         name: "status",
         aliases: ["esim_status"],
         payload: EsimStatus,
+        stored: EsimStatus,
         mismatch: "`{Self}` is not the payload of Roamify event `esim`/`status`",
         expected: "handlers of `esim`/`status` take `roamify_hooks::events::EsimStatus`",
     }
@@ -222,6 +241,7 @@ catalog! {
         name: "low_balance",
         aliases: [],
         payload: PartnerBalance,
+        stored: PartnerBalance,
         mismatch: "`{Self}` is not the payload of Roamify event `partner`/`low_balance`",
         expected: "handlers of `partner`/`low_balance` take `roamify_hooks::events::PartnerBalance`",
     }
@@ -231,6 +251,7 @@ catalog! {
         name: "insufficient_balance",
         aliases: [],
         payload: PartnerBalance,
+        stored: PartnerBalance,
         mismatch: "`{Self}` is not the payload of Roamify event `partner`/`insufficient_balance`",
         expected: "handlers of `partner`/`insufficient_balance` take `roamify_hooks::events::PartnerBalance`",
     }
@@ -240,6 +261,7 @@ catalog! {
         name: "top_up",
         aliases: [],
         payload: PartnerBalance,
+        stored: PartnerBalance,
         mismatch: "`{Self}` is not the payload of Roamify event `partner`/`top_up`",
         expected: "handlers of `partner`/`top_up` take `roamify_hooks::events::PartnerBalance`",
     }
@@ -249,6 +271,7 @@ catalog! {
         name: "order",
         aliases: [],
         payload: AffiliateOrder,
+        stored: Box<AffiliateOrder>,
         mismatch: "`{Self}` is not the payload of Roamify event `affiliate`/`order`",
         expected: "handlers of `affiliate`/`order` take `roamify_hooks::events::AffiliateOrder`",
     }
@@ -258,6 +281,7 @@ catalog! {
         name: "refunded",
         aliases: [],
         payload: Refund,
+        stored: Refund,
         mismatch: "`{Self}` is not the payload of Roamify event `refund`/`refunded`",
         expected: "handlers of `refund`/`refunded` take `roamify_hooks::events::Refund`",
     }
@@ -267,10 +291,37 @@ catalog! {
         name: "rejected",
         aliases: [],
         payload: Refund,
+        stored: Refund,
         mismatch: "`{Self}` is not the payload of Roamify event `refund`/`rejected`",
         expected: "handlers of `refund`/`rejected` take `roamify_hooks::events::Refund`",
     }
 }
+
+/// The two largest payloads are boxed inside [`Event`], so that every event is small to move
+/// (the parser and the dispatch table move events several times); handlers still get the payload
+/// by value.
+trait Unbox<T> {
+    fn unbox(self) -> T;
+}
+
+impl<T> Unbox<T> for Box<T> {
+    #[inline]
+    fn unbox(self) -> T {
+        *self
+    }
+}
+
+macro_rules! unboxed {
+    ($($t:ty),*) => {$(
+        impl Unbox<$t> for $t {
+            #[inline]
+            fn unbox(self) -> $t {
+                self
+            }
+        }
+    )*};
+}
+unboxed!(EsimStatus, PartnerBalance, Refund);
 
 impl std::fmt::Display for EventKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

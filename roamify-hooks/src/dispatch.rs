@@ -209,6 +209,20 @@ pub async fn run<H: Handler>(event: Event, state: &H::State) -> Result<Dispatche
     }
 }
 
+/// Takes `H`'s payload out of an event routed to it (a generated `match` arm).
+///
+/// # Errors
+/// The outcome to report when the event does not fit.
+#[inline]
+#[allow(clippy::result_large_err)] // See `Taken`.
+pub fn take<H: Handler>(event: Event) -> Result<H::Payload, Dispatched> {
+    match H::take(event) {
+        Ok(payload) => Ok(payload),
+        Err(Taken::NotMine(_)) => Err(Dispatched::NoHandler),
+        Err(Taken::Invalid(error)) => Err(Dispatched::Invalid(error)),
+    }
+}
+
 /// Calls `H`, turning an error or a panic into [`Dispatched::Failed`].
 pub async fn call<H: Handler>(payload: H::Payload, state: H::State) -> Dispatched {
     let future = AssertUnwindSafe(async move { H::call(payload, state).await });

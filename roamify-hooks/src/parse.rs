@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
 
-use serde::de::value::MapDeserializer;
+use serde::de::value::{MapAccessDeserializer, MapDeserializer};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -84,16 +84,15 @@ impl Event {
 pub(crate) fn parse(body: &[u8]) -> Result<Event, ParseError> {
     let failed = Cell::new(None);
     let mut de = serde_json::Deserializer::from_slice(body);
+    let fail = |e: serde_json::Error| match failed.get() {
+        Some(kind) => payload_error_in_stream(kind, body, &e),
+        None => not_envelope(e.to_string()),
+    };
     let envelope = de
         .deserialize_map(EnvelopeVisitor { failed: &failed })
-        .and_then(|e| de.end().map(|()| e));
-    match envelope {
-        Ok(envelope) => envelope.finish(body),
-        Err(e) => match failed.get() {
-            Some(kind) => Err(payload_error_in_stream(kind, body, &e)),
-            None => Err(not_envelope(e.to_string())),
-        },
-    }
+        .map_err(fail)?;
+    de.end().map_err(|e| not_envelope(e.to_string()))?;
+    envelope.finish(body)
 }
 
 fn not_envelope(reason: impl Into<String>) -> ParseError {
@@ -104,8 +103,8 @@ fn not_envelope(reason: impl Into<String>) -> ParseError {
 
 /// What the envelope visitor found, before the payload of a late-named kind is read.
 struct Envelope<'de> {
-    category: Option<Cow<'de, str>>,
-    kind: Option<Cow<'de, str>>,
+    category: Option<Cow<'de, [u8]>>,
+    kind: Option<Cow<'de, [u8]>>,
     event_id: Option<String>,
     data: Option<Data<'de>>,
     /// Top-level keys other than the envelope's own, as borrowed JSON.
@@ -151,7 +150,7 @@ impl<'de> Visitor<'de> for EnvelopeVisitor<'_> {
                 }
                 "data" => {
                     let known = match (&env.category, &env.kind) {
-                        (Some(c), Some(k)) => EventKind::from_wire(c, k),
+                        (Some(c), Some(k)) => EventKind::from_wire_bytes(c, k),
                         _ => None,
                     };
                     env.data = Some(match known {
@@ -164,19 +163,97 @@ impl<'de> Visitor<'de> for EnvelopeVisitor<'_> {
                         None => Data::Raw(map.next_value()?),
                     });
                 }
-                _ => env.rest.push((key, map.next_value()?)),
+                _ => {
+                    // Pre-2025-07-20 flat shape with both names first: read the payload from the
+                    // rest of this map, in the same pass.
+                    // Only a documented field proves the flat shape: an unknown key could come
+                    // before `data` in the nested one.
+                    let known = match (&env.category, &env.kind, &env.data) {
+                        (Some(c), Some(k), None) if env.rest.is_empty() => {
+                            EventKind::from_wire_bytes(c, k)
+                                .filter(|kind| kind.wire_fields().contains(&&*key))
+                        }
+                        _ => None,
+                    };
+                    let Some(kind) = known else {
+                        env.rest.push((key, map.next_value()?));
+                        continue;
+                    };
+                    self.failed.set(Some(kind));
+                    let rest = RestOfMap {
+                        map: &mut map,
+                        pending: Some(key),
+                        event_id: &mut env.event_id,
+                    };
+                    let event = KindSeed(kind).deserialize(MapAccessDeserializer::new(rest))?;
+                    self.failed.set(None);
+                    env.data = Some(Data::Parsed(event));
+                    return Ok(env);
+                }
             }
         }
         Ok(env)
     }
 }
 
-/// `event_category` / `event_type`: a string, borrowed when it has no escapes.
-struct Name<'de>(Cow<'de, str>);
+/// The rest of a top-level map, seen as the payload's own map: starts with a key already read,
+/// and keeps the envelope's keys (`event_id`; repeated names) out of the payload.
+struct RestOfMap<'a, 'de, A> {
+    map: &'a mut A,
+    pending: Option<Cow<'de, str>>,
+    event_id: &'a mut Option<String>,
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for RestOfMap<'_, 'de, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        let key = match self.pending.take() {
+            Some(key) => key,
+            None => loop {
+                let Some(WireKey(key)) = self.map.next_key()? else {
+                    return Ok(None);
+                };
+                match &*key {
+                    "event_id" => {
+                        *self.event_id = self.map.next_value_seed(crate::wire::FieldSeed::<
+                            Option<String>,
+                        >(
+                            Default::default()
+                        ))?;
+                    }
+                    "event_category" | "event_type" => {
+                        self.map.next_value::<de::IgnoredAny>()?;
+                    }
+                    _ => break key,
+                }
+            },
+        };
+        match key {
+            Cow::Borrowed(key) => seed
+                .deserialize(de::value::BorrowedStrDeserializer::new(key))
+                .map(Some),
+            Cow::Owned(key) => seed
+                .deserialize(de::value::StringDeserializer::new(key))
+                .map(Some),
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
+}
+
+/// `event_category` / `event_type`: a JSON string read as bytes, borrowed when it has no
+/// escapes. Known names are matched as bytes; only unknown ones are checked for UTF-8.
+struct Name<'de>(Cow<'de, [u8]>);
 
 impl<'de> de::Deserialize<'de> for Name<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_str(NameVisitor)
+        d.deserialize_bytes(NameVisitor)
     }
 }
 
@@ -187,12 +264,23 @@ impl<'de> Visitor<'de> for NameVisitor {
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a string naming the event")
     }
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Name<'de>, E> {
+    fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<Name<'de>, E> {
         Ok(Name(Cow::Borrowed(v)))
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Name<'de>, E> {
-        Ok(Name(Cow::Owned(v.to_owned())))
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Name<'de>, E> {
+        Ok(Name(Cow::Owned(v.to_vec())))
     }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Name<'de>, E> {
+        Ok(Name(Cow::Borrowed(v.as_bytes())))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Name<'de>, E> {
+        Ok(Name(Cow::Owned(v.as_bytes().to_vec())))
+    }
+}
+
+fn name_text(name: Cow<'_, [u8]>) -> Result<String, ParseError> {
+    String::from_utf8(name.into_owned())
+        .map_err(|_| not_envelope("event names are not valid UTF-8"))
 }
 
 impl<'de> Envelope<'de> {
@@ -203,13 +291,13 @@ impl<'de> Envelope<'de> {
         let Some(kind_name) = self.kind else {
             return Err(not_envelope("missing `event_type`"));
         };
-        let Some(kind) = EventKind::from_wire(&category, &kind_name) else {
+        let Some(kind) = EventKind::from_wire_bytes(&category, &kind_name) else {
             let body = std::str::from_utf8(body)
                 .map_err(|e| not_envelope(e.to_string()))?
                 .to_owned();
             return Ok(Event::Unknown(UnknownEvent {
-                category: category.into_owned(),
-                kind: kind_name.into_owned(),
+                category: name_text(category)?,
+                kind: name_text(kind_name)?,
                 event_id: self.event_id,
                 body,
             }));

@@ -16,7 +16,7 @@ pub use serde::de::DeserializeOwned;
 pub use crate::catalog::{Event, kind, payload_of};
 pub use crate::dispatch::{
     BY_NAME, BoxError, CatalogKind, Dispatch, Dispatched, FallbackHandler, Handler, Handlers,
-    IntoHandlerResult, MissingState, StateArg, States, Taken, UNCATALOGUED, call, run,
+    IntoHandlerResult, MissingState, StateArg, States, Taken, UNCATALOGUED, call, run, take,
 };
 pub use crate::events::UnknownEvent;
 pub use crate::parse::ParseError;

@@ -322,7 +322,10 @@ impl<D: Dispatch> Receiver<D> {
                 secret_index,
             };
         }
-        let outcome = self.dispatch(event, secret_index).await;
+        // Awaiting the table directly (not `self.dispatch`) keeps one less future around the event.
+        let name = EventName::of(&event);
+        let dispatched = self.inner.table.dispatch(event).await;
+        let outcome = self.outcome(name, dispatched, secret_index);
         match (&outcome, &key) {
             (Outcome::Handled { event, handler, .. }, Some(key)) => {
                 if let Some(hook) = &self.inner.on_handled {
@@ -403,7 +406,12 @@ impl<D: Dispatch> Receiver<D> {
     /// Runs the handler of an already verified and parsed event, now.
     pub async fn dispatch(&self, event: Event, secret_index: usize) -> Outcome {
         let name = EventName::of(&event);
-        match self.inner.table.dispatch(event).await {
+        let dispatched = self.inner.table.dispatch(event).await;
+        self.outcome(name, dispatched, secret_index)
+    }
+
+    fn outcome(&self, name: EventName, dispatched: Dispatched, secret_index: usize) -> Outcome {
+        match dispatched {
             Dispatched::Handled { handler } => {
                 Counters::bump(&self.inner.counters.handled);
                 Outcome::Handled {

@@ -237,6 +237,12 @@ macro_rules! payload {
             pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         }
 
+        impl $name {
+            /// The documented keys, as sent (read for top-level payloads only).
+            #[allow(dead_code)]
+            pub(crate) const WIRE_FIELDS: &'static [&'static str] = &[$($wire),*];
+        }
+
         impl<'de> ::serde::Deserialize<'de> for $name {
             fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
                 struct PayloadVisitor;

@@ -1,0 +1,388 @@
+//! In-process cost of one delivery, side by side with the floor, as ratios.
+//!
+//! For every file in `../shared/fixtures/events/`:
+//! - `sdk`: `Receiver::receive` through the public API (verify + parse + dispatch to a table of
+//!   8 handlers), idempotency off, like the floor;
+//! - `sdk+idem`: the same with the default idempotency (SHA-256 of the body and a map lookup;
+//!   each iteration's body is distinct, so no iteration is a duplicate);
+//! - `floor`: HMAC-SHA256 from a prepared key, hex decode, constant-time compare, and one
+//!   `serde_json` parse into the same typed struct — what a careful hand-written receiver does.
+//!
+//! Also the generated dispatch table against a hand-written `match` over 8 handlers.
+//!
+//! Method: each case runs in alternating rounds (sdk, floor, sdk, floor, …) so both see the same
+//! machine state; a round times a batch of iterations; the median round is reported, with the
+//! ratio to the floor. Run: `cargo bench -p roamify-hooks --bench receive` (`ROUNDS`, `BATCH`).
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use hmac::{Hmac, KeyInit, Mac};
+use roamify_hooks::events::{AffiliateOrder, EsimStatus, EsimUsage, PartnerBalance, Refund};
+use roamify_hooks::{
+    Dispatch, Event, Receiver, Secret, UnknownEvent, Verified, handlers, on_event, testing,
+};
+use sha2::Sha256;
+
+const SECRET: &str = "whsec_bench";
+
+#[on_event(category = "esim", kind = "usage")]
+fn usage(e: EsimUsage) {
+    black_box(&e);
+}
+#[on_event(category = "esim", kind = "status")]
+fn status(e: EsimStatus) {
+    black_box(&e);
+}
+#[on_event(category = "partner", kind = "low_balance")]
+fn low(e: PartnerBalance) {
+    black_box(&e);
+}
+#[on_event(category = "partner", kind = "insufficient_balance")]
+fn insufficient(e: PartnerBalance) {
+    black_box(&e);
+}
+#[on_event(category = "partner", kind = "top_up")]
+fn top_up(e: PartnerBalance) {
+    black_box(&e);
+}
+#[on_event(category = "affiliate", kind = "order")]
+fn order(e: AffiliateOrder) {
+    black_box(&e);
+}
+#[on_event(category = "refund", kind = "refunded")]
+fn refunded(e: Refund) {
+    black_box(&e);
+}
+#[on_event(category = "refund", kind = "rejected")]
+fn rejected(e: Refund) {
+    black_box(&e);
+}
+#[on_event(fallback)]
+fn unknown(e: UnknownEvent) {
+    black_box(&e);
+}
+
+fn fixtures() -> PathBuf {
+    std::env::var_os("ROAMIFY_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"))
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Polls a future that never waits (the handlers are synchronous) to completion, without an
+/// executor: what is measured is the receiver, not a runtime's scheduling.
+fn run<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+    }
+}
+
+/// The floor: what a careful hand-written receiver must do for one delivery — HMAC-SHA256 from
+/// a prepared key, hex decode, constant-time compare, and one `serde_json` parse into the typed
+/// payload struct, the kind being known in advance (no routing at all).
+struct Floor {
+    mac: Hmac<Sha256>,
+    parse: fn(&[u8]) -> bool,
+}
+
+impl Floor {
+    fn receive(&self, signature: &[u8], body: &[u8]) -> bool {
+        let mut expected = [0u8; 32];
+        if hex::decode_to_slice(signature, &mut expected).is_err() {
+            return false;
+        }
+        let mut mac = self.mac.clone();
+        mac.update(body);
+        if mac.verify_slice(&expected).is_err() {
+            return false;
+        }
+        (self.parse)(body)
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Nested<T> {
+    data: T,
+}
+
+fn nested<T: serde::de::DeserializeOwned>(body: &[u8]) -> bool {
+    serde_json::from_slice::<Nested<T>>(body)
+        .map(|n| black_box(n.data))
+        .is_ok()
+}
+
+fn flat<T: serde::de::DeserializeOwned>(body: &[u8]) -> bool {
+    serde_json::from_slice::<T>(body).map(black_box).is_ok()
+}
+
+/// The one typed parse a receiver that already knows the fixture's kind and shape would do.
+fn floor_parser(event: &Event, body: &[u8]) -> fn(&[u8]) -> bool {
+    let is_flat = !String::from_utf8_lossy(body).contains("\"data\"");
+    match (event, is_flat) {
+        (Event::EsimUsage(_), false) => nested::<EsimUsage>,
+        (Event::EsimUsage(_), true) => flat::<EsimUsage>,
+        (Event::EsimStatus(_), false) => nested::<EsimStatus>,
+        (Event::EsimStatus(_), true) => flat::<EsimStatus>,
+        (
+            Event::PartnerLowBalance(_)
+            | Event::PartnerInsufficientBalance(_)
+            | Event::PartnerTopUp(_),
+            false,
+        ) => nested::<PartnerBalance>,
+        (
+            Event::PartnerLowBalance(_)
+            | Event::PartnerInsufficientBalance(_)
+            | Event::PartnerTopUp(_),
+            true,
+        ) => flat::<PartnerBalance>,
+        (Event::AffiliateOrder(_), _) => nested::<AffiliateOrder>,
+        (Event::RefundRefunded(_) | Event::RefundRejected(_), _) => nested::<Refund>,
+        // Unknown events: the floor reads the envelope into a generic JSON value.
+        _ => |b| {
+            serde_json::from_slice::<serde_json::Value>(b)
+                .map(black_box)
+                .is_ok()
+        },
+    }
+}
+
+/// Median nanoseconds per iteration over `rounds` rounds for each case, run alternately.
+fn compare(rounds: usize, batch: usize, cases: &mut [(&str, &mut dyn FnMut(usize))]) -> Vec<f64> {
+    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); cases.len()];
+    for (_, case) in cases.iter_mut() {
+        for i in 0..batch {
+            case(i); // warm up
+        }
+    }
+    let mut offset = batch;
+    for _ in 0..rounds {
+        for (index, (_, case)) in cases.iter_mut().enumerate() {
+            let started = Instant::now();
+            for i in 0..batch {
+                case(offset + i);
+            }
+            samples[index].push(started.elapsed().as_nanos() as f64 / batch as f64);
+        }
+        offset += batch;
+    }
+    samples
+        .into_iter()
+        .map(|mut s| {
+            s.sort_by(f64::total_cmp);
+            s[s.len() / 2]
+        })
+        .collect()
+}
+
+fn main() {
+    if let Ok(case) = std::env::var("ONLY") {
+        return only(&case);
+    }
+    let rounds = env_usize("ROUNDS", 31);
+    let batch = env_usize("BATCH", 2000);
+    let table = || {
+        handlers![
+            usage,
+            status,
+            low,
+            insufficient,
+            top_up,
+            order,
+            refunded,
+            rejected,
+            fallback = unknown
+        ]
+    };
+    let plain = Receiver::builder()
+        .secret(Secret::new(SECRET).expect("secret"))
+        .without_idempotency()
+        .build(table())
+        .expect("receiver");
+    let idem = Receiver::builder()
+        .secret(Secret::new(SECRET).expect("secret"))
+        .build(table())
+        .expect("receiver");
+    let key = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
+
+    let mut names: Vec<String> = std::fs::read_dir(fixtures().join("events"))
+        .expect("../shared/fixtures/events (or set ROAMIFY_FIXTURES)")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+
+    println!("receive: median ns per delivery over {rounds} alternating rounds of {batch}");
+    println!(
+        "{:<40} {:>9} {:>9} {:>9} {:>11} {:>11}",
+        "fixture", "floor", "sdk", "sdk+idem", "sdk/floor", "idem/floor"
+    );
+    let mut worst: f64 = 0.0;
+    for name in &names {
+        let body = std::fs::read(fixtures().join("events").join(name)).expect("fixture");
+        let signature = testing::sign(SECRET, &body);
+        let event = Event::parse(&Verified::assume_signed(&body)).expect("fixture parses");
+        let floor = Floor {
+            mac: key.clone(),
+            parse: floor_parser(&event, &body),
+        };
+        // Distinct bodies for the idempotent receiver (trailing whitespace is valid JSON), signed
+        // in advance so the loop measures only receiving.
+        let variants: Vec<(Vec<u8>, String)> = (0..64)
+            .map(|i| {
+                let mut b = body.clone();
+                b.extend(std::iter::repeat_n(b' ', i + 1));
+                let s = testing::sign(SECRET, &b);
+                (b, s)
+            })
+            .collect();
+        let mut idem_i = 0usize;
+        let medians = compare(
+            rounds,
+            batch,
+            &mut [
+                ("floor", &mut |_| {
+                    black_box(floor.receive(black_box(signature.as_bytes()), black_box(&body)));
+                }),
+                ("sdk", &mut |_| {
+                    black_box(run(
+                        plain.receive([black_box(signature.as_bytes())], black_box(&body))
+                    ));
+                }),
+                ("sdk+idem", &mut |_| {
+                    // A fresh key each time: past the 64 variants, the receiver sees repeats as
+                    // duplicates, which is cheaper, so rebuild the window by cycling receivers.
+                    idem_i += 1;
+                    let (b, s) = &variants[idem_i % variants.len()];
+                    black_box(run(idem.receive([s.as_bytes()], b)));
+                }),
+            ],
+        );
+        let (f, s, i) = (medians[0], medians[1], medians[2]);
+        worst = worst.max(s / f);
+        println!(
+            "{name:<40} {f:>9.0} {s:>9.0} {i:>9.0} {:>11.3} {:>11.3}",
+            s / f,
+            i / f
+        );
+    }
+    println!("worst sdk/floor ratio: {worst:.3}");
+
+    // The generated table against a hand-written match over the same 8 handlers.
+    let events: Vec<Event> = names
+        .iter()
+        .filter_map(|n| {
+            let body = std::fs::read(fixtures().join("events").join(n)).ok()?;
+            Event::parse(&Verified::assume_signed(&body)).ok()
+        })
+        .collect();
+    let bound = plain_table();
+    let medians = compare(
+        rounds,
+        batch,
+        &mut [
+            ("hand", &mut |i| {
+                black_box(hand_match(black_box(events[i % events.len()].clone())));
+            }),
+            ("table", &mut |i| {
+                black_box(run(
+                    bound.dispatch(black_box(events[i % events.len()].clone()))
+                ));
+            }),
+        ],
+    );
+    println!(
+        "dispatch: hand-written match {:.1} ns, generated table {:.1} ns, ratio {:.3} (includes cloning the event)",
+        medians[0],
+        medians[1],
+        medians[1] / medians[0]
+    );
+}
+
+fn plain_table() -> impl Dispatch {
+    use roamify_hooks::Handlers as _;
+    handlers![
+        usage,
+        status,
+        low,
+        insufficient,
+        top_up,
+        order,
+        refunded,
+        rejected,
+        fallback = unknown
+    ]
+    .bind(&roamify_hooks::States::default())
+    .expect("no state")
+}
+
+fn hand_match(event: Event) -> bool {
+    match event {
+        Event::EsimUsage(e) => usage(*e),
+        Event::EsimStatus(e) => status(e),
+        Event::PartnerLowBalance(e) => low(e),
+        Event::PartnerInsufficientBalance(e) => insufficient(e),
+        Event::PartnerTopUp(e) => top_up(e),
+        Event::AffiliateOrder(e) => order(*e),
+        Event::RefundRefunded(e) => refunded(e),
+        Event::RefundRejected(e) => rejected(e),
+        Event::Unknown(e) => unknown(e),
+        _ => return false,
+    }
+    true
+}
+
+/// `ONLY=floor|sdk FIXTURE=name.json N=…`: runs one case alone, for instruction counts under
+/// `valgrind --tool=callgrind` (see `bench/instructions.sh`).
+fn only(case: &str) {
+    let name = std::env::var("FIXTURE").expect("FIXTURE=<file in fixtures/events>");
+    let n = env_usize("N", 1000);
+    let body = std::fs::read(fixtures().join("events").join(&name)).expect("fixture");
+    let signature = testing::sign(SECRET, &body);
+    let event = Event::parse(&Verified::assume_signed(&body)).expect("fixture parses");
+    let floor = Floor {
+        mac: Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key"),
+        parse: floor_parser(&event, &body),
+    };
+    let table = handlers![
+        usage,
+        status,
+        low,
+        insufficient,
+        top_up,
+        order,
+        refunded,
+        rejected,
+        fallback = unknown
+    ];
+    let sdk = Receiver::builder()
+        .secret(Secret::new(SECRET).expect("secret"))
+        .without_idempotency()
+        .build(table)
+        .expect("receiver");
+    for _ in 0..n {
+        match case {
+            "floor" => {
+                black_box(floor.receive(black_box(signature.as_bytes()), black_box(&body)));
+            }
+            "sdk" => {
+                black_box(run(
+                    sdk.receive([black_box(signature.as_bytes())], black_box(&body))
+                ));
+            }
+            "none" => {}
+            other => panic!("ONLY={other}: use floor, sdk or none"),
+        }
+    }
+}

@@ -14,6 +14,8 @@
 //! - `ROAMIFY_DELIVERY` (default `inline`): `inline` (handlers run before the answer),
 //!   `queued` (acknowledge at once, in-memory queue) or `durable:<path>` (commit to the SQLite file
 //!   at `<path>` before acknowledging; pending events resume after a restart).
+//! - `IDEMPOTENCY_WINDOW_SECS` (default 86400): how long a delivery's key is remembered so a
+//!   duplicate is acknowledged without running handlers again; `0` turns deduplication off.
 //! - `HANDLED_LOG` (optional): a file to which each handled event's idempotency key is appended,
 //!   one per line — an audit trail.
 //! - `RUST_LOG` (default `info`): log filter.
@@ -116,6 +118,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let tls = tls::from_env()?;
     let mode = delivery_mode()?;
     let mut builder = Receiver::builder().secret(secret).delivery(mode);
+    match std::env::var("IDEMPOTENCY_WINDOW_SECS").map(|v| v.parse::<u64>()) {
+        Ok(Ok(0)) => builder = builder.without_idempotency(),
+        Ok(Ok(secs)) => builder = builder.idempotency_window(Duration::from_secs(secs)),
+        Ok(Err(_)) => return Err("IDEMPOTENCY_WINDOW_SECS must be a number of seconds".into()),
+        Err(_) => {}
+    }
     if let Ok(path) = std::env::var("HANDLED_LOG") {
         let file = std::fs::OpenOptions::new()
             .create(true)

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::catalog::{Event, EventKind};
-use crate::delivery::{Counters, Deduper, DeliveryMode, Stats, idempotency_key};
+use crate::delivery::{
+    Counters, Deduper, DeliveryMode, Stats, delivery_fingerprint, idempotency_key,
+};
 #[cfg(feature = "queue")]
 use crate::delivery::{DeadLetter, Engine, QueueOptions, Store, StoreError};
 use crate::dispatch::{Dispatch, Dispatched, HandlerError, Handlers, MissingState, States};
@@ -124,8 +126,6 @@ pub enum Outcome {
     Duplicate {
         /// The event.
         event: EventName,
-        /// Its idempotency key.
-        key: String,
         /// Which secret matched.
         secret_index: usize,
     },
@@ -310,25 +310,33 @@ impl<D: Dispatch> Receiver<D> {
         if let Some(engine) = &self.inner.engine {
             return self.enqueue(engine, &event, body, secret_index).await;
         }
-        let key = (self.inner.dedupe.is_some() || self.inner.on_handled.is_some())
-            .then(|| idempotency_key(&event, body));
-        if let (Some(dedupe), Some(key)) = (&self.inner.dedupe, &key)
-            && !dedupe.first_time(key)
+        let fingerprint = self
+            .inner
+            .dedupe
+            .as_ref()
+            .map(|_| delivery_fingerprint(&event, body));
+        if let (Some(dedupe), Some(fingerprint)) = (&self.inner.dedupe, fingerprint)
+            && !dedupe.first_time(fingerprint)
         {
             Counters::bump(&self.inner.counters.deduplicated);
             return Outcome::Duplicate {
                 event: EventName::of(&event),
-                key: key.clone(),
                 secret_index,
             };
         }
+        // The visible key (SHA-256) is computed only for the hook that shows it.
+        let key = self
+            .inner
+            .on_handled
+            .as_ref()
+            .map(|_| idempotency_key(&event, body));
         // Awaiting the table directly (not `self.dispatch`) keeps one less future around the event.
         let name = EventName::of(&event);
         let dispatched = self.inner.table.dispatch(event).await;
         let outcome = self.outcome(name, dispatched, secret_index);
-        match (&outcome, &key) {
-            (Outcome::Handled { event, handler, .. }, Some(key)) => {
-                if let Some(hook) = &self.inner.on_handled {
+        match &outcome {
+            Outcome::Handled { event, handler, .. } => {
+                if let (Some(hook), Some(key)) = (&self.inner.on_handled, &key) {
                     hook(&Handled {
                         key,
                         event,
@@ -336,10 +344,10 @@ impl<D: Dispatch> Receiver<D> {
                     });
                 }
             }
-            (Outcome::HandlerFailed { .. }, Some(key)) => {
+            Outcome::HandlerFailed { .. } => {
                 // Roamify retries a failed delivery: it must run again.
-                if let Some(dedupe) = &self.inner.dedupe {
-                    dedupe.forget(key);
+                if let (Some(dedupe), Some(fingerprint)) = (&self.inner.dedupe, fingerprint) {
+                    dedupe.forget(fingerprint);
                 }
             }
             _ => {}
@@ -384,7 +392,6 @@ impl<D: Dispatch> Receiver<D> {
                 Counters::bump(&self.inner.counters.deduplicated);
                 Outcome::Duplicate {
                     event: name,
-                    key,
                     secret_index,
                 }
             }

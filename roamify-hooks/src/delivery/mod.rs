@@ -32,6 +32,7 @@ use sha2::{Digest, Sha256};
 pub(crate) use dedupe::Deduper;
 #[cfg(feature = "queue")]
 pub(crate) use engine::{Accepted as engine_accepted, Engine};
+pub(crate) use fingerprint as delivery_fingerprint;
 #[cfg(feature = "queue")]
 pub use memory::MemoryStore;
 #[cfg(feature = "durable")]
@@ -187,6 +188,15 @@ pub fn idempotency_key(event: &Event, body: &[u8]) -> String {
     match event.event_id() {
         Some(id) => id.to_owned(),
         None => hex::encode(Sha256::digest(body)),
+    }
+}
+
+/// The in-memory deduplication index's fingerprint of a delivery: the same source as
+/// [`idempotency_key`], hashed with xxh3-128 (seeded apart so an `event_id` never meets a body).
+pub(crate) fn fingerprint(event: &Event, body: &[u8]) -> u128 {
+    match event.event_id() {
+        Some(id) => xxhash_rust::xxh3::xxh3_128_with_seed(id.as_bytes(), 1),
+        None => xxhash_rust::xxh3::xxh3_128(body),
     }
 }
 

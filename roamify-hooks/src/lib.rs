@@ -67,11 +67,25 @@
 //! and the raw bytes (any bytes) and returns a [`Verified`] body, the only input
 //! [`Event::parse`] accepts. Several secrets may be active at once for rotation.
 //!
+//! # Delivery modes and features
+//!
+//! By default handlers run before the answer ([`DeliveryMode::Inline`]) and duplicates (same
+//! `event_id`, or same body, within 24 hours) are acknowledged without running them again. Two
+//! Cargo features add modes that acknowledge at once and run handlers on worker threads with
+//! retries, timeouts and dead letters:
+//!
+//! - `queue`: `DeliveryMode::Queued`, an in-memory queue (events pending at exit are lost);
+//! - `durable`: `DeliveryMode::Durable`, committed to an embedded SQLite file before the 200 and
+//!   resumed after a restart.
+//!
+//! See [`delivery`] for what each guarantees, and `delivery::Store` (with `queue`) to plug in
+//! another store.
+//!
 //! # Limits
 //!
 //! Roamify documents no timestamp in the signature, so a captured delivery can be replayed;
-//! idempotent handlers (and `event_id` for refunds) are the defence. Handlers run before the
-//! answer: keep them well under Roamify's 2–3 s deadline.
+//! idempotent handlers (and `event_id` for refunds) are the defence. Inline handlers run before
+//! the answer: keep them well under Roamify's 2–3 s deadline, or use a queued mode.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -5,26 +5,7 @@ mod common;
 
 use roamify_hooks::{Secret, SecretError, Secrets, SignatureError, testing};
 
-#[derive(serde::Deserialize)]
-struct Vectors {
-    header: String,
-    vectors: Vec<Vector>,
-}
-
-#[derive(serde::Deserialize)]
-struct Vector {
-    name: String,
-    secret: String,
-    body_hex: String,
-    header: String,
-    expect: String,
-}
-
-fn vectors() -> Vectors {
-    let text = std::fs::read_to_string(common::fixtures().join("signatures.json"))
-        .expect("signatures.json");
-    serde_json::from_str(&text).expect("signatures.json parses")
-}
+use common::vectors;
 
 #[test]
 fn every_vector_gives_its_expected_result() {

@@ -38,3 +38,26 @@ pub fn event_names() -> Vec<String> {
     names.sort();
     names
 }
+
+/// `signatures.json`: vectors made with node:crypto.
+#[derive(serde::Deserialize)]
+pub struct Vectors {
+    /// The header's name.
+    pub header: String,
+    pub vectors: Vec<Vector>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct Vector {
+    pub name: String,
+    pub secret: String,
+    pub body_hex: String,
+    pub header: String,
+    pub expect: String,
+}
+
+pub fn vectors() -> Vectors {
+    let text =
+        std::fs::read_to_string(fixtures().join("signatures.json")).expect("signatures.json");
+    serde_json::from_str(&text).expect("signatures.json parses")
+}

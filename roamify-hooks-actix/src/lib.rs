@@ -64,6 +64,9 @@ use tracing::field::Empty;
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
+/// `X-Roamify-Signature`, parsed once (header names are matched case-insensitively).
+static SIGNATURE: header::HeaderName = header::HeaderName::from_static("x-roamify-signature");
+
 /// The default body limit: 256 KiB, far above any documented Roamify event.
 pub const DEFAULT_LIMIT: usize = 256 * 1024;
 
@@ -191,7 +194,7 @@ async fn deliver<D: Dispatch>(
     };
     let signatures = request
         .headers()
-        .get_all("x-roamify-signature")
+        .get_all(&SIGNATURE)
         .map(HeaderValue::as_bytes);
     let outcome = receiver
         .receive(signatures, &body)

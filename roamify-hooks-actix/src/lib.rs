@@ -250,6 +250,18 @@ fn log(span: &tracing::Span, outcome: &Outcome, started: Instant) {
         Outcome::Acknowledged { .. } => {
             tracing::info!(parent: span, "delivery acknowledged without a handler")
         }
+        Outcome::Queued { key, .. } => {
+            tracing::info!(parent: span, %key, "delivery stored for the workers")
+        }
+        Outcome::Duplicate { .. } => {
+            tracing::info!(parent: span, "duplicate delivery acknowledged; handlers not run again")
+        }
+        Outcome::TooOld { age, .. } => {
+            tracing::warn!(parent: span, ?age, "delivery refused: older than the maximum age")
+        }
+        Outcome::Unavailable { reason } => {
+            tracing::warn!(parent: span, %reason, "delivery refused for now (503); Roamify will retry")
+        }
         Outcome::BadSignature(reason) => {
             tracing::warn!(parent: span, %reason, "delivery refused: invalid signature")
         }
@@ -260,6 +272,8 @@ fn log(span: &tracing::Span, outcome: &Outcome, started: Instant) {
             span.record("handler", error.handler());
             tracing::error!(parent: span, error = %error.report(), "handler failed; Roamify will retry");
         }
-        _ => tracing::info!(parent: span, "delivery finished"),
+        _ => {
+            tracing::warn!(parent: span, "delivery finished with an outcome this adapter does not know")
+        }
     }
 }

@@ -489,8 +489,8 @@ impl<D: Dispatch> Receiver<D> {
     /// Stops taking deliveries (they are answered [`Outcome::Unavailable`], so Roamify retries
     /// them later), lets running handlers finish for up to `grace`, and stops the workers.
     /// Returns how many deliveries were still pending: a durable store keeps them for the next
-    /// start; the in-memory queue loses them. Call it after the HTTP server has stopped. Blocks;
-    /// do not call it from inside an async task.
+    /// start; the in-memory queue loses them. Call it after the HTTP server has stopped. It blocks
+    /// the calling thread (at most about twice `grace`), also when called from an `async fn main`.
     #[cfg(feature = "queue")]
     pub fn shutdown(&self, grace: Duration) -> usize {
         match &self.inner.engine {

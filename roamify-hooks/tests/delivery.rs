@@ -431,3 +431,55 @@ async fn maximum_age_refuses_old_events_when_set() {
         "off by default"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_waits_for_running_handlers_then_refuses_and_reports_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = Arc::new(Gate {
+        open: Semaphore::new(0),
+        handled: std::sync::Mutex::new(Vec::new()),
+    });
+    let receiver = Receiver::builder()
+        .secret(Secret::new(SECRET).unwrap())
+        .state_arc(gate.clone())
+        .delivery(DeliveryMode::Durable {
+            path: dir.path().join("shutdown.sqlite"),
+            options: QueueOptions::default().concurrency(1),
+        })
+        .build(handlers![gated])
+        .unwrap();
+    for n in 1..=3 {
+        assert!(matches!(
+            deliver(&receiver, &body(n)).await,
+            Outcome::Queued { .. }
+        ));
+    }
+    eventually("one handler running", || receiver.stats().in_flight == 1).await;
+    // Let the running handler finish while shutdown waits for it.
+    let opener = {
+        let gate = gate.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            gate.open.add_permits(1);
+        })
+    };
+    // Called from inside an async task: it must not nest runtimes.
+    let pending = receiver.shutdown(Duration::from_secs(10));
+    opener.await.unwrap();
+    assert_eq!(
+        gate.handled.lock().expect("lock").len(),
+        1,
+        "the running handler finished"
+    );
+    assert_eq!(
+        pending, 2,
+        "the two waiting deliveries stay in the store for the next start"
+    );
+    assert!(
+        matches!(
+            deliver(&receiver, &body(9)).await,
+            Outcome::Unavailable { .. }
+        ),
+        "refused after shutdown"
+    );
+}

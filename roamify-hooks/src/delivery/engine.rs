@@ -25,6 +25,7 @@ pub(crate) struct Engine {
     window: Duration,
     wake: Arc<Notify>,
     closed: Arc<AtomicBool>,
+    counters: Arc<Counters>,
     runtime: std::sync::Mutex<Option<tokio::runtime::Runtime>>,
 }
 
@@ -79,7 +80,7 @@ impl Engine {
             store: Arc::clone(&store),
             table,
             options: options.clone(),
-            counters,
+            counters: Arc::clone(&counters),
             wake: Arc::clone(&wake),
             closed: Arc::clone(&closed),
             on_handled,
@@ -93,6 +94,7 @@ impl Engine {
             window,
             wake,
             closed,
+            counters,
             runtime: std::sync::Mutex::new(Some(runtime)),
         })
     }
@@ -138,22 +140,29 @@ impl Engine {
     pub(crate) fn shutdown(&self, grace: Duration) -> usize {
         self.closed.store(true, Ordering::Release);
         self.wake.notify_waiters();
-        let runtime = self.runtime.lock().ok().and_then(|mut r| r.take());
-        let Some(runtime) = runtime else { return 0 };
+        let Some(runtime) = self.runtime.lock().ok().and_then(|mut r| r.take()) else {
+            return 0;
+        };
         let store = Arc::clone(&self.store);
-        // Workers exit after their current job; wait for them, then count what is left.
-        let pending = runtime.block_on(async move {
-            let deadline = tokio::time::Instant::now() + grace;
-            loop {
-                let leased_or_waiting = store.pending().await.unwrap_or(0);
-                if tokio::time::Instant::now() >= deadline || leased_or_waiting == 0 {
-                    return leased_or_waiting;
+        let counters = Arc::clone(&self.counters);
+        // On a thread of its own, so a caller inside another runtime (an `async fn main`) can
+        // call this without nesting runtimes.
+        let waiter = std::thread::spawn(move || {
+            // Workers take nothing new once closed; wait for the running handlers, then count
+            // what is left.
+            let pending = runtime.block_on(async move {
+                let deadline = tokio::time::Instant::now() + grace;
+                while counters.in_flight.load(Ordering::Acquire) > 0
+                    && tokio::time::Instant::now() < deadline
+                {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+                store.pending().await.unwrap_or(0)
+            });
+            runtime.shutdown_timeout(grace);
+            pending
         });
-        runtime.shutdown_timeout(grace);
-        pending
+        waiter.join().unwrap_or(0)
     }
 }
 

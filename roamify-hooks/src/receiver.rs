@@ -5,9 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::catalog::{Event, EventKind};
-use crate::delivery::{
-    Counters, Deduper, DeliveryMode, Stats, delivery_fingerprint, idempotency_key,
-};
+use crate::delivery::{Counters, Deduper, DeliveryMode, Stats, fingerprint, idempotency_key};
 #[cfg(feature = "queue")]
 use crate::delivery::{DeadLetter, Engine, QueueOptions, Store, StoreError};
 use crate::dispatch::{Dispatch, Dispatched, HandlerError, Handlers, MissingState, States};
@@ -314,7 +312,7 @@ impl<D: Dispatch> Receiver<D> {
             .inner
             .dedupe
             .as_ref()
-            .map(|_| delivery_fingerprint(&event, body));
+            .map(|_| fingerprint(&event, body));
         if let (Some(dedupe), Some(fingerprint)) = (&self.inner.dedupe, fingerprint)
             && !dedupe.first_time(fingerprint)
         {
@@ -376,11 +374,11 @@ impl<D: Dispatch> Receiver<D> {
         body: &[u8],
         secret_index: usize,
     ) -> Outcome {
-        use crate::delivery::engine_accepted as accepted;
+        use crate::delivery::Accepted;
         let key = idempotency_key(event, body);
         let name = EventName::of(event);
         match engine.accept(key.clone(), body).await {
-            accepted::Stored => {
+            Accepted::Stored => {
                 Counters::bump(&self.inner.counters.queued);
                 Outcome::Queued {
                     event: name,
@@ -388,20 +386,20 @@ impl<D: Dispatch> Receiver<D> {
                     secret_index,
                 }
             }
-            accepted::Duplicate => {
+            Accepted::Duplicate => {
                 Counters::bump(&self.inner.counters.deduplicated);
                 Outcome::Duplicate {
                     event: name,
                     secret_index,
                 }
             }
-            accepted::Full => {
+            Accepted::Full => {
                 Counters::bump(&self.inner.counters.refused_full);
                 Outcome::Unavailable {
                     reason: "the delivery queue is full".to_owned(),
                 }
             }
-            accepted::Unavailable(error) => {
+            Accepted::Unavailable(error) => {
                 Counters::bump(&self.inner.counters.refused_full);
                 Outcome::Unavailable {
                     reason: error.to_string(),

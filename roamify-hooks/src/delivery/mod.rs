@@ -31,8 +31,7 @@ use sha2::{Digest, Sha256};
 
 pub(crate) use dedupe::Deduper;
 #[cfg(feature = "queue")]
-pub(crate) use engine::{Accepted as engine_accepted, Engine};
-pub(crate) use fingerprint as delivery_fingerprint;
+pub(crate) use engine::{Accepted, Engine};
 #[cfg(feature = "queue")]
 pub use memory::MemoryStore;
 #[cfg(feature = "durable")]

@@ -14,6 +14,9 @@
 //! - `ROAMIFY_DELIVERY` (default `inline`): `inline` (handlers run before the answer),
 //!   `queued` (acknowledge at once, in-memory queue) or `durable:<path>` (commit to the SQLite file
 //!   at `<path>` before acknowledging; pending events resume after a restart).
+//! - `QUEUE_CAPACITY` (default 10000), `QUEUE_CONCURRENCY` (8), `QUEUE_BATCH` (64),
+//!   `MAX_ATTEMPTS` (8), `HANDLER_TIMEOUT_SECS` (60), `VISIBILITY_TIMEOUT_SECS` (300): the queued
+//!   and durable modes' options (see `roamify_hooks::delivery::QueueOptions`).
 //! - `IDEMPOTENCY_WINDOW_SECS` (default 86400): how long a delivery's key is remembered so a
 //!   duplicate is acknowledged without running handlers again; `0` turns deduplication off.
 //! - `HANDLED_LOG` (optional): a file to which each handled event's idempotency key is appended,
@@ -28,7 +31,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use actix_web::{App, HttpServer};
-use roamify_hooks::delivery::QueueOptions;
+use roamify_hooks::delivery::{QueueOptions, RetryPolicy};
 use roamify_hooks::events::{AffiliateOrder, EsimStatus, EsimUsage, PartnerBalance, Refund};
 use roamify_hooks::{DeliveryMode, Receiver, Secret, UnknownEvent, handlers, on_event};
 use tracing::info;
@@ -96,7 +99,14 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("server: {error}");
+            // The error and its causes, on one line.
+            let mut line = format!("server: {error}");
+            let mut source = error.source();
+            while let Some(cause) = source {
+                line.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            eprintln!("{line}");
             ExitCode::FAILURE
         }
     }
@@ -186,15 +196,57 @@ fn delivery_mode() -> Result<DeliveryMode, String> {
     let value = std::env::var("ROAMIFY_DELIVERY").unwrap_or_else(|_| "inline".to_owned());
     match value.split_once(':') {
         None if value == "inline" => Ok(DeliveryMode::Inline),
-        None if value == "queued" => Ok(DeliveryMode::Queued(QueueOptions::default())),
+        None if value == "queued" => Ok(DeliveryMode::Queued(queue_options()?)),
         Some(("durable", path)) if !path.is_empty() => Ok(DeliveryMode::Durable {
             path: path.into(),
-            options: QueueOptions::default(),
+            options: queue_options()?,
         }),
         _ => Err(format!(
             "ROAMIFY_DELIVERY must be inline, queued or durable:<path>, not {value:?}"
         )),
     }
+}
+
+/// The queued modes' options from `QUEUE_CAPACITY`, `QUEUE_CONCURRENCY`, `QUEUE_BATCH`,
+/// `MAX_ATTEMPTS`, `HANDLER_TIMEOUT_SECS` and `VISIBILITY_TIMEOUT_SECS`.
+fn queue_options() -> Result<QueueOptions, String> {
+    fn number(name: &str) -> Result<Option<u64>, String> {
+        match std::env::var(name) {
+            Ok(value) => value
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .map(Some)
+                .ok_or(format!("{name} must be a positive number, not {value:?}")),
+            Err(_) => Ok(None),
+        }
+    }
+    let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    let mut options = QueueOptions::default();
+    if let Some(n) = number("QUEUE_CAPACITY")? {
+        options = options.capacity(size(n));
+    }
+    if let Some(n) = number("QUEUE_CONCURRENCY")? {
+        options = options.concurrency(size(n));
+    }
+    if let Some(n) = number("QUEUE_BATCH")? {
+        options = options.batch(size(n));
+    }
+    if let Some(n) = number("MAX_ATTEMPTS")? {
+        let retry = options.retry;
+        options = options.retry(RetryPolicy::new(
+            u32::try_from(n).unwrap_or(u32::MAX),
+            retry.base_delay,
+            retry.max_delay,
+        ));
+    }
+    if let Some(n) = number("HANDLER_TIMEOUT_SECS")? {
+        options = options.handler_timeout(Duration::from_secs(n));
+    }
+    if let Some(n) = number("VISIBILITY_TIMEOUT_SECS")? {
+        options = options.visibility_timeout(Duration::from_secs(n));
+    }
+    Ok(options)
 }
 
 /// TLS from `TLS_CERT_FILE` / `TLS_KEY_FILE` (PEM), with rustls.

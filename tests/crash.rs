@@ -60,6 +60,9 @@ async fn every_acknowledged_delivery_is_handled_despite_sigkill() {
         ("ROAMIFY_DELIVERY", mode.as_str()),
         ("HANDLED_LOG", log.to_str().expect("utf-8 path")),
         ("WORKERS", "2"),
+        // A killed process's leases are taken over once their visibility timeout passes.
+        ("VISIBILITY_TIMEOUT_SECS", "2"),
+        ("HANDLER_TIMEOUT_SECS", "1"),
     ];
 
     let next = Arc::new(AtomicU32::new(1));

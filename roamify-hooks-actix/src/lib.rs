@@ -154,7 +154,7 @@ pub fn status_of(outcome: &Outcome) -> StatusCode {
         | Outcome::Duplicate { .. } => StatusCode::OK,
         Outcome::BadSignature(_) => StatusCode::UNAUTHORIZED,
         Outcome::Malformed { .. } | Outcome::TooOld { .. } => StatusCode::BAD_REQUEST,
-        Outcome::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        Outcome::Unavailable { .. } | Outcome::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         // A new outcome is a failure until this adapter learns it: Roamify will retry.
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -260,7 +260,11 @@ fn log(span: &tracing::Span, outcome: &Outcome, started: Instant) {
             tracing::warn!(parent: span, ?age, "delivery refused: older than the maximum age")
         }
         Outcome::Unavailable { reason } => {
-            tracing::warn!(parent: span, %reason, "delivery refused for now (503); Roamify will retry")
+            let cause = reason.report();
+            tracing::warn!(parent: span, reason = reason.label(), %cause, "delivery refused for now (503); Roamify will retry")
+        }
+        Outcome::ShuttingDown => {
+            tracing::warn!(parent: span, "delivery refused (503): shutting down; Roamify will retry")
         }
         Outcome::BadSignature(reason) => {
             tracing::warn!(parent: span, %reason, "delivery refused: invalid signature")

@@ -180,15 +180,7 @@ impl HandlerError {
     /// The error and its whole cause chain on one line: `handler `x` failed: cause: cause`.
     #[must_use]
     pub fn report(&self) -> String {
-        use std::error::Error as _;
-        use std::fmt::Write as _;
-        let mut text = self.to_string();
-        let mut source = self.source();
-        while let Some(cause) = source {
-            let _ = write!(text, ": {cause}");
-            source = cause.source();
-        }
-        text
+        crate::report(self)
     }
 
     /// The failing handler's name.

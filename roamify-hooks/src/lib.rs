@@ -120,6 +120,18 @@ pub use secret::{SECRET_ENV, Secret, SecretError};
 pub use signature::{SIGNATURE_HEADER, Secrets, SignatureError, Verified};
 pub use time::UnixTime;
 
+/// An error and its whole cause chain on one line: `outer: cause: root cause`.
+pub(crate) fn report(error: &(dyn std::error::Error + 'static)) -> String {
+    use std::fmt::Write as _;
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    text
+}
+
 /// Registers a function as the handler of one Roamify event.
 ///
 /// ```

@@ -5,9 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::catalog::{Event, EventKind};
-use crate::delivery::{Counters, Deduper, DeliveryMode, Stats, fingerprint, idempotency_key};
+use crate::delivery::{
+    Counters, DEFAULT_DEDUPE_CAPACITY, Deduper, DeliveryMode, Stats, StoreError, Unavailable,
+    fingerprint, idempotency_key,
+};
 #[cfg(feature = "queue")]
-use crate::delivery::{DeadLetter, Engine, QueueOptions, Store, StoreError};
+use crate::delivery::{DeadLetter, Engine, QueueOptions, Store};
 use crate::dispatch::{Dispatch, Dispatched, HandlerError, Handlers, MissingState, States};
 use crate::parse::ParseError;
 use crate::secret::{Secret, SecretError};
@@ -136,12 +139,15 @@ pub enum Outcome {
         /// Which secret matched.
         secret_index: usize,
     },
-    /// Verified, but it could not be stored (queue full, store failing, shutting down): answer
+    /// Verified, but it could not be stored (the queue is full, or the store failing): answer
     /// 503 so Roamify retries. Nothing was acknowledged.
     Unavailable {
-        /// Why, for logs.
-        reason: String,
+        /// Why, for logs (the store's error keeps its cause).
+        reason: Unavailable,
     },
+    /// Verified, but the receiver is shutting down: answer 503 so Roamify retries (another
+    /// instance, or this one after its restart, takes it). Nothing was acknowledged.
+    ShuttingDown,
     /// The signature is missing, malformed or wrong. Never say which to the sender.
     BadSignature(SignatureError),
     /// Signed, but not a Roamify envelope, or a known kind whose payload does not parse.
@@ -173,7 +179,10 @@ impl Outcome {
             | Self::Queued { event, .. }
             | Self::Duplicate { event, .. }
             | Self::TooOld { event, .. } => Some(event),
-            Self::BadSignature(_) | Self::Malformed { .. } | Self::Unavailable { .. } => None,
+            Self::BadSignature(_)
+            | Self::Malformed { .. }
+            | Self::Unavailable { .. }
+            | Self::ShuttingDown => None,
         }
     }
 
@@ -188,12 +197,13 @@ impl Outcome {
             | Self::Queued { secret_index, .. }
             | Self::Duplicate { secret_index, .. }
             | Self::TooOld { secret_index, .. } => Some(*secret_index),
-            Self::BadSignature(_) | Self::Unavailable { .. } => None,
+            Self::BadSignature(_) | Self::Unavailable { .. } | Self::ShuttingDown => None,
         }
     }
 
     /// A short label for logs and metrics: `handled`, `acknowledged`, `queued`, `duplicate`,
-    /// `too_old`, `unavailable`, `bad_signature`, `malformed`, `handler_failed`.
+    /// `too_old`, `unavailable`, `shutting_down`, `bad_signature`, `malformed`,
+    /// `handler_failed`.
     #[must_use]
     pub fn label(&self) -> &'static str {
         match self {
@@ -203,6 +213,7 @@ impl Outcome {
             Self::Duplicate { .. } => "duplicate",
             Self::TooOld { .. } => "too_old",
             Self::Unavailable { .. } => "unavailable",
+            Self::ShuttingDown => "shutting_down",
             Self::BadSignature(_) => "bad_signature",
             Self::Malformed { .. } => "malformed",
             Self::HandlerFailed { .. } => "handler_failed",
@@ -396,14 +407,18 @@ impl<D: Dispatch> Receiver<D> {
             Accepted::Full => {
                 Counters::bump(&self.inner.counters.refused_full);
                 Outcome::Unavailable {
-                    reason: "the delivery queue is full".to_owned(),
+                    reason: Unavailable::QueueFull,
                 }
             }
             Accepted::Unavailable(error) => {
-                Counters::bump(&self.inner.counters.refused_full);
+                Counters::bump(&self.inner.counters.refused_unavailable);
                 Outcome::Unavailable {
-                    reason: error.to_string(),
+                    reason: Unavailable::Store(error),
                 }
+            }
+            Accepted::ShuttingDown => {
+                Counters::bump(&self.inner.counters.refused_shutting_down);
+                Outcome::ShuttingDown
             }
         }
     }
@@ -512,6 +527,7 @@ pub struct ReceiverBuilder {
     #[cfg(feature = "queue")]
     store: Option<(Arc<dyn Store>, QueueOptions)>,
     window: Option<Duration>,
+    dedupe_capacity: usize,
     max_age: Option<Duration>,
     on_handled: Option<OnHandled>,
 }
@@ -525,6 +541,7 @@ impl Default for ReceiverBuilder {
             #[cfg(feature = "queue")]
             store: None,
             window: Some(DEFAULT_IDEMPOTENCY_WINDOW),
+            dedupe_capacity: DEFAULT_DEDUPE_CAPACITY,
             max_age: None,
             on_handled: None,
         }
@@ -543,7 +560,7 @@ impl fmt::Debug for ReceiverBuilder {
 }
 
 /// Why a [`Receiver`] could not be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
     /// No secret was given.
@@ -555,9 +572,12 @@ pub enum BuildError {
     /// A handler needs state that was never registered.
     #[error(transparent)]
     MissingState(#[from] MissingState),
-    /// The delivery store could not be opened, or the workers started.
-    #[error("cannot start the delivery workers: {0}")]
-    Delivery(String),
+    /// The delivery store could not be opened.
+    #[error("cannot open the delivery store")]
+    Store(#[source] StoreError),
+    /// The delivery workers' threads could not be started.
+    #[error("cannot start the delivery workers")]
+    Workers(#[source] std::io::Error),
 }
 
 impl ReceiverBuilder {
@@ -615,6 +635,18 @@ impl ReceiverBuilder {
         self
     }
 
+    /// Keeps at most `keys` delivery fingerprints in inline mode's in-memory deduplication index
+    /// (default [`DEFAULT_DEDUPE_CAPACITY`], about 70 bytes each). At the bound the oldest key is
+    /// forgotten before its window ends, so a redelivery of it would run its handler again. The
+    /// queued mode's [`MemoryStore`](crate::delivery::MemoryStore) has its own bound
+    /// ([`MemoryStore::with_limits`](crate::delivery::MemoryStore::with_limits)); the durable
+    /// store keeps keys on disk.
+    #[must_use]
+    pub fn dedupe_capacity(mut self, keys: usize) -> Self {
+        self.dedupe_capacity = keys.max(1);
+        self
+    }
+
     /// Runs handlers for every delivery, duplicates included (inline mode only: the queued and
     /// durable stores always deduplicate, with a zero window here meaning none).
     #[must_use]
@@ -657,8 +689,8 @@ impl ReceiverBuilder {
             }
             #[cfg(feature = "durable")]
             (None, DeliveryMode::Durable { path, options }) => {
-                let store = crate::delivery::SqliteStore::open(&path)
-                    .map_err(|e| BuildError::Delivery(e.to_string()))?;
+                let store =
+                    crate::delivery::SqliteStore::open(&path).map_err(BuildError::Store)?;
                 Some((Arc::new(store), options))
             }
         };
@@ -673,7 +705,7 @@ impl ReceiverBuilder {
                     Arc::clone(&counters),
                     self.on_handled.clone(),
                 )
-                .map_err(|e| BuildError::Delivery(e.to_string()))?,
+                .map_err(BuildError::Workers)?,
             ),
             None => None,
         };
@@ -681,12 +713,12 @@ impl ReceiverBuilder {
         let dedupe = if engine.is_some() {
             None
         } else {
-            self.window.map(Deduper::new)
+            self.window.map(|w| Deduper::new(w, self.dedupe_capacity))
         };
         #[cfg(not(feature = "queue"))]
         let dedupe = {
             let DeliveryMode::Inline = self.mode;
-            self.window.map(Deduper::new)
+            self.window.map(|w| Deduper::new(w, self.dedupe_capacity))
         };
         Ok(Receiver {
             inner: Arc::new(Inner {

@@ -359,7 +359,11 @@ async fn durable_deliveries_resume_after_the_process_is_gone() {
             .state_arc(stuck)
             .delivery(DeliveryMode::Durable {
                 path: path.clone(),
-                options: QueueOptions::default().concurrency(1),
+                // Its lease runs out soon after it "dies": the next process takes it over then.
+                options: QueueOptions::default()
+                    .concurrency(1)
+                    .handler_timeout(Duration::from_millis(500))
+                    .visibility_timeout(Duration::from_secs(1)),
             })
             .build(handlers![gated])
             .unwrap();
@@ -475,11 +479,12 @@ async fn shutdown_waits_for_running_handlers_then_refuses_and_reports_pending() 
         pending, 2,
         "the two waiting deliveries stay in the store for the next start"
     );
+    let refused = deliver(&receiver, &body(9)).await;
     assert!(
-        matches!(
-            deliver(&receiver, &body(9)).await,
-            Outcome::Unavailable { .. }
-        ),
-        "refused after shutdown"
+        matches!(refused, Outcome::ShuttingDown),
+        "refused after shutdown, as its own outcome: {refused:?}"
     );
+    let stats = receiver.stats();
+    assert_eq!(stats.refused_shutting_down, 1, "{stats}");
+    assert_eq!(stats.refused_full + stats.refused_unavailable, 0, "{stats}");
 }

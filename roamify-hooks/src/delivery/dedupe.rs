@@ -1,67 +1,142 @@
-//! In-memory idempotency: delivery fingerprints seen within a window.
+//! In-memory idempotency: delivery fingerprints seen within a window, at most `capacity` of them.
 //!
 //! The index holds 128-bit xxh3 fingerprints of the idempotency key's source (the `event_id`, or
 //! the verified body) rather than SHA-256 strings: hashing a body with xxh3 costs a few percent of
 //! SHA-256 and nothing is allocated per delivery. Only bodies Roamify signed reach it, so a
 //! collision cannot be engineered, and an accidental one among 2^128 values is out of reach.
+//!
+//! Memory is bounded: at most `capacity` fingerprints (about 70 bytes each) are kept. When a new
+//! one arrives at the bound, the oldest is forgotten before its window ends; a redelivery of that
+//! oldest event would then run its handler again. With the default capacity
+//! ([`DEFAULT_DEDUPE_CAPACITY`]) that happens only above about 2.9 distinct deliveries per second
+//! sustained over a whole 24 h window, and then only for redeliveries arriving later than
+//! `capacity / rate` (about 40 minutes at 100 deliveries per second).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Keys seen within `window`, forgotten in arrival order once older.
+/// The default number of delivery fingerprints the in-memory index keeps: 250 000 (about
+/// 18 MB at the bound).
+pub const DEFAULT_DEDUPE_CAPACITY: usize = 250_000;
+
+/// Keys seen within `window`, forgotten in arrival order once older, or once `capacity` newer
+/// keys arrived. Thread-safe; inline mode's index.
 #[derive(Debug)]
 pub(crate) struct Deduper {
     window: Duration,
-    seen: Mutex<Seen>,
+    recent: Mutex<Recent>,
 }
 
-#[derive(Debug, Default)]
-struct Seen {
+/// The index itself, for callers that hold their own lock (the in-memory store).
+#[derive(Debug)]
+pub(crate) struct Recent {
+    capacity: usize,
     at: HashMap<u128, Instant>,
+    /// Arrival order; an entry whose key was forgotten (or seen again later) is stale and skipped.
+    /// Every key in `at` has an entry here, so `at.len() <= order.len() <= capacity`.
     order: VecDeque<(Instant, u128)>,
+    /// Keys forgotten before their window ended because the index was full.
+    evicted_early: u64,
+}
+
+impl Recent {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            at: HashMap::new(),
+            order: VecDeque::new(),
+            evicted_early: 0,
+        }
+    }
+
+    /// Whether `key` was inserted less than `window` ago (forgetting what is older).
+    pub(crate) fn contains(&mut self, key: u128, window: Duration, now: Instant) -> bool {
+        while let Some((at, _)) = self.order.front() {
+            if now.duration_since(*at) < window {
+                break;
+            }
+            self.pop_oldest();
+        }
+        self.at.contains_key(&key)
+    }
+
+    /// Records `key` as seen at `now`, forgetting the oldest key at the bound.
+    pub(crate) fn insert(&mut self, key: u128, now: Instant) {
+        while self.order.len() >= self.capacity {
+            if self.pop_oldest() {
+                self.evicted_early += 1;
+            }
+        }
+        self.at.insert(key, now);
+        self.order.push_back((now, key));
+    }
+
+    pub(crate) fn remove(&mut self, key: u128) {
+        self.at.remove(&key);
+    }
+
+    /// Drops the oldest entry; `true` when it still counted (not stale).
+    fn pop_oldest(&mut self) -> bool {
+        match self.order.pop_front() {
+            Some((at, old)) if self.at.get(&old) == Some(&at) => {
+                self.at.remove(&old);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Keys forgotten before their window ended because the index was full.
+    #[cfg(test)]
+    fn evicted_early(&self) -> u64 {
+        self.evicted_early
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> (usize, usize) {
+        (self.at.len(), self.order.len())
+    }
 }
 
 impl Deduper {
-    pub(crate) fn new(window: Duration) -> Self {
+    pub(crate) fn new(window: Duration, capacity: usize) -> Self {
         Self {
             window,
-            seen: Mutex::new(Seen::default()),
+            recent: Mutex::new(Recent::new(capacity)),
         }
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
+        self.recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Records `key`; `false` when it was already seen within the window.
     pub(crate) fn first_time(&self, key: u128) -> bool {
         let now = Instant::now();
-        let mut seen = self
-            .seen
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        while let Some((at, _)) = seen.order.front() {
-            if now.duration_since(*at) < self.window {
-                break;
-            }
-            if let Some((at, old)) = seen.order.pop_front()
-                && seen.at.get(&old) == Some(&at)
-            {
-                seen.at.remove(&old);
-            }
-        }
-        if seen.at.contains_key(&key) {
+        let mut recent = self.recent();
+        if recent.contains(key, self.window, now) {
             return false;
         }
-        seen.at.insert(key, now);
-        seen.order.push_back((now, key));
+        recent.insert(key, now);
         true
     }
 
     /// Forgets `key` (its handler failed; a redelivery must run it again).
     pub(crate) fn forget(&self, key: u128) {
-        let mut seen = self
-            .seen
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        seen.at.remove(&key);
+        self.recent().remove(key);
+    }
+
+    #[cfg(test)]
+    fn evicted_early(&self) -> u64 {
+        self.recent().evicted_early()
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> (usize, usize) {
+        self.recent().len()
     }
 }
 
@@ -71,7 +146,7 @@ mod tests {
 
     #[test]
     fn remembers_within_the_window_only() {
-        let d = Deduper::new(Duration::from_millis(50));
+        let d = Deduper::new(Duration::from_millis(50), 100);
         assert!(d.first_time(1));
         assert!(!d.first_time(1));
         d.forget(1);
@@ -79,5 +154,33 @@ mod tests {
         std::thread::sleep(Duration::from_millis(60));
         assert!(d.first_time(1), "expired");
         assert!(d.first_time(2));
+    }
+
+    #[test]
+    fn holds_at_most_capacity_keys_forgetting_the_oldest() {
+        let d = Deduper::new(Duration::from_secs(3600), 3);
+        for key in 1..=3 {
+            assert!(d.first_time(key));
+        }
+        assert!(d.first_time(4), "a new key at the bound is accepted");
+        assert_eq!(d.evicted_early(), 1);
+        assert!(d.first_time(1), "the oldest was forgotten");
+        assert!(!d.first_time(3), "newer keys are still known");
+        assert!(!d.first_time(4));
+        for key in 5..10_000 {
+            d.first_time(key);
+        }
+        assert_eq!(d.len(), (3, 3));
+    }
+
+    #[test]
+    fn forgotten_keys_do_not_grow_the_order() {
+        let d = Deduper::new(Duration::from_secs(3600), 4);
+        for _ in 0..1000 {
+            assert!(d.first_time(7));
+            d.forget(7);
+        }
+        let (keys, order) = d.len();
+        assert!(keys <= 1 && order <= 4, "{keys} keys, {order} in order");
     }
 }

@@ -1,31 +1,38 @@
-//! The workers of the queued and durable modes: lease, parse, dispatch with a timeout, then
-//! complete, retry with backoff, or dead-letter.
+//! The workers of the queued and durable modes: lease in batches, parse, dispatch with a
+//! timeout, then settle outcomes in batches (complete, retry with backoff, or dead-letter).
 //!
 //! Workers run on a Tokio runtime the receiver owns (its own threads), so they do not depend on
 //! the web framework's executor and keep running whatever the HTTP side does.
+//!
+//! One fetcher leases up to [`QueueOptions::batch`] jobs per store round trip, as many as there
+//! are free slots; each job runs as a task once one of [`QueueOptions::concurrency`] run permits
+//! is free; one settler records finished runs in batches. A job holds its slot from lease to
+//! settlement, so this process holds at most `concurrency + batch` jobs at any time.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
-use super::store::{DeadLetter, Enqueued, Job, Store, StoreError};
+use super::StoreError;
+use super::store::{DeadLetter, Enqueued, Job, Resolution, Settlement, Store};
 use super::{Counters, QueueOptions};
 use crate::dispatch::{Dispatch, Dispatched};
 use crate::receiver::{Handled, OnHandled};
 
-/// How long an idle worker waits before looking for retries that came due.
+/// How long an idle fetcher waits before looking for retries that came due.
 const IDLE_POLL: Duration = Duration::from_millis(100);
+/// Back-off after a store failure: doubled each time, up to the maximum.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// The queue side of a receiver.
 pub(crate) struct Engine {
     store: Arc<dyn Store>,
     options: QueueOptions,
     window: Duration,
-    wake: Arc<Notify>,
-    closed: Arc<AtomicBool>,
-    counters: Arc<Counters>,
+    shared: Arc<Shared>,
     runtime: std::sync::Mutex<Option<tokio::runtime::Runtime>>,
 }
 
@@ -43,16 +50,33 @@ pub(crate) enum Accepted {
     Duplicate,
     Full,
     Unavailable(StoreError),
+    ShuttingDown,
+}
+
+/// State shared by the engine handle, the fetcher, the runs and the settler.
+struct Shared {
+    wake: Notify,
+    closed: AtomicBool,
+    counters: Arc<Counters>,
+    /// Jobs leased and not yet settled.
+    unsettled: AtomicUsize,
+}
+
+/// A finished run on its way to the store, with the slot it frees once recorded.
+struct Finished {
+    settlement: Settlement,
+    attempts: u32,
+    _slot: OwnedSemaphorePermit,
 }
 
 struct Worker<D> {
     store: Arc<dyn Store>,
     table: Arc<D>,
     options: QueueOptions,
-    counters: Arc<Counters>,
-    wake: Arc<Notify>,
-    closed: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+    running: Arc<Semaphore>,
     on_handled: Option<OnHandled>,
+    settle: mpsc::UnboundedSender<Finished>,
 }
 
 impl Engine {
@@ -74,35 +98,44 @@ impl Engine {
             .thread_name("roamify-worker")
             .enable_time()
             .build()?;
-        let wake = Arc::new(Notify::new());
-        let closed = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Shared {
+            wake: Notify::new(),
+            closed: AtomicBool::new(false),
+            counters,
+            unsettled: AtomicUsize::new(0),
+        });
+        let (settle, finished) = mpsc::unbounded_channel();
         let worker = Arc::new(Worker {
             store: Arc::clone(&store),
             table,
             options: options.clone(),
-            counters: Arc::clone(&counters),
-            wake: Arc::clone(&wake),
-            closed: Arc::clone(&closed),
+            shared: Arc::clone(&shared),
+            running: Arc::new(Semaphore::new(options.concurrency)),
             on_handled,
+            settle,
         });
-        for _ in 0..options.concurrency {
-            runtime.spawn(Arc::clone(&worker).run());
-        }
+        let slots = Arc::new(Semaphore::new(options.concurrency + options.batch));
+        runtime.spawn(Arc::clone(&worker).fetch(slots));
+        runtime.spawn(settler(
+            Arc::clone(&store),
+            Arc::clone(&shared),
+            options.batch,
+            finished,
+            options.retry.max_attempts,
+        ));
         Ok(Self {
             store,
             options,
             window,
-            wake,
-            closed,
-            counters,
+            shared,
             runtime: std::sync::Mutex::new(Some(runtime)),
         })
     }
 
     /// Stores a verified delivery; the caller acknowledges it only on `Stored` or `Duplicate`.
     pub(crate) async fn accept(&self, key: String, body: &[u8]) -> Accepted {
-        if self.closed.load(Ordering::Acquire) {
-            return Accepted::Unavailable(StoreError("shutting down".to_owned()));
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Accepted::ShuttingDown;
         }
         match self
             .store
@@ -110,7 +143,7 @@ impl Engine {
             .await
         {
             Ok(Enqueued::Stored) => {
-                self.wake.notify_one();
+                self.shared.wake.notify_one();
                 Accepted::Stored
             }
             Ok(Enqueued::Duplicate) => Accepted::Duplicate,
@@ -126,7 +159,7 @@ impl Engine {
     pub(crate) async fn replay(&self, key: &str) -> Result<bool, StoreError> {
         let replayed = self.store.replay(key.to_owned()).await?;
         if replayed {
-            self.wake.notify_one();
+            self.shared.wake.notify_one();
         }
         Ok(replayed)
     }
@@ -135,24 +168,23 @@ impl Engine {
         self.store.pending().await
     }
 
-    /// Stops accepting, lets running handlers finish for up to `grace`, then stops the workers.
-    /// Returns how many deliveries were still pending (kept by a durable store, lost by memory).
+    /// Stops accepting, lets running handlers finish and their outcomes be recorded for up to
+    /// `grace`, hands back leased jobs that had not started, then stops the workers. Returns how
+    /// many deliveries were still pending (kept by a durable store, lost by memory).
     pub(crate) fn shutdown(&self, grace: Duration) -> usize {
-        self.closed.store(true, Ordering::Release);
-        self.wake.notify_waiters();
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.wake.notify_waiters();
         let Some(runtime) = self.runtime.lock().ok().and_then(|mut r| r.take()) else {
             return 0;
         };
         let store = Arc::clone(&self.store);
-        let counters = Arc::clone(&self.counters);
+        let shared = Arc::clone(&self.shared);
         // On a thread of its own, so a caller inside another runtime (an `async fn main`) can
         // call this without nesting runtimes.
         let waiter = std::thread::spawn(move || {
-            // Workers take nothing new once closed; wait for the running handlers, then count
-            // what is left.
             let pending = runtime.block_on(async move {
                 let deadline = tokio::time::Instant::now() + grace;
-                while counters.in_flight.load(Ordering::Acquire) > 0
+                while shared.unsettled.load(Ordering::Acquire) > 0
                     && tokio::time::Instant::now() < deadline
                 {
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -168,7 +200,7 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        self.closed.store(true, Ordering::Release);
+        self.shared.closed.store(true, Ordering::Release);
         if let Some(runtime) = self.runtime.lock().ok().and_then(|mut r| r.take()) {
             runtime.shutdown_background();
         }
@@ -176,65 +208,96 @@ impl Drop for Engine {
 }
 
 impl<D: Dispatch> Worker<D> {
-    async fn run(self: Arc<Self>) {
-        while !self.closed.load(Ordering::Acquire) {
-            let jobs = match self.store.lease(1, self.options.visibility_timeout).await {
-                Ok(jobs) => jobs,
+    /// Leases as many jobs as there are free slots (at most a batch), and starts each.
+    async fn fetch(self: Arc<Self>, slots: Arc<Semaphore>) {
+        let mut backoff = BACKOFF_MIN;
+        while !self.shared.closed.load(Ordering::Acquire) {
+            let Ok(first) = Arc::clone(&slots).acquire_owned().await else {
+                return;
+            };
+            let mut taken = vec![first];
+            while taken.len() < self.options.batch {
+                match Arc::clone(&slots).try_acquire_owned() {
+                    Ok(slot) => taken.push(slot),
+                    Err(_) => break,
+                }
+            }
+            if self.shared.closed.load(Ordering::Acquire) {
+                return;
+            }
+            let jobs = match self
+                .store
+                .lease(taken.len(), self.options.visibility_timeout)
+                .await
+            {
+                Ok(jobs) => {
+                    backoff = BACKOFF_MIN;
+                    jobs
+                }
                 Err(error) => {
-                    tracing::warn!(%error, "could not lease deliveries; retrying in 1 s");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tracing::warn!(error = %error.report(), retry_in = ?backoff, "could not lease deliveries");
+                    drop(taken);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
                     continue;
                 }
             };
             if jobs.is_empty() {
-                let _ = tokio::time::timeout(IDLE_POLL, self.wake.notified()).await;
+                drop(taken);
+                let _ = tokio::time::timeout(IDLE_POLL, self.shared.wake.notified()).await;
                 continue;
             }
-            for job in jobs {
-                self.process(job).await;
+            self.shared
+                .unsettled
+                .fetch_add(jobs.len(), Ordering::AcqRel);
+            // Unused slots (fewer jobs than asked for) are dropped here.
+            for (job, slot) in jobs.into_iter().zip(taken) {
+                tokio::spawn(Arc::clone(&self).run(job, slot));
             }
         }
     }
 
-    async fn process(&self, job: Job) {
-        Counters::bump(&self.counters.in_flight);
-        let result = self.attempt(&job).await;
-        self.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
-        // Counters move once the store has recorded the outcome, so what they say can be read
-        // back from the store.
-        let (stored, counter) = match result {
-            Ok(()) => (self.store.complete(&job).await, None),
-            Err(Failure::Permanent(error)) => {
-                tracing::warn!(key = %job.key, %error, "delivery cannot be handled; moved to the dead letters");
-                (
-                    self.store.fail(&job, error, None).await,
-                    Some(&self.counters.dead_lettered),
-                )
+    async fn run(self: Arc<Self>, job: Job, slot: OwnedSemaphorePermit) {
+        let resolution = match Arc::clone(&self.running).acquire_owned().await {
+            Ok(_running) if !self.shared.closed.load(Ordering::Acquire) => {
+                Counters::bump(&self.shared.counters.in_flight);
+                let result = self.attempt(&job).await;
+                self.shared
+                    .counters
+                    .in_flight
+                    .fetch_sub(1, Ordering::Relaxed);
+                self.resolve(&job, result)
             }
+            // Shutting down: hand the job back without running it.
+            _ => Resolution::Released,
+        };
+        let finished = Finished {
+            settlement: Settlement::new(&job, resolution),
+            attempts: job.attempts + 1,
+            _slot: slot,
+        };
+        if self.settle.send(finished).is_err() {
+            // The settler is gone (the runtime is stopping): the lease runs out and the job is
+            // handed out again.
+            self.shared.unsettled.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    fn resolve(&self, job: &Job, result: Result<(), Failure>) -> Resolution {
+        match result {
+            Ok(()) => Resolution::Completed,
+            Err(Failure::Permanent(error)) => Resolution::Dead { error },
             Err(Failure::Transient(error)) => {
                 let attempts = job.attempts + 1;
                 if attempts >= self.options.retry.max_attempts {
-                    tracing::warn!(key = %job.key, attempts, %error, stats = %self.counters.snapshot(), "handler failed on every attempt; moved to the dead letters");
-                    (
-                        self.store.fail(&job, error, None).await,
-                        Some(&self.counters.dead_lettered),
-                    )
+                    Resolution::Dead { error }
                 } else {
-                    let delay = self.options.retry.delay(attempts);
-                    tracing::info!(key = %job.key, attempts, ?delay, %error, "handler failed; retrying");
-                    (
-                        self.store.fail(&job, error, Some(delay)).await,
-                        Some(&self.counters.retried),
-                    )
+                    Resolution::Retry {
+                        after: self.options.retry.delay(attempts),
+                        error,
+                    }
                 }
             }
-        };
-        if let (Ok(()), Some(counter)) = (&stored, counter) {
-            Counters::bump(counter);
-        }
-        if let Err(error) = stored {
-            // The lease runs out and the delivery is handed out again: at least once.
-            tracing::error!(key = %job.key, %error, "could not record the outcome of a delivery");
         }
     }
 
@@ -246,7 +309,7 @@ impl<D: Dispatch> Worker<D> {
             tokio::time::timeout(self.options.handler_timeout, self.table.dispatch(event)).await;
         match dispatched {
             Ok(Dispatched::Handled { handler }) => {
-                Counters::bump(&self.counters.handled);
+                Counters::bump(&self.shared.counters.handled);
                 if let Some(hook) = &self.on_handled {
                     hook(&Handled {
                         key: &job.key,
@@ -264,6 +327,59 @@ impl<D: Dispatch> Worker<D> {
                 self.options.handler_timeout
             ))),
         }
+    }
+}
+
+/// Records finished runs in batches. A batch the store refuses is tried again with back-off
+/// for as long as the engine runs: its slots stay taken meanwhile, so the fetcher leases
+/// nothing new (and if the process stops first, the leases run out and the jobs run again).
+async fn settler(
+    store: Arc<dyn Store>,
+    shared: Arc<Shared>,
+    batch: usize,
+    mut finished: mpsc::UnboundedReceiver<Finished>,
+    max_attempts: u32,
+) {
+    let mut waiting = Vec::with_capacity(batch);
+    while finished.recv_many(&mut waiting, batch).await > 0 {
+        let settlements: Vec<Settlement> =
+            waiting.iter().map(|f| f.settlement.clone()).collect();
+        let mut backoff = BACKOFF_MIN;
+        let applied = loop {
+            match store.settle(settlements.clone()).await {
+                Ok(applied) => break applied,
+                Err(error) => {
+                    tracing::error!(error = %error.report(), jobs = settlements.len(), retry_in = ?backoff, "could not record the outcome of deliveries");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        };
+        for (done, applied) in waiting.drain(..).zip(applied) {
+            record(&shared.counters, &done, applied, max_attempts);
+            drop(done);
+            shared.unsettled.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Counters move, and retries and dead letters are logged, once the store recorded them.
+fn record(counters: &Counters, done: &Finished, applied: bool, max_attempts: u32) {
+    let key = &done.settlement.key;
+    if !applied {
+        tracing::warn!(%key, "the lease of a delivery moved on before its outcome was recorded; another worker has it");
+        return;
+    }
+    match &done.settlement.resolution {
+        Resolution::Retry { after, error } => {
+            Counters::bump(&counters.retried);
+            tracing::warn!(%key, attempts = done.attempts, max_attempts, retry_in = ?after, %error, "handler failed; will retry");
+        }
+        Resolution::Dead { error } => {
+            Counters::bump(&counters.dead_lettered);
+            tracing::error!(%key, attempts = done.attempts, %error, "delivery moved to the dead letters");
+        }
+        Resolution::Completed | Resolution::Released => {}
     }
 }
 

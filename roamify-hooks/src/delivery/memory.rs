@@ -4,44 +4,88 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::store::{DeadLetter, Enqueued, Job, Store, StoreError, StoreFuture};
+use super::dedupe::{DEFAULT_DEDUPE_CAPACITY, Recent};
+use super::store::{DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreFuture};
 use crate::time::UnixTime;
 
-/// Deliveries in memory: fast, and lost when the process exits.
-#[derive(Debug, Default)]
+/// The default number of dead letters a [`MemoryStore`] keeps: 10 000.
+pub const DEFAULT_DEAD_LETTER_CAPACITY: usize = 10_000;
+
+/// Deliveries in memory: fast, bounded, and lost when the process exits (dead letters
+/// included: replaying after a deploy needs a durable store).
+///
+/// Memory is bounded by three numbers: the queue's capacity (given with each enqueue; a full
+/// queue answers [`Enqueued::Full`], so the delivery is refused with 503 and Roamify retries);
+/// the deduplication index ([`DEFAULT_DEDUPE_CAPACITY`] keys by default; at the bound the oldest
+/// key is forgotten before its window ends); and the dead letters
+/// ([`DEFAULT_DEAD_LETTER_CAPACITY`] by default; at the bound the oldest dead letter is dropped
+/// and logged at ERROR with its key).
+#[derive(Debug)]
 pub struct MemoryStore {
     state: Mutex<State>,
 }
 
-#[derive(Debug, Default)]
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[derive(Debug)]
 struct State {
     /// Due now, in arrival order.
     ready: VecDeque<Job>,
-    /// Retries and expired leases, by the time they come due.
+    /// Retries, by the time they come due.
     later: BTreeMap<(Instant, u64), Job>,
     /// Leased: key → (deadline, job).
     leased: HashMap<String, (Instant, Job)>,
-    dead: Vec<DeadLetter>,
-    /// Keys enqueued, with when, for deduplication.
-    seen: HashMap<String, Instant>,
-    seen_order: VecDeque<(Instant, String)>,
+    dead: VecDeque<DeadLetter>,
+    dead_capacity: usize,
+    /// Keys enqueued, by fingerprint, for deduplication.
+    seen: Recent,
     next_lease: u64,
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store with the default bounds.
     #[must_use]
     pub fn new() -> Self {
-        Self::default()
+        Self::with_limits(DEFAULT_DEDUPE_CAPACITY, DEFAULT_DEAD_LETTER_CAPACITY)
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T, StoreError> {
+    /// An empty store remembering at most `dedupe_keys` keys for deduplication and keeping at
+    /// most `dead_letters` dead letters (each at least 1).
+    #[must_use]
+    pub fn with_limits(dedupe_keys: usize, dead_letters: usize) -> Self {
+        Self {
+            state: Mutex::new(State {
+                ready: VecDeque::new(),
+                later: BTreeMap::new(),
+                leased: HashMap::new(),
+                dead: VecDeque::new(),
+                dead_capacity: dead_letters.max(1),
+                seen: Recent::new(dedupe_keys),
+                next_lease: 0,
+            }),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> StoreFuture<'_, T>
+    where
+        T: Send + 'static,
+    {
+        // A panic while the lock was held cannot leave the state half-changed in a way that
+        // matters more than losing the process would: keep serving.
         let mut state = self
             .state
             .lock()
-            .map_err(|_| StoreError("memory store poisoned".to_owned()))?;
-        Ok(f(&mut state))
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Box::pin(std::future::ready(Ok(f(&mut state))))
     }
+}
+
+fn fingerprint(key: &str) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(key.as_bytes())
 }
 
 impl State {
@@ -49,22 +93,53 @@ impl State {
         self.ready.len() + self.later.len() + self.leased.len()
     }
 
-    fn forget_older_than(&mut self, window: Duration, now: Instant) {
-        while let Some((at, _)) = self.seen_order.front() {
-            if now.duration_since(*at) < window {
-                break;
-            }
-            if let Some((at, key)) = self.seen_order.pop_front()
-                && self.seen.get(&key) == Some(&at)
-            {
-                self.seen.remove(&key);
-            }
-        }
-    }
-
     fn next_lease(&mut self) -> u64 {
         self.next_lease += 1;
         self.next_lease
+    }
+
+    fn settle(&mut self, settlement: Settlement) -> bool {
+        if self
+            .leased
+            .get(&settlement.key)
+            .is_none_or(|(_, j)| j.lease != settlement.lease)
+        {
+            return false;
+        }
+        let Some((_, mut job)) = self.leased.remove(&settlement.key) else {
+            return false;
+        };
+        if settlement.resolution == Resolution::Released {
+            self.ready.push_front(job);
+            return true;
+        }
+        job.attempts += 1;
+        match settlement.resolution {
+            Resolution::Completed | Resolution::Released => {}
+            Resolution::Retry { after, .. } => {
+                let seq = self.next_lease();
+                self.later.insert((Instant::now() + after, seq), job);
+            }
+            Resolution::Dead { error } => {
+                if self.dead.len() >= self.dead_capacity
+                    && let Some(dropped) = self.dead.pop_front()
+                {
+                    tracing::error!(
+                        key = %dropped.key,
+                        capacity = self.dead_capacity,
+                        "the in-memory dead letters are full: dropped the oldest"
+                    );
+                }
+                self.dead.push_back(DeadLetter {
+                    key: job.key,
+                    body: job.body,
+                    attempts: job.attempts,
+                    error,
+                    dead_at: UnixTime::now(),
+                });
+            }
+        }
+        true
     }
 }
 
@@ -76,17 +151,18 @@ impl Store for MemoryStore {
         window: Duration,
         capacity: usize,
     ) -> StoreFuture<'_, Enqueued> {
-        let result = self.with(|s| {
+        self.with(|s| {
             let now = Instant::now();
-            s.forget_older_than(window, now);
-            if s.seen.contains_key(&key) {
+            let print = fingerprint(&key);
+            if s.seen.contains(print, window, now) {
                 return Enqueued::Duplicate;
             }
             if s.pending() >= capacity {
                 return Enqueued::Full;
             }
-            s.seen.insert(key.clone(), now);
-            s.seen_order.push_back((now, key.clone()));
+            if !window.is_zero() {
+                s.seen.insert(print, now);
+            }
             s.ready.push_back(Job {
                 key,
                 body,
@@ -94,12 +170,11 @@ impl Store for MemoryStore {
                 lease: 0,
             });
             Enqueued::Stored
-        });
-        Box::pin(std::future::ready(result))
+        })
     }
 
     fn lease(&self, max: usize, visibility: Duration) -> StoreFuture<'_, Vec<Job>> {
-        let result = self.with(|s| {
+        self.with(|s| {
             let now = Instant::now();
             // Leases whose worker never answered come due again.
             let expired: Vec<String> = s
@@ -120,7 +195,7 @@ impl Store for MemoryStore {
                 let job = entry.remove();
                 s.ready.push_back(job);
             }
-            let mut out = Vec::new();
+            let mut out = Vec::with_capacity(max.min(s.ready.len()));
             while out.len() < max {
                 let Some(mut job) = s.ready.pop_front() else {
                     break;
@@ -131,61 +206,25 @@ impl Store for MemoryStore {
                 out.push(job);
             }
             out
-        });
-        Box::pin(std::future::ready(result))
+        })
     }
 
-    fn complete(&self, job: &Job) -> StoreFuture<'_, ()> {
-        let result = self.with(|s| {
-            if s.leased
-                .get(&job.key)
-                .is_some_and(|(_, j)| j.lease == job.lease)
-            {
-                s.leased.remove(&job.key);
-            }
-        });
-        Box::pin(std::future::ready(result))
-    }
-
-    fn fail(&self, job: &Job, error: String, retry_after: Option<Duration>) -> StoreFuture<'_, ()> {
-        let result = self.with(|s| {
-            if s.leased
-                .get(&job.key)
-                .is_none_or(|(_, j)| j.lease != job.lease)
-            {
-                return;
-            }
-            let Some((_, mut stored)) = s.leased.remove(&job.key) else {
-                return;
-            };
-            stored.attempts = job.attempts + 1;
-            match retry_after {
-                Some(delay) => {
-                    let seq = s.next_lease();
-                    s.later.insert((Instant::now() + delay, seq), stored);
-                }
-                None => s.dead.push(DeadLetter {
-                    key: stored.key,
-                    body: stored.body,
-                    attempts: stored.attempts,
-                    error,
-                    dead_at: UnixTime::now(),
-                }),
-            }
-        });
-        Box::pin(std::future::ready(result))
+    fn settle(&self, batch: Vec<Settlement>) -> StoreFuture<'_, Vec<bool>> {
+        self.with(|s| batch.into_iter().map(|one| s.settle(one)).collect())
     }
 
     fn dead_letters(&self) -> StoreFuture<'_, Vec<DeadLetter>> {
-        Box::pin(std::future::ready(self.with(|s| s.dead.clone())))
+        self.with(|s| s.dead.iter().cloned().collect())
     }
 
     fn replay(&self, key: String) -> StoreFuture<'_, bool> {
-        let result = self.with(|s| {
+        self.with(|s| {
             let Some(index) = s.dead.iter().position(|d| d.key == key) else {
                 return false;
             };
-            let dead = s.dead.remove(index);
+            let Some(dead) = s.dead.remove(index) else {
+                return false;
+            };
             s.ready.push_back(Job {
                 key: dead.key,
                 body: dead.body,
@@ -193,11 +232,10 @@ impl Store for MemoryStore {
                 lease: 0,
             });
             true
-        });
-        Box::pin(std::future::ready(result))
+        })
     }
 
     fn pending(&self) -> StoreFuture<'_, usize> {
-        Box::pin(std::future::ready(self.with(|s| s.pending())))
+        self.with(|s| s.pending())
     }
 }

@@ -14,6 +14,7 @@
 //! seen within the window (24 h by default) is acknowledged without running handlers again.
 
 mod dedupe;
+mod error;
 #[cfg(feature = "queue")]
 mod engine;
 #[cfg(feature = "queue")]
@@ -29,15 +30,17 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+pub use dedupe::DEFAULT_DEDUPE_CAPACITY;
 pub(crate) use dedupe::Deduper;
+pub use error::{StoreError, Unavailable};
 #[cfg(feature = "queue")]
 pub(crate) use engine::{Accepted, Engine};
 #[cfg(feature = "queue")]
-pub use memory::MemoryStore;
+pub use memory::{DEFAULT_DEAD_LETTER_CAPACITY, MemoryStore};
 #[cfg(feature = "durable")]
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteOptions, SqliteStore};
 #[cfg(feature = "queue")]
-pub use store::{DeadLetter, Enqueued, Job, Store, StoreError, StoreFuture};
+pub use store::{DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreFuture};
 
 use crate::catalog::Event;
 
@@ -69,6 +72,9 @@ pub struct QueueOptions {
     pub capacity: usize,
     /// Handlers running at once. Default 8.
     pub concurrency: usize,
+    /// Deliveries leased, and outcomes recorded, per store round trip, at most. The workers of
+    /// one receiver hold at most `concurrency + batch` deliveries at once. Default 64.
+    pub batch: usize,
     /// How often and how soon a failing handler is retried.
     pub retry: RetryPolicy,
     /// A handler running longer fails (and is retried). Default 60 s.
@@ -83,6 +89,7 @@ impl Default for QueueOptions {
         Self {
             capacity: 10_000,
             concurrency: 8,
+            batch: 64,
             retry: RetryPolicy::default(),
             handler_timeout: Duration::from_secs(60),
             visibility_timeout: Duration::from_secs(300),
@@ -102,6 +109,13 @@ impl QueueOptions {
     #[must_use]
     pub fn concurrency(mut self, concurrency: usize) -> Self {
         self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// Sets [`QueueOptions::batch`].
+    #[must_use]
+    pub fn batch(mut self, batch: usize) -> Self {
+        self.batch = batch.max(1);
         self
     }
 
@@ -209,6 +223,8 @@ pub(crate) struct Counters {
     pub(crate) dead_lettered: AtomicU64,
     pub(crate) deduplicated: AtomicU64,
     pub(crate) refused_full: AtomicU64,
+    pub(crate) refused_unavailable: AtomicU64,
+    pub(crate) refused_shutting_down: AtomicU64,
 }
 
 impl Counters {
@@ -226,6 +242,8 @@ impl Counters {
             dead_lettered: get(&self.dead_lettered),
             deduplicated: get(&self.deduplicated),
             refused_full: get(&self.refused_full),
+            refused_unavailable: get(&self.refused_unavailable),
+            refused_shutting_down: get(&self.refused_shutting_down),
         }
     }
 }
@@ -246,22 +264,28 @@ pub struct Stats {
     pub dead_lettered: u64,
     /// Duplicates acknowledged without running handlers.
     pub deduplicated: u64,
-    /// Deliveries answered 503 because the queue was full or the store unavailable.
+    /// Deliveries answered 503 because the queue was full.
     pub refused_full: u64,
+    /// Deliveries answered 503 because the store failed.
+    pub refused_unavailable: u64,
+    /// Deliveries answered 503 because the receiver was shutting down.
+    pub refused_shutting_down: u64,
 }
 
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "handled={} queued={} in_flight={} retried={} dead_lettered={} deduplicated={} refused_full={}",
+            "handled={} queued={} in_flight={} retried={} dead_lettered={} deduplicated={} refused_full={} refused_unavailable={} refused_shutting_down={}",
             self.handled,
             self.queued,
             self.in_flight,
             self.retried,
             self.dead_lettered,
             self.deduplicated,
-            self.refused_full
+            self.refused_full,
+            self.refused_unavailable,
+            self.refused_shutting_down
         )
     }
 }

@@ -1,72 +1,109 @@
 //! The durable store: an embedded SQLite database in WAL mode.
 //!
 //! One thread owns the connection; callers send it commands and await the answer, so no
-//! executor thread ever blocks on the disk. Enqueues that arrive together are committed in one
-//! transaction (group commit), and a delivery is answered `Stored` only after its transaction
-//! committed with `synchronous=FULL`, so it survives a crash of the process or of the machine.
+//! executor thread ever blocks on the disk. Every command waiting when the thread looks —
+//! enqueues, leases, settlements — runs in one `BEGIN IMMEDIATE` transaction (group commit), and
+//! no caller hears back before that transaction committed with `synchronous=FULL`: a delivery
+//! answered `Stored` survives a crash of the process or of the machine, and a lease or an outcome
+//! is never reported that the file does not hold. When the transaction fails, every command in it
+//! gets the same error and nothing of it is kept.
+//!
+//! Several processes on one machine may share the file: the pending count and the lease tokens
+//! live in the database (table `roamify_meta`), each transaction holds SQLite's write lock, and a
+//! process that starts takes over only the leases whose visibility timeout has passed.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
-use super::store::{DeadLetter, Enqueued, Job, Store, StoreError, StoreFuture};
+use super::StoreError;
+use super::store::{DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreFuture};
 use crate::time::UnixTime;
 
+/// Row states of the `deliveries` table.
 const READY: i64 = 0;
 const LEASED: i64 = 1;
 const DONE: i64 = 2;
 const DEAD: i64 = 3;
 
+/// The schema version this release writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 2;
+/// Commands run in one transaction, at most.
+const MAX_GROUP: usize = 4096;
+/// Finished rows deleted per purge pass, at most.
+const PURGE_BATCH: i64 = 1000;
+/// The pause between purge passes that found less than a full batch.
+const PURGE_EVERY_MS: i64 = 1000;
+
+/// Options of [`SqliteStore::open_with`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct SqliteOptions {
+    /// The most the database file may grow to, in bytes (SQLite's `max_page_count`). At the
+    /// bound, enqueues fail and deliveries are answered 503 until handled rows make room.
+    /// Default: no bound but the disk's.
+    pub max_bytes: Option<u64>,
+}
+
+impl SqliteOptions {
+    /// Sets [`SqliteOptions::max_bytes`].
+    #[must_use]
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = Some(bytes);
+        self
+    }
+}
+
 /// Deliveries in a SQLite file: committed before they are acknowledged, resumed after a restart.
+///
+/// The schema (created and migrated by [`open`](Self::open), version in `PRAGMA user_version`):
+/// `deliveries(key TEXT PRIMARY KEY, body BLOB, state INTEGER, attempts INTEGER, due_ms INTEGER,
+/// lease INTEGER, received_ms INTEGER, error TEXT, expires_ms INTEGER)` with `state` 0 ready, 1
+/// leased, 2 done, 3 dead; `due_ms` is when a ready row is due, when a lease ends, when a done
+/// row may be purged, or when a row died. Done rows keep their key (not their body) until the
+/// deduplication window ends, then are deleted in bounded batches.
 #[derive(Debug)]
 pub struct SqliteStore {
     commands: mpsc::Sender<Command>,
     path: PathBuf,
 }
 
-type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
-
-/// One delivery to store, with what its caller waits for.
-struct NewDelivery {
-    key: String,
-    body: Vec<u8>,
-    window: Duration,
-    capacity: usize,
-    reply: Reply<Enqueued>,
-}
-
-enum Command {
-    Enqueue(NewDelivery),
+/// What one command asks of the owner thread.
+enum Op {
+    Enqueue {
+        key: String,
+        body: Vec<u8>,
+        window: Duration,
+        capacity: usize,
+    },
     Lease {
         max: usize,
         visibility: Duration,
-        reply: Reply<Vec<Job>>,
     },
-    Complete {
-        key: String,
-        lease: u64,
-        reply: Reply<()>,
-    },
-    Fail {
-        key: String,
-        lease: u64,
-        error: String,
-        retry_after: Option<Duration>,
-        reply: Reply<()>,
-    },
-    DeadLetters {
-        reply: Reply<Vec<DeadLetter>>,
-    },
-    Replay {
-        key: String,
-        reply: Reply<bool>,
-    },
-    Pending {
-        reply: Reply<usize>,
-    },
+    Settle(Vec<Settlement>),
+    DeadLetters,
+    Replay(String),
+    Pending,
+}
+
+/// What one command gets back.
+enum Answer {
+    Enqueued(Enqueued),
+    Jobs(Vec<Job>),
+    Settled(Vec<bool>),
+    Dead(Vec<DeadLetter>),
+    Replayed(bool),
+    Pending(usize),
+}
+
+type Reply = Box<dyn FnOnce(Result<Answer, StoreError>) + Send>;
+
+struct Command {
+    op: Op,
+    reply: Reply,
 }
 
 fn now_ms() -> i64 {
@@ -79,25 +116,109 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn err(e: impl std::fmt::Display) -> StoreError {
-    StoreError(e.to_string())
+fn backend(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |e| StoreError::backend(operation, e)
 }
 
 impl SqliteStore {
-    /// Opens (or creates) the database at `path`. Deliveries leased by a previous process are
-    /// made due again at once: that process is gone.
+    /// Opens (or creates) the database at `path`, creating or migrating its schema.
+    ///
+    /// Deliveries leased by another process (alive, or dead) stay leased until their visibility
+    /// timeout passes; then any process sharing the file takes them over.
     ///
     /// # Errors
-    /// When the file cannot be opened or set up.
+    /// When the file cannot be opened or set up, or was written by a newer release.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    /// [`open`](Self::open) with options.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let conn =
-            Connection::open(&path).map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
+        let mut conn = Connection::open(&path).map_err(|e| {
+            StoreError::backend(
+                "open the database",
+                format!("{}: {e}", path.display()),
+            )
+        })?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
-             PRAGMA busy_timeout = 5000;
-             CREATE TABLE IF NOT EXISTS deliveries (
+             PRAGMA busy_timeout = 10000;",
+        )
+        .map_err(backend("set up the database"))?;
+        if let Some(bytes) = options.max_bytes {
+            let page: i64 = conn
+                .query_row("PRAGMA page_size", [], |r| r.get(0))
+                .map_err(backend("set up the database"))?;
+            let pages = i64::try_from(bytes).unwrap_or(i64::MAX) / page.max(1);
+            conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+                .map_err(backend("set up the database"))?;
+        }
+        migrate(&mut conn)?;
+        let (commands, receiver) = mpsc::channel();
+        let mut owner = Owner {
+            conn,
+            purge_after: 0,
+        };
+        std::thread::Builder::new()
+            .name("roamify-sqlite".to_owned())
+            .spawn(move || owner.serve(&receiver))
+            .map_err(|e| StoreError::backend("start the SQLite thread", e))?;
+        Ok(Self { commands, path })
+    }
+
+    /// The database file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn ask<T: Send + 'static>(&self, op: Op, pick: fn(Answer) -> Option<T>) -> StoreFuture<'_, T> {
+        let (sender, answer) = oneshot::channel();
+        let reply: Reply = Box::new(move |result| {
+            let _ = sender.send(result.map(pick));
+        });
+        let sent = self.commands.send(Command { op, reply });
+        Box::pin(async move {
+            sent.map_err(|_| StoreError::Closed)?;
+            match answer.await.map_err(|_| StoreError::Closed)?? {
+                Some(value) => Ok(value),
+                None => Err(StoreError::backend(
+                    "answer",
+                    "the SQLite thread answered another command",
+                )),
+            }
+        })
+    }
+}
+
+/// Creates the schema, or brings an older one to [`SCHEMA_VERSION`], in one transaction that
+/// holds the write lock: several processes starting at once migrate once.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let fail = backend("migrate the schema");
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend("migrate the schema"))?;
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(backend("migrate the schema"))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::backend(
+            "migrate the schema",
+            format!(
+                "the database has schema version {version}, newer than this release's {SCHEMA_VERSION}"
+            )
+            ,
+        ));
+    }
+    if version < 1 {
+        // Version 1 (also what releases before versioning created, with user_version 0).
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS deliveries (
                  key TEXT PRIMARY KEY,
                  body BLOB NOT NULL,
                  state INTEGER NOT NULL,
@@ -109,55 +230,29 @@ impl SqliteStore {
              );
              CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, due_ms);",
         )
-        .map_err(err)?;
-        conn.execute(
-            "UPDATE deliveries SET state = ?1, due_ms = ?2 WHERE state = ?3",
-            params![READY, now_ms(), LEASED],
+        .map_err(backend("migrate the schema"))?;
+    }
+    if version < 2 {
+        // Version 2: each row's own dedupe expiry (done rows are purged by it through the
+        // `(state, due_ms)` index), and counters shared by every process using the file.
+        tx.execute_batch(
+            "ALTER TABLE deliveries ADD COLUMN expires_ms INTEGER NOT NULL DEFAULT 0;
+             UPDATE deliveries SET expires_ms = received_ms + 86400000;
+             UPDATE deliveries SET due_ms = expires_ms WHERE state = 2;
+             CREATE TABLE roamify_meta (
+                 id INTEGER PRIMARY KEY CHECK (id = 1),
+                 pending INTEGER NOT NULL,
+                 next_lease INTEGER NOT NULL
+             );
+             INSERT INTO roamify_meta (id, pending, next_lease)
+                 SELECT 1,
+                        (SELECT count(*) FROM deliveries WHERE state IN (0, 1)),
+                        (SELECT coalesce(max(lease), 0) FROM deliveries);
+             PRAGMA user_version = 2;",
         )
-        .map_err(err)?;
-        let pending: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM deliveries WHERE state IN (?1, ?2)",
-                params![READY, LEASED],
-                |r| r.get(0),
-            )
-            .map_err(err)?;
-        let next_lease: i64 = conn
-            .query_row("SELECT coalesce(max(lease), 0) FROM deliveries", [], |r| {
-                r.get(0)
-            })
-            .map_err(err)?;
-        let (commands, receiver) = mpsc::channel();
-        let mut owner = Owner {
-            conn,
-            pending: usize::try_from(pending).unwrap_or(0),
-            next_lease,
-            purged_at: 0,
-            window_ms: 86_400_000,
-        };
-        std::thread::Builder::new()
-            .name("roamify-sqlite".to_owned())
-            .spawn(move || owner.serve(&receiver))
-            .map_err(err)?;
-        Ok(Self { commands, path })
+        .map_err(backend("migrate the schema"))?;
     }
-
-    /// The database file.
-    #[must_use]
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn ask<T: Send + 'static>(&self, make: impl FnOnce(Reply<T>) -> Command) -> StoreFuture<'_, T> {
-        let (reply, answer) = oneshot::channel();
-        let sent = self.commands.send(make(reply));
-        Box::pin(async move {
-            sent.map_err(|_| StoreError("the SQLite thread stopped".to_owned()))?;
-            answer
-                .await
-                .map_err(|_| StoreError("the SQLite thread stopped".to_owned()))?
-        })
-    }
+    tx.commit().map_err(fail)
 }
 
 impl Store for SqliteStore {
@@ -168,291 +263,334 @@ impl Store for SqliteStore {
         window: Duration,
         capacity: usize,
     ) -> StoreFuture<'_, Enqueued> {
-        self.ask(|reply| {
-            Command::Enqueue(NewDelivery {
+        self.ask(
+            Op::Enqueue {
                 key,
                 body,
                 window,
                 capacity,
-                reply,
-            })
-        })
+            },
+            |a| match a {
+                Answer::Enqueued(e) => Some(e),
+                _ => None,
+            },
+        )
     }
 
     fn lease(&self, max: usize, visibility: Duration) -> StoreFuture<'_, Vec<Job>> {
-        self.ask(|reply| Command::Lease {
-            max,
-            visibility,
-            reply,
+        self.ask(Op::Lease { max, visibility }, |a| match a {
+            Answer::Jobs(jobs) => Some(jobs),
+            _ => None,
         })
     }
 
-    fn complete(&self, job: &Job) -> StoreFuture<'_, ()> {
-        let (key, lease) = (job.key.clone(), job.lease);
-        self.ask(|reply| Command::Complete { key, lease, reply })
-    }
-
-    fn fail(&self, job: &Job, error: String, retry_after: Option<Duration>) -> StoreFuture<'_, ()> {
-        let (key, lease) = (job.key.clone(), job.lease);
-        self.ask(|reply| Command::Fail {
-            key,
-            lease,
-            error,
-            retry_after,
-            reply,
+    fn settle(&self, batch: Vec<Settlement>) -> StoreFuture<'_, Vec<bool>> {
+        self.ask(Op::Settle(batch), |a| match a {
+            Answer::Settled(applied) => Some(applied),
+            _ => None,
         })
     }
 
     fn dead_letters(&self) -> StoreFuture<'_, Vec<DeadLetter>> {
-        self.ask(|reply| Command::DeadLetters { reply })
+        self.ask(Op::DeadLetters, |a| match a {
+            Answer::Dead(dead) => Some(dead),
+            _ => None,
+        })
     }
 
     fn replay(&self, key: String) -> StoreFuture<'_, bool> {
-        self.ask(|reply| Command::Replay { key, reply })
+        self.ask(Op::Replay(key), |a| match a {
+            Answer::Replayed(done) => Some(done),
+            _ => None,
+        })
     }
 
     fn pending(&self) -> StoreFuture<'_, usize> {
-        self.ask(|reply| Command::Pending { reply })
+        self.ask(Op::Pending, |a| match a {
+            Answer::Pending(n) => Some(n),
+            _ => None,
+        })
     }
 }
 
 /// The thread that owns the connection.
 struct Owner {
     conn: Connection,
-    /// Rows ready or leased; only this thread changes them.
-    pending: usize,
+    /// When the next purge pass may run (ms since the epoch).
+    purge_after: i64,
+}
+
+/// The shared counters, read at the start of a transaction and written back at its end.
+struct Meta {
+    pending: i64,
     next_lease: i64,
-    purged_at: i64,
-    /// The deduplication window, from the latest enqueue: completed rows are kept that long.
-    window_ms: i64,
+    changed: bool,
 }
 
 impl Owner {
     fn serve(&mut self, commands: &mpsc::Receiver<Command>) {
         while let Ok(first) = commands.recv() {
-            // Group commit: every enqueue waiting now goes into one transaction.
-            let mut enqueues = Vec::new();
-            let mut others = Vec::new();
-            for command in std::iter::once(first).chain(commands.try_iter()) {
-                match command {
-                    Command::Enqueue(new) => enqueues.push(new),
-                    other => others.push(other),
-                }
-            }
-            if !enqueues.is_empty() {
-                self.enqueue_all(enqueues);
-            }
-            for command in others {
-                self.run(command);
-            }
-        }
-    }
-
-    fn enqueue_all(&mut self, batch: Vec<NewDelivery>) {
-        let pending_before = self.pending;
-        let result = (|| -> Result<Vec<(Reply<Enqueued>, Enqueued)>, rusqlite::Error> {
-            let tx = self.conn.transaction()?;
-            let mut answers = Vec::with_capacity(batch.len());
-            let now = now_ms();
-            for NewDelivery {
-                key,
-                body,
-                window,
-                capacity,
-                reply,
-            } in batch
-            {
-                self.window_ms = ms(window);
-                let received: Option<(i64, i64)> = tx
-                    .query_row(
-                        "SELECT received_ms, state FROM deliveries WHERE key = ?1",
-                        params![key],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()?;
-                let answer = match received {
-                    Some((at, _)) if now - at < ms(window) => Enqueued::Duplicate,
-                    _ if self.pending >= capacity => Enqueued::Full,
-                    Some((_, state)) => {
-                        // Seen before the window: a new delivery of an old event.
-                        tx.execute(
-                            "UPDATE deliveries SET body = ?2, state = ?3, attempts = 0, due_ms = ?4, received_ms = ?4, error = NULL WHERE key = ?1",
-                            params![key, body, READY, now],
-                        )?;
-                        if state != READY && state != LEASED {
-                            self.pending += 1;
-                        }
-                        Enqueued::Stored
+            let group: Vec<Command> = std::iter::once(first)
+                .chain(commands.try_iter().take(MAX_GROUP - 1))
+                .collect();
+            let (ops, replies): (Vec<Op>, Vec<Reply>) =
+                group.into_iter().map(|c| (c.op, c.reply)).unzip();
+            match self.run_group(ops) {
+                Ok(answers) => {
+                    for (reply, answer) in replies.into_iter().zip(answers) {
+                        reply(Ok(answer));
                     }
-                    None => {
-                        tx.execute(
-                            "INSERT INTO deliveries (key, body, state, due_ms, received_ms) VALUES (?1, ?2, ?3, ?4, ?4)",
-                            params![key, body, READY, now],
-                        )?;
-                        self.pending += 1;
-                        Enqueued::Stored
+                }
+                Err(error) => {
+                    tracing::error!(error = %error.report(), commands = replies.len(), "SQLite transaction failed; nothing of it was kept");
+                    for reply in replies {
+                        reply(Err(error.clone()));
                     }
-                };
-                answers.push((reply, answer));
-            }
-            tx.commit()?;
-            Ok(answers)
-        })();
-        match result {
-            Ok(answers) => {
-                for (reply, answer) in answers {
-                    let _ = reply.send(Ok(answer));
                 }
-            }
-            Err(e) => {
-                // Nothing was committed: every caller answers 503 and Roamify retries.
-                self.pending = pending_before;
-                tracing::error!(error = %e, "SQLite enqueue failed");
             }
         }
     }
 
-    fn run(&mut self, command: Command) {
-        match command {
-            Command::Enqueue(new) => self.enqueue_all(vec![new]),
-            Command::Lease {
-                max,
-                visibility,
-                reply,
-            } => {
-                let _ = reply.send(self.lease(max, visibility).map_err(err));
-            }
-            Command::Complete { key, lease, reply } => {
-                let result = self
-                    .conn
-                    .execute(
-                        "UPDATE deliveries SET state = ?3, body = x'' WHERE key = ?1 AND lease = ?2 AND state = ?4",
-                        params![key, i64::try_from(lease).unwrap_or(-1), DONE, LEASED],
-                    )
-                    .map_err(err);
-                if result == Ok(1) {
-                    self.pending = self.pending.saturating_sub(1);
-                }
-                let _ = reply.send(result.map(|_| ()));
-            }
-            Command::Fail {
-                key,
-                lease,
-                error,
-                retry_after,
-                reply,
-            } => {
-                let lease = i64::try_from(lease).unwrap_or(-1);
-                let result = match retry_after {
-                    Some(delay) => self.conn.execute(
-                        "UPDATE deliveries SET state = ?3, attempts = attempts + 1, due_ms = ?4, error = ?5 WHERE key = ?1 AND lease = ?2 AND state = ?6",
-                        params![key, lease, READY, now_ms().saturating_add(ms(delay)), error, LEASED],
-                    ),
-                    None => self.conn.execute(
-                        "UPDATE deliveries SET state = ?3, attempts = attempts + 1, due_ms = ?4, error = ?5 WHERE key = ?1 AND lease = ?2 AND state = ?6",
-                        params![key, lease, DEAD, now_ms(), error, LEASED],
-                    ),
-                }
-                .map_err(err);
-                if retry_after.is_none() && result == Ok(1) {
-                    self.pending = self.pending.saturating_sub(1);
-                }
-                let _ = reply.send(result.map(|_| ()));
-            }
-            Command::DeadLetters { reply } => {
-                let _ = reply.send(self.dead_letters().map_err(err));
-            }
-            Command::Replay { key, reply } => {
-                let result = self
-                    .conn
-                    .execute(
-                        "UPDATE deliveries SET state = ?2, attempts = 0, due_ms = ?3 WHERE key = ?1 AND state = ?4",
-                        params![key, READY, now_ms(), DEAD],
-                    )
-                    .map_err(err);
-                if result == Ok(1) {
-                    self.pending += 1;
-                }
-                let _ = reply.send(result.map(|n| n == 1));
-            }
-            Command::Pending { reply } => {
-                let _ = reply.send(Ok(self.pending));
-            }
-        }
-    }
-
-    fn lease(&mut self, max: usize, visibility: Duration) -> Result<Vec<Job>, rusqlite::Error> {
+    /// Runs every op in one transaction; answers only once it committed.
+    fn run_group(&mut self, ops: Vec<Op>) -> Result<Vec<Answer>, StoreError> {
         let now = now_ms();
-        self.purge_done(now)?;
-        let tx = self.conn.transaction()?;
-        let mut jobs = Vec::new();
-        {
-            let mut due = tx.prepare(
-                "SELECT key, body, attempts FROM deliveries WHERE state IN (?1, ?2) AND due_ms <= ?3 ORDER BY due_ms LIMIT ?4",
-            )?;
-            let rows = due.query_map(
-                params![READY, LEASED, now, i64::try_from(max).unwrap_or(1)],
+        let purge = now >= self.purge_after;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend("begin a transaction"))?;
+        let mut meta = tx
+            .query_row(
+                "SELECT pending, next_lease FROM roamify_meta WHERE id = 1",
+                [],
                 |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, Vec<u8>>(1)?,
-                        r.get::<_, u32>(2)?,
-                    ))
+                    Ok(Meta {
+                        pending: r.get(0)?,
+                        next_lease: r.get(1)?,
+                        changed: false,
+                    })
                 },
-            )?;
-            for row in rows {
-                let (key, body, attempts) = row?;
-                self.next_lease += 1;
-                jobs.push(Job {
-                    key,
-                    body,
-                    attempts,
-                    lease: u64::try_from(self.next_lease).unwrap_or(0),
-                });
-            }
+            )
+            .map_err(backend("read the counters"))?;
+        let mut answers = Vec::with_capacity(ops.len());
+        for op in ops {
+            answers.push(run(&tx, &mut meta, op, now)?);
         }
-        for job in &jobs {
+        let purged = if purge {
             tx.execute(
-                "UPDATE deliveries SET state = ?2, lease = ?3, due_ms = ?4 WHERE key = ?1",
-                params![
-                    job.key,
-                    LEASED,
-                    i64::try_from(job.lease).unwrap_or(-1),
-                    now.saturating_add(ms(visibility))
-                ],
-            )?;
+                "DELETE FROM deliveries WHERE rowid IN
+                     (SELECT rowid FROM deliveries WHERE state = ?1 AND due_ms < ?2 LIMIT ?3)",
+                params![DONE, now, PURGE_BATCH],
+            )
+            .map_err(backend("purge finished deliveries"))?
+        } else {
+            0
+        };
+        if meta.changed {
+            tx.execute(
+                "UPDATE roamify_meta SET pending = ?1, next_lease = ?2 WHERE id = 1",
+                params![meta.pending, meta.next_lease],
+            )
+            .map_err(backend("write the counters"))?;
         }
-        tx.commit()?;
-        Ok(jobs)
-    }
-
-    /// Completed rows are kept (without their body) for deduplication; drop those older than the
-    /// window, at most once a minute.
-    fn purge_done(&mut self, now: i64) -> Result<(), rusqlite::Error> {
-        if now - self.purged_at < 60_000 {
-            return Ok(());
+        tx.commit().map_err(backend("commit"))?;
+        if purge {
+            // A full batch means more is waiting: purge again in the next transaction.
+            let full = i64::try_from(purged).unwrap_or(i64::MAX) >= PURGE_BATCH;
+            self.purge_after = if full { now } else { now + PURGE_EVERY_MS };
         }
-        self.purged_at = now;
-        self.conn.execute(
-            "DELETE FROM deliveries WHERE state = ?1 AND received_ms < ?2",
-            params![DONE, now - self.window_ms],
-        )?;
-        Ok(())
+        Ok(answers)
     }
+}
 
-    fn dead_letters(&self) -> Result<Vec<DeadLetter>, rusqlite::Error> {
-        let mut query = self.conn.prepare(
-            "SELECT key, body, attempts, coalesce(error, ''), due_ms FROM deliveries WHERE state = ?1 ORDER BY due_ms",
+fn run(tx: &Connection, meta: &mut Meta, op: Op, now: i64) -> Result<Answer, StoreError> {
+    Ok(match op {
+        Op::Enqueue {
+            key,
+            body,
+            window,
+            capacity,
+        } => Answer::Enqueued(
+            enqueue(tx, meta, &key, &body, window, capacity, now).map_err(backend("enqueue"))?,
+        ),
+        Op::Lease { max, visibility } => {
+            Answer::Jobs(lease(tx, meta, max, visibility, now).map_err(backend("lease"))?)
+        }
+        Op::Settle(batch) => Answer::Settled(
+            batch
+                .into_iter()
+                .map(|one| settle(tx, meta, one, now))
+                .collect::<Result<_, _>>()
+                .map_err(backend("settle"))?,
+        ),
+        Op::DeadLetters => Answer::Dead(dead_letters(tx).map_err(backend("list dead letters"))?),
+        Op::Replay(key) => {
+            let replayed = tx
+                .prepare_cached(
+                    "UPDATE deliveries SET state = ?2, attempts = 0, due_ms = ?3, lease = 0 WHERE key = ?1 AND state = ?4",
+                )
+                .and_then(|mut s| s.execute(params![key, READY, now, DEAD]))
+                .map_err(backend("replay"))?
+                == 1;
+            if replayed {
+                meta.pending += 1;
+                meta.changed = true;
+            }
+            Answer::Replayed(replayed)
+        }
+        Op::Pending => Answer::Pending(usize::try_from(meta.pending).unwrap_or(0)),
+    })
+}
+
+fn enqueue(
+    tx: &Connection,
+    meta: &mut Meta,
+    key: &str,
+    body: &[u8],
+    window: Duration,
+    capacity: usize,
+    now: i64,
+) -> Result<Enqueued, rusqlite::Error> {
+    let known: Option<(i64, i64)> = tx
+        .prepare_cached("SELECT expires_ms, state FROM deliveries WHERE key = ?1")?
+        .query_row(params![key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let expires = now.saturating_add(ms(window));
+    Ok(match known {
+        Some((until, _)) if now < until => Enqueued::Duplicate,
+        _ if usize::try_from(meta.pending).unwrap_or(0) >= capacity => Enqueued::Full,
+        Some((_, state)) => {
+            // Known before the window: a new delivery of an old event.
+            tx.prepare_cached(
+                "UPDATE deliveries SET body = ?2, state = ?3, attempts = 0, due_ms = ?4, received_ms = ?4, error = NULL, lease = 0, expires_ms = ?5 WHERE key = ?1",
+            )?
+            .execute(params![key, body, READY, now, expires])?;
+            if state != READY && state != LEASED {
+                meta.pending += 1;
+                meta.changed = true;
+            }
+            Enqueued::Stored
+        }
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO deliveries (key, body, state, due_ms, received_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+            )?
+            .execute(params![key, body, READY, now, expires])?;
+            meta.pending += 1;
+            meta.changed = true;
+            Enqueued::Stored
+        }
+    })
+}
+
+/// Due ready rows first, then leases whose visibility timeout passed; each query walks the
+/// `(state, due_ms)` index in order, so nothing is sorted.
+fn lease(
+    tx: &Connection,
+    meta: &mut Meta,
+    max: usize,
+    visibility: Duration,
+    now: i64,
+) -> Result<Vec<Job>, rusqlite::Error> {
+    let mut found: Vec<(i64, Job)> = Vec::new();
+    for state in [READY, LEASED] {
+        let room = max.saturating_sub(found.len());
+        if room == 0 {
+            break;
+        }
+        let mut due = tx.prepare_cached(
+            "SELECT rowid, key, body, attempts FROM deliveries WHERE state = ?1 AND due_ms <= ?2 ORDER BY due_ms LIMIT ?3",
         )?;
-        let rows = query.query_map(params![DEAD], |r| {
-            Ok(DeadLetter {
-                key: r.get(0)?,
-                body: r.get(1)?,
-                attempts: r.get(2)?,
-                error: r.get(3)?,
-                dead_at: UnixTime::from_secs(r.get::<_, i64>(4)? / 1000),
-            })
-        })?;
-        rows.collect()
+        let rows = due.query_map(
+            params![state, now, i64::try_from(room).unwrap_or(i64::MAX)],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    Job {
+                        key: r.get(1)?,
+                        body: r.get(2)?,
+                        attempts: r.get(3)?,
+                        lease: 0,
+                    },
+                ))
+            },
+        )?;
+        for row in rows {
+            found.push(row?);
+        }
     }
+    let until = now.saturating_add(ms(visibility));
+    let mut take = tx
+        .prepare_cached("UPDATE deliveries SET state = ?2, lease = ?3, due_ms = ?4 WHERE rowid = ?1")?;
+    let mut jobs = Vec::with_capacity(found.len());
+    for (rowid, mut job) in found {
+        meta.next_lease += 1;
+        meta.changed = true;
+        take.execute(params![rowid, LEASED, meta.next_lease, until])?;
+        job.lease = u64::try_from(meta.next_lease).unwrap_or(0);
+        jobs.push(job);
+    }
+    Ok(jobs)
+}
+
+fn settle(
+    tx: &Connection,
+    meta: &mut Meta,
+    settlement: Settlement,
+    now: i64,
+) -> Result<bool, rusqlite::Error> {
+    let Settlement {
+        key,
+        lease,
+        resolution,
+    } = settlement;
+    let lease = i64::try_from(lease).unwrap_or(-1);
+    let leaves_queue = matches!(
+        resolution,
+        Resolution::Completed | Resolution::Dead { .. }
+    );
+    let changed = match resolution {
+        Resolution::Completed => tx
+            .prepare_cached(
+                "UPDATE deliveries SET state = ?3, body = x'', attempts = attempts + 1, due_ms = expires_ms, error = NULL WHERE key = ?1 AND lease = ?2 AND state = ?4",
+            )?
+            .execute(params![key, lease, DONE, LEASED])?,
+        Resolution::Retry { after, error } => tx
+            .prepare_cached(
+                "UPDATE deliveries SET state = ?3, attempts = attempts + 1, due_ms = ?4, error = ?5 WHERE key = ?1 AND lease = ?2 AND state = ?6",
+            )?
+            .execute(params![key, lease, READY, now.saturating_add(ms(after)), error, LEASED])?,
+        Resolution::Dead { error } => tx
+            .prepare_cached(
+                "UPDATE deliveries SET state = ?3, attempts = attempts + 1, due_ms = ?4, error = ?5 WHERE key = ?1 AND lease = ?2 AND state = ?6",
+            )?
+            .execute(params![key, lease, DEAD, now, error, LEASED])?,
+        Resolution::Released => tx
+            .prepare_cached(
+                "UPDATE deliveries SET state = ?3, due_ms = ?4 WHERE key = ?1 AND lease = ?2 AND state = ?5",
+            )?
+            .execute(params![key, lease, READY, now, LEASED])?,
+    };
+    let applied = changed == 1;
+    if applied && leaves_queue {
+        meta.pending -= 1;
+        meta.changed = true;
+    }
+    Ok(applied)
+}
+
+fn dead_letters(tx: &Connection) -> Result<Vec<DeadLetter>, rusqlite::Error> {
+    let mut query = tx.prepare_cached(
+        "SELECT key, body, attempts, coalesce(error, ''), due_ms FROM deliveries WHERE state = ?1 ORDER BY due_ms",
+    )?;
+    let rows = query.query_map(params![DEAD], |r| {
+        Ok(DeadLetter {
+            key: r.get(0)?,
+            body: r.get(1)?,
+            attempts: r.get(2)?,
+            error: r.get(3)?,
+            dead_at: UnixTime::from_secs(r.get::<_, i64>(4)? / 1000),
+        })
+    })?;
+    rows.collect()
 }

@@ -1,24 +1,14 @@
-//! Where queued deliveries wait: the [`Store`] trait, with leases and visibility timeouts.
-//!
-//! A store keeps verified bodies by idempotency key. Workers *lease* due deliveries; a lease
-//! hides a delivery from other workers until it is completed, failed, or its visibility
-//! timeout passes (its worker died), when it is handed out again. The trait speaks only of keys,
-//! bytes and durations, so a store shared by several receivers (Redis Streams with consumer
-//! groups: `XADD`/`XREADGROUP`/`XACK`/`XAUTOCLAIM`, a `SET NX EX` key for deduplication) fits it.
+//! Where queued deliveries wait: the [`Store`] trait, with leases, fencing and batches.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use super::error::StoreError;
 use crate::time::UnixTime;
 
 /// What store operations return.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
-
-/// A store failed; the delivery is answered 503 (Roamify retries) or the worker tries again.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("delivery store: {0}")]
-pub struct StoreError(pub String);
 
 /// The result of [`Store::enqueue`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,8 +31,55 @@ pub struct Job {
     pub body: Vec<u8>,
     /// Runs before this one.
     pub attempts: u32,
-    /// The lease token; completing or failing a job whose lease has moved on does nothing.
+    /// The lease token (fencing): settling a job whose lease has moved on does nothing.
     pub lease: u64,
+}
+
+/// What became of one leased job, for [`Store::settle`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    /// The job's key.
+    pub key: String,
+    /// The lease it was run under.
+    pub lease: u64,
+    /// What to record.
+    pub resolution: Resolution,
+}
+
+impl Settlement {
+    /// Settles `job` (under its current lease) with `resolution`.
+    #[must_use]
+    pub fn new(job: &Job, resolution: Resolution) -> Self {
+        Self {
+            key: job.key.clone(),
+            lease: job.lease,
+            resolution,
+        }
+    }
+}
+
+/// How a job's run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Resolution {
+    /// The handler succeeded: never run it again (its key stays known for the window).
+    Completed,
+    /// The handler failed: count the attempt and run it again after `after`.
+    Retry {
+        /// The delay before the job is due again.
+        after: Duration,
+        /// The failure, kept as the job's last error.
+        error: String,
+    },
+    /// The handler failed for good: count the attempt and move the job to the dead letters.
+    Dead {
+        /// The failure, kept with the dead letter.
+        error: String,
+    },
+    /// The job was not run (the receiver is shutting down): due again now, the attempt not
+    /// counted, so another worker or the next start takes it without waiting for the visibility
+    /// timeout.
+    Released,
 }
 
 /// A delivery whose handler failed every allowed attempt.
@@ -60,20 +97,28 @@ pub struct DeadLetter {
     pub dead_at: UnixTime,
 }
 
-/// A place for queued deliveries, with leases and visibility timeouts.
+/// A place for queued deliveries, with leases, visibility timeouts and fencing.
 ///
-/// A store keeps verified bodies by idempotency key. Workers *lease* due deliveries; a lease
-/// hides a delivery from other workers until it is completed, failed, or its visibility timeout
-/// passes (its worker died), when it is handed out again. The trait speaks only of keys, bytes
-/// and durations, so a store shared by several receivers fits it — Redis Streams with a
-/// consumer group (`XADD` / `XREADGROUP` / `XACK`, `XAUTOCLAIM` for expired leases, a
-/// `SET NX EX` key per delivery for deduplication). Built-in: [`MemoryStore`](super::MemoryStore)
-/// and, with the `durable` feature, `SqliteStore`.
+/// A store keeps verified bodies by idempotency key. Workers *lease* due deliveries in batches;
+/// a lease hides a delivery from other workers until it is settled or its visibility timeout
+/// passes (its worker died), when any worker may take it again under a new lease token.
+/// Settling under a lease that has moved on does nothing, so a slow worker presumed dead cannot
+/// record the outcome of a job another worker re-took.
+///
+/// What every store promises (the conformance tests check each built-in store):
+/// - [`enqueue`](Store::enqueue) is atomic: the dedupe mark, the capacity check and the stored
+///   body happen together or not at all, and [`Enqueued::Stored`] is returned only once the
+///   delivery survives what the store promises to survive.
+/// - A key stays known for the dedupe window after it was enqueued, whatever became of its job.
+/// - Retries come due after their delay; dead letters keep body, attempts, last error and time;
+///   replay moves one back with its attempts reset.
+///
+/// The trait speaks only of keys, bytes and durations, so stores shared by several receivers
+/// fit it. Built-in: [`MemoryStore`](super::MemoryStore) and, with the `durable` feature,
+/// `SqliteStore`.
 pub trait Store: Send + Sync + 'static {
     /// Adds a verified delivery, unless `key` was enqueued within `window` (then
     /// [`Enqueued::Duplicate`]) or `capacity` deliveries are pending ([`Enqueued::Full`]).
-    /// When it returns [`Enqueued::Stored`] the delivery must survive what the store promises
-    /// to survive (for a durable store: a crash).
     fn enqueue(
         &self,
         key: String,
@@ -82,15 +127,13 @@ pub trait Store: Send + Sync + 'static {
         capacity: usize,
     ) -> StoreFuture<'_, Enqueued>;
 
-    /// Leases up to `max` due deliveries for `visibility`.
+    /// Leases up to `max` due deliveries (new, retries come due, or leases whose visibility
+    /// timeout passed) for `visibility`, each under a fresh lease token.
     fn lease(&self, max: usize, visibility: Duration) -> StoreFuture<'_, Vec<Job>>;
 
-    /// The job's handler succeeded: never run it again (its key stays known for the window).
-    fn complete(&self, job: &Job) -> StoreFuture<'_, ()>;
-
-    /// The job's handler failed: run it again after `retry_after`, or, when `None`, move it to
-    /// the dead letters with `error`.
-    fn fail(&self, job: &Job, error: String, retry_after: Option<Duration>) -> StoreFuture<'_, ()>;
+    /// Records the outcome of several runs at once. Returns, in order, whether each was
+    /// recorded: `false` when its lease had moved on (the job was re-taken, or settled already).
+    fn settle(&self, batch: Vec<Settlement>) -> StoreFuture<'_, Vec<bool>>;
 
     /// The dead letters, oldest first.
     fn dead_letters(&self) -> StoreFuture<'_, Vec<DeadLetter>>;

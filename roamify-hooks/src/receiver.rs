@@ -689,8 +689,7 @@ impl ReceiverBuilder {
             }
             #[cfg(feature = "durable")]
             (None, DeliveryMode::Durable { path, options }) => {
-                let store =
-                    crate::delivery::SqliteStore::open(&path).map_err(BuildError::Store)?;
+                let store = crate::delivery::SqliteStore::open(&path).map_err(BuildError::Store)?;
                 Some((Arc::new(store), options))
             }
         };

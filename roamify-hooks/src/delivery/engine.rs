@@ -23,6 +23,10 @@ use crate::receiver::{Handled, OnHandled};
 
 /// How long an idle fetcher waits before looking for retries that came due.
 const IDLE_POLL: Duration = Duration::from_millis(100);
+/// Woken from idle by a new delivery, the fetcher waits this long before leasing, so deliveries
+/// arriving together are leased (and settled) together instead of one store round trip and one
+/// thread wake-up each. It delays handlers, never answers.
+const GATHER: Duration = Duration::from_millis(1);
 /// Back-off after a store failure: doubled each time, up to the maximum.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -244,7 +248,12 @@ impl<D: Dispatch> Worker<D> {
             };
             if jobs.is_empty() {
                 drop(taken);
-                let _ = tokio::time::timeout(IDLE_POLL, self.shared.wake.notified()).await;
+                if tokio::time::timeout(IDLE_POLL, self.shared.wake.notified())
+                    .await
+                    .is_ok()
+                {
+                    tokio::time::sleep(GATHER).await;
+                }
                 continue;
             }
             self.shared
@@ -342,8 +351,7 @@ async fn settler(
 ) {
     let mut waiting = Vec::with_capacity(batch);
     while finished.recv_many(&mut waiting, batch).await > 0 {
-        let settlements: Vec<Settlement> =
-            waiting.iter().map(|f| f.settlement.clone()).collect();
+        let settlements: Vec<Settlement> = waiting.iter().map(|f| f.settlement.clone()).collect();
         let mut backoff = BACKOFF_MIN;
         let applied = loop {
             match store.settle(settlements.clone()).await {

@@ -14,9 +14,9 @@
 //! seen within the window (24 h by default) is acknowledged without running handlers again.
 
 mod dedupe;
-mod error;
 #[cfg(feature = "queue")]
 mod engine;
+mod error;
 #[cfg(feature = "queue")]
 mod memory;
 #[cfg(feature = "durable")]
@@ -32,9 +32,9 @@ use sha2::{Digest, Sha256};
 
 pub use dedupe::DEFAULT_DEDUPE_CAPACITY;
 pub(crate) use dedupe::Deduper;
-pub use error::{StoreError, Unavailable};
 #[cfg(feature = "queue")]
 pub(crate) use engine::{Accepted, Engine};
+pub use error::{StoreError, Unavailable};
 #[cfg(feature = "queue")]
 pub use memory::{DEFAULT_DEAD_LETTER_CAPACITY, MemoryStore};
 #[cfg(feature = "durable")]

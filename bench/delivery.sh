@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# delivery.sh: inline, queued and durable delivery side by side, with distinct deliveries.
+#
+#   bench/delivery.sh        # ROUNDS (3), DURATION (8 s), WARMUP (2 s), CONNS (32), N (1000000)
+#
+# Same method as ../shared/bench/http-compare.sh (each receiver started afresh pinned to CPU 0
+# with WORKERS=1, wrk pinned to CPU 1, ../shared/bench/post-distinct.lua with a body file from
+# make-distinct.js so no delivery repeats, receivers alternating within each round), plus what
+# http-compare.sh cannot see: how many deliveries the workers *handled* during the measured run,
+# counted from the server's HANDLED_LOG just before and just after it. For the queued modes
+# requests/s only says how fast deliveries were stored; handled/s says how fast they were run.
+# Prints each round, then per-round ratios to inline's requests/s and their medians.
+# Needs wrk (apt-get install wrk) and node (for make-distinct.js).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+shared=$(cd "$root/../shared/bench" && pwd)
+rounds=${ROUNDS:-3} duration=${DURATION:-8} warmup=${WARMUP:-2} conns=${CONNS:-32}
+command -v wrk >/dev/null || { echo "delivery.sh: needs wrk (apt-get install wrk)" >&2; exit 2; }
+command -v node >/dev/null || { echo "delivery.sh: needs node for make-distinct.js" >&2; exit 2; }
+
+work=$(mktemp -d /tmp/roamify-delivery.XXXXXX)
+pid=
+stop() { [[ -n $pid ]] && { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; pid=; }; }
+trap 'stop; rm -rf "$work"' EXIT
+
+echo "== building (release)"
+(cd "$root" && cargo build --release -q --example server)
+server="$root/target/release/examples/server"
+export SECRET=whsec_bench DISTINCT_FILE="$work/distinct.txt"
+node "$shared/make-distinct.js" "${N:-1000000}" "$SECRET" "$DISTINCT_FILE"
+export RUST_LOG=${RUST_LOG:-warn}
+
+lines() { [[ -f $1 ]] && wc -l <"$1" || echo 0; }
+
+# run NAME PORT DELIVERY: one measured run; prints "round R NAME rps=… handled_per_s=… p99_us=… errors=…"
+run() {
+  local name=$1 port=$2 delivery=$3 r=$4 log="$work/$1-$4.handled"
+  rm -f "$work"/*.sqlite*
+  ROAMIFY_WEBHOOK_SECRET=$SECRET BIND_ADDR=127.0.0.1:$port WORKERS=1 ROAMIFY_DELIVERY=$delivery \
+    HANDLED_LOG=$log setsid taskset -c 0 "$server" >"$work/$name.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 300); do
+    curl -s -o /dev/null -X POST "http://127.0.0.1:$port/webhooks/roamify" && break
+    sleep 0.1
+  done
+  local url=http://127.0.0.1:$port/webhooks/roamify
+  WRK_PHASE=warmup taskset -c 1 wrk -t1 -c"$conns" -d"${warmup}s" -s "$shared/post-distinct.lua" "$url" >/dev/null
+  local before after line
+  before=$(lines "$log")
+  line=$(WRK_PHASE=run taskset -c 1 wrk -t1 -c"$conns" -d"${duration}s" -s "$shared/post-distinct.lua" "$url" | grep '^RESULT')
+  after=$(lines "$log")
+  stop
+  local handled=$(( (after - before) / duration ))
+  echo "round $r $name ${line#RESULT } handled_per_s=$handled"
+}
+
+out="$work/results.txt"
+for ((r = 1; r <= rounds; r++)); do
+  run inline 8101 inline "$r" | tee -a "$out"
+  run queued 8102 queued "$r" | tee -a "$out"
+  run durable 8103 "durable:$work/bench.sqlite" "$r" | tee -a "$out"
+done
+
+# Per round: each mode's figure over inline's requests/s of the same round; then the median.
+ratio() { # name field
+  awk -v n="$1" -v f="$2" '
+    function val(line, key,   i, kv) { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) return kv[2] } }
+    /^round/ { v[$2 " " $3] = val($0, f); base[$2] = (base[$2] ? base[$2] : 0) }
+    /^round [0-9]+ inline / { for (i = 1; i <= NF; i++) if ($i ~ /^rps=/) { split($i, kv, "="); base[$2] = kv[2] } }
+    END { for (r in base) if (base[r] > 0) print v[r " " n] / base[r] }' "$out" | sort -n |
+    awk '{a[NR]=$1} END {printf "%.3f", (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
+}
+echo "== per-round medians, relative to inline requests/s"
+for name in queued durable; do
+  echo "$name: rps $(ratio "$name" rps)x, handled/s $(ratio "$name" handled_per_s)x"
+done

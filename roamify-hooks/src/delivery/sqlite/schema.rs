@@ -1,0 +1,67 @@
+//! The schema of the SQLite store, created or migrated on open.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::backend;
+use crate::delivery::StoreError;
+
+/// The schema version this release writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 2;
+
+/// Creates the schema, or brings an older one to [`SCHEMA_VERSION`], in one transaction that
+/// holds the write lock: several processes starting at once migrate once.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let fail = backend("migrate the schema");
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend("migrate the schema"))?;
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(backend("migrate the schema"))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::backend(
+            "migrate the schema",
+            format!(
+                "the database has schema version {version}, newer than this release's {SCHEMA_VERSION}"
+            ),
+        ));
+    }
+    if version < 1 {
+        // Version 1 (also what releases before versioning created, with user_version 0).
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS deliveries (
+                 key TEXT PRIMARY KEY,
+                 body BLOB NOT NULL,
+                 state INTEGER NOT NULL,
+                 attempts INTEGER NOT NULL DEFAULT 0,
+                 due_ms INTEGER NOT NULL,
+                 lease INTEGER NOT NULL DEFAULT 0,
+                 received_ms INTEGER NOT NULL,
+                 error TEXT
+             );
+             CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, due_ms);",
+        )
+        .map_err(backend("migrate the schema"))?;
+    }
+    if version < 2 {
+        // Version 2: each row's own dedupe expiry (done rows are purged by it through the
+        // `(state, due_ms)` index), and counters shared by every process using the file.
+        tx.execute_batch(
+            "ALTER TABLE deliveries ADD COLUMN expires_ms INTEGER NOT NULL DEFAULT 0;
+             UPDATE deliveries SET expires_ms = received_ms + 86400000;
+             UPDATE deliveries SET due_ms = expires_ms WHERE state = 2;
+             CREATE TABLE roamify_meta (
+                 id INTEGER PRIMARY KEY CHECK (id = 1),
+                 pending INTEGER NOT NULL,
+                 next_lease INTEGER NOT NULL
+             );
+             INSERT INTO roamify_meta (id, pending, next_lease)
+                 SELECT 1,
+                        (SELECT count(*) FROM deliveries WHERE state IN (0, 1)),
+                        (SELECT coalesce(max(lease), 0) FROM deliveries);
+             PRAGMA user_version = 2;",
+        )
+        .map_err(backend("migrate the schema"))?;
+    }
+    tx.commit().map_err(fail)
+}

@@ -40,20 +40,27 @@ const PURGE_BATCH: i64 = 1000;
 const PURGE_EVERY_MS: i64 = 1000;
 
 /// Options of [`SqliteStore::open_with`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SqliteOptions {
-    /// The most the database file may grow to, in bytes (SQLite's `max_page_count`). At the
-    /// bound, enqueues fail and deliveries are answered 503 until handled rows make room.
-    /// Default: no bound but the disk's.
-    pub max_bytes: Option<u64>,
+    /// How long a transaction waits for another process's lock on the file before it fails
+    /// (deliveries waiting on it are then answered 503, and workers retry). Default 10 s.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            busy_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 impl SqliteOptions {
-    /// Sets [`SqliteOptions::max_bytes`].
+    /// Sets [`SqliteOptions::busy_timeout`].
     #[must_use]
-    pub fn max_bytes(mut self, bytes: u64) -> Self {
-        self.max_bytes = Some(bytes);
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
         self
     }
 }
@@ -162,19 +169,13 @@ impl SqliteStore {
              PRAGMA busy_timeout = 10000;",
         )
         .map_err(backend("set up the database"))?;
-        if let Some(bytes) = options.max_bytes {
-            let page: i64 = conn
-                .query_row("PRAGMA page_size", [], |r| r.get(0))
-                .map_err(backend("set up the database"))?;
-            let pages = i64::try_from(bytes).unwrap_or(i64::MAX) / page.max(1);
-            conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
-                .map_err(backend("set up the database"))?;
-        }
         schema::migrate(&mut conn)?;
         // Every statement the owner runs stays prepared (rusqlite's default cache holds 16).
         conn.set_prepared_statement_cache_capacity(64);
         let committed = sync::start(&path)?;
         let (commands, receiver) = mpsc::channel();
+        conn.busy_timeout(options.busy_timeout)
+            .map_err(backend("set up the database"))?;
         let mut owner = Owner {
             conn,
             purge_after: 0,

@@ -1,0 +1,355 @@
+//! The promises of `delivery::Store`, checked against every built-in store with one suite:
+//! atomic enqueue with a dedupe window and a capacity, leases with visibility timeouts, fencing,
+//! retries that come due after their delay, dead letters and replay, and the pending count.
+//! No timing assertions: waits are bounded polls for a condition, and delays are chosen so the
+//! order of events cannot flip on a slow machine (a short delay is only ever waited out, never
+//! raced).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use roamify_hooks::delivery::{
+    Enqueued, Job, MemoryStore, Resolution, Settlement, SqliteStore, Store,
+};
+
+const LONG: Duration = Duration::from_secs(3600);
+const WINDOW: Duration = Duration::from_secs(86_400);
+
+fn body(n: u32) -> Vec<u8> {
+    format!(r#"{{"event_category":"partner","event_type":"top_up","data":{{"timestamp":{n}}}}}"#)
+        .into_bytes()
+}
+
+async fn enqueue(store: &dyn Store, key: &str, n: u32) -> Enqueued {
+    store
+        .enqueue(key.to_owned(), body(n), WINDOW, 100)
+        .await
+        .expect("enqueue")
+}
+
+/// Leases until `want` jobs came back, for at most 10 s (retries and expired leases come due
+/// on their own time).
+async fn lease_eventually(store: &dyn Store, want: usize, visibility: Duration) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for _ in 0..1000 {
+        jobs.extend(
+            store
+                .lease(want - jobs.len(), visibility)
+                .await
+                .expect("lease"),
+        );
+        if jobs.len() >= want {
+            return jobs;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("only {} of {want} jobs came due", jobs.len());
+}
+
+async fn settle(store: &dyn Store, job: &Job, resolution: Resolution) -> bool {
+    let applied = store
+        .settle(vec![Settlement::new(job, resolution)])
+        .await
+        .expect("settle");
+    assert_eq!(applied.len(), 1);
+    applied[0]
+}
+
+/// Every promise, in sequence, on a fresh store.
+async fn conformance(name: &str, store: Arc<dyn Store>) {
+    let store = &*store;
+    enqueue_deduplicates_within_the_window(name, store).await;
+    capacity_counts_pending_deliveries(name, store).await;
+    leases_hide_jobs_and_fence_settlements(name, store).await;
+    retries_come_due_and_dead_letters_replay(name, store).await;
+    released_jobs_are_due_at_once_without_an_attempt(name, store).await;
+    batches_settle_in_order(name, store).await;
+}
+
+async fn enqueue_deduplicates_within_the_window(name: &str, store: &dyn Store) {
+    assert_eq!(enqueue(store, "dup-1", 1).await, Enqueued::Stored, "{name}");
+    assert_eq!(
+        enqueue(store, "dup-1", 1).await,
+        Enqueued::Duplicate,
+        "{name}: the same key within the window"
+    );
+    // The key stays known after its job completed: the window is not the job's life.
+    let jobs = lease_eventually(store, 1, LONG).await;
+    assert_eq!(jobs[0].key, "dup-1", "{name}");
+    assert_eq!(jobs[0].body, body(1), "{name}: the exact bytes");
+    assert_eq!(jobs[0].attempts, 0, "{name}");
+    assert!(
+        settle(store, &jobs[0], Resolution::Completed).await,
+        "{name}"
+    );
+    assert_eq!(
+        enqueue(store, "dup-1", 1).await,
+        Enqueued::Duplicate,
+        "{name}: completed, still within the window"
+    );
+    // A short window ends: the same key is a new delivery again.
+    let short = Duration::from_millis(200);
+    let stored = store
+        .enqueue("dup-2".to_owned(), body(2), short, 100)
+        .await
+        .expect("enqueue");
+    assert_eq!(stored, Enqueued::Stored, "{name}");
+    let jobs = lease_eventually(store, 1, LONG).await;
+    assert!(
+        settle(store, &jobs[0], Resolution::Completed).await,
+        "{name}"
+    );
+    tokio::time::sleep(short + Duration::from_millis(50)).await;
+    let again = store
+        .enqueue("dup-2".to_owned(), body(2), short, 100)
+        .await
+        .expect("enqueue");
+    assert_eq!(again, Enqueued::Stored, "{name}: after the window");
+    let jobs = lease_eventually(store, 1, LONG).await;
+    assert!(
+        settle(store, &jobs[0], Resolution::Completed).await,
+        "{name}"
+    );
+    assert_eq!(store.pending().await.expect("pending"), 0, "{name}");
+}
+
+async fn capacity_counts_pending_deliveries(name: &str, store: &dyn Store) {
+    for n in 0..3 {
+        let stored = store
+            .enqueue(format!("cap-{n}"), body(n), WINDOW, 3)
+            .await
+            .expect("enqueue");
+        assert_eq!(stored, Enqueued::Stored, "{name}");
+    }
+    let full = store
+        .enqueue("cap-3".to_owned(), body(3), WINDOW, 3)
+        .await
+        .expect("enqueue");
+    assert_eq!(full, Enqueued::Full, "{name}: 3 pending, capacity 3");
+    // Refused as full means not stored: the retry is a new delivery, not a duplicate.
+    let jobs = lease_eventually(store, 3, LONG).await;
+    assert_eq!(
+        store.pending().await.expect("pending"),
+        3,
+        "{name}: leased jobs are pending"
+    );
+    assert!(
+        settle(store, &jobs[0], Resolution::Completed).await,
+        "{name}"
+    );
+    let retried = store
+        .enqueue("cap-3".to_owned(), body(3), WINDOW, 3)
+        .await
+        .expect("enqueue");
+    assert_eq!(retried, Enqueued::Stored, "{name}: room again");
+    let mut rest = jobs[1..].to_vec();
+    rest.extend(lease_eventually(store, 1, LONG).await);
+    for job in &rest {
+        assert!(settle(store, job, Resolution::Completed).await, "{name}");
+    }
+    assert_eq!(store.pending().await.expect("pending"), 0, "{name}");
+}
+
+async fn leases_hide_jobs_and_fence_settlements(name: &str, store: &dyn Store) {
+    assert_eq!(
+        enqueue(store, "lease-1", 1).await,
+        Enqueued::Stored,
+        "{name}"
+    );
+    let visibility = Duration::from_millis(1500);
+    let first = lease_eventually(store, 1, visibility).await.remove(0);
+    assert!(
+        store.lease(10, LONG).await.expect("lease").is_empty(),
+        "{name}: a leased job is hidden"
+    );
+    // The worker is presumed dead: after the visibility timeout another worker takes it.
+    let second = lease_eventually(store, 1, LONG).await.remove(0);
+    assert_eq!(second.key, "lease-1", "{name}");
+    assert_ne!(second.lease, first.lease, "{name}: a new lease token");
+    assert_eq!(
+        second.attempts, 0,
+        "{name}: an expired lease is not a failed attempt"
+    );
+    // The first worker wakes up and reports: nothing happens.
+    assert!(
+        !settle(store, &first, Resolution::Completed).await,
+        "{name}: a stale completion is refused"
+    );
+    assert!(
+        !settle(
+            store,
+            &first,
+            Resolution::Dead {
+                error: "stale".to_owned()
+            }
+        )
+        .await,
+        "{name}: a stale failure is refused"
+    );
+    assert_eq!(store.pending().await.expect("pending"), 1, "{name}");
+    assert!(
+        settle(store, &second, Resolution::Completed).await,
+        "{name}"
+    );
+    assert!(
+        !settle(store, &second, Resolution::Completed).await,
+        "{name}: settled once only"
+    );
+    assert_eq!(store.pending().await.expect("pending"), 0, "{name}");
+}
+
+async fn retries_come_due_and_dead_letters_replay(name: &str, store: &dyn Store) {
+    assert_eq!(
+        enqueue(store, "retry-1", 7).await,
+        Enqueued::Stored,
+        "{name}"
+    );
+    let job = lease_eventually(store, 1, LONG).await.remove(0);
+    let retry = Resolution::Retry {
+        after: Duration::from_millis(1500),
+        error: "try later".to_owned(),
+    };
+    assert!(settle(store, &job, retry).await, "{name}");
+    assert!(
+        store.lease(10, LONG).await.expect("lease").is_empty(),
+        "{name}: not due before its delay"
+    );
+    let job = lease_eventually(store, 1, LONG).await.remove(0);
+    assert_eq!(job.attempts, 1, "{name}: one failed attempt counted");
+    let dead = Resolution::Dead {
+        error: "gave up: boom".to_owned(),
+    };
+    assert!(settle(store, &job, dead).await, "{name}");
+    assert_eq!(store.pending().await.expect("pending"), 0, "{name}");
+    let letters = store.dead_letters().await.expect("dead letters");
+    assert_eq!(letters.len(), 1, "{name}");
+    assert_eq!(letters[0].key, "retry-1", "{name}");
+    assert_eq!(letters[0].body, body(7), "{name}: the body is kept");
+    assert_eq!(letters[0].attempts, 2, "{name}");
+    assert_eq!(letters[0].error, "gave up: boom", "{name}");
+    assert!(letters[0].dead_at.as_secs() > 0, "{name}: when it died");
+    assert_eq!(
+        enqueue(store, "retry-1", 7).await,
+        Enqueued::Duplicate,
+        "{name}: a dead key is still known within the window"
+    );
+    assert!(
+        !store
+            .replay("no-such-key".to_owned())
+            .await
+            .expect("replay"),
+        "{name}"
+    );
+    assert!(
+        store.replay("retry-1".to_owned()).await.expect("replay"),
+        "{name}"
+    );
+    assert!(
+        !store.replay("retry-1".to_owned()).await.expect("replay"),
+        "{name}: replayed once"
+    );
+    assert!(
+        store.dead_letters().await.expect("dead letters").is_empty(),
+        "{name}"
+    );
+    assert_eq!(store.pending().await.expect("pending"), 1, "{name}");
+    let job = lease_eventually(store, 1, LONG).await.remove(0);
+    assert_eq!(job.attempts, 0, "{name}: replay resets the attempts");
+    assert_eq!(job.body, body(7), "{name}");
+    assert!(settle(store, &job, Resolution::Completed).await, "{name}");
+}
+
+async fn released_jobs_are_due_at_once_without_an_attempt(name: &str, store: &dyn Store) {
+    assert_eq!(
+        enqueue(store, "release-1", 1).await,
+        Enqueued::Stored,
+        "{name}"
+    );
+    let job = lease_eventually(store, 1, LONG).await.remove(0);
+    assert!(settle(store, &job, Resolution::Released).await, "{name}");
+    let again = lease_eventually(store, 1, LONG).await.remove(0);
+    assert_eq!(again.key, "release-1", "{name}");
+    assert_eq!(again.attempts, 0, "{name}: not counted as an attempt");
+    assert!(settle(store, &again, Resolution::Completed).await, "{name}");
+}
+
+async fn batches_settle_in_order(name: &str, store: &dyn Store) {
+    for n in 0..5 {
+        assert_eq!(
+            enqueue(store, &format!("batch-{n}"), n).await,
+            Enqueued::Stored,
+            "{name}"
+        );
+    }
+    let jobs = lease_eventually(store, 5, LONG).await;
+    let mut keys: Vec<&str> = jobs.iter().map(|j| j.key.as_str()).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["batch-0", "batch-1", "batch-2", "batch-3", "batch-4"],
+        "{name}: one lease, several jobs"
+    );
+    let mut stale = jobs[2].clone();
+    stale.lease += 1_000_000;
+    let batch = vec![
+        Settlement::new(&jobs[0], Resolution::Completed),
+        Settlement::new(&jobs[1], Resolution::Completed),
+        Settlement::new(&stale, Resolution::Completed),
+        Settlement::new(&jobs[3], Resolution::Completed),
+        Settlement::new(&jobs[4], Resolution::Completed),
+    ];
+    let applied = store.settle(batch).await.expect("settle");
+    assert_eq!(
+        applied,
+        [true, true, false, true, true],
+        "{name}: each settlement answered in order, the stale one refused"
+    );
+    assert_eq!(store.pending().await.expect("pending"), 1, "{name}");
+    assert!(
+        settle(store, &jobs[2], Resolution::Completed).await,
+        "{name}"
+    );
+    assert_eq!(store.pending().await.expect("pending"), 0, "{name}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_store_keeps_the_store_promises() {
+    conformance("memory", Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_store_keeps_the_store_promises() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(dir.path().join("conformance.sqlite")).expect("open");
+    conformance("sqlite", Arc::new(store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_store_keeps_what_it_stored_across_a_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("reopen.sqlite");
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        assert_eq!(enqueue(&store, "kept-1", 1).await, Enqueued::Stored);
+        assert_eq!(enqueue(&store, "kept-2", 2).await, Enqueued::Stored);
+        let job = lease_eventually(&store, 1, LONG).await.remove(0);
+        assert!(
+            settle(
+                &store,
+                &job,
+                Resolution::Dead {
+                    error: "e".to_owned()
+                }
+            )
+            .await
+        );
+    }
+    let store = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(store.pending().await.expect("pending"), 1);
+    assert_eq!(store.dead_letters().await.expect("dead").len(), 1);
+    assert_eq!(
+        enqueue(&store, "kept-1", 1).await,
+        Enqueued::Duplicate,
+        "keys survive a reopen"
+    );
+}

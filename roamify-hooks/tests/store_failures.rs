@@ -1,0 +1,442 @@
+//! When stores fail: a store that goes down answers 503 with its real cause, loses nothing it
+//! acknowledged and recovers when the store does; a full SQLite file refuses new deliveries with
+//! SQLite's own error; two processes sharing one SQLite file never take each other's live
+//! leases; errors keep their causes; in-memory bounds hold. No timing assertions: bounded waits
+//! for conditions.
+
+use std::collections::BTreeSet;
+use std::error::Error as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use roamify_hooks::delivery::{
+    DeadLetter, Enqueued, Job, MemoryStore, QueueOptions, Resolution, Settlement, SqliteOptions,
+    SqliteStore, Store, StoreError, StoreFuture, Unavailable,
+};
+use roamify_hooks::events::PartnerBalance;
+use roamify_hooks::{
+    BuildError, DeliveryMode, Dispatch, Outcome, Receiver, Secret, State, handlers, on_event,
+    testing,
+};
+use tokio::sync::Semaphore;
+
+const SECRET: &str = "whsec_failures";
+
+/// A distinct signed `partner.top_up` body per `n`, padded with `pad` bytes of note.
+fn body(n: u32, pad: usize) -> Vec<u8> {
+    format!(
+        r#"{{"event_category":"partner","event_type":"top_up","data":{{"timestamp":{n},"balance":{n},"currency":"EUR","note":"{}"}}}}"#,
+        "x".repeat(pad)
+    )
+    .into_bytes()
+}
+
+async fn deliver<D: Dispatch>(receiver: &Receiver<D>, body: &[u8]) -> Outcome {
+    receiver.receive([testing::sign(SECRET, body)], body).await
+}
+
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..3000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("gave up waiting: {what}");
+}
+
+/// Handled balances (each delivery's `n`), with how many times each ran.
+#[derive(Default)]
+struct Seen {
+    runs: Mutex<Vec<String>>,
+    gate: Option<Semaphore>,
+}
+
+impl Seen {
+    fn distinct(&self) -> BTreeSet<String> {
+        self.runs.lock().expect("lock").iter().cloned().collect()
+    }
+    fn runs(&self) -> usize {
+        self.runs.lock().expect("lock").len()
+    }
+}
+
+#[on_event(category = "partner", kind = "top_up")]
+async fn record(event: PartnerBalance, seen: State<Seen>) {
+    if let Some(gate) = &seen.gate {
+        gate.acquire().await.expect("gate").forget();
+    }
+    seen.runs
+        .lock()
+        .expect("lock")
+        .push(event.balance.to_string());
+}
+
+/// A store in front of a `MemoryStore` that fails every operation while `down`, like a database
+/// whose connection dropped.
+struct Flaky {
+    inner: MemoryStore,
+    down: AtomicBool,
+}
+
+impl Flaky {
+    fn check(&self, operation: &'static str) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(StoreError::backend(
+                operation,
+                std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused"),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Store for Flaky {
+    fn enqueue(
+        &self,
+        key: String,
+        body: Vec<u8>,
+        window: Duration,
+        capacity: usize,
+    ) -> StoreFuture<'_, Enqueued> {
+        match self.check("enqueue") {
+            Ok(()) => self.inner.enqueue(key, body, window, capacity),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
+    fn lease(&self, max: usize, visibility: Duration) -> StoreFuture<'_, Vec<Job>> {
+        match self.check("lease") {
+            Ok(()) => self.inner.lease(max, visibility),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
+    fn settle(&self, batch: Vec<Settlement>) -> StoreFuture<'_, Vec<bool>> {
+        match self.check("settle") {
+            Ok(()) => self.inner.settle(batch),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
+    fn dead_letters(&self) -> StoreFuture<'_, Vec<DeadLetter>> {
+        self.inner.dead_letters()
+    }
+    fn replay(&self, key: String) -> StoreFuture<'_, bool> {
+        self.inner.replay(key)
+    }
+    fn pending(&self) -> StoreFuture<'_, usize> {
+        self.inner.pending()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_store_answers_503_with_its_cause_loses_nothing_and_recovers() {
+    let seen = Arc::new(Seen {
+        gate: Some(Semaphore::new(0)),
+        ..Seen::default()
+    });
+    let store = Arc::new(Flaky {
+        inner: MemoryStore::new(),
+        down: AtomicBool::new(false),
+    });
+    let receiver = Receiver::builder()
+        .secret(Secret::new(SECRET).expect("secret"))
+        .state_arc(seen.clone())
+        .store(store.clone(), QueueOptions::default().concurrency(2))
+        .build(handlers![record])
+        .expect("build");
+    for n in 1..=5 {
+        let outcome = deliver(&receiver, &body(n, 0)).await;
+        assert!(matches!(outcome, Outcome::Queued { .. }), "{outcome:?}");
+    }
+    // Two handlers are running (the gate holds them) when the store goes down.
+    eventually("two handlers running", || receiver.stats().in_flight == 2).await;
+    store.down.store(true, Ordering::SeqCst);
+
+    let refused = deliver(&receiver, &body(6, 0)).await;
+    let Outcome::Unavailable {
+        reason: Unavailable::Store(error),
+    } = &refused
+    else {
+        panic!("a new delivery is refused while the store is down: {refused:?}");
+    };
+    let cause = error.source().expect("the store error keeps its cause");
+    assert_eq!(cause.to_string(), "connection refused");
+    assert_eq!(
+        error.report(),
+        "the delivery store could not enqueue: connection refused"
+    );
+    let stats = receiver.stats();
+    assert_eq!(
+        (stats.refused_unavailable, stats.refused_full),
+        (1, 0),
+        "{stats}"
+    );
+
+    // The running handlers (and any other job leased before the store went down) finish while
+    // the store is down: their outcomes cannot be recorded yet, and are not lost.
+    seen.gate.as_ref().expect("gate").add_permits(100);
+    eventually("the running handlers finished", || seen.runs() >= 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        store.inner.pending().await.expect("pending"),
+        5,
+        "nothing recorded while the store is down"
+    );
+
+    store.down.store(false, Ordering::SeqCst);
+    // Roamify retries what was refused.
+    let retried = deliver(&receiver, &body(6, 0)).await;
+    assert!(matches!(retried, Outcome::Queued { .. }), "{retried:?}");
+    eventually("every acknowledged delivery handled", || {
+        seen.distinct().len() == 6
+    })
+    .await;
+    eventually("every outcome recorded", || {
+        futures_executor::block_on(store.inner.pending()).expect("pending") == 0
+    })
+    .await;
+    assert_eq!(
+        seen.runs(),
+        6,
+        "each delivery ran once: the outcomes recorded late were not run again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_locked_sqlite_file_refuses_with_sqlites_error_and_keeps_what_it_acknowledged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("locked.sqlite");
+    let store = SqliteStore::open_with(
+        &path,
+        SqliteOptions::default().busy_timeout(Duration::from_millis(200)),
+    )
+    .expect("open");
+    let seen = Arc::new(Seen {
+        gate: Some(Semaphore::new(0)),
+        ..Seen::default()
+    });
+    let receiver = Receiver::builder()
+        .secret(Secret::new(SECRET).expect("secret"))
+        .state_arc(seen.clone())
+        .store(Arc::new(store), QueueOptions::default().concurrency(2))
+        .build(handlers![record])
+        .expect("build");
+    for n in 1..=3 {
+        let outcome = deliver(&receiver, &body(n, 0)).await;
+        assert!(matches!(outcome, Outcome::Queued { .. }), "{outcome:?}");
+    }
+    eventually("two handlers running", || receiver.stats().in_flight == 2).await;
+
+    // Another process takes the file's write lock and keeps it.
+    let other = rusqlite::Connection::open(&path).expect("open");
+    other.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+    let refused = deliver(&receiver, &body(4, 0)).await;
+    let Outcome::Unavailable { reason } = &refused else {
+        panic!("refused while the file is locked: {refused:?}");
+    };
+    assert_eq!(reason.label(), "store_failed");
+    let report = reason.report();
+    assert!(
+        report.starts_with("the delivery store could not begin a transaction: database is locked"),
+        "SQLite's own error reaches the delivery: {report}"
+    );
+    // Handlers finish meanwhile; their outcomes wait for the lock.
+    seen.gate.as_ref().expect("gate").add_permits(100);
+    eventually("the running handlers finished", || seen.runs() >= 2).await;
+
+    other.execute_batch("ROLLBACK").expect("unlock");
+    let retried = deliver(&receiver, &body(4, 0)).await;
+    assert!(matches!(retried, Outcome::Queued { .. }), "{retried:?}");
+    eventually("every acknowledged delivery handled", || {
+        seen.distinct().len() == 4
+    })
+    .await;
+    eventually("every outcome recorded", || {
+        futures_executor::block_on(receiver.pending()).expect("pending") == 0
+    })
+    .await;
+    assert_eq!(seen.runs(), 4, "each delivery ran once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_opening_a_shared_file_takes_over_only_expired_leases() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("shared.sqlite");
+    let long = Duration::from_secs(3600);
+    let first = SqliteStore::open(&path).expect("open");
+    for key in ["a", "b"] {
+        let stored = first
+            .enqueue(key.to_owned(), body(1, 0), long, 100)
+            .await
+            .expect("enqueue");
+        assert_eq!(stored, Enqueued::Stored);
+    }
+    let short = first
+        .lease(1, Duration::from_millis(1500))
+        .await
+        .expect("lease")
+        .remove(0);
+    let held = first.lease(1, long).await.expect("lease").remove(0);
+
+    // Another process starts on the same file while the first still runs its jobs.
+    let second = SqliteStore::open(&path).expect("open a second time");
+    assert!(
+        second.lease(10, long).await.expect("lease").is_empty(),
+        "live leases of another process are not taken over on start"
+    );
+    assert_eq!(
+        second.pending().await.expect("pending"),
+        2,
+        "the count is shared"
+    );
+    assert_eq!(
+        second
+            .enqueue("a".to_owned(), body(1, 0), long, 100)
+            .await
+            .expect("enqueue"),
+        Enqueued::Duplicate,
+        "deduplication is shared"
+    );
+
+    // Once the short lease's visibility timeout passes, the second process takes that job.
+    let mut taken = Vec::new();
+    for _ in 0..1000 {
+        taken = second.lease(10, long).await.expect("lease");
+        if !taken.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(taken.len(), 1, "only the expired lease");
+    let retaken = taken.remove(0);
+    assert_eq!(retaken.key, short.key);
+    assert!(
+        retaken.lease > held.lease,
+        "lease tokens are unique across processes"
+    );
+    let stale = first
+        .settle(vec![Settlement::new(&short, Resolution::Completed)])
+        .await
+        .expect("settle");
+    assert_eq!(
+        stale,
+        [false],
+        "the first process's late completion is refused"
+    );
+    let applied = second
+        .settle(vec![Settlement::new(&retaken, Resolution::Completed)])
+        .await
+        .expect("settle");
+    assert_eq!(applied, [true]);
+    let applied = first
+        .settle(vec![Settlement::new(&held, Resolution::Completed)])
+        .await
+        .expect("settle");
+    assert_eq!(applied, [true], "its live lease stayed its own");
+    assert_eq!(first.pending().await.expect("pending"), 0);
+    assert_eq!(second.pending().await.expect("pending"), 0);
+}
+
+#[test]
+fn errors_keep_their_causes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let error = Receiver::builder()
+        .secret(Secret::new(SECRET).expect("secret"))
+        .state(Seen::default())
+        .delivery(DeliveryMode::Durable {
+            path: dir.path().join("no-such-dir").join("x.sqlite"),
+            options: QueueOptions::default(),
+        })
+        .build(handlers![record])
+        .expect_err("the directory does not exist");
+    assert!(matches!(error, BuildError::Store(_)), "{error:?}");
+    assert_eq!(error.to_string(), "cannot open the delivery store");
+    let store_error = error.source().expect("a store error");
+    assert!(
+        store_error
+            .to_string()
+            .starts_with("the delivery store could not"),
+        "{store_error}"
+    );
+    let sqlite = store_error.source().expect("SQLite's error");
+    assert!(sqlite.to_string().contains("no-such-dir"), "{sqlite}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_memory_dead_letters_are_bounded_newest_kept() {
+    let store = MemoryStore::with_limits(1000, 2);
+    for n in 0..3 {
+        let key = format!("dead-{n}");
+        let stored = store
+            .enqueue(key, body(n, 0), Duration::from_secs(60), 100)
+            .await
+            .expect("enqueue");
+        assert_eq!(stored, Enqueued::Stored);
+        let job = store
+            .lease(1, Duration::from_secs(60))
+            .await
+            .expect("lease")
+            .remove(0);
+        let dead = Resolution::Dead {
+            error: "boom".to_owned(),
+        };
+        let applied = store
+            .settle(vec![Settlement::new(&job, dead)])
+            .await
+            .expect("settle");
+        assert_eq!(applied, [true]);
+    }
+    let keys: Vec<String> = store
+        .dead_letters()
+        .await
+        .expect("dead letters")
+        .into_iter()
+        .map(|d| d.key)
+        .collect();
+    assert_eq!(
+        keys,
+        ["dead-1", "dead-2"],
+        "the oldest was dropped (and logged)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_in_memory_dedupe_index_is_bounded() {
+    let store = MemoryStore::with_limits(2, 10);
+    let window = Duration::from_secs(3600);
+    for key in ["k1", "k2", "k3"] {
+        let stored = store
+            .enqueue(key.to_owned(), body(1, 0), window, 100)
+            .await
+            .expect("enqueue");
+        assert_eq!(stored, Enqueued::Stored);
+    }
+    let again = |key: &'static str| {
+        futures_executor::block_on(store.enqueue(key.to_owned(), body(1, 0), window, 100))
+            .expect("enqueue")
+    };
+    assert_eq!(again("k3"), Enqueued::Duplicate);
+    assert_eq!(
+        again("k1"),
+        Enqueued::Stored,
+        "the oldest key was forgotten at the bound"
+    );
+    // Inline mode's index has the same bound, set on the builder.
+    let seen = Arc::new(Seen::default());
+    let inline = Receiver::builder()
+        .secret(Secret::new(SECRET).expect("secret"))
+        .state_arc(seen.clone())
+        .dedupe_capacity(2)
+        .build(handlers![record])
+        .expect("build");
+    for n in [1, 2, 3, 1] {
+        let outcome = deliver(&inline, &body(n, 0)).await;
+        assert!(matches!(outcome, Outcome::Handled { .. }), "{outcome:?}");
+    }
+    let duplicate = deliver(&inline, &body(1, 0)).await;
+    assert!(
+        matches!(duplicate, Outcome::Duplicate { .. }),
+        "{duplicate:?}"
+    );
+}

@@ -12,8 +12,13 @@
 //! - `TLS_CERT_FILE` and `TLS_KEY_FILE` (PEM): serve HTTPS directly (Roamify only delivers to
 //!   HTTPS endpoints with a valid certificate); without them, plain HTTP behind a TLS proxy.
 //! - `ROAMIFY_DELIVERY` (default `inline`): `inline` (handlers run before the answer),
-//!   `queued` (acknowledge at once, in-memory queue) or `durable:<path>` (commit to the SQLite file
-//!   at `<path>` before acknowledging; pending events resume after a restart).
+//!   `queued` (acknowledge at once, in-memory queue), `durable:<path>` (commit to the SQLite file
+//!   at `<path>` before acknowledging; pending events resume after a restart) or
+//!   `postgres://user@host/db` (a store shared by every server using that database, in schema
+//!   `PG_SCHEMA`, default `roamify`).
+//! - `ROAMIFY_ROLE` (default `both`): `ingest` accepts and stores deliveries but runs no
+//!   handlers; `worker` runs handlers of stored deliveries and serves no HTTP (until SIGINT or
+//!   SIGTERM). Needs a queued mode.
 //! - `QUEUE_CAPACITY` (default 10000), `QUEUE_CONCURRENCY` (8), `QUEUE_BATCH` (64),
 //!   `MAX_ATTEMPTS` (8), `HANDLER_TIMEOUT_SECS` (60), `VISIBILITY_TIMEOUT_SECS` (300): the queued
 //!   and durable modes' options (see `roamify_hooks::delivery::QueueOptions`).
@@ -27,11 +32,11 @@
 
 use std::io::Write as _;
 use std::process::ExitCode;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{App, HttpServer};
-use roamify_hooks::delivery::{QueueOptions, RetryPolicy};
+use roamify_hooks::delivery::{PgOptions, PgStore, QueueOptions, RetryPolicy, Role};
 use roamify_hooks::events::{AffiliateOrder, EsimStatus, EsimUsage, PartnerBalance, Refund};
 use roamify_hooks::{DeliveryMode, Receiver, Secret, UnknownEvent, handlers, on_event};
 use tracing::info;
@@ -126,8 +131,20 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => std::thread::available_parallelism().map_or(1, usize::from),
     };
     let tls = tls::from_env()?;
-    let mode = delivery_mode()?;
-    let mut builder = Receiver::builder().secret(secret).delivery(mode);
+    let mut builder = Receiver::builder().secret(secret);
+    builder = match delivery()? {
+        Delivery::Mode(mode) => builder.delivery(mode),
+        Delivery::Postgres(url) => {
+            let schema = std::env::var("PG_SCHEMA").unwrap_or_else(|_| "roamify".to_owned());
+            let store = futures_executor::block_on(PgStore::connect(
+                &url,
+                PgOptions::default().schema(schema),
+            ))?;
+            builder.store(Arc::new(store), queue_options()?)
+        }
+    };
+    let role = role()?;
+    builder = builder.role(role);
     match std::env::var("IDEMPOTENCY_WINDOW_SECS").map(|v| v.parse::<u64>()) {
         Ok(Ok(0)) => builder = builder.without_idempotency(),
         Ok(Ok(secs)) => builder = builder.idempotency_window(Duration::from_secs(secs)),
@@ -162,6 +179,23 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         fallback = unknown,
     ])?;
 
+    if role == Role::WorkerOnly {
+        // Nothing to serve: run the workers until SIGINT or SIGTERM.
+        println!("running workers only (ROAMIFY_ROLE=worker)");
+        actix_web::rt::System::new().block_on(async {
+            let mut term = actix_web::rt::signal::unix::signal(
+                actix_web::rt::signal::unix::SignalKind::terminate(),
+            )?;
+            tokio::select! {
+                _ = actix_web::rt::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            Ok::<(), std::io::Error>(())
+        })?;
+        let pending = receiver.shutdown(Duration::from_secs(10));
+        info!(pending, "workers stopped");
+        return Ok(());
+    }
     let for_server = receiver.clone();
     actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || {
@@ -191,18 +225,36 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// `ROAMIFY_DELIVERY`: `inline` (default), `queued` or `durable:<path>`.
-fn delivery_mode() -> Result<DeliveryMode, String> {
+enum Delivery {
+    Mode(DeliveryMode),
+    Postgres(String),
+}
+
+/// `ROAMIFY_DELIVERY`: `inline` (default), `queued`, `durable:<path>` or `postgres://…`.
+fn delivery() -> Result<Delivery, String> {
     let value = std::env::var("ROAMIFY_DELIVERY").unwrap_or_else(|_| "inline".to_owned());
     match value.split_once(':') {
-        None if value == "inline" => Ok(DeliveryMode::Inline),
-        None if value == "queued" => Ok(DeliveryMode::Queued(queue_options()?)),
-        Some(("durable", path)) if !path.is_empty() => Ok(DeliveryMode::Durable {
+        None if value == "inline" => Ok(Delivery::Mode(DeliveryMode::Inline)),
+        None if value == "queued" => Ok(Delivery::Mode(DeliveryMode::Queued(queue_options()?))),
+        Some(("durable", path)) if !path.is_empty() => Ok(Delivery::Mode(DeliveryMode::Durable {
             path: path.into(),
             options: queue_options()?,
-        }),
+        })),
+        Some(("postgres" | "postgresql", _)) => Ok(Delivery::Postgres(value)),
         _ => Err(format!(
-            "ROAMIFY_DELIVERY must be inline, queued or durable:<path>, not {value:?}"
+            "ROAMIFY_DELIVERY must be inline, queued, durable:<path> or postgres://…, not {value:?}"
+        )),
+    }
+}
+
+/// `ROAMIFY_ROLE`: `both` (default), `ingest` or `worker`.
+fn role() -> Result<Role, String> {
+    match std::env::var("ROAMIFY_ROLE").as_deref() {
+        Err(_) | Ok("both") => Ok(Role::Both),
+        Ok("ingest") => Ok(Role::IngestOnly),
+        Ok("worker") => Ok(Role::WorkerOnly),
+        Ok(other) => Err(format!(
+            "ROAMIFY_ROLE must be both, ingest or worker, not {other:?}"
         )),
     }
 }

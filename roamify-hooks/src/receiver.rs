@@ -10,7 +10,7 @@ use crate::delivery::{
     fingerprint, idempotency_key,
 };
 #[cfg(feature = "queue")]
-use crate::delivery::{DeadLetter, Engine, QueueOptions, Store};
+use crate::delivery::{DeadLetter, Engine, QueueOptions, Role, Store};
 use crate::dispatch::{Dispatch, Dispatched, HandlerError, Handlers, MissingState, States};
 use crate::parse::ParseError;
 use crate::secret::{Secret, SecretError};
@@ -420,6 +420,9 @@ impl<D: Dispatch> Receiver<D> {
                 Counters::bump(&self.inner.counters.refused_shutting_down);
                 Outcome::ShuttingDown
             }
+            Accepted::WorkerOnly => Outcome::Unavailable {
+                reason: Unavailable::WorkerOnly,
+            },
         }
     }
 
@@ -526,6 +529,8 @@ pub struct ReceiverBuilder {
     mode: DeliveryMode,
     #[cfg(feature = "queue")]
     store: Option<(Arc<dyn Store>, QueueOptions)>,
+    #[cfg(feature = "queue")]
+    role: Role,
     window: Option<Duration>,
     dedupe_capacity: usize,
     max_age: Option<Duration>,
@@ -540,6 +545,8 @@ impl Default for ReceiverBuilder {
             mode: DeliveryMode::Inline,
             #[cfg(feature = "queue")]
             store: None,
+            #[cfg(feature = "queue")]
+            role: Role::Both,
             window: Some(DEFAULT_IDEMPOTENCY_WINDOW),
             dedupe_capacity: DEFAULT_DEDUPE_CAPACITY,
             max_age: None,
@@ -578,6 +585,11 @@ pub enum BuildError {
     /// The delivery workers' threads could not be started.
     #[error("cannot start the delivery workers")]
     Workers(#[source] std::io::Error),
+    /// An ingest-only or worker-only role was asked of a receiver without a queue.
+    #[error(
+        "ingest-only and worker-only receivers need a queued or durable delivery mode, or a store"
+    )]
+    RoleWithoutQueue,
 }
 
 impl ReceiverBuilder {
@@ -627,6 +639,15 @@ impl ReceiverBuilder {
         self
     }
 
+    /// Makes this receiver ingest-only or worker-only ([`Role`]); queued and durable modes and
+    /// custom stores only. Default [`Role::Both`].
+    #[cfg(feature = "queue")]
+    #[must_use]
+    pub fn role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
+    }
+
     /// Acknowledges a delivery seen within `window` without running handlers again (default
     /// 24 hours).
     #[must_use]
@@ -636,7 +657,7 @@ impl ReceiverBuilder {
     }
 
     /// Keeps at most `keys` delivery fingerprints in inline mode's in-memory deduplication index
-    /// (default [`DEFAULT_DEDUPE_CAPACITY`], about 70 bytes each). At the bound the oldest key is
+    /// (default [`DEFAULT_DEDUPE_CAPACITY`], about 100 bytes each at the bound). At the bound the oldest key is
     /// forgotten before its window ends, so a redelivery of it would run its handler again. The
     /// queued mode's [`MemoryStore`](crate::delivery::MemoryStore) has its own bound
     /// ([`MemoryStore::with_limits`](crate::delivery::MemoryStore::with_limits)); the durable
@@ -694,9 +715,14 @@ impl ReceiverBuilder {
             }
         };
         #[cfg(feature = "queue")]
+        if store.is_none() && self.role != Role::Both {
+            return Err(BuildError::RoleWithoutQueue);
+        }
+        #[cfg(feature = "queue")]
         let engine = match store {
             Some((store, options)) => Some(
                 Engine::start(
+                    self.role,
                     store,
                     options,
                     self.window.unwrap_or(Duration::ZERO),

@@ -488,3 +488,61 @@ async fn shutdown_waits_for_running_handlers_then_refuses_and_reports_pending() 
     assert_eq!(stats.refused_shutting_down, 1, "{stats}");
     assert_eq!(stats.refused_full + stats.refused_unavailable, 0, "{stats}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ingest_only_and_worker_only_receivers_split_the_work_over_one_store() {
+    use roamify_hooks::delivery::{MemoryStore, Role, Store, Unavailable};
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let ingested = Arc::new(Count::default());
+    let ingest = Receiver::builder()
+        .secret(Secret::new(SECRET).unwrap())
+        .state_arc(ingested.clone())
+        .store(store.clone(), QueueOptions::default())
+        .role(Role::IngestOnly)
+        .build(handlers![count])
+        .unwrap();
+    for n in 1..=4 {
+        let outcome = deliver(&ingest, &body(n)).await;
+        assert!(matches!(outcome, Outcome::Queued { .. }), "{outcome:?}");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        ingested.0.load(Ordering::SeqCst),
+        0,
+        "an ingest-only receiver runs no handlers"
+    );
+    assert_eq!(store.pending().await.unwrap(), 4);
+
+    let worked = Arc::new(Count::default());
+    let worker = Receiver::builder()
+        .secret(Secret::new(SECRET).unwrap())
+        .state_arc(worked.clone())
+        .store(store.clone(), QueueOptions::default())
+        .role(Role::WorkerOnly)
+        .build(handlers![count])
+        .unwrap();
+    eventually("the worker-only receiver runs what was stored", || {
+        worked.0.load(Ordering::SeqCst) == 4
+    })
+    .await;
+    let refused = deliver(&worker, &body(5)).await;
+    assert!(
+        matches!(
+            refused,
+            Outcome::Unavailable {
+                reason: Unavailable::WorkerOnly
+            }
+        ),
+        "a worker-only receiver accepts nothing: {refused:?}"
+    );
+
+    let inline = Receiver::builder()
+        .secret(Secret::new(SECRET).unwrap())
+        .state(Count::default())
+        .role(Role::IngestOnly)
+        .build(handlers![count]);
+    assert!(
+        matches!(inline, Err(roamify_hooks::BuildError::RoleWithoutQueue)),
+        "a role needs a queue"
+    );
+}

@@ -1,6 +1,8 @@
 //! The promises of `delivery::Store`, checked against every built-in store with one suite:
 //! atomic enqueue with a dedupe window and a capacity, leases with visibility timeouts, fencing,
 //! retries that come due after their delay, dead letters and replay, and the pending count.
+//! PostgreSQL runs when `ROAMIFY_TEST_POSTGRES` holds a database URL (CI sets it), and says it
+//! was skipped otherwise.
 //! No timing assertions: waits are bounded polls for a condition, and delays are chosen so the
 //! order of events cannot flip on a slow machine (a short delay is only ever waited out, never
 //! raced).
@@ -9,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use roamify_hooks::delivery::{
-    Enqueued, Job, MemoryStore, Resolution, Settlement, SqliteStore, Store,
+    Enqueued, Job, MemoryStore, PgOptions, PgStore, Resolution, Settlement, SqliteStore, Store,
 };
 
 const LONG: Duration = Duration::from_secs(3600);
@@ -351,5 +353,112 @@ async fn sqlite_store_keeps_what_it_stored_across_a_reopen() {
         enqueue(&store, "kept-1", 1).await,
         Enqueued::Duplicate,
         "keys survive a reopen"
+    );
+}
+
+/// The database URL for PostgreSQL tests, or `None` (and a line saying they were skipped).
+fn postgres_url(test: &str) -> Option<String> {
+    match std::env::var("ROAMIFY_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!("skipped {test}: set ROAMIFY_TEST_POSTGRES to a PostgreSQL URL to run it");
+            None
+        }
+    }
+}
+
+/// A schema of its own for each test run, dropped at the end.
+fn unique_schema(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{prefix}_{}_{nanos}", std::process::id())
+}
+
+async fn drop_schema(url: &str, schema: &str) {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to drop the test schema");
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .await
+        .expect("drop the test schema");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_store_keeps_the_store_promises() {
+    let Some(url) = postgres_url("postgres_store_keeps_the_store_promises") else {
+        return;
+    };
+    let schema = unique_schema("roamify_conformance");
+    let store = PgStore::connect(&url, PgOptions::default().schema(schema.as_str()))
+        .await
+        .expect("connect");
+    conformance("postgres", Arc::new(store)).await;
+    drop_schema(&url, &schema).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_stores_on_one_schema_share_everything_and_migrate_once() {
+    let Some(url) = postgres_url("postgres_stores_on_one_schema_share_everything_and_migrate_once")
+    else {
+        return;
+    };
+    let schema = unique_schema("roamify_shared");
+    // Three receivers starting at once migrate the same schema once.
+    let options = PgOptions::default().schema(schema.as_str());
+    let (a, b, c) = tokio::join!(
+        PgStore::connect(&url, options.clone()),
+        PgStore::connect(&url, options.clone()),
+        PgStore::connect(&url, options.clone()),
+    );
+    let (a, b, c) = (a.expect("a"), b.expect("b"), c.expect("c"));
+    assert_eq!(enqueue(&a, "shared-1", 1).await, Enqueued::Stored);
+    assert_eq!(
+        enqueue(&b, "shared-1", 1).await,
+        Enqueued::Duplicate,
+        "deduplication across receivers"
+    );
+    assert_eq!(c.pending().await.expect("pending"), 1);
+    let leased = lease_eventually(&b, 1, LONG).await.remove(0);
+    assert!(
+        c.lease(10, LONG).await.expect("lease").is_empty(),
+        "a job leased by one receiver is hidden from the others"
+    );
+    assert!(
+        settle(&c, &leased, Resolution::Completed).await,
+        "any receiver may settle it"
+    );
+    assert_eq!(a.pending().await.expect("pending"), 0);
+    drop((a, b, c));
+    drop_schema(&url, &schema).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_store_refuses_bad_input_clearly() {
+    let invalid = PgStore::connect(
+        "postgres://127.0.0.1/test",
+        PgOptions::default().schema("x; DROP TABLE y"),
+    )
+    .await
+    .expect_err("an invalid schema name");
+    assert!(
+        invalid.report().contains("invalid schema name"),
+        "{}",
+        invalid.report()
+    );
+    let unreachable = PgStore::connect(
+        "postgres://nobody@127.0.0.1:1/none",
+        PgOptions::default().timeout(Duration::from_secs(2)),
+    )
+    .await
+    .expect_err("nothing listens on port 1");
+    assert!(
+        unreachable
+            .report()
+            .starts_with("the delivery store could not "),
+        "{}",
+        unreachable.report()
     );
 }

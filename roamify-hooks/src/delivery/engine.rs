@@ -17,7 +17,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::StoreError;
 use super::store::{DeadLetter, Enqueued, Job, Resolution, Settlement, Store};
-use super::{Counters, QueueOptions};
+use super::{Counters, QueueOptions, Role};
 use crate::dispatch::{Dispatch, Dispatched};
 use crate::receiver::{Handled, OnHandled};
 
@@ -33,6 +33,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// The queue side of a receiver.
 pub(crate) struct Engine {
+    role: Role,
     store: Arc<dyn Store>,
     options: QueueOptions,
     window: Duration,
@@ -55,6 +56,7 @@ pub(crate) enum Accepted {
     Full,
     Unavailable(StoreError),
     ShuttingDown,
+    WorkerOnly,
 }
 
 /// State shared by the engine handle, the fetcher, the runs and the settler.
@@ -85,6 +87,7 @@ struct Worker<D> {
 
 impl Engine {
     pub(crate) fn start<D: Dispatch>(
+        role: Role,
         store: Arc<dyn Store>,
         options: QueueOptions,
         window: Duration,
@@ -118,16 +121,19 @@ impl Engine {
             on_handled,
             settle,
         });
-        let slots = Arc::new(Semaphore::new(options.concurrency + options.batch));
-        runtime.spawn(Arc::clone(&worker).fetch(slots));
-        runtime.spawn(settler(
-            Arc::clone(&store),
-            Arc::clone(&shared),
-            options.batch,
-            finished,
-            options.retry.max_attempts,
-        ));
+        if role != Role::IngestOnly {
+            let slots = Arc::new(Semaphore::new(options.concurrency + options.batch));
+            runtime.spawn(Arc::clone(&worker).fetch(slots));
+            runtime.spawn(settler(
+                Arc::clone(&store),
+                Arc::clone(&shared),
+                options.batch,
+                finished,
+                options.retry.max_attempts,
+            ));
+        }
         Ok(Self {
+            role,
             store,
             options,
             window,
@@ -138,6 +144,9 @@ impl Engine {
 
     /// Stores a verified delivery; the caller acknowledges it only on `Stored` or `Duplicate`.
     pub(crate) async fn accept(&self, key: String, body: &[u8]) -> Accepted {
+        if self.role == Role::WorkerOnly {
+            return Accepted::WorkerOnly;
+        }
         if self.shared.closed.load(Ordering::Acquire) {
             return Accepted::ShuttingDown;
         }

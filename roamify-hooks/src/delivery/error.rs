@@ -57,15 +57,20 @@ pub enum Unavailable {
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
+    /// This receiver is worker-only ([`Role::WorkerOnly`](crate::delivery::Role)): it accepts
+    /// no deliveries.
+    #[error("this receiver only runs workers and accepts no deliveries")]
+    WorkerOnly,
 }
 
 impl Unavailable {
-    /// A short label for logs and metrics: `queue_full` or `store_failed`.
+    /// A short label for logs and metrics: `queue_full`, `store_failed` or `worker_only`.
     #[must_use]
     pub fn label(&self) -> &'static str {
         match self {
             Self::QueueFull => "queue_full",
             Self::Store(_) => "store_failed",
+            Self::WorkerOnly => "worker_only",
         }
     }
 

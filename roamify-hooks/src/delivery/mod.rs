@@ -4,14 +4,31 @@
 //!   500 so Roamify retries. Nothing is stored.
 //! - [`DeliveryMode::Queued`] (feature `queue`): the verified, parsed delivery is queued in memory
 //!   and acknowledged at once; workers run handlers with retries, timeouts and a dead-letter list.
-//!   Events still queued when the process dies are lost (Roamify will not retry them).
+//!   Events still queued when the process dies are lost (Roamify will not retry them), and so
+//!   are the dead letters: replaying after a deploy needs the durable mode.
 //! - [`DeliveryMode::Durable`] (feature `durable`): as queued, but the delivery is committed to an
-//!   embedded SQLite database (WAL) before the 200; after a restart pending events resume.
-//!   At-least-once: an event whose handler finished but whose completion was not yet recorded
-//!   runs again.
+//!   embedded SQLite database, its write-ahead log flushed to disk, before the 200; after a
+//!   restart pending events resume. At-least-once: an event whose handler finished but whose
+//!   completion was not yet recorded runs again.
 //!
 //! Every mode deduplicates: each delivery has an idempotency key ([`idempotency_key`]), and a key
 //! seen within the window (24 h by default) is acknowledged without running handlers again.
+//!
+//! # Bounds
+//!
+//! Memory stays bounded whatever arrives. Inline mode's deduplication index and the in-memory
+//! store's keep at most [`DEFAULT_DEDUPE_CAPACITY`] keys by default (at the bound the oldest key
+//! is forgotten early: a redelivery of it would run again); the queue holds at most
+//! [`QueueOptions::capacity`] deliveries (one more is answered 503); the in-memory dead letters
+//! keep the newest 10 000 (dropping the oldest is logged at ERROR); the workers of a receiver
+//! hold at most [`QueueOptions::concurrency`] + [`QueueOptions::batch`] deliveries at once.
+//!
+//! # Failures
+//!
+//! A store that fails answers new deliveries with 503 ([`Outcome::Unavailable`](crate::Outcome)
+//! with the [`StoreError`] and its cause); workers back off and retry leasing and recording
+//! outcomes until the store is back, so nothing acknowledged is lost. A receiver shutting down
+//! answers [`Outcome::ShuttingDown`](crate::Outcome) (503 too), counted apart.
 
 mod dedupe;
 #[cfg(feature = "queue")]
@@ -19,6 +36,8 @@ mod engine;
 mod error;
 #[cfg(feature = "queue")]
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "durable")]
 mod sqlite;
 #[cfg(feature = "queue")]
@@ -37,6 +56,8 @@ pub(crate) use engine::{Accepted, Engine};
 pub use error::{StoreError, Unavailable};
 #[cfg(feature = "queue")]
 pub use memory::{DEFAULT_DEAD_LETTER_CAPACITY, MemoryStore};
+#[cfg(feature = "postgres")]
+pub use postgres::{PgOptions, PgStore};
 #[cfg(feature = "durable")]
 pub use sqlite::{SqliteOptions, SqliteStore};
 #[cfg(feature = "queue")]
@@ -62,6 +83,22 @@ pub enum DeliveryMode {
         /// Workers, retries and timeouts.
         options: QueueOptions,
     },
+}
+
+/// What a receiver with a queue does: accept deliveries, run handlers, or both. Receivers
+/// sharing a store (PostgreSQL) can be split so the two scale separately.
+#[cfg(feature = "queue")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Role {
+    /// Accept and store deliveries, and run their handlers.
+    #[default]
+    Both,
+    /// Accept and store deliveries; run no handlers (other receivers' workers do).
+    IngestOnly,
+    /// Run handlers of stored deliveries; accept none (each is answered 503, so Roamify retries
+    /// it, and a load balancer should not route to this receiver).
+    WorkerOnly,
 }
 
 /// Workers, capacity, retries and timeouts of the queued and durable modes.

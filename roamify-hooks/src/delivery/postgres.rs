@@ -11,6 +11,9 @@
 //!   `state` 0 waiting or leased (a lease is `visible_at` in the future), 2 dead. A completed job
 //!   is deleted in the transaction that records it.
 //! - `lease_seq`: the fencing tokens.
+//! - `pending(slot, n)`: the count of waiting and leased jobs, spread over 16 rows (its sum),
+//!   changed in the transactions that change it: the capacity check reads 16 rows instead of
+//!   counting the queue.
 //!
 //! Every operation holds one connection from a pool, and runs on a Tokio runtime the store owns,
 //! so the store can be called from any executor (actix's workers, the receiver's workers, a
@@ -126,6 +129,7 @@ struct Sql {
     mark: String,
     count_pending: String,
     insert_job: String,
+    add_pending: String,
     lease: String,
     complete: String,
     retry: String,
@@ -147,15 +151,17 @@ impl Sql {
                  ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at
                  WHERE {s}.keys.expires_at <= now() RETURNING 1"
             ),
-            count_pending: format!(
-                "SELECT count(*) FROM (SELECT 1 FROM {s}.jobs WHERE state = 0 LIMIT $1) pending"
-            ),
+            count_pending: format!("SELECT coalesce(sum(n), 0)::bigint FROM {s}.pending"),
+            // A dead job of the same key (its window ended) is replaced; a job still pending is
+            // left as it is (it runs anyway), and nothing is counted for it.
             insert_job: format!(
                 "INSERT INTO {s}.jobs (key, body, state, visible_at, received_at)
                  VALUES ($1, $2, 0, now(), now())
                  ON CONFLICT (key) DO UPDATE SET body = EXCLUDED.body, state = 0, attempts = 0,
-                     visible_at = now(), lease = 0, error = NULL, received_at = now(), dead_at = NULL"
+                     visible_at = now(), lease = 0, error = NULL, received_at = now(), dead_at = NULL
+                 WHERE {s}.jobs.state = 2"
             ),
+            add_pending: format!("UPDATE {s}.pending SET n = n + $2 WHERE slot = $1"),
             lease: format!(
                 "UPDATE {s}.jobs j SET lease = nextval('{s}.lease_seq'),
                      visible_at = now() + $2 * interval '1 millisecond'
@@ -165,7 +171,9 @@ impl Sql {
                  RETURNING j.key, j.body, j.attempts, j.lease"
             ),
             complete: format!(
-                "DELETE FROM {s}.jobs WHERE key = $1 AND lease = $2 AND state = 0"
+                "DELETE FROM {s}.jobs j USING unnest($1::text[], $2::bigint[]) AS done(key, lease)
+                 WHERE j.key = done.key AND j.lease = done.lease AND j.state = 0
+                 RETURNING j.key, j.lease"
             ),
             retry: format!(
                 "UPDATE {s}.jobs SET attempts = attempts + 1, error = $3,
@@ -188,7 +196,7 @@ impl Sql {
                 "UPDATE {s}.jobs SET state = 0, attempts = 0, visible_at = now(), lease = 0, dead_at = NULL
                  WHERE key = $1 AND state = 2"
             ),
-            pending: format!("SELECT count(*) FROM {s}.jobs WHERE state = 0"),
+            pending: format!("SELECT coalesce(sum(n), 0)::bigint FROM {s}.pending"),
             purge: format!(
                 "DELETE FROM {s}.keys WHERE ctid IN
                      (SELECT ctid FROM {s}.keys WHERE expires_at < now() LIMIT $1)"
@@ -303,6 +311,21 @@ impl PgStore {
     }
 }
 
+/// Rows of the sharded pending count: each change goes to one row picked at random, so
+/// concurrent transactions rarely wait on each other's row lock, and the count is their sum.
+const PENDING_SLOTS: i32 = 16;
+
+/// Adds `delta` to the pending count, inside the caller's transaction.
+async fn add_pending(
+    tx: &deadpool_postgres::Transaction<'_>,
+    sql: &Sql,
+    delta: i64,
+) -> Result<(), tokio_postgres::Error> {
+    let slot = i32::try_from(fastrand::u32(..PENDING_SLOTS.unsigned_abs())).unwrap_or(0);
+    let add = tx.prepare_cached(&sql.add_pending).await?;
+    tx.execute(&add, &[&slot, &delta]).await.map(drop)
+}
+
 async fn migrate(pool: &Pool, schema: &str) -> Result<(), StoreError> {
     let fail = backend("migrate the schema");
     let mut client = pool.get().await.map_err(pool_error("connect"))?;
@@ -356,7 +379,10 @@ async fn migrate(pool: &Pool, schema: &str) -> Result<(), StoreError> {
              CREATE INDEX jobs_due ON {s}.jobs (visible_at) WHERE state = 0;
              CREATE INDEX jobs_dead ON {s}.jobs (dead_at) WHERE state = 2;
              CREATE SEQUENCE {s}.lease_seq;
-             INSERT INTO {s}.schema_version (version) VALUES (1);"
+             CREATE TABLE {s}.pending (slot integer PRIMARY KEY, n bigint NOT NULL);
+             INSERT INTO {s}.pending SELECT slot, 0 FROM generate_series(0, {last}) slot;
+             INSERT INTO {s}.schema_version (version) VALUES (1);",
+            last = PENDING_SLOTS - 1
         ))
         .await
         .map_err(&fail)?;
@@ -387,13 +413,15 @@ impl Store for PgStore {
             }
             let cap = i64::try_from(capacity).unwrap_or(i64::MAX);
             let count = tx.prepare_cached(&sql.count_pending).await.map_err(&fail)?;
-            let pending: i64 = tx.query_one(&count, &[&cap]).await.map_err(&fail)?.get(0);
+            let pending: i64 = tx.query_one(&count, &[]).await.map_err(&fail)?.get(0);
             if pending >= cap {
                 tx.rollback().await.map_err(&fail)?;
                 return Ok(Enqueued::Full);
             }
             let insert = tx.prepare_cached(&sql.insert_job).await.map_err(&fail)?;
-            tx.execute(&insert, &[&key, &body]).await.map_err(&fail)?;
+            if tx.execute(&insert, &[&key, &body]).await.map_err(&fail)? == 1 {
+                add_pending(&tx, &sql, 1).await.map_err(&fail)?;
+            }
             tx.commit().await.map_err(&fail)?;
             Ok(Enqueued::Stored)
         })
@@ -440,18 +468,28 @@ impl Store for PgStore {
             let fail = backend("settle");
             let mut client = pool.get().await.map_err(pool_error("settle"))?;
             let tx = client.transaction().await.map_err(&fail)?;
-            let mut applied = Vec::with_capacity(batch.len());
-            for Settlement {
-                key,
-                lease,
-                resolution,
-            } in batch
+            let mut applied = vec![false; batch.len()];
+            let mut finished = 0;
+            // Completions, the common case, in one statement; failures one by one.
+            let mut done_keys = Vec::new();
+            let mut done_leases = Vec::new();
+            let mut done_at = std::collections::HashMap::new();
+            for (
+                i,
+                Settlement {
+                    key,
+                    lease,
+                    resolution,
+                },
+            ) in batch.into_iter().enumerate()
             {
                 let lease = i64::try_from(lease).unwrap_or(-1);
                 let changed = match resolution {
                     Resolution::Completed => {
-                        let s = tx.prepare_cached(&sql.complete).await.map_err(&fail)?;
-                        tx.execute(&s, &[&key, &lease]).await
+                        done_at.insert((key.clone(), lease), i);
+                        done_keys.push(key);
+                        done_leases.push(lease);
+                        continue;
                     }
                     Resolution::Retry { after, error } => {
                         let s = tx.prepare_cached(&sql.retry).await.map_err(&fail)?;
@@ -459,7 +497,11 @@ impl Store for PgStore {
                     }
                     Resolution::Dead { error } => {
                         let s = tx.prepare_cached(&sql.dead).await.map_err(&fail)?;
-                        tx.execute(&s, &[&key, &lease, &error]).await
+                        let changed = tx.execute(&s, &[&key, &lease, &error]).await;
+                        if matches!(changed, Ok(1)) {
+                            finished += 1;
+                        }
+                        changed
                     }
                     Resolution::Released => {
                         let s = tx.prepare_cached(&sql.release).await.map_err(&fail)?;
@@ -467,7 +509,25 @@ impl Store for PgStore {
                     }
                 }
                 .map_err(&fail)?;
-                applied.push(changed == 1);
+                applied[i] = changed == 1;
+            }
+            if !done_keys.is_empty() {
+                let s = tx.prepare_cached(&sql.complete).await.map_err(&fail)?;
+                for row in tx
+                    .query(&s, &[&done_keys, &done_leases])
+                    .await
+                    .map_err(&fail)?
+                {
+                    let key: String = row.get(0);
+                    let lease: i64 = row.get(1);
+                    if let Some(&i) = done_at.get(&(key, lease)) {
+                        applied[i] = true;
+                        finished += 1;
+                    }
+                }
+            }
+            if finished > 0 {
+                add_pending(&tx, &sql, -finished).await.map_err(&fail)?;
             }
             tx.commit().await.map_err(&fail)?;
             Ok(applied)
@@ -494,12 +554,15 @@ impl Store for PgStore {
 
     fn replay(&self, key: String) -> StoreFuture<'_, bool> {
         self.run(move |pool, sql| async move {
-            let client = pool.get().await.map_err(pool_error("replay"))?;
-            let changed = client
-                .execute(&sql.replay, &[&key])
-                .await
-                .map_err(backend("replay"))?;
-            Ok(changed == 1)
+            let fail = backend("replay");
+            let mut client = pool.get().await.map_err(pool_error("replay"))?;
+            let tx = client.transaction().await.map_err(&fail)?;
+            let replayed = tx.execute(&sql.replay, &[&key]).await.map_err(&fail)? == 1;
+            if replayed {
+                add_pending(&tx, &sql, 1).await.map_err(&fail)?;
+            }
+            tx.commit().await.map_err(&fail)?;
+            Ok(replayed)
         })
     }
 

@@ -440,3 +440,136 @@ async fn the_in_memory_dedupe_index_is_bounded() {
         "{duplicate:?}"
     );
 }
+
+/// A TCP proxy in front of PostgreSQL that can cut every connection and refuse new ones, then
+/// let them through again: the database "goes away" without touching the real server.
+struct Proxy {
+    addr: std::net::SocketAddr,
+    up: Arc<AtomicBool>,
+    cut: tokio::sync::watch::Sender<u64>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let up = Arc::new(AtomicBool::new(true));
+        let (cut, cuts) = tokio::sync::watch::channel(0_u64);
+        let accepting = up.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !accepting.load(Ordering::SeqCst) {
+                    continue; // dropped: connection refused, as by a database that is down
+                }
+                let target = target.clone();
+                let mut cuts = cuts.clone();
+                // Only cuts after this connection opened end it.
+                cuts.mark_unchanged();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cuts.changed() => {}
+                    }
+                });
+            }
+        });
+        Self { addr, up, cut }
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::SeqCst);
+        if !up {
+            self.cut.send_modify(|n| *n += 1);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn losing_postgres_answers_503_and_workers_resume_when_it_is_back() {
+    use roamify_hooks::delivery::{PgOptions, PgStore};
+    let Ok(url) = std::env::var("ROAMIFY_TEST_POSTGRES") else {
+        eprintln!(
+            "skipped losing_postgres_answers_503_and_workers_resume_when_it_is_back: set ROAMIFY_TEST_POSTGRES to run it"
+        );
+        return;
+    };
+    let config: tokio_postgres::Config = url.parse().expect("ROAMIFY_TEST_POSTGRES");
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        _ => "127.0.0.1".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let proxy = Proxy::start(format!("{host}:{port}")).await;
+    let user = config.get_user().unwrap_or("postgres");
+    let dbname = config.get_dbname().unwrap_or("test");
+    let through_proxy = format!(
+        "postgres://{user}@{}:{}/{dbname}",
+        proxy.addr.ip(),
+        proxy.addr.port()
+    );
+    let schema = format!("roamify_outage_{}", std::process::id());
+    let store = PgStore::connect(
+        &through_proxy,
+        PgOptions::default()
+            .schema(schema.as_str())
+            .timeout(Duration::from_secs(1)),
+    )
+    .await
+    .expect("connect through the proxy");
+    let seen = Arc::new(Seen::default());
+    let receiver = Receiver::builder()
+        .secret(Secret::new(SECRET).expect("secret"))
+        .state_arc(seen.clone())
+        .store(Arc::new(store), QueueOptions::default())
+        .build(handlers![record])
+        .expect("build");
+    for n in 1..=3 {
+        let outcome = deliver(&receiver, &body(n, 0)).await;
+        assert!(matches!(outcome, Outcome::Queued { .. }), "{outcome:?}");
+    }
+    eventually("handled before the outage", || seen.distinct().len() == 3).await;
+
+    proxy.set_up(false);
+    let refused = deliver(&receiver, &body(4, 0)).await;
+    let Outcome::Unavailable {
+        reason: Unavailable::Store(error),
+    } = &refused
+    else {
+        panic!("refused while the database is unreachable: {refused:?}");
+    };
+    assert!(
+        error.source().is_some(),
+        "the cause is kept: {}",
+        error.report()
+    );
+
+    proxy.set_up(true);
+    let mut accepted = false;
+    for _ in 0..100 {
+        // Roamify retries; the pool reconnects once the database is back.
+        let outcome = deliver(&receiver, &body(4, 0)).await;
+        if matches!(outcome, Outcome::Queued { .. }) {
+            accepted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(accepted, "accepted again once the database is back");
+    eventually("the workers resumed", || seen.distinct().len() == 4).await;
+    assert_eq!(seen.runs(), 4, "each delivery ran once");
+
+    drop(receiver);
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .await
+        .expect("drop the test schema");
+}

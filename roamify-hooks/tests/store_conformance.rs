@@ -462,3 +462,93 @@ async fn postgres_store_refuses_bad_input_clearly() {
         unreachable.report()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_store_migrates_a_file_written_by_the_previous_release() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v1.sqlite");
+    {
+        // The schema and rows as the release before schema versioning wrote them.
+        let old = rusqlite::Connection::open(&path).expect("open");
+        old.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE deliveries (
+                 key TEXT PRIMARY KEY, body BLOB NOT NULL, state INTEGER NOT NULL,
+                 attempts INTEGER NOT NULL DEFAULT 0, due_ms INTEGER NOT NULL,
+                 lease INTEGER NOT NULL DEFAULT 0, received_ms INTEGER NOT NULL, error TEXT
+             );
+             CREATE INDEX deliveries_due ON deliveries (state, due_ms);",
+        )
+        .expect("old schema");
+        let now = i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_millis(),
+        )
+        .expect("ms");
+        for (key, state, due, lease) in [
+            ("ready", 0, now, 0),
+            ("leased-long-ago", 1, now - 1000, 7),
+            ("done", 2, now, 5),
+            ("dead", 3, now, 6),
+        ] {
+            old.execute(
+                "INSERT INTO deliveries (key, body, state, due_ms, lease, received_ms, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'old error')",
+                rusqlite::params![key, body(1), state, due, lease, now],
+            )
+            .expect("old row");
+        }
+    }
+    let store = SqliteStore::open(&path).expect("migrate");
+    assert_eq!(
+        store.pending().await.expect("pending"),
+        2,
+        "ready and leased rows count"
+    );
+    assert_eq!(
+        enqueue(&store, "done", 1).await,
+        Enqueued::Duplicate,
+        "a finished delivery's key is still known"
+    );
+    let dead = store.dead_letters().await.expect("dead letters");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].key, "dead");
+    let mut jobs = lease_eventually(&store, 2, LONG).await;
+    jobs.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(
+        jobs[0].key, "leased-long-ago",
+        "an expired lease is taken over"
+    );
+    assert_eq!(jobs[1].key, "ready");
+    assert!(
+        jobs.iter().all(|j| j.lease > 7),
+        "new lease tokens continue after the old ones"
+    );
+    for job in &jobs {
+        assert!(settle(&store, job, Resolution::Completed).await);
+    }
+    assert_eq!(store.pending().await.expect("pending"), 0);
+    drop(store);
+    // Opening again finds the current version and changes nothing.
+    let again = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(again.pending().await.expect("pending"), 0);
+    assert_eq!(again.dead_letters().await.expect("dead").len(), 1);
+}
+
+#[test]
+fn sqlite_store_refuses_a_file_from_a_newer_release() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("newer.sqlite");
+    rusqlite::Connection::open(&path)
+        .and_then(|c| c.execute_batch("PRAGMA user_version = 99;"))
+        .expect("a file from the future");
+    let error = SqliteStore::open(&path).expect_err("newer schema");
+    assert!(
+        error
+            .report()
+            .contains("schema version 99, newer than this release's 2"),
+        "{}",
+        error.report()
+    );
+}

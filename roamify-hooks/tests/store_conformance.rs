@@ -7,9 +7,12 @@
 //! order of events cannot flip on a slow machine (a short delay is only ever waited out, never
 //! raced).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::{drop_schema, postgres_url, unique_schema};
 use roamify_hooks::delivery::{
     Enqueued, Job, MemoryStore, PgOptions, PgStore, Resolution, Settlement, SqliteStore, Store,
 };
@@ -354,36 +357,6 @@ async fn sqlite_store_keeps_what_it_stored_across_a_reopen() {
         Enqueued::Duplicate,
         "keys survive a reopen"
     );
-}
-
-/// The database URL for PostgreSQL tests, or `None` (and a line saying they were skipped).
-fn postgres_url(test: &str) -> Option<String> {
-    match std::env::var("ROAMIFY_TEST_POSTGRES") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!("skipped {test}: set ROAMIFY_TEST_POSTGRES to a PostgreSQL URL to run it");
-            None
-        }
-    }
-}
-
-/// A schema of its own for each test run, dropped at the end.
-fn unique_schema(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{prefix}_{}_{nanos}", std::process::id())
-}
-
-async fn drop_schema(url: &str, schema: &str) {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect to drop the test schema");
-    tokio::spawn(connection);
-    client
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        .await
-        .expect("drop the test schema");
 }
 
 #[tokio::test(flavor = "multi_thread")]

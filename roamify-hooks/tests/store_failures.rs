@@ -4,6 +4,8 @@
 //! leases; errors keep their causes; in-memory bounds hold. No timing assertions: bounded waits
 //! for conditions.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::error::Error as _;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -512,7 +514,7 @@ async fn losing_postgres_answers_503_and_workers_resume_when_it_is_back() {
         proxy.addr.ip(),
         proxy.addr.port()
     );
-    let schema = format!("roamify_outage_{}", std::process::id());
+    let schema = common::unique_schema("roamify_outage");
     let store = PgStore::connect(
         &through_proxy,
         PgOptions::default()
@@ -564,12 +566,5 @@ async fn losing_postgres_answers_503_and_workers_resume_when_it_is_back() {
     assert_eq!(seen.runs(), 4, "each delivery ran once");
 
     drop(receiver);
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(connection);
-    client
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        .await
-        .expect("drop the test schema");
+    common::drop_schema(&url, &schema).await;
 }

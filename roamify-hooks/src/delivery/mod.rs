@@ -250,6 +250,14 @@ pub(crate) fn fingerprint(event: &Event, body: &[u8]) -> u128 {
     }
 }
 
+/// Milliseconds since the Unix epoch (0 before it), for stores that keep times as numbers.
+#[cfg(any(feature = "durable", feature = "postgres"))]
+pub(crate) fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Counters of what the receiver did, since it was built.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {

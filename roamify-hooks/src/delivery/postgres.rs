@@ -21,7 +21,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
@@ -216,12 +216,6 @@ fn pool_error(operation: &'static str) -> impl Fn(deadpool_postgres::PoolError) 
 fn ms(d: Duration) -> f64 {
     // Milliseconds as a float: PostgreSQL multiplies an interval by it exactly enough.
     d.as_secs_f64() * 1000.0
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn valid_schema(schema: &str) -> bool {
@@ -432,7 +426,7 @@ impl Store for PgStore {
         self.run(move |pool, sql| async move {
             let fail = backend("lease");
             let client = pool.get().await.map_err(pool_error("lease"))?;
-            let now = now_ms();
+            let now = super::unix_millis();
             if now >= purge_after.load(Ordering::Relaxed) {
                 let purge = client.prepare_cached(&sql.purge).await.map_err(&fail)?;
                 let purged = client

@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
@@ -120,12 +120,6 @@ type Reply = Box<dyn FnOnce(Result<Answer, StoreError>) + Send>;
 struct Command {
     op: Op,
     reply: Reply,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn ms(d: Duration) -> i64 {
@@ -352,7 +346,7 @@ impl Owner {
     }
 
     fn in_transaction(&mut self, ops: Vec<Op>) -> Result<Vec<Answer>, StoreError> {
-        let now = now_ms();
+        let now = super::unix_millis();
         let tx = &self.conn;
         let mut meta = tx
             .prepare_cached("SELECT pending, next_lease FROM roamify_meta WHERE id = 1")

@@ -2,10 +2,13 @@
 //! dead letters and replay, and resuming from SQLite. No timing assertions: the tests assert
 //! the order of events and wait (bounded) for conditions.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
+use common::eventually;
 use roamify_hooks::delivery::{QueueOptions, RetryPolicy, idempotency_key};
 use roamify_hooks::events::PartnerBalance;
 use roamify_hooks::{
@@ -24,17 +27,6 @@ fn body(n: u32) -> Vec<u8> {
 
 async fn deliver<D: Dispatch>(receiver: &Receiver<D>, body: &[u8]) -> Outcome {
     receiver.receive([testing::sign(SECRET, body)], body).await
-}
-
-/// Waits until `done` holds, for at most 30 s (a bound, not a timing assertion).
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..3000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("gave up waiting: {what}");
 }
 
 fn fast_retries(options: QueueOptions, attempts: u32) -> QueueOptions {

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::eventually;
 use roamify_hooks::delivery::{
     DeadLetter, Enqueued, Job, MemoryStore, QueueOptions, Resolution, Settlement, SqliteOptions,
     SqliteStore, Store, StoreError, StoreFuture, Unavailable,
@@ -36,16 +37,6 @@ fn body(n: u32, pad: usize) -> Vec<u8> {
 
 async fn deliver<D: Dispatch>(receiver: &Receiver<D>, body: &[u8]) -> Outcome {
     receiver.receive([testing::sign(SECRET, body)], body).await
-}
-
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..3000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("gave up waiting: {what}");
 }
 
 /// Handled balances (each delivery's `n`), with how many times each ran.

@@ -38,6 +38,8 @@ mod error;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "durable", feature = "postgres"))]
+mod purge;
 #[cfg(feature = "durable")]
 mod sqlite;
 #[cfg(feature = "queue")]

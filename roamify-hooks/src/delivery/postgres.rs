@@ -20,22 +20,18 @@
 //! test's) and its connections never depend on another runtime staying alive.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
 use super::StoreError;
+use super::purge::{PURGE_BATCH, PurgePacer};
 use super::store::{DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreFuture};
 use crate::time::UnixTime;
 
 /// The schema version this release writes.
 const SCHEMA_VERSION: i32 = 1;
-/// Expired keys deleted per purge pass, at most.
-const PURGE_BATCH: i64 = 1000;
-/// The pause between purge passes that found less than a full batch.
-const PURGE_EVERY_MS: i64 = 1000;
 
 /// Options of [`PgStore::connect`].
 #[derive(Debug, Clone)]
@@ -102,7 +98,7 @@ impl PgOptions {
 pub struct PgStore {
     pool: Pool,
     sql: Arc<Sql>,
-    purge_after: Arc<AtomicI64>,
+    purge: Arc<PurgePacer>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -271,7 +267,7 @@ impl PgStore {
         let store = Self {
             pool,
             sql: Arc::new(Sql::new(&options.schema)),
-            purge_after: Arc::new(AtomicI64::new(0)),
+            purge: Arc::new(PurgePacer::default()),
             runtime: Some(runtime),
         };
         let schema = options.schema.clone();
@@ -422,22 +418,18 @@ impl Store for PgStore {
     }
 
     fn lease(&self, max: usize, visibility: Duration) -> StoreFuture<'_, Vec<Job>> {
-        let purge_after = Arc::clone(&self.purge_after);
+        let pacer = Arc::clone(&self.purge);
         self.run(move |pool, sql| async move {
             let fail = backend("lease");
             let client = pool.get().await.map_err(pool_error("lease"))?;
             let now = super::unix_millis();
-            if now >= purge_after.load(Ordering::Relaxed) {
+            if pacer.due(now) {
                 let purge = client.prepare_cached(&sql.purge).await.map_err(&fail)?;
                 let purged = client
                     .execute(&purge, &[&PURGE_BATCH])
                     .await
                     .map_err(backend("purge expired keys"))?;
-                let full = i64::try_from(purged).unwrap_or(i64::MAX) >= PURGE_BATCH;
-                purge_after.store(
-                    if full { now } else { now + PURGE_EVERY_MS },
-                    Ordering::Relaxed,
-                );
+                pacer.ran(now, purged);
             }
             let lease = client.prepare_cached(&sql.lease).await.map_err(&fail)?;
             let max = i64::try_from(max).unwrap_or(i64::MAX);

@@ -92,3 +92,14 @@ pub async fn drop_schema(url: &str, schema: &str) {
         .await
         .expect("drop the test schema");
 }
+
+/// Waits until `done` holds, for at most 30 s (a bound, not a timing assertion).
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..3000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("gave up waiting: {what}");
+}

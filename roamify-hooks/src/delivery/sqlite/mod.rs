@@ -23,6 +23,7 @@ mod schema;
 mod sync;
 
 use super::StoreError;
+use super::purge::{PURGE_BATCH, PurgePacer};
 use super::store::{DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreFuture};
 use crate::time::UnixTime;
 
@@ -34,10 +35,6 @@ const DEAD: i64 = 3;
 
 /// Commands run in one transaction, at most.
 const MAX_GROUP: usize = 4096;
-/// Finished rows deleted per purge pass, at most.
-const PURGE_BATCH: i64 = 1000;
-/// The pause between purge passes that found less than a full batch.
-const PURGE_EVERY_MS: i64 = 1000;
 
 /// Options of [`SqliteStore::open_with`].
 #[derive(Debug, Clone)]
@@ -126,7 +123,7 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn backend(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+fn backend(operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
     move |e| StoreError::backend(operation, e)
 }
 
@@ -172,7 +169,7 @@ impl SqliteStore {
             .map_err(backend("set up the database"))?;
         let mut owner = Owner {
             conn,
-            purge_after: 0,
+            purge: PurgePacer::default(),
             committed,
         };
         std::thread::Builder::new()
@@ -268,9 +265,8 @@ impl Store for SqliteStore {
 /// The thread that owns the connection.
 struct Owner {
     conn: Connection,
-    /// When the next purge pass may run (ms since the epoch).
-    purge_after: i64,
-    /// Committed answers, on their way to the syncer.
+    purge: PurgePacer,
+    /// Committed answers, on their way to the flusher.
     committed: mpsc::Sender<sync::Committed>,
 }
 
@@ -278,7 +274,6 @@ struct Owner {
 struct Meta {
     pending: i64,
     next_lease: i64,
-    changed: bool,
 }
 
 impl Owner {
@@ -355,16 +350,16 @@ impl Owner {
                     Ok(Meta {
                         pending: r.get(0)?,
                         next_lease: r.get(1)?,
-                        changed: false,
                     })
                 })
             })
             .map_err(backend("read the counters"))?;
+        let before = (meta.pending, meta.next_lease);
         let mut answers = Vec::with_capacity(ops.len());
         for op in ops {
             answers.push(run(tx, &mut meta, op, now)?);
         }
-        if now >= self.purge_after {
+        if self.purge.due(now) {
             let purged = tx
                 .prepare_cached(
                     "DELETE FROM deliveries WHERE rowid IN
@@ -372,11 +367,10 @@ impl Owner {
                 )
                 .and_then(|mut s| s.execute(params![DONE, now, PURGE_BATCH]))
                 .map_err(backend("purge finished deliveries"))?;
-            // A full batch means more is waiting: purge again in the next transaction.
-            let full = i64::try_from(purged).unwrap_or(i64::MAX) >= PURGE_BATCH;
-            self.purge_after = if full { now } else { now + PURGE_EVERY_MS };
+            self.purge
+                .ran(now, u64::try_from(purged).unwrap_or(u64::MAX));
         }
-        if meta.changed {
+        if (meta.pending, meta.next_lease) != before {
             tx.prepare_cached("UPDATE roamify_meta SET pending = ?1, next_lease = ?2 WHERE id = 1")
                 .and_then(|mut s| s.execute(params![meta.pending, meta.next_lease]))
                 .map_err(backend("write the counters"))?;
@@ -416,7 +410,6 @@ fn run(tx: &Connection, meta: &mut Meta, op: Op, now: i64) -> Result<Answer, Sto
                 == 1;
             if replayed {
                 meta.pending += 1;
-                meta.changed = true;
             }
             Answer::Replayed(replayed)
         }
@@ -449,7 +442,6 @@ fn enqueue(
             .execute(params![key, body, READY, now, expires])?;
             if state != READY && state != LEASED {
                 meta.pending += 1;
-                meta.changed = true;
             }
             Enqueued::Stored
         }
@@ -459,7 +451,6 @@ fn enqueue(
             )?
             .execute(params![key, body, READY, now, expires])?;
             meta.pending += 1;
-            meta.changed = true;
             Enqueued::Stored
         }
     })
@@ -508,7 +499,6 @@ fn lease(
     let mut jobs = Vec::with_capacity(found.len());
     for (rowid, mut job) in found {
         meta.next_lease += 1;
-        meta.changed = true;
         take.execute(params![rowid, LEASED, meta.next_lease, until])?;
         job.lease = u64::try_from(meta.next_lease).unwrap_or(0);
         jobs.push(job);
@@ -554,7 +544,6 @@ fn settle(
     let applied = changed == 1;
     if applied && leaves_queue {
         meta.pending -= 1;
-        meta.changed = true;
     }
     Ok(applied)
 }

@@ -14,10 +14,10 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let fail = backend("migrate the schema");
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(backend("migrate the schema"))?;
+        .map_err(&fail)?;
     let version: i64 = tx
         .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(backend("migrate the schema"))?;
+        .map_err(&fail)?;
     if version > SCHEMA_VERSION {
         return Err(StoreError::backend(
             "migrate the schema",
@@ -41,7 +41,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
              );
              CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, due_ms);",
         )
-        .map_err(backend("migrate the schema"))?;
+        .map_err(&fail)?;
     }
     if version < 2 {
         // Version 2: each row's own dedupe expiry (done rows are purged by it through the
@@ -61,7 +61,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
                         (SELECT coalesce(max(lease), 0) FROM deliveries);
              PRAGMA user_version = 2;",
         )
-        .map_err(backend("migrate the schema"))?;
+        .map_err(&fail)?;
     }
     tx.commit().map_err(fail)
 }

@@ -159,8 +159,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             .map_err(|e| format!("HANDLED_LOG {path}: {e}"))?;
         let file = Mutex::new(file);
         builder = builder.on_handled(move |handled| {
+            // One `write` call per line: `writeln!` would write the key and the newline
+            // separately, and a process killed between the two would glue the next line to it.
+            let line = format!("{}\n", handled.key);
             if let Ok(mut file) = file.lock()
-                && let Err(error) = writeln!(file, "{}", handled.key)
+                && let Err(error) = file.write_all(line.as_bytes())
             {
                 tracing::error!(%error, "could not append to HANDLED_LOG");
             }

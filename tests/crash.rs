@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use support::start_server;
+use support::{handled_keys, start_server};
 
 const SECRET: &str = "whsec_crash";
 const KILLS: usize = 4;
@@ -99,11 +99,7 @@ async fn every_acknowledged_delivery_is_handled_despite_sigkill() {
     assert_eq!(expected.len(), acknowledged.len(), "distinct deliveries");
     let mut missing = expected.len();
     for _ in 0..3000 {
-        let handled: HashSet<String> = std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect();
+        let handled: HashSet<String> = handled_keys(&log).into_iter().collect();
         missing = expected.difference(&handled).count();
         if missing == 0 {
             break;

@@ -57,3 +57,21 @@ pub fn start_server(secret: &str, env: &[(&str, &str)]) -> (Running, String) {
         .to_owned();
     (running, addr)
 }
+
+/// The idempotency keys in a server's `HANDLED_LOG`, one per line, in file order.
+///
+/// A process killed while appending can leave the start of a line without its newline; the
+/// next process's line then follows it on the same line. Keys have a fixed length, so each
+/// line's key is its last [`KEY_LEN`] characters: the torn prefix belongs to a delivery whose
+/// outcome was never recorded, which runs again and is logged again whole.
+pub fn handled_keys(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.get(line.len().checked_sub(KEY_LEN)?..))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Length of an idempotency key: a SHA-256 in hex.
+pub const KEY_LEN: usize = 64;

@@ -70,13 +70,15 @@
 //! # Delivery modes and features
 //!
 //! By default handlers run before the answer ([`DeliveryMode::Inline`]) and duplicates (same
-//! `event_id`, or same body, within 24 hours) are acknowledged without running them again. Two
-//! Cargo features add modes that acknowledge at once and run handlers on worker threads with
-//! retries, timeouts and dead letters:
+//! `event_id`, or same body, within 24 hours) are acknowledged without running them again. Cargo
+//! features add modes that acknowledge at once and run handlers on worker threads with retries,
+//! timeouts and dead letters:
 //!
 //! - `queue`: `DeliveryMode::Queued`, an in-memory queue (events pending at exit are lost);
 //! - `durable`: `DeliveryMode::Durable`, committed to an embedded SQLite file before the 200 and
-//!   resumed after a restart.
+//!   resumed after a restart;
+//! - `postgres`: `delivery::PgStore`, and `redis`: `delivery::RedisStore`, stores shared by
+//!   every receiver using one PostgreSQL database or one Redis server.
 //!
 //! See [`delivery`] for what each guarantees, and `delivery::Store` (with `queue`) to plug in
 //! another store.

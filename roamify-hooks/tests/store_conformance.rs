@@ -1,21 +1,23 @@
 //! The promises of `delivery::Store`, checked against every built-in store with one suite:
 //! atomic enqueue with a dedupe window and a capacity, leases with visibility timeouts, fencing,
 //! retries that come due after their delay, dead letters and replay, and the pending count.
-//! PostgreSQL runs when `ROAMIFY_TEST_POSTGRES` holds a database URL (CI sets it), and says it
-//! was skipped otherwise.
+//! PostgreSQL runs when `ROAMIFY_TEST_POSTGRES` holds a database URL, Redis when
+//! `ROAMIFY_TEST_REDIS` holds a Redis URL (CI sets both); each says it was skipped otherwise.
 //! No timing assertions: waits are bounded polls for a condition, and delays are chosen so the
 //! order of events cannot flip on a slow machine (a short delay is only ever waited out, never
 //! raced).
 
 mod common;
+mod stores;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{drop_schema, postgres_url, unique_schema};
 use roamify_hooks::delivery::{
-    Enqueued, Job, MemoryStore, PgOptions, PgStore, Resolution, Settlement, SqliteStore, Store,
+    Enqueued, Job, MemoryStore, PgOptions, PgStore, RedisOptions, RedisStore, Resolution,
+    Settlement, SqliteStore, Store, StoreError,
 };
+use stores::{drop_redis_keys, drop_schema, postgres_url, redis_url, unique_schema};
 
 const LONG: Duration = Duration::from_secs(3600);
 const WINDOW: Duration = Duration::from_secs(86_400);
@@ -58,6 +60,33 @@ async fn settle(store: &dyn Store, job: &Job, resolution: Resolution) -> bool {
         .expect("settle");
     assert_eq!(applied.len(), 1);
     applied[0]
+}
+
+/// Three stores on one backend, as three receivers would hold them, share one queue.
+async fn shared_between_receivers(a: &dyn Store, b: &dyn Store, c: &dyn Store) {
+    assert_eq!(enqueue(a, "shared-1", 1).await, Enqueued::Stored);
+    assert_eq!(
+        enqueue(b, "shared-1", 1).await,
+        Enqueued::Duplicate,
+        "deduplication across receivers"
+    );
+    assert_eq!(c.pending().await.expect("pending"), 1);
+    let leased = lease_eventually(b, 1, LONG).await.remove(0);
+    assert!(
+        c.lease(10, LONG).await.expect("lease").is_empty(),
+        "a job leased by one receiver is hidden from the others"
+    );
+    assert!(
+        settle(c, &leased, Resolution::Completed).await,
+        "any receiver may settle it"
+    );
+    assert_eq!(a.pending().await.expect("pending"), 0);
+}
+
+/// A connect that must fail, with `expected` in its report.
+fn refused<T: std::fmt::Debug>(result: Result<T, StoreError>, expected: &str) {
+    let error = result.expect_err(expected);
+    assert!(error.report().contains(expected), "{}", error.report());
 }
 
 /// Every promise, in sequence, on a fresh store.
@@ -387,52 +416,141 @@ async fn postgres_stores_on_one_schema_share_everything_and_migrate_once() {
         PgStore::connect(&url, options.clone()),
     );
     let (a, b, c) = (a.expect("a"), b.expect("b"), c.expect("c"));
-    assert_eq!(enqueue(&a, "shared-1", 1).await, Enqueued::Stored);
-    assert_eq!(
-        enqueue(&b, "shared-1", 1).await,
-        Enqueued::Duplicate,
-        "deduplication across receivers"
-    );
-    assert_eq!(c.pending().await.expect("pending"), 1);
-    let leased = lease_eventually(&b, 1, LONG).await.remove(0);
-    assert!(
-        c.lease(10, LONG).await.expect("lease").is_empty(),
-        "a job leased by one receiver is hidden from the others"
-    );
-    assert!(
-        settle(&c, &leased, Resolution::Completed).await,
-        "any receiver may settle it"
-    );
-    assert_eq!(a.pending().await.expect("pending"), 0);
+    shared_between_receivers(&a, &b, &c).await;
     drop((a, b, c));
     drop_schema(&url, &schema).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_store_refuses_bad_input_clearly() {
-    let invalid = PgStore::connect(
-        "postgres://127.0.0.1/test",
-        PgOptions::default().schema("x; DROP TABLE y"),
-    )
-    .await
-    .expect_err("an invalid schema name");
-    assert!(
-        invalid.report().contains("invalid schema name"),
-        "{}",
-        invalid.report()
+    refused(
+        PgStore::connect(
+            "postgres://127.0.0.1/test",
+            PgOptions::default().schema("x; DROP TABLE y"),
+        )
+        .await,
+        "invalid schema name",
     );
-    let unreachable = PgStore::connect(
-        "postgres://nobody@127.0.0.1:1/none",
-        PgOptions::default().timeout(Duration::from_secs(2)),
-    )
-    .await
-    .expect_err("nothing listens on port 1");
+    refused(
+        PgStore::connect(
+            "postgres://nobody@127.0.0.1:1/none",
+            PgOptions::default().timeout(Duration::from_secs(2)),
+        )
+        .await,
+        "the delivery store could not ",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_store_keeps_the_store_promises() {
+    let Some(url) = redis_url("redis_store_keeps_the_store_promises") else {
+        return;
+    };
+    let name = unique_schema("conformance");
+    let store = RedisStore::connect(&url, RedisOptions::default().name(name.as_str()))
+        .await
+        .expect("connect");
+    conformance("redis", Arc::new(store)).await;
+    drop_redis_keys(&url, &name).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_stores_of_one_name_share_everything() {
+    let Some(url) = redis_url("redis_stores_of_one_name_share_everything") else {
+        return;
+    };
+    let name = unique_schema("shared");
+    let options = RedisOptions::default().name(name.as_str());
+    let (a, b, c) = tokio::join!(
+        RedisStore::connect(&url, options.clone()),
+        RedisStore::connect(&url, options.clone()),
+        RedisStore::connect(&url, options.clone()),
+    );
+    let (a, b, c) = (a.expect("a"), b.expect("b"), c.expect("c"));
+    assert_ne!(a.consumer(), b.consumer(), "one consumer per process");
+    shared_between_receivers(&a, &b, &c).await;
+    drop((a, b, c));
+    drop_redis_keys(&url, &name).await;
+}
+
+/// Redis restarted without persistence: every key is gone, the consumer group with them. The
+/// store creates the group again instead of failing on `NOGROUP` forever.
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_store_recovers_when_its_keys_vanish() {
+    let Some(url) = redis_url("redis_store_recovers_when_its_keys_vanish") else {
+        return;
+    };
+    let name = unique_schema("vanish");
+    let store = RedisStore::connect(&url, RedisOptions::default().name(name.as_str()))
+        .await
+        .expect("connect");
+    assert_eq!(enqueue(&store, "before-1", 1).await, Enqueued::Stored);
+    let before = lease_eventually(&store, 1, LONG).await.remove(0);
+    drop_redis_keys(&url, &name).await;
     assert!(
-        unreachable
-            .report()
-            .starts_with("the delivery store could not "),
+        store
+            .lease(10, LONG)
+            .await
+            .expect("lease on an empty Redis")
+            .is_empty(),
+        "nothing survives a restart without persistence"
+    );
+    assert!(
+        !settle(&store, &before, Resolution::Completed).await,
+        "a lease from before the restart is stale"
+    );
+    assert_eq!(enqueue(&store, "after-1", 2).await, Enqueued::Stored);
+    let after = lease_eventually(&store, 1, LONG).await.remove(0);
+    assert_eq!(after.key, "after-1");
+    assert!(settle(&store, &after, Resolution::Completed).await);
+    // The group itself deleted while the stream stays: recreated too.
+    let client = redis::Client::open(url.as_str()).expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    assert_eq!(enqueue(&store, "after-2", 3).await, Enqueued::Stored);
+    let _: i64 = redis::cmd("XGROUP")
+        .arg("DESTROY")
+        .arg(format!("{{{name}}}:stream"))
+        .arg("workers")
+        .query_async(&mut conn)
+        .await
+        .expect("destroy the group");
+    let again = lease_eventually(&store, 1, LONG).await.remove(0);
+    assert_eq!(
+        again.key, "after-2",
+        "entries from before the group are read"
+    );
+    drop(store);
+    drop_redis_keys(&url, &name).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_store_refuses_bad_input_clearly() {
+    refused(
+        RedisStore::connect(
+            "redis://127.0.0.1:6379",
+            RedisOptions::default().name("a b{c}"),
+        )
+        .await,
+        "invalid store name",
+    );
+    let url = RedisStore::connect("http://127.0.0.1:6379", RedisOptions::default())
+        .await
+        .expect_err("not a Redis URL");
+    assert!(
+        url.report().contains("parse the Redis URL"),
         "{}",
-        unreachable.report()
+        url.report()
+    );
+    refused(
+        RedisStore::connect(
+            "redis://127.0.0.1:1",
+            RedisOptions::default().timeout(Duration::from_secs(2)),
+        )
+        .await,
+        "the delivery store could not ",
     );
 }
 

@@ -5,6 +5,7 @@
 //! for conditions.
 
 mod common;
+mod stores;
 
 use std::collections::BTreeSet;
 use std::error::Error as _;
@@ -434,7 +435,7 @@ async fn the_in_memory_dedupe_index_is_bounded() {
     );
 }
 
-/// A TCP proxy in front of PostgreSQL that can cut every connection and refuse new ones, then
+/// A TCP proxy in front of PostgreSQL or Redis that can cut every connection and refuse new ones, then
 /// let them through again: the database "goes away" without touching the real server.
 struct Proxy {
     addr: std::net::SocketAddr,
@@ -482,6 +483,54 @@ impl Proxy {
     }
 }
 
+/// Deliveries through `store`, whose server the `proxy` cuts off and lets back: 503 with the
+/// cause while it is away, accepted again and every delivery handled once when it is back.
+async fn outage(store: Arc<dyn Store>, proxy: &Proxy, what: &str) {
+    let seen = Arc::new(Seen::default());
+    let receiver = Receiver::builder()
+        .secret(Secret::new(SECRET).expect("secret"))
+        .state_arc(seen.clone())
+        .store(store, QueueOptions::default())
+        .build(handlers![record])
+        .expect("build");
+    for n in 1..=3 {
+        let outcome = deliver(&receiver, &body(n, 0)).await;
+        assert!(matches!(outcome, Outcome::Queued { .. }), "{outcome:?}");
+    }
+    eventually("handled before the outage", || seen.distinct().len() == 3).await;
+
+    proxy.set_up(false);
+    let refused = deliver(&receiver, &body(4, 0)).await;
+    let Outcome::Unavailable {
+        reason: Unavailable::Store(error),
+    } = &refused
+    else {
+        panic!("refused while the {what} is unreachable: {refused:?}");
+    };
+    assert!(
+        error.source().is_some(),
+        "the cause is kept: {}",
+        error.report()
+    );
+
+    proxy.set_up(true);
+    let mut accepted = false;
+    for _ in 0..100 {
+        // Roamify retries; the store reconnects once its server is back.
+        let outcome = deliver(&receiver, &body(4, 0)).await;
+        if matches!(outcome, Outcome::Queued { .. }) {
+            accepted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(accepted, "accepted again once the {what} is back");
+    eventually("the workers resumed", || seen.distinct().len() == 4).await;
+    assert_eq!(seen.runs(), 4, "each delivery ran once");
+
+    drop(receiver);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn losing_postgres_answers_503_and_workers_resume_when_it_is_back() {
     use roamify_hooks::delivery::{PgOptions, PgStore};
@@ -505,7 +554,7 @@ async fn losing_postgres_answers_503_and_workers_resume_when_it_is_back() {
         proxy.addr.ip(),
         proxy.addr.port()
     );
-    let schema = common::unique_schema("roamify_outage");
+    let schema = stores::unique_schema("roamify_outage");
     let store = PgStore::connect(
         &through_proxy,
         PgOptions::default()
@@ -514,48 +563,36 @@ async fn losing_postgres_answers_503_and_workers_resume_when_it_is_back() {
     )
     .await
     .expect("connect through the proxy");
-    let seen = Arc::new(Seen::default());
-    let receiver = Receiver::builder()
-        .secret(Secret::new(SECRET).expect("secret"))
-        .state_arc(seen.clone())
-        .store(Arc::new(store), QueueOptions::default())
-        .build(handlers![record])
-        .expect("build");
-    for n in 1..=3 {
-        let outcome = deliver(&receiver, &body(n, 0)).await;
-        assert!(matches!(outcome, Outcome::Queued { .. }), "{outcome:?}");
-    }
-    eventually("handled before the outage", || seen.distinct().len() == 3).await;
+    outage(Arc::new(store), &proxy, "database").await;
+    stores::drop_schema(&url, &schema).await;
+}
 
-    proxy.set_up(false);
-    let refused = deliver(&receiver, &body(4, 0)).await;
-    let Outcome::Unavailable {
-        reason: Unavailable::Store(error),
-    } = &refused
+#[tokio::test(flavor = "multi_thread")]
+async fn losing_redis_answers_503_and_workers_resume_when_it_is_back() {
+    use roamify_hooks::delivery::{RedisOptions, RedisStore};
+    let Some(url) =
+        stores::redis_url("losing_redis_answers_503_and_workers_resume_when_it_is_back")
     else {
-        panic!("refused while the database is unreachable: {refused:?}");
+        return;
     };
-    assert!(
-        error.source().is_some(),
-        "the cause is kept: {}",
-        error.report()
-    );
-
-    proxy.set_up(true);
-    let mut accepted = false;
-    for _ in 0..100 {
-        // Roamify retries; the pool reconnects once the database is back.
-        let outcome = deliver(&receiver, &body(4, 0)).await;
-        if matches!(outcome, Outcome::Queued { .. }) {
-            accepted = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(accepted, "accepted again once the database is back");
-    eventually("the workers resumed", || seen.distinct().len() == 4).await;
-    assert_eq!(seen.runs(), 4, "each delivery ran once");
-
-    drop(receiver);
-    common::drop_schema(&url, &schema).await;
+    let info = redis::Client::open(url.as_str())
+        .expect("ROAMIFY_TEST_REDIS")
+        .get_connection_info()
+        .clone();
+    let target = match info.addr() {
+        redis::ConnectionAddr::Tcp(host, port) => format!("{host}:{port}"),
+        other => panic!("ROAMIFY_TEST_REDIS must be a redis:// TCP URL, not {other:?}"),
+    };
+    let proxy = Proxy::start(target).await;
+    let name = stores::unique_schema("outage");
+    let store = RedisStore::connect(
+        &format!("redis://{}/", proxy.addr),
+        RedisOptions::default()
+            .name(name.as_str())
+            .timeout(Duration::from_secs(1)),
+    )
+    .await
+    .expect("connect through the proxy");
+    outage(Arc::new(store), &proxy, "Redis server").await;
+    stores::drop_redis_keys(&url, &name).await;
 }

@@ -40,6 +40,10 @@ mod memory;
 mod postgres;
 #[cfg(any(feature = "durable", feature = "postgres"))]
 mod purge;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(any(feature = "postgres", feature = "redis"))]
+mod runtime;
 #[cfg(feature = "durable")]
 mod sqlite;
 #[cfg(feature = "queue")]
@@ -60,6 +64,8 @@ pub use error::{StoreError, Unavailable};
 pub use memory::{DEFAULT_DEAD_LETTER_CAPACITY, MemoryStore};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgOptions, PgStore};
+#[cfg(feature = "redis")]
+pub use redis::{RedisOptions, RedisStore};
 #[cfg(feature = "durable")]
 pub use sqlite::{SqliteOptions, SqliteStore};
 #[cfg(feature = "queue")]
@@ -253,7 +259,7 @@ pub(crate) fn fingerprint(event: &Event, body: &[u8]) -> u128 {
 }
 
 /// Milliseconds since the Unix epoch (0 before it), for stores that keep times as numbers.
-#[cfg(any(feature = "durable", feature = "postgres"))]
+#[cfg(any(feature = "durable", feature = "postgres", feature = "redis"))]
 pub(crate) fn unix_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -16,8 +16,7 @@
 //!   counting the queue.
 //!
 //! Every operation holds one connection from a pool, and runs on a Tokio runtime the store owns,
-//! so the store can be called from any executor (actix's workers, the receiver's workers, a
-//! test's) and its connections never depend on another runtime staying alive.
+//! so the store can be called from any executor.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +26,7 @@ use tokio_postgres::NoTls;
 
 use super::StoreError;
 use super::purge::{PURGE_BATCH, PurgePacer};
+use super::runtime::StoreRuntime;
 use super::store::{DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreFuture};
 use crate::time::UnixTime;
 
@@ -99,7 +99,7 @@ pub struct PgStore {
     pool: Pool,
     sql: Arc<Sql>,
     purge: Arc<PurgePacer>,
-    runtime: Option<tokio::runtime::Runtime>,
+    runtime: StoreRuntime,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -107,15 +107,6 @@ impl std::fmt::Debug for PgStore {
         f.debug_struct("PgStore")
             .field("schema", &self.sql.schema)
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for PgStore {
-    fn drop(&mut self) {
-        // Dropping a runtime blocks; a store may be dropped inside async code.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
     }
 }
 
@@ -243,12 +234,7 @@ impl PgStore {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::backend("parse the database URL", e))?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("roamify-postgres")
-            .enable_all()
-            .build()
-            .map_err(|e| StoreError::backend("start the PostgreSQL runtime", e))?;
+        let runtime = StoreRuntime::start("roamify-postgres")?;
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -268,7 +254,7 @@ impl PgStore {
             pool,
             sql: Arc::new(Sql::new(&options.schema)),
             purge: Arc::new(PurgePacer::default()),
-            runtime: Some(runtime),
+            runtime,
         };
         let schema = options.schema.clone();
         store
@@ -290,14 +276,10 @@ impl PgStore {
         F: FnOnce(Pool, Arc<Sql>) -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
     {
-        let Some(runtime) = &self.runtime else {
-            return Box::pin(std::future::ready(Err(StoreError::Closed)));
-        };
-        let task = runtime.spawn(work(self.pool.clone(), Arc::clone(&self.sql)));
-        Box::pin(async move {
-            task.await
-                .map_err(|e| StoreError::backend("run a PostgreSQL operation", e))?
-        })
+        self.runtime.run(
+            "run a PostgreSQL operation",
+            work(self.pool.clone(), Arc::clone(&self.sql)),
+        )
     }
 }
 

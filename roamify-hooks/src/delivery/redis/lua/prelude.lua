@@ -1,0 +1,34 @@
+-- Shared by every script of the Redis store (prepended to each).
+-- KEYS: the stream, the set of live keys, the schedule (zset), the dead letters (zset), the
+-- lease counter, the lease deadlines (zset). ARGV[1]: the prefix of per-delivery keys;
+-- ARGV[2]: the consumer group.
+local stream, live, sched, dead, seq, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local prefix, group = ARGV[1], ARGV[2]
+
+-- Redis's clock, the same for every receiver.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function job_key(key)
+  return prefix .. 'job:' .. key
+end
+
+local function create_group()
+  redis.call('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
+end
+
+local function is_nogroup(reply)
+  return type(reply) == 'table' and reply.err ~= nil and string.find(reply.err, 'NOGROUP') ~= nil
+end
+
+-- Queues a job: a new stream entry, remembered in the job so older entries are recognised.
+local function push(key)
+  if redis.call('EXISTS', stream) == 0 then
+    -- First use, or Redis restarted without persistence: the group went with the stream.
+    create_group()
+  end
+  local id = redis.call('XADD', stream, '*', 'k', key)
+  redis.call('HSET', job_key(key), 'state', 'ready', 'entry', id)
+end

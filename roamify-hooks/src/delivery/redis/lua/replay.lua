@@ -1,0 +1,13 @@
+-- ARGV[3] key. Queues a dead letter again with its attempts reset; returns 1, or 0 when the key
+-- is not a dead letter.
+local key = ARGV[3]
+local job = job_key(key)
+if redis.call('HGET', job, 'state') ~= 'dead' then
+  return 0
+end
+redis.call('ZREM', dead, key)
+redis.call('HSET', job, 'attempts', 0)
+redis.call('HDEL', job, 'dead_at')
+redis.call('SADD', live, key)
+push(key)
+return 1

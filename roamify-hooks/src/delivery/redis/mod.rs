@@ -1,0 +1,441 @@
+//! A store shared by every receiver that uses one Redis (or Valkey) server, on Redis Streams.
+//!
+//! Keys, all under one hash tag so every script also runs on Redis Cluster (`{roamify}` by
+//! default, [`RedisOptions::name`]):
+//!
+//! - `{roamify}:stream`, a stream with the consumer group `workers`: one entry (`k` = the
+//!   delivery's key) per queued job. Each receiver process reads it as its own consumer.
+//! - `{roamify}:job:<key>`, a hash per job: `body`, `attempts`, `state` (`ready`, `leased`,
+//!   `scheduled` for a retry waiting for its time, `dead`), `lease` (the fencing token),
+//!   `entry` (its current stream entry), `error`, `received`, `dead_at` (ms). Deleted when the
+//!   job completes.
+//! - `{roamify}:dk:<key>`: the dedupe mark, expiring with the window (`PX`), whatever became of
+//!   the job.
+//! - `{roamify}:live` (set of pending keys: the capacity count), `{roamify}:sched` (sorted set
+//!   of retries by due time), `{roamify}:leases` (sorted set of leased keys by the end of their
+//!   lease), `{roamify}:dead` (sorted set of dead letters by time), `{roamify}:lease_seq`
+//!   (fencing tokens).
+//!
+//! Every operation that touches several keys is one Lua script, atomic on the server:
+//! enqueue (dedupe mark, capacity check, job and stream entry together); lease (due retries
+//! back to the stream, then leases whose end passed, each entry moved to this consumer with
+//! `XCLAIM`, then `XREADGROUP` of new entries; each job gets a new token and a lease end);
+//! settle (checked against the token before `XACK`: a stale worker changes nothing). Finished
+//! entries are acknowledged and deleted (`XACK` + `XDEL`); the stream is never trimmed with
+//! `MAXLEN`, which would not touch the pending list. Times are Redis's (`TIME`), one clock for
+//! every receiver.
+//!
+//! Expired leases are found through their recorded end rather than with `XAUTOCLAIM`'s idle
+//! time: a lease's visibility timeout is the one its taker asked for, while `XAUTOCLAIM` would
+//! apply the *claimer's* timeout to every entry and scan the pending list on each call; the
+//! sorted set answers exactly, in O(log n) per expired lease.
+//!
+//! What "stored" survives is Redis's configuration: see [`RedisStore`].
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, Script};
+
+use super::StoreError;
+use super::runtime::StoreRuntime;
+use super::store::{DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreFuture};
+use crate::time::UnixTime;
+
+/// The consumer group every receiver joins.
+const GROUP: &str = "workers";
+/// How often a process removes consumers that stopped, and how long they must have been idle.
+const FORGET_EVERY_MS: i64 = 60_000;
+const FORGET_IDLE_MS: i64 = 600_000;
+
+/// Options of [`RedisStore::connect`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RedisOptions {
+    /// The hash tag of every key (`{name}:stream`, …): receivers sharing a name share the
+    /// queue. Letters, digits, `_`, `-`, `.` and `:`. Default `roamify`.
+    pub name: String,
+    /// How long an operation waits for Redis (to connect, or to answer) before it fails with a
+    /// [`StoreError`] (a delivery is then answered 503). Default 5 s.
+    pub timeout: Duration,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        Self {
+            name: "roamify".to_owned(),
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RedisOptions {
+    /// Sets [`RedisOptions::name`].
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Sets [`RedisOptions::timeout`].
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// Deliveries in Redis Streams, shared by every receiver using the same server and
+/// [`RedisOptions::name`]: deduplication, capacity, leases and dead letters hold across all.
+///
+/// - `enqueue` is one script: the dedupe mark, the capacity check and the job are written
+///   together or not at all, and `Stored` is answered once Redis executed it.
+/// - `lease` hands each job a fresh fencing token; settling under a stale token does nothing.
+///   When a lease's visibility timeout passed, any receiver takes the job over.
+/// - Each process is its own consumer of the group (`<host>-<pid>-<random>`); consumers of
+///   stopped processes are removed once they hold nothing and were idle for 10 minutes. After a
+///   Redis restart without persistence the group is created again, not looped on.
+///
+/// # What "stored" survives
+///
+/// Redis answers before its data reaches the disk unless configured otherwise:
+///
+/// - `appendonly yes` with `appendfsync always`: a stored delivery survives a crash of Redis
+///   and of its machine (each write is fsynced before the answer; slower).
+/// - `appendonly yes` with `appendfsync everysec` (Redis's default when AOF is on): a crash of
+///   the machine may lose the last second of acknowledged deliveries.
+/// - No persistence (`save ""`, `appendonly no`): a restart of Redis loses every pending
+///   delivery. A crash of a *receiver* never loses anything: its leases are taken over.
+/// - Replicas: `WAIT`/`WAITAOF` (Redis 7.2+) after each write would be needed to survive the
+///   loss of the primary; this store does not issue them.
+///
+/// When Redis cannot be reached, every operation fails with a [`StoreError`] after
+/// [`RedisOptions::timeout`]: new deliveries are answered 503 and workers back off; the
+/// connection is re-established once Redis is back.
+pub struct RedisStore {
+    connection: ConnectionManager,
+    shared: Arc<Shared>,
+    runtime: StoreRuntime,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("name", &self.shared.name)
+            .field("consumer", &self.shared.consumer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What every operation needs besides the connection.
+struct Shared {
+    name: String,
+    keys: [String; 6],
+    prefix: String,
+    consumer: String,
+    scripts: Scripts,
+    /// When this process next removes stopped consumers (process-local time, ms).
+    forget_at: Mutex<i64>,
+}
+
+struct Scripts {
+    enqueue: Script,
+    lease: Script,
+    settle: Script,
+    dead_letters: Script,
+    replay: Script,
+    forget: Script,
+}
+
+const PRELUDE: &str = include_str!("lua/prelude.lua");
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{PRELUDE}\n{body}"))
+}
+
+fn backend(operation: &'static str) -> impl Fn(RedisError) -> StoreError {
+    move |e| StoreError::backend(operation, e)
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+}
+
+/// A name no other process uses: host, process id and a random suffix.
+fn consumer_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".to_owned());
+    format!("{host}-{}-{:08x}", std::process::id(), fastrand::u32(..))
+}
+
+impl RedisStore {
+    /// Connects to Redis at `url` (`redis://[user:password@]host:port/db`, or `rediss://` with
+    /// TLS when the `redis` crate is built with it), creates the consumer group if missing, and
+    /// returns the store.
+    ///
+    /// # Errors
+    /// When the URL or the options are invalid, or Redis cannot be reached.
+    pub async fn connect(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
+        if !valid_name(&options.name) {
+            return Err(StoreError::backend(
+                "connect",
+                format!(
+                    "invalid store name {:?}: use letters, digits, `_`, `-`, `.` and `:`",
+                    options.name
+                ),
+            ));
+        }
+        let client = redis::Client::open(url).map_err(backend("parse the Redis URL"))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.timeout))
+            .set_response_timeout(Some(options.timeout))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(1));
+        let runtime = StoreRuntime::start("roamify-redis")?;
+        // The connection's driver task is spawned where it is made: on the store's runtime.
+        let connection = runtime
+            .run("connect to Redis", async move {
+                ConnectionManager::new_with_config(client, config)
+                    .await
+                    .map_err(backend("connect"))
+            })
+            .await?;
+        let tag = format!("{{{}}}", options.name);
+        let shared = Arc::new(Shared {
+            keys: ["stream", "live", "sched", "dead", "lease_seq", "leases"]
+                .map(|k| format!("{tag}:{k}")),
+            prefix: format!("{tag}:"),
+            name: options.name,
+            consumer: consumer_name(),
+            scripts: Scripts {
+                enqueue: script(include_str!("lua/enqueue.lua")),
+                lease: script(include_str!("lua/lease.lua")),
+                settle: script(include_str!("lua/settle.lua")),
+                dead_letters: script(include_str!("lua/dead_letters.lua")),
+                replay: script(include_str!("lua/replay.lua")),
+                forget: script(include_str!("lua/forget.lua")),
+            },
+            forget_at: Mutex::new(0),
+        });
+        let store = Self {
+            connection,
+            shared,
+            runtime,
+        };
+        // Fails now, with the cause, rather than at the first delivery.
+        store.pending().await?;
+        Ok(store)
+    }
+
+    /// The name in every key's hash tag.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// This process's consumer name in the group.
+    #[must_use]
+    pub fn consumer(&self) -> &str {
+        &self.shared.consumer
+    }
+
+    /// Runs one script with the store's keys and leading arguments, then `args`.
+    fn invoke<T, A>(
+        &self,
+        operation: &'static str,
+        pick: fn(&Scripts) -> &Script,
+        args: A,
+    ) -> StoreFuture<'_, T>
+    where
+        T: redis::FromRedisValue + Send + 'static,
+        A: FnOnce(&mut redis::ScriptInvocation<'_>) + Send + 'static,
+    {
+        let mut connection = self.connection.clone();
+        let shared = Arc::clone(&self.shared);
+        self.runtime.run(operation, async move {
+            let mut invocation = pick(&shared.scripts).prepare_invoke();
+            for key in &shared.keys {
+                invocation.key(key);
+            }
+            invocation.arg(&shared.prefix).arg(GROUP);
+            args(&mut invocation);
+            invocation
+                .invoke_async(&mut connection)
+                .await
+                .map_err(backend(operation))
+        })
+    }
+}
+
+impl Store for RedisStore {
+    fn enqueue(
+        &self,
+        key: String,
+        body: Vec<u8>,
+        window: Duration,
+        capacity: usize,
+    ) -> StoreFuture<'_, Enqueued> {
+        let answer = self.invoke(
+            "enqueue",
+            |s| &s.enqueue,
+            move |i| {
+                // `PX` takes at least 1 ms.
+                i.arg(key).arg(body).arg(ms(window).max(1)).arg(capacity);
+            },
+        );
+        Box::pin(async move {
+            let answer: String = answer.await?;
+            match answer.as_str() {
+                "stored" => Ok(Enqueued::Stored),
+                "duplicate" => Ok(Enqueued::Duplicate),
+                "full" => Ok(Enqueued::Full),
+                other => Err(StoreError::backend(
+                    "enqueue",
+                    format!("unexpected answer {other:?} from the enqueue script"),
+                )),
+            }
+        })
+    }
+
+    fn lease(&self, max: usize, visibility: Duration) -> StoreFuture<'_, Vec<Job>> {
+        let now = super::unix_millis();
+        let forget = {
+            let mut at = self
+                .shared
+                .forget_at
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let due = now >= *at;
+            if due {
+                *at = now + FORGET_EVERY_MS;
+            }
+            due
+        };
+        let consumer = self.shared.consumer.clone();
+        let forgotten = forget.then(|| {
+            let consumer = consumer.clone();
+            self.invoke::<i64, _>(
+                "remove stopped consumers",
+                |s| &s.forget,
+                move |i| {
+                    i.arg(consumer).arg(FORGET_IDLE_MS);
+                },
+            )
+        });
+        let leased = self.invoke::<Vec<(String, Vec<u8>, u32, u64)>, _>(
+            "lease",
+            |s| &s.lease,
+            move |i| {
+                i.arg(consumer).arg(max).arg(ms(visibility));
+            },
+        );
+        Box::pin(async move {
+            if let Some(forgotten) = forgotten {
+                // Housekeeping: its failure must not stop leasing.
+                match forgotten.await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        consumers = n,
+                        "removed consumers of stopped receivers from the Redis group"
+                    ),
+                    Err(error) => {
+                        tracing::warn!(error = %error.report(), "could not remove stopped consumers")
+                    }
+                }
+            }
+            Ok(leased
+                .await?
+                .into_iter()
+                .map(|(key, body, attempts, lease)| Job {
+                    key,
+                    body,
+                    attempts,
+                    lease,
+                })
+                .collect())
+        })
+    }
+
+    fn settle(&self, batch: Vec<Settlement>) -> StoreFuture<'_, Vec<bool>> {
+        if batch.is_empty() {
+            return Box::pin(std::future::ready(Ok(Vec::new())));
+        }
+        let settled = self.invoke::<Vec<i64>, _>(
+            "settle",
+            |s| &s.settle,
+            move |i| {
+                for Settlement {
+                    key,
+                    lease,
+                    resolution,
+                } in batch
+                {
+                    let (name, after, error) = match resolution {
+                        Resolution::Completed => ("completed", 0, String::new()),
+                        Resolution::Retry { after, error } => ("retry", ms(after), error),
+                        Resolution::Dead { error } => ("dead", 0, error),
+                        Resolution::Released => ("released", 0, String::new()),
+                    };
+                    i.arg(key).arg(lease).arg(name).arg(after).arg(error);
+                }
+            },
+        );
+        Box::pin(async move { Ok(settled.await?.into_iter().map(|n| n == 1).collect()) })
+    }
+
+    fn dead_letters(&self) -> StoreFuture<'_, Vec<DeadLetter>> {
+        let listed = self.invoke::<Vec<(String, Vec<u8>, u32, String, i64)>, _>(
+            "list dead letters",
+            |s| &s.dead_letters,
+            |_| {},
+        );
+        Box::pin(async move {
+            Ok(listed
+                .await?
+                .into_iter()
+                .map(|(key, body, attempts, error, dead_at)| DeadLetter {
+                    key,
+                    body,
+                    attempts,
+                    error,
+                    dead_at: UnixTime::from_secs(dead_at / 1000),
+                })
+                .collect())
+        })
+    }
+
+    fn replay(&self, key: String) -> StoreFuture<'_, bool> {
+        let replayed = self.invoke::<i64, _>(
+            "replay",
+            |s| &s.replay,
+            move |i| {
+                i.arg(key);
+            },
+        );
+        Box::pin(async move { Ok(replayed.await? == 1) })
+    }
+
+    fn pending(&self) -> StoreFuture<'_, usize> {
+        let mut connection = self.connection.clone();
+        let live = self.shared.keys[1].clone();
+        self.runtime.run("count pending", async move {
+            redis::cmd("SCARD")
+                .arg(live)
+                .query_async::<usize>(&mut connection)
+                .await
+                .map_err(backend("count pending"))
+        })
+    }
+}

@@ -15,7 +15,8 @@
 //!   `queued` (acknowledge at once, in-memory queue), `durable:<path>` (commit to the SQLite file
 //!   at `<path>` before acknowledging; pending events resume after a restart) or
 //!   `postgres://user@host/db` (a store shared by every server using that database, in schema
-//!   `PG_SCHEMA`, default `roamify`).
+//!   `PG_SCHEMA`, default `roamify`) or `redis://host:port/db` (a store shared by every server
+//!   using that Redis, on Redis Streams, under the key tag `REDIS_NAME`, default `roamify`).
 //! - `ROAMIFY_ROLE` (default `both`): `ingest` accepts and stores deliveries but runs no
 //!   handlers; `worker` runs handlers of stored deliveries and serves no HTTP (until SIGINT or
 //!   SIGTERM). Needs a queued mode.
@@ -36,7 +37,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{App, HttpServer};
-use roamify_hooks::delivery::{PgOptions, PgStore, QueueOptions, RetryPolicy, Role};
+use roamify_hooks::delivery::{
+    PgOptions, PgStore, QueueOptions, RedisOptions, RedisStore, RetryPolicy, Role,
+};
 use roamify_hooks::events::{AffiliateOrder, EsimStatus, EsimUsage, PartnerBalance, Refund};
 use roamify_hooks::{DeliveryMode, Receiver, Secret, UnknownEvent, handlers, on_event};
 use tracing::info;
@@ -142,6 +145,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             ))?;
             builder.store(Arc::new(store), queue_options()?)
         }
+        Delivery::Redis(url) => {
+            let name = std::env::var("REDIS_NAME").unwrap_or_else(|_| "roamify".to_owned());
+            let store = futures_executor::block_on(RedisStore::connect(
+                &url,
+                RedisOptions::default().name(name),
+            ))?;
+            builder.store(Arc::new(store), queue_options()?)
+        }
     };
     let role = role()?;
     builder = builder.role(role);
@@ -231,9 +242,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 enum Delivery {
     Mode(DeliveryMode),
     Postgres(String),
+    Redis(String),
 }
 
-/// `ROAMIFY_DELIVERY`: `inline` (default), `queued`, `durable:<path>` or `postgres://…`.
+/// `ROAMIFY_DELIVERY`: `inline` (default), `queued`, `durable:<path>`, `postgres://…` or
+/// `redis://…`.
 fn delivery() -> Result<Delivery, String> {
     let value = std::env::var("ROAMIFY_DELIVERY").unwrap_or_else(|_| "inline".to_owned());
     match value.split_once(':') {
@@ -244,8 +257,9 @@ fn delivery() -> Result<Delivery, String> {
             options: queue_options()?,
         })),
         Some(("postgres" | "postgresql", _)) => Ok(Delivery::Postgres(value)),
+        Some(("redis" | "rediss", _)) => Ok(Delivery::Redis(value)),
         _ => Err(format!(
-            "ROAMIFY_DELIVERY must be inline, queued, durable:<path> or postgres://…, not {value:?}"
+            "ROAMIFY_DELIVERY must be inline, queued, durable:<path>, postgres://… or redis://…, not {value:?}"
         )),
     }
 }

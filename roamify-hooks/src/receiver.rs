@@ -10,7 +10,7 @@ use crate::delivery::{
     fingerprint, idempotency_key,
 };
 #[cfg(feature = "queue")]
-use crate::delivery::{DeadLetter, Engine, QueueOptions, Role, Store};
+use crate::delivery::{DeadLetter, Engine, QueueOptions, Role, Store, StoreCounts};
 use crate::dispatch::{Dispatch, Dispatched, HandlerError, Handlers, MissingState, States};
 use crate::parse::ParseError;
 use crate::secret::{Secret, SecretError};
@@ -490,6 +490,33 @@ impl<D: Dispatch> Receiver<D> {
         }
     }
 
+    /// What the store holds, by state (queued and durable modes; all zero inline). Read from the
+    /// store itself: right after a restart, and for every receiver sharing the store — unlike
+    /// [`Stats`], which counts what this receiver did since it was built.
+    ///
+    /// # Errors
+    /// When the store fails.
+    #[cfg(feature = "queue")]
+    pub async fn counts(&self) -> Result<StoreCounts, StoreError> {
+        match &self.inner.engine {
+            Some(engine) => engine.counts().await,
+            None => Ok(StoreCounts::default()),
+        }
+    }
+
+    /// Deletes a dead letter; `false` when there is none with that key. Its key stays known
+    /// for the dedupe window, so a late redelivery is still acknowledged as a duplicate.
+    ///
+    /// # Errors
+    /// When the store fails.
+    #[cfg(feature = "queue")]
+    pub async fn discard(&self, key: &str) -> Result<bool, StoreError> {
+        match &self.inner.engine {
+            Some(engine) => engine.discard(key).await,
+            None => Ok(false),
+        }
+    }
+
     /// Deliveries waiting or running (queued and durable modes; 0 inline).
     ///
     /// # Errors
@@ -567,7 +594,7 @@ impl fmt::Debug for ReceiverBuilder {
 }
 
 /// Why a [`Receiver`] could not be built.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
     /// No secret was given.
@@ -759,3 +786,5 @@ impl ReceiverBuilder {
         })
     }
 }
+
+crate::debug_as_report!(BuildError);

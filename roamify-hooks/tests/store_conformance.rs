@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use roamify_hooks::delivery::{
     Enqueued, Job, MemoryStore, PgOptions, PgStore, RedisOptions, RedisStore, Resolution,
-    Settlement, SqliteStore, Store, StoreError,
+    Settlement, SqliteStore, Store, StoreCounts, StoreError,
 };
 use stores::{drop_redis_keys, drop_schema, postgres_url, redis_url, unique_schema};
 
@@ -98,6 +98,126 @@ async fn conformance(name: &str, store: Arc<dyn Store>) {
     retries_come_due_and_dead_letters_replay(name, store).await;
     released_jobs_are_due_at_once_without_an_attempt(name, store).await;
     batches_settle_in_order(name, store).await;
+    counts_follow_each_state(name, store).await;
+    dead_letters_are_discarded_or_replayed_in_bulk(name, store).await;
+}
+
+fn counts(ready: usize, leased: usize, retrying: usize, dead: usize) -> StoreCounts {
+    let mut counts = StoreCounts::default();
+    counts.ready = ready;
+    counts.leased = leased;
+    counts.retrying = retrying;
+    counts.dead = dead;
+    counts
+}
+
+async fn counts_follow_each_state(name: &str, store: &dyn Store) {
+    let now = || async { store.counts().await.expect("counts") };
+    assert_eq!(now().await, counts(0, 0, 0, 0), "{name}: empty");
+    for (i, key) in ["count-1", "count-2", "count-3"].into_iter().enumerate() {
+        assert_eq!(
+            enqueue(store, key, 30 + u32::try_from(i).expect("small")).await,
+            Enqueued::Stored,
+            "{name}"
+        );
+    }
+    assert_eq!(now().await, counts(3, 0, 0, 0), "{name}: three ready");
+    let jobs = lease_eventually(store, 3, LONG).await;
+    assert_eq!(now().await, counts(0, 3, 0, 0), "{name}: three leased");
+    let retry = Resolution::Retry {
+        after: LONG,
+        error: "later".to_owned(),
+    };
+    let dead = Resolution::Dead {
+        error: "no".to_owned(),
+    };
+    assert!(settle(store, &jobs[0], retry).await, "{name}");
+    assert!(settle(store, &jobs[1], dead).await, "{name}");
+    let after = now().await;
+    assert_eq!(after, counts(0, 1, 1, 1), "{name}: one of each");
+    assert_eq!(
+        after.pending(),
+        store.pending().await.expect("pending"),
+        "{name}"
+    );
+    assert!(
+        settle(store, &jobs[2], Resolution::Completed).await,
+        "{name}"
+    );
+    assert!(
+        store.discard(jobs[1].key.clone()).await.expect("discard"),
+        "{name}"
+    );
+    assert_eq!(now().await, counts(0, 0, 1, 0), "{name}: the retry waits");
+}
+
+async fn dead_letters_are_discarded_or_replayed_in_bulk(name: &str, store: &dyn Store) {
+    for (i, key) in ["bulk-1", "bulk-2", "bulk-3", "bulk-4"]
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(
+            enqueue(store, key, 40 + u32::try_from(i).expect("small")).await,
+            Enqueued::Stored,
+            "{name}"
+        );
+    }
+    for job in lease_eventually(store, 4, LONG).await {
+        let dead = Resolution::Dead {
+            error: "bulk".to_owned(),
+        };
+        assert!(settle(store, &job, dead).await, "{name}");
+    }
+    assert_eq!(store.counts().await.expect("counts").dead, 4, "{name}");
+    assert!(
+        !store
+            .discard("no-such-key".to_owned())
+            .await
+            .expect("discard"),
+        "{name}"
+    );
+    assert!(
+        store.discard("bulk-1".to_owned()).await.expect("discard"),
+        "{name}"
+    );
+    assert!(
+        !store.discard("bulk-1".to_owned()).await.expect("discard"),
+        "{name}: discarded once"
+    );
+    assert!(
+        !store.replay("bulk-1".to_owned()).await.expect("replay"),
+        "{name}: a discarded letter cannot be replayed"
+    );
+    assert_eq!(
+        enqueue(store, "bulk-1", 40).await,
+        Enqueued::Duplicate,
+        "{name}: a discarded key is still known within the window"
+    );
+    assert!(
+        store.replay("bulk-2".to_owned()).await.expect("replay"),
+        "{name}"
+    );
+    assert_eq!(store.discard_all().await.expect("discard all"), 2, "{name}");
+    assert!(
+        store.dead_letters().await.expect("dead letters").is_empty(),
+        "{name}"
+    );
+    // bulk-2, replayed, dies again; then every dead letter is replayed at once.
+    let job = lease_eventually(store, 1, LONG).await.remove(0);
+    assert_eq!(job.key, "bulk-2", "{name}");
+    let dead = Resolution::Dead {
+        error: "again".to_owned(),
+    };
+    assert!(settle(store, &job, dead).await, "{name}");
+    assert_eq!(store.replay_all().await.expect("replay all"), 1, "{name}");
+    let job = lease_eventually(store, 1, LONG).await.remove(0);
+    assert_eq!(job.key, "bulk-2", "{name}");
+    assert!(settle(store, &job, Resolution::Completed).await, "{name}");
+    assert_eq!(
+        store.counts().await.expect("counts"),
+        counts(0, 0, 1, 0),
+        "{name}: only the earlier check's retry (due in an hour) is left"
+    );
 }
 
 async fn enqueue_deduplicates_within_the_window(name: &str, store: &dyn Store) {
@@ -356,6 +476,79 @@ async fn sqlite_store_keeps_the_store_promises() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SqliteStore::open(dir.path().join("conformance.sqlite")).expect("open");
     conformance("sqlite", Arc::new(store)).await;
+}
+
+/// Finished deliveries and expired keys are purged: under a stream of distinct deliveries, the
+/// file's row count comes back to what is live (here one dead letter, kept until replayed or
+/// discarded) once each batch's dedupe window has passed, instead of growing with the stream.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_purge_keeps_the_row_count_bounded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("purge.sqlite");
+    let store = SqliteStore::open(&path).expect("open");
+    let window = Duration::from_millis(50);
+    let rows = || -> i64 {
+        rusqlite::Connection::open(&path)
+            .and_then(|c| c.query_row("SELECT count(*) FROM deliveries", [], |r| r.get(0)))
+            .expect("count rows")
+    };
+    assert_eq!(
+        store
+            .enqueue("kept-dead".to_owned(), body(0), window, 100)
+            .await
+            .expect("enqueue"),
+        Enqueued::Stored
+    );
+    let job = lease_eventually(&store, 1, LONG).await.remove(0);
+    let dead = Resolution::Dead {
+        error: "kept".to_owned(),
+    };
+    assert!(settle(&store, &job, dead).await);
+    let mut n = 0;
+    for phase in 0..3 {
+        for _ in 0..10 {
+            for _ in 0..200 {
+                n += 1;
+                let key = format!("stream-{n}");
+                let stored = store
+                    .enqueue(key, body(n), window, 10_000)
+                    .await
+                    .expect("enqueue");
+                assert_eq!(stored, Enqueued::Stored);
+            }
+            let jobs = store.lease(200, LONG).await.expect("lease");
+            let done = jobs
+                .iter()
+                .map(|job| Settlement::new(job, Resolution::Completed))
+                .collect();
+            store.settle(done).await.expect("settle");
+        }
+        let during = rows();
+        assert!(
+            during > 1,
+            "phase {phase}: finished rows are kept for their window"
+        );
+        // Once the window passed, purge passes (paced, 1000 rows each) bring the table back to
+        // the one dead letter; each store operation runs one when due.
+        let mut now = during;
+        for _ in 0..1000 {
+            store.pending().await.expect("pending");
+            now = rows();
+            if now == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            now, 1,
+            "phase {phase}: {during} rows after 2000 deliveries, {now} later"
+        );
+    }
+    assert_eq!(
+        store.dead_letters().await.expect("dead letters").len(),
+        1,
+        "dead letters are not purged"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::StoreError;
-use super::store::{DeadLetter, Enqueued, Job, Resolution, Settlement, Store};
+use super::store::{DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreCounts};
 use super::{Counters, QueueOptions, Role};
 use crate::dispatch::{Dispatch, Dispatched};
 use crate::receiver::{Handled, OnHandled};
@@ -167,6 +167,14 @@ impl Engine {
 
     pub(crate) async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
         self.store.dead_letters().await
+    }
+
+    pub(crate) async fn counts(&self) -> Result<StoreCounts, StoreError> {
+        self.store.counts().await
+    }
+
+    pub(crate) async fn discard(&self, key: &str) -> Result<bool, StoreError> {
+        self.store.discard(key.to_owned()).await
     }
 
     pub(crate) async fn replay(&self, key: &str) -> Result<bool, StoreError> {

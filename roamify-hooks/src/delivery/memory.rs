@@ -5,7 +5,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::dedupe::{DEFAULT_DEDUPE_CAPACITY, Recent};
-use super::store::{DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreFuture};
+use super::store::{
+    DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreCounts, StoreFuture,
+};
 use crate::time::UnixTime;
 
 /// The default number of dead letters a [`MemoryStore`] keeps: 10 000.
@@ -237,5 +239,26 @@ impl Store for MemoryStore {
 
     fn pending(&self) -> StoreFuture<'_, usize> {
         self.with(|s| s.pending())
+    }
+
+    fn counts(&self) -> StoreFuture<'_, StoreCounts> {
+        self.with(|s| {
+            let now = Instant::now();
+            let due = s.later.range(..(now, u64::MAX)).count();
+            StoreCounts {
+                ready: s.ready.len() + due,
+                leased: s.leased.len(),
+                retrying: s.later.len() - due,
+                dead: s.dead.len(),
+            }
+        })
+    }
+
+    fn discard(&self, key: String) -> StoreFuture<'_, bool> {
+        // The key stays in the dedupe index, which forgets it on its own.
+        self.with(|s| match s.dead.iter().position(|d| d.key == key) {
+            Some(index) => s.dead.remove(index).is_some(),
+            None => false,
+        })
     }
 }

@@ -69,7 +69,9 @@ pub use redis::{RedisOptions, RedisStore};
 #[cfg(feature = "durable")]
 pub use sqlite::{SqliteOptions, SqliteStore};
 #[cfg(feature = "queue")]
-pub use store::{DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreFuture};
+pub use store::{
+    DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreCounts, StoreFuture,
+};
 
 use crate::catalog::Event;
 
@@ -301,7 +303,9 @@ impl Counters {
     }
 }
 
-/// A snapshot of the receiver's counters ([`Receiver::stats`](crate::Receiver::stats)).
+/// A snapshot of the receiver's counters ([`Receiver::stats`](crate::Receiver::stats)): what
+/// this receiver did since it was built, in this process. What a store holds now (dead letters,
+/// pending deliveries, also after a restart) is `Receiver::counts`, read from the store.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -313,7 +317,7 @@ pub struct Stats {
     pub in_flight: u64,
     /// Failed runs scheduled again.
     pub retried: u64,
-    /// Deliveries that exhausted their retries.
+    /// Deliveries this receiver moved to the dead letters (not how many are stored now).
     pub dead_lettered: u64,
     /// Duplicates acknowledged without running handlers.
     pub deduplicated: u64,

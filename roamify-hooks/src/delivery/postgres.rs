@@ -27,7 +27,9 @@ use tokio_postgres::NoTls;
 use super::StoreError;
 use super::purge::{PURGE_BATCH, PurgePacer};
 use super::runtime::StoreRuntime;
-use super::store::{DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreFuture};
+use super::store::{
+    DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreCounts, StoreFuture,
+};
 use crate::time::UnixTime;
 
 /// The schema version this release writes.
@@ -126,6 +128,8 @@ struct Sql {
     replay: String,
     pending: String,
     purge: String,
+    counts: String,
+    discard: String,
 }
 
 impl Sql {
@@ -188,6 +192,16 @@ impl Sql {
                 "DELETE FROM {s}.keys WHERE ctid IN
                      (SELECT ctid FROM {s}.keys WHERE expires_at < now() LIMIT $1)"
             ),
+            // A leased job has a lease token; a retry or a release clears it.
+            counts: format!(
+                "SELECT count(*) FILTER (WHERE state = 0 AND lease = 0 AND visible_at <= now()),
+                        count(*) FILTER (WHERE state = 0 AND lease <> 0),
+                        count(*) FILTER (WHERE state = 0 AND lease = 0 AND visible_at > now()),
+                        count(*) FILTER (WHERE state = 2)
+                 FROM {s}.jobs"
+            ),
+            // The dedupe mark lives in `keys`, untouched.
+            discard: format!("DELETE FROM {s}.jobs WHERE key = $1 AND state = 2"),
         }
     }
 }
@@ -543,6 +557,34 @@ impl Store for PgStore {
                 .map_err(backend("count pending"))?
                 .get(0);
             Ok(usize::try_from(count).unwrap_or(0))
+        })
+    }
+
+    fn counts(&self) -> StoreFuture<'_, StoreCounts> {
+        self.run(move |pool, sql| async move {
+            let client = pool.get().await.map_err(pool_error("count deliveries"))?;
+            let row = client
+                .query_one(&sql.counts, &[])
+                .await
+                .map_err(backend("count deliveries"))?;
+            let n = |i: usize| usize::try_from(row.get::<_, i64>(i)).unwrap_or(0);
+            Ok(StoreCounts {
+                ready: n(0),
+                leased: n(1),
+                retrying: n(2),
+                dead: n(3),
+            })
+        })
+    }
+
+    fn discard(&self, key: String) -> StoreFuture<'_, bool> {
+        self.run(move |pool, sql| async move {
+            let client = pool.get().await.map_err(pool_error("discard"))?;
+            let deleted = client
+                .execute(&sql.discard, &[&key])
+                .await
+                .map_err(backend("discard"))?;
+            Ok(deleted == 1)
         })
     }
 }

@@ -113,9 +113,12 @@ pub struct DeadLetter {
 /// - Retries come due after their delay; dead letters keep body, attempts, last error and time;
 ///   replay moves one back with its attempts reset.
 ///
+/// - Dead letters stay until replayed or discarded; [`discard`](Store::discard) forgets the
+///   body, not the key, which stays known until its dedupe window ends.
+///
 /// The trait speaks only of keys, bytes and durations, so stores shared by several receivers
-/// fit it. Built-in: [`MemoryStore`](super::MemoryStore) and, with the `durable` feature,
-/// `SqliteStore`.
+/// fit it. Built-in: [`MemoryStore`](super::MemoryStore) and, with their features,
+/// `SqliteStore`, `PgStore` and `RedisStore`.
 pub trait Store: Send + Sync + 'static {
     /// Adds a verified delivery, unless `key` was enqueued within `window` (then
     /// [`Enqueued::Duplicate`]) or `capacity` deliveries are pending ([`Enqueued::Full`]).
@@ -144,4 +147,71 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deliveries waiting or leased.
     fn pending(&self) -> StoreFuture<'_, usize>;
+
+    /// What the store holds, by state, read from the store itself (so it is right after a
+    /// restart, and across every receiver sharing the store).
+    fn counts(&self) -> StoreFuture<'_, StoreCounts>;
+
+    /// Deletes a dead letter; `false` if no dead letter has that key. Its key stays known until
+    /// its dedupe window ends, so a late redelivery is still acknowledged as a duplicate.
+    fn discard(&self, key: String) -> StoreFuture<'_, bool>;
+
+    /// Replays every dead letter; returns how many went back to the queue.
+    fn replay_all(&self) -> StoreFuture<'_, usize> {
+        Box::pin(async move {
+            let mut replayed = 0;
+            for dead in self.dead_letters().await? {
+                replayed += usize::from(self.replay(dead.key).await?);
+            }
+            Ok(replayed)
+        })
+    }
+
+    /// Discards every dead letter; returns how many were deleted.
+    fn discard_all(&self) -> StoreFuture<'_, usize> {
+        Box::pin(async move {
+            let mut discarded = 0;
+            for dead in self.dead_letters().await? {
+                discarded += usize::from(self.discard(dead.key).await?);
+            }
+            Ok(discarded)
+        })
+    }
+}
+
+/// What a store holds, by state: see [`Store::counts`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreCounts {
+    /// Due now, waiting for a worker.
+    pub ready: usize,
+    /// Leased by a worker (running, or held by a worker that died, until its visibility
+    /// timeout passes).
+    pub leased: usize,
+    /// Failed, waiting for their retry delay.
+    pub retrying: usize,
+    /// Dead letters, kept until replayed or discarded.
+    pub dead: usize,
+}
+
+impl StoreCounts {
+    /// Deliveries not finished: ready, leased or retrying (what the queue capacity counts).
+    #[must_use]
+    pub fn pending(&self) -> usize {
+        self.ready + self.leased + self.retrying
+    }
+}
+
+impl std::fmt::Display for StoreCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pending={} (ready={} leased={} retrying={}) dead={}",
+            self.pending(),
+            self.ready,
+            self.leased,
+            self.retrying,
+            self.dead
+        )
+    }
 }

@@ -40,7 +40,9 @@ use redis::{RedisError, Script};
 
 use super::StoreError;
 use super::runtime::StoreRuntime;
-use super::store::{DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreFuture};
+use super::store::{
+    DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreCounts, StoreFuture,
+};
 use crate::time::UnixTime;
 
 /// The consumer group every receiver joins.
@@ -146,6 +148,8 @@ struct Scripts {
     dead_letters: Script,
     replay: Script,
     forget: Script,
+    counts: Script,
+    discard: Script,
 }
 
 const PRELUDE: &str = include_str!("lua/prelude.lua");
@@ -226,6 +230,8 @@ impl RedisStore {
                 dead_letters: script(include_str!("lua/dead_letters.lua")),
                 replay: script(include_str!("lua/replay.lua")),
                 forget: script(include_str!("lua/forget.lua")),
+                counts: script(include_str!("lua/counts.lua")),
+                discard: script(include_str!("lua/discard.lua")),
             },
             forget_at: Mutex::new(0),
         });
@@ -425,6 +431,34 @@ impl Store for RedisStore {
             },
         );
         Box::pin(async move { Ok(replayed.await? == 1) })
+    }
+
+    fn counts(&self) -> StoreFuture<'_, StoreCounts> {
+        let counted = self.invoke::<(usize, usize, usize, usize), _>(
+            "count deliveries",
+            |s| &s.counts,
+            |_| {},
+        );
+        Box::pin(async move {
+            let (ready, leased, retrying, dead) = counted.await?;
+            Ok(StoreCounts {
+                ready,
+                leased,
+                retrying,
+                dead,
+            })
+        })
+    }
+
+    fn discard(&self, key: String) -> StoreFuture<'_, bool> {
+        let discarded = self.invoke::<i64, _>(
+            "discard",
+            |s| &s.discard,
+            move |i| {
+                i.arg(key);
+            },
+        );
+        Box::pin(async move { Ok(discarded.await? == 1) })
     }
 
     fn pending(&self) -> StoreFuture<'_, usize> {

@@ -24,7 +24,9 @@ mod sync;
 
 use super::StoreError;
 use super::purge::{PURGE_BATCH, PurgePacer};
-use super::store::{DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreFuture};
+use super::store::{
+    DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreCounts, StoreFuture,
+};
 use crate::time::UnixTime;
 
 /// Row states of the `deliveries` table.
@@ -92,6 +94,8 @@ enum Op {
     DeadLetters,
     Replay(String),
     Pending,
+    Counts,
+    Discard(String),
 }
 
 impl Op {
@@ -110,6 +114,8 @@ enum Answer {
     Dead(Vec<DeadLetter>),
     Replayed(bool),
     Pending(usize),
+    Counts(StoreCounts),
+    Discarded(bool),
 }
 
 type Reply = Box<dyn FnOnce(Result<Answer, StoreError>) + Send>;
@@ -257,6 +263,20 @@ impl Store for SqliteStore {
     fn pending(&self) -> StoreFuture<'_, usize> {
         self.ask(Op::Pending, |a| match a {
             Answer::Pending(n) => Some(n),
+            _ => None,
+        })
+    }
+
+    fn counts(&self) -> StoreFuture<'_, StoreCounts> {
+        self.ask(Op::Counts, |a| match a {
+            Answer::Counts(counts) => Some(counts),
+            _ => None,
+        })
+    }
+
+    fn discard(&self, key: String) -> StoreFuture<'_, bool> {
+        self.ask(Op::Discard(key), |a| match a {
+            Answer::Discarded(done) => Some(done),
             _ => None,
         })
     }
@@ -414,7 +434,43 @@ fn run(tx: &Connection, meta: &mut Meta, op: Op, now: i64) -> Result<Answer, Sto
             Answer::Replayed(replayed)
         }
         Op::Pending => Answer::Pending(usize::try_from(meta.pending).unwrap_or(0)),
+        Op::Counts => Answer::Counts(counts(tx, now).map_err(backend("count deliveries"))?),
+        Op::Discard(key) => Answer::Discarded(
+            // Done, without its body: the key stays known until its window ends, then the row
+            // is purged like any finished delivery.
+            tx.prepare_cached(
+                "UPDATE deliveries SET state = ?2, body = x'', error = NULL, lease = 0, due_ms = max(expires_ms, ?4) WHERE key = ?1 AND state = ?3",
+            )
+            .and_then(|mut s| s.execute(params![key, DONE, DEAD, now]))
+            .map_err(backend("discard"))?
+                == 1,
+        ),
     })
+}
+
+fn counts(tx: &Connection, now: i64) -> Result<StoreCounts, rusqlite::Error> {
+    let mut counts = StoreCounts::default();
+    let mut query = tx.prepare_cached(
+        "SELECT state, due_ms > ?1, count(*) FROM deliveries WHERE state IN (?2, ?3, ?4) GROUP BY 1, 2",
+    )?;
+    let rows = query.query_map(params![now, READY, LEASED, DEAD], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, bool>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (state, later, n) = row?;
+        let n = usize::try_from(n).unwrap_or(0);
+        match (state, later) {
+            (READY, false) => counts.ready += n,
+            (READY, true) => counts.retrying += n,
+            (LEASED, _) => counts.leased += n,
+            _ => counts.dead += n,
+        }
+    }
+    Ok(counts)
 }
 
 fn enqueue(

@@ -373,7 +373,7 @@ impl fmt::Debug for States {
 }
 
 /// A handler needs state that was never registered.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "handler `{handler}` takes `State<{type_name}>`, but no `{type_name}` was registered (call `.state(…)` on the receiver builder)"
 )]
@@ -383,3 +383,5 @@ pub struct MissingState {
     /// The state type it needs.
     pub type_name: &'static str,
 }
+
+crate::debug_as_report!(MissingState);

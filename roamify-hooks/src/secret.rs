@@ -24,7 +24,7 @@ pub const SECRET_ENV: &str = "ROAMIFY_WEBHOOK_SECRET";
 pub struct Secret(Zeroizing<Vec<u8>>);
 
 /// Why a [`Secret`] could not be made.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SecretError {
     /// The secret is empty (an unset dashboard value, or an empty variable).
@@ -97,3 +97,5 @@ impl fmt::Display for Secret {
         f.write_str("Secret(***)")
     }
 }
+
+crate::debug_as_report!(SecretError);

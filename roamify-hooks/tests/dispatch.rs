@@ -291,6 +291,22 @@ fn missing_state_fails_at_build_time() {
     assert!(matches!(no_secret, BuildError::NoSecret), "{no_secret:?}");
 }
 
+/// `fn main() -> Result<(), E>` prints `Error: {e:?}`: the message, not the variant's fields.
+#[test]
+fn errors_debug_print_their_message() {
+    let error = Receiver::builder()
+        .secret(Secret::new(SECRET).expect("secret"))
+        .build(handlers![usage])
+        .expect_err("Log was not registered");
+    assert_eq!(format!("{error:?}"), error.to_string());
+    assert!(format!("{error:?}").starts_with("handler `usage` takes `State<"));
+    let unset = Secret::from_env_var("ROAMIFY_TEST_VARIABLE_NEVER_SET").expect_err("unset");
+    assert_eq!(
+        format!("{unset:?}"),
+        "the environment variable ROAMIFY_TEST_VARIABLE_NEVER_SET is not set (copy the webhook secret from the Roamify dashboard)"
+    );
+}
+
 #[test]
 fn uncatalogued_payload_that_does_not_fit_is_malformed() {
     let log = std::sync::Arc::new(Log::default());

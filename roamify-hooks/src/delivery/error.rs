@@ -9,7 +9,7 @@ use std::sync::Arc;
 /// The underlying error is kept as the [`source`](Error::source); [`StoreError::report`] prints
 /// the whole chain on one line. Cheap to clone (the cause is shared), so one failed group commit
 /// reaches every delivery that waited on it with the same error.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// The store was shut down, or its owner thread is gone: nothing more can be stored.
@@ -80,3 +80,5 @@ impl Unavailable {
         crate::report(self)
     }
 }
+
+crate::debug_as_report!(StoreError);

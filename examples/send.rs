@@ -17,11 +17,14 @@
 //! - `--bad-signature`: send a well-formed signature that does not match.
 //! - `--list`: list the built-in samples.
 //!
-//! Prints the answer's status and body; exits non-zero unless the status is 2xx.
+//! Prints the answer's status and body; exits non-zero unless the status is 2xx. The
+//! `roamify-hooks` command line tool (`roamify-hooks send`) does the same and more; both use
+//! `roamify_hooks_cli::send`.
 
 use std::process::ExitCode;
 
-use roamify_hooks::{CATALOG, EventKind, SIGNATURE_HEADER, testing};
+use roamify_hooks::CATALOG;
+use roamify_hooks_cli::send;
 
 struct Args {
     event: Option<String>,
@@ -60,12 +63,6 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// `category.kind` (or `category/kind`, any catalog spelling) to a kind.
-fn kind_named(name: &str) -> Option<EventKind> {
-    let (category, kind) = name.split_once(['.', '/'])?;
-    EventKind::from_wire(category, kind)
-}
-
 fn main() -> ExitCode {
     match run() {
         Ok(code) => code,
@@ -87,17 +84,7 @@ fn run() -> Result<ExitCode, String> {
     let event = args
         .event
         .ok_or_else(|| format!("name an event (see --list) or a file\n{USAGE}"))?;
-    let body: Vec<u8> = match kind_named(&event) {
-        Some(kind) => testing::sample(kind).to_vec(),
-        None if std::path::Path::new(&event).is_file() => {
-            std::fs::read(&event).map_err(|e| format!("{event}: {e}"))?
-        }
-        None => {
-            return Err(format!(
-                "{event:?} is neither a known event (see --list) nor a file"
-            ));
-        }
-    };
+    let body = send::body(&event).map_err(|e| e.to_string())?;
     let secret = match args.secret {
         Some(secret) => secret,
         None => std::env::var("ROAMIFY_WEBHOOK_SECRET").map_err(|_| {
@@ -105,40 +92,16 @@ fn run() -> Result<ExitCode, String> {
                 .to_owned()
         })?,
     };
-    let signature = if args.bad_signature {
-        "0".repeat(64)
-    } else {
-        testing::sign(&secret, &body)
-    };
-    let url = args.url.unwrap_or_else(|| {
-        let bind = std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
-        format!("http://{bind}/webhooks/roamify")
-    });
-
-    // reqwest is built without a bundled TLS provider; use ring, as the server does.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let url = args.url.unwrap_or_else(send::default_url);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let (status, answer) = runtime.block_on(async {
-        let response = reqwest::Client::new()
-            .post(&url)
-            .header(SIGNATURE_HEADER, &signature)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| format!("POST {url}: {e}"))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| format!("reading the answer: {e}"))?;
-        Ok::<_, String>((status, text))
-    })?;
-    println!("{} {}", status.as_u16(), answer);
-    Ok(if status.is_success() {
+    let answer = runtime
+        .block_on(send::post(&url, &secret, body, args.bad_signature))
+        .map_err(|e| roamify_hooks::report(&e))?;
+    println!("{} {}", answer.status, answer.body);
+    Ok(if answer.is_success() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -1,0 +1,11 @@
+//! The library behind the `roamify-hooks` command line tool, for programs that want the same
+//! operations: send a signed test delivery ([`send`]), explain why a signature does not match a
+//! captured body ([`verify`]), and open any delivery store from the URL the `server` example
+//! reads from `ROAMIFY_DELIVERY` ([`store`]).
+//!
+//! The command itself (`cargo install --path roamify-hooks-cli`, then `roamify-hooks --help`)
+//! adds the dead-letter and stats commands on top of [`roamify_hooks::delivery::Store`].
+
+pub mod send;
+pub mod store;
+pub mod verify;

@@ -1,0 +1,93 @@
+//! Opening a delivery store from the URL the `server` example reads from `ROAMIFY_DELIVERY`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use roamify_hooks::delivery::{
+    PgOptions, PgStore, RedisOptions, RedisStore, SqliteStore, Store, StoreError,
+};
+
+/// Where deliveries are stored, parsed from a URL: `durable:<path>`, `postgres://…` or
+/// `redis://…`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreUrl {
+    /// A SQLite file (`durable:<path>`).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database (`postgres://…` or `postgresql://…`).
+    Postgres(String),
+    /// A Redis server (`redis://…` or `rediss://…`).
+    Redis(String),
+}
+
+/// Why a store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The URL names no store this tool can open.
+    #[error(
+        "{0:?} is not a store URL: use durable:<path>, postgres://… or redis://… (the server's ROAMIFY_DELIVERY)"
+    )]
+    Invalid(String),
+    /// An in-memory mode: its deliveries live in the server process only.
+    #[error(
+        "{0:?} keeps deliveries in the server's memory; nothing outside the process can see them (use a durable store to inspect and replay)"
+    )]
+    InMemory(String),
+    /// The SQLite file does not exist (opening would create an empty one).
+    #[error("no database at {}", .0.display())]
+    Missing(PathBuf),
+    /// The store failed to open.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl std::str::FromStr for StoreUrl {
+    type Err = OpenError;
+
+    fn from_str(url: &str) -> Result<Self, OpenError> {
+        match url.split_once(':') {
+            Some(("durable", path)) if !path.is_empty() => Ok(Self::Sqlite(path.into())),
+            Some(("postgres" | "postgresql", _)) => Ok(Self::Postgres(url.to_owned())),
+            Some(("redis" | "rediss", _)) => Ok(Self::Redis(url.to_owned())),
+            None if url == "inline" || url == "queued" => Err(OpenError::InMemory(url.to_owned())),
+            _ => Err(OpenError::Invalid(url.to_owned())),
+        }
+    }
+}
+
+/// How to open a store: its URL, and the names that select one store among several on a
+/// shared server.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Where.
+    pub url: StoreUrl,
+    /// PostgreSQL: the schema of the store's tables (the server's `PG_SCHEMA`).
+    pub pg_schema: String,
+    /// Redis: the hash tag of the store's keys (the server's `REDIS_NAME`).
+    pub redis_name: String,
+}
+
+impl StoreConfig {
+    /// Opens the store. A SQLite file must exist already.
+    ///
+    /// # Errors
+    /// When the file is missing, or the store cannot be opened or reached.
+    pub async fn open(&self) -> Result<Arc<dyn Store>, OpenError> {
+        Ok(match &self.url {
+            StoreUrl::Sqlite(path) => {
+                if !path.is_file() {
+                    return Err(OpenError::Missing(path.clone()));
+                }
+                Arc::new(SqliteStore::open(path)?)
+            }
+            StoreUrl::Postgres(url) => Arc::new(
+                PgStore::connect(url, PgOptions::default().schema(self.pg_schema.as_str())).await?,
+            ),
+            StoreUrl::Redis(url) => Arc::new(
+                RedisStore::connect(url, RedisOptions::default().name(self.redis_name.as_str()))
+                    .await?,
+            ),
+        })
+    }
+}

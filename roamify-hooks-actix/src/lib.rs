@@ -42,13 +42,13 @@
 //!
 //! # Logs
 //!
-//! Each delivery runs in a `tracing` span `roamify_delivery` that records `category`, `kind`,
-//! `outcome`, `handler`, `secret` (the index of the matching secret) and `latency_us`, and ends
-//! with one event: `info` when handled or acknowledged, `warn` for a bad signature or a malformed
-//! body, `error` with the whole cause chain when a handler failed. Secrets and bodies are never
-//! logged.
-
-use std::time::Instant;
+//! The receiver logs each delivery (see [`Receiver::receive`]): a `tracing` span
+//! `roamify_delivery` named with `category` and `kind` before the handler runs, and one event
+//! for the outcome — `info` when handled, acknowledged or stored, `warn` for a refusal, `error`
+//! with the whole cause chain when a handler failed; refusals and failures carry their fields
+//! themselves, so they are logged even where `info` is off. This adapter adds one `warn` event
+//! for a body refused before verification (over the limit, or unreadable). Secrets and bodies
+//! are never logged.
 
 use actix_web::dev::{AppService, HttpServiceFactory};
 use actix_web::http::StatusCode;
@@ -56,8 +56,6 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt as _;
 use roamify_hooks::{Dispatch, Outcome, Receiver};
-use tracing::Instrument as _;
-use tracing::field::Empty;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]
@@ -166,29 +164,18 @@ async fn deliver<D: Dispatch>(
     payload: web::Payload,
     limit: usize,
 ) -> HttpResponse {
-    let span = tracing::info_span!(
-        "roamify_delivery",
-        category = Empty,
-        kind = Empty,
-        outcome = Empty,
-        handler = Empty,
-        secret = Empty,
-        latency_us = Empty,
-    );
-    // Read the clock only when someone listens.
-    let started = (!span.is_disabled()).then(Instant::now);
     let body = match read_body(request, payload, limit).await {
         Ok(body) => body,
         Err(status) => {
-            span.record(
-                "outcome",
+            tracing::warn!(
+                status = status.as_u16(),
+                "delivery refused before verification: {}",
                 if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    "too_large"
+                    "body over the size limit"
                 } else {
-                    "unreadable"
-                },
+                    "body could not be read"
+                }
             );
-            tracing::warn!(parent: &span, status = status.as_u16(), "refused a delivery before verification");
             return reply(status);
         }
     };
@@ -196,13 +183,8 @@ async fn deliver<D: Dispatch>(
         .headers()
         .get_all(&SIGNATURE)
         .map(HeaderValue::as_bytes);
-    let outcome = receiver
-        .receive(signatures, &body)
-        .instrument(span.clone())
-        .await;
-    if let Some(started) = started {
-        log(&span, &outcome, started);
-    }
+    // The receiver logs the outcome (its span, and one event).
+    let outcome = receiver.receive(signatures, &body).await;
     reply(status_of(&outcome))
 }
 
@@ -229,55 +211,4 @@ async fn read_body(
         body.extend_from_slice(&chunk);
     }
     Ok(body)
-}
-
-fn log(span: &tracing::Span, outcome: &Outcome, started: Instant) {
-    let latency = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    span.record("outcome", outcome.label());
-    span.record("latency_us", latency);
-    if let Some(event) = outcome.event() {
-        span.record("category", event.category());
-        span.record("kind", event.kind());
-    }
-    if let Some(secret) = outcome.secret_index() {
-        span.record("secret", secret);
-    }
-    match outcome {
-        Outcome::Handled { handler, .. } => {
-            span.record("handler", *handler);
-            tracing::info!(parent: span, "delivery handled");
-        }
-        Outcome::Acknowledged { .. } => {
-            tracing::info!(parent: span, "delivery acknowledged without a handler")
-        }
-        Outcome::Queued { key, .. } => {
-            tracing::info!(parent: span, %key, "delivery stored for the workers")
-        }
-        Outcome::Duplicate { .. } => {
-            tracing::info!(parent: span, "duplicate delivery acknowledged; handlers not run again")
-        }
-        Outcome::TooOld { age, .. } => {
-            tracing::warn!(parent: span, ?age, "delivery refused: older than the maximum age")
-        }
-        Outcome::Unavailable { reason } => {
-            let cause = reason.report();
-            tracing::warn!(parent: span, reason = reason.label(), %cause, "delivery refused for now (503); Roamify will retry")
-        }
-        Outcome::ShuttingDown => {
-            tracing::warn!(parent: span, "delivery refused (503): shutting down; Roamify will retry")
-        }
-        Outcome::BadSignature(reason) => {
-            tracing::warn!(parent: span, %reason, "delivery refused: invalid signature")
-        }
-        Outcome::Malformed { error, .. } => {
-            tracing::warn!(parent: span, %error, "delivery refused: malformed event")
-        }
-        Outcome::HandlerFailed { error, .. } => {
-            span.record("handler", error.handler());
-            tracing::error!(parent: span, error = %error.report(), "handler failed; Roamify will retry");
-        }
-        _ => {
-            tracing::warn!(parent: span, "delivery finished with an outcome this adapter does not know")
-        }
-    }
 }

@@ -95,6 +95,7 @@ mod catalog;
 pub mod delivery;
 mod dispatch;
 pub mod events;
+mod observe;
 mod parse;
 mod receiver;
 mod secret;

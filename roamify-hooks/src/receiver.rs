@@ -2,7 +2,10 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use sha2::Digest as _;
+use tracing::Instrument as _;
 
 use crate::catalog::{Event, EventKind};
 use crate::delivery::{
@@ -12,6 +15,7 @@ use crate::delivery::{
 #[cfg(feature = "queue")]
 use crate::delivery::{DeadLetter, Engine, QueueOptions, Role, Store, StoreCounts};
 use crate::dispatch::{Dispatch, Dispatched, HandlerError, Handlers, MissingState, States};
+use crate::observe;
 use crate::parse::ParseError;
 use crate::secret::{Secret, SecretError};
 use crate::signature::{Secrets, SignatureError};
@@ -289,7 +293,41 @@ impl Receiver<()> {
 impl<D: Dispatch> Receiver<D> {
     /// Handles one delivery: verifies `body` against the `X-Roamify-Signature` value(s), parses
     /// it, and — per the delivery mode — runs its handler or stores it for the workers.
+    ///
+    /// It runs in a `tracing` span `roamify_delivery` whose `category` and `kind` are recorded
+    /// as soon as the event is parsed, so a handler's own log lines carry them; `outcome`,
+    /// `handler`, `secret` (the matching secret's index) and `latency_us` follow at the end.
+    /// The outcome is logged once: at `info` when handled, acknowledged, stored or a duplicate;
+    /// at `warn` for a refusal (bad signature, malformed, too old, 503) with its cause; at
+    /// `error` when a handler failed, with the whole cause chain. Refusals and failures carry
+    /// `category`, `kind` and `key` on the event itself, so they are logged even when `info` —
+    /// and the span with it — is disabled. Secrets and bodies are never logged.
     pub async fn receive<I>(&self, signatures: I, body: &[u8]) -> Outcome
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let span = observe::delivery_span();
+        // Read the clock only when someone listens.
+        let started = (!span.is_disabled()).then(Instant::now);
+        let mut key = None;
+        let outcome = self
+            .pipeline(signatures, body, &span, &mut key)
+            .instrument(span.clone())
+            .await;
+        observe::ended(&span, &outcome, key.as_deref(), started);
+        outcome
+    }
+
+    /// [`receive`](Self::receive) without the logging; `failed_key` is set to the idempotency
+    /// key of a delivery that was verified but failed (for the log line).
+    async fn pipeline<I>(
+        &self,
+        signatures: I,
+        body: &[u8],
+        span: &tracing::Span,
+        failed_key: &mut Option<String>,
+    ) -> Outcome
     where
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
@@ -302,13 +340,16 @@ impl<D: Dispatch> Receiver<D> {
         let event = match Event::parse(&verified) {
             Ok(event) => event,
             Err(error) => {
+                *failed_key = Some(hex::encode(sha2::Sha256::digest(body)));
                 return Outcome::Malformed {
                     error,
                     secret_index,
                 };
             }
         };
+        observe::named(span, &event);
         if let Some(age) = self.too_old(&event) {
+            *failed_key = Some(idempotency_key(&event, body));
             return Outcome::TooOld {
                 event: EventName::of(&event),
                 age,
@@ -333,12 +374,14 @@ impl<D: Dispatch> Receiver<D> {
                 secret_index,
             };
         }
-        // The visible key (SHA-256) is computed only for the hook that shows it.
+        // The visible key (SHA-256) is computed only for the hook that shows it, or for the log
+        // line of a failure (from what it is made of, kept before the event moves).
         let key = self
             .inner
             .on_handled
             .as_ref()
             .map(|_| idempotency_key(&event, body));
+        let event_id = event.event_id().map(str::to_owned);
         // Awaiting the table directly (not `self.dispatch`) keeps one less future around the event.
         let name = EventName::of(&event);
         let dispatched = self.inner.table.dispatch(event).await;
@@ -354,6 +397,10 @@ impl<D: Dispatch> Receiver<D> {
                 }
             }
             Outcome::HandlerFailed { .. } => {
+                *failed_key = Some(
+                    key.or(event_id)
+                        .unwrap_or_else(|| hex::encode(sha2::Sha256::digest(body))),
+                );
                 // Roamify retries a failed delivery: it must run again.
                 if let (Some(dedupe), Some(fingerprint)) = (&self.inner.dedupe, fingerprint) {
                     dedupe.forget(fingerprint);

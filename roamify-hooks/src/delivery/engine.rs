@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use tracing::Instrument as _;
 
 use super::StoreError;
 use super::store::{DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreCounts};
@@ -331,8 +332,19 @@ impl<D: Dispatch> Worker<D> {
         let event =
             crate::parse::parse(&job.body).map_err(|e| Failure::Permanent(e.to_string()))?;
         let name = crate::receiver::EventName::of(&event);
-        let dispatched =
-            tokio::time::timeout(self.options.handler_timeout, self.table.dispatch(event)).await;
+        // The handler's own log lines carry the delivery's key, name and attempt.
+        let span = tracing::info_span!(
+            "roamify_job",
+            key = %job.key,
+            category = name.category(),
+            kind = name.kind(),
+            attempt = job.attempts + 1,
+        );
+        let dispatched = tokio::time::timeout(
+            self.options.handler_timeout,
+            self.table.dispatch(event).instrument(span),
+        )
+        .await;
         match dispatched {
             Ok(Dispatched::Handled { handler }) => {
                 Counters::bump(&self.shared.counters.handled);

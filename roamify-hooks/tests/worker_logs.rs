@@ -1,0 +1,75 @@
+//! The workers of a queued receiver run each job in a span `roamify_job` with its key,
+//! category, kind and attempt: a handler's own lines carry them. (A global subscriber, so in a
+//! binary of its own: the workers run on the receiver's threads.)
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use roamify_hooks::delivery::QueueOptions;
+use roamify_hooks::events::PartnerBalance;
+use roamify_hooks::testing::sign;
+use roamify_hooks::{DeliveryMode, Outcome, Receiver, Secret, handlers, on_event};
+
+const SECRET: &str = "whsec_worker_logs";
+
+#[on_event(category = "partner", kind = "low_balance")]
+async fn chatty(event: PartnerBalance) {
+    tracing::info!(balance = %event.balance, "inside the handler");
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_workers_handler_lines_carry_key_category_kind_and_attempt() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish(),
+    )
+    .expect("the only subscriber of this test binary");
+    let receiver = Receiver::builder()
+        .secret(Secret::new(SECRET).expect("secret"))
+        .delivery(DeliveryMode::Queued(QueueOptions::default()))
+        .build(handlers![chatty])
+        .expect("build");
+    let body = roamify_hooks::testing::sample(roamify_hooks::EventKind::PartnerLowBalance);
+    let outcome = futures_executor::block_on(receiver.receive([sign(SECRET, body)], body));
+    let Outcome::Queued { key, .. } = outcome else {
+        panic!("{outcome:?}");
+    };
+    let mut line = None;
+    for _ in 0..500 {
+        let text = String::from_utf8_lossy(&captured.0.lock().expect("lock")).into_owned();
+        line = text
+            .lines()
+            .find(|l| l.contains("inside the handler"))
+            .map(str::to_owned);
+        if line.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let line = line.expect("the handler ran and logged");
+    assert!(line.contains("roamify_job{"), "{line}");
+    assert!(line.contains(&format!("key={key}")), "{line}");
+    assert!(line.contains("category=\"partner\""), "{line}");
+    assert!(line.contains("kind=\"low_balance\""), "{line}");
+    assert!(line.contains("attempt=1"), "{line}");
+    receiver.shutdown(Duration::from_secs(5));
+}

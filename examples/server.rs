@@ -27,7 +27,12 @@
 //!   duplicate is acknowledged without running handlers again; `0` turns deduplication off.
 //! - `HANDLED_LOG` (optional): a file to which each handled event's idempotency key is appended,
 //!   one per line — an audit trail.
-//! - `RUST_LOG` (default `info`): log filter.
+//! - `RUST_LOG` (default `info`): log filter. Logs go to standard output through a
+//!   non-blocking writer (a thread of its own writes them; it never drops a line, it makes the
+//!   server wait if it falls 128k lines behind).
+//! - `METRICS_ADDR` (optional, e.g. `127.0.0.1:9090`): serve the metrics in Prometheus text
+//!   format at `http://METRICS_ADDR/metrics` (port `0` picks a free port; the address is
+//!   printed after the webhook's).
 //!
 //! The server prints `listening on http(s)://ADDR/webhooks/roamify` once it accepts connections.
 
@@ -98,11 +103,16 @@ async fn unknown(event: UnknownEvent) {
 }
 
 fn main() -> ExitCode {
+    // Formatting stays on the request's thread; writing moves to the appender's.
+    let (writer, _flush_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stdout());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .with_writer(writer)
         .init();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,6 +144,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => std::thread::available_parallelism().map_or(1, usize::from),
     };
     let tls = tls::from_env()?;
+    let metrics = metrics::from_env()?;
     let mut builder = Receiver::builder().secret(secret);
     builder = match delivery()? {
         Delivery::Mode(mode) => builder.delivery(mode),
@@ -197,6 +208,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         // Nothing to serve: run the workers until SIGINT or SIGTERM.
         println!("running workers only (ROAMIFY_ROLE=worker)");
         actix_web::rt::System::new().block_on(async {
+            if let Some(metrics) = metrics {
+                actix_web::rt::spawn(metrics.serve()?);
+            }
             let mut term = actix_web::rt::signal::unix::signal(
                 actix_web::rt::signal::unix::SignalKind::terminate(),
             )?;
@@ -225,6 +239,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         };
         for addr in server.addrs() {
             println!("listening on {scheme}://{addr}/webhooks/roamify");
+        }
+        if let Some(metrics) = metrics {
+            actix_web::rt::spawn(metrics.serve()?);
         }
         server.run().await
     })?;
@@ -342,5 +359,55 @@ mod tls {
             .with_no_client_auth()
             .with_single_cert(certs, key)?;
         Ok(Some(config))
+    }
+}
+
+/// `METRICS_ADDR`: the Prometheus endpoint.
+mod metrics {
+    use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
+    use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+    pub(crate) struct Metrics {
+        addr: String,
+        handle: PrometheusHandle,
+    }
+
+    /// Installs the Prometheus recorder when `METRICS_ADDR` is set.
+    pub(crate) fn from_env() -> Result<Option<Metrics>, Box<dyn std::error::Error>> {
+        let Ok(addr) = std::env::var("METRICS_ADDR") else {
+            return Ok(None);
+        };
+        let handle = PrometheusBuilder::new()
+            .install_recorder()
+            .map_err(|e| format!("METRICS_ADDR: cannot install the Prometheus recorder: {e}"))?;
+        Ok(Some(Metrics { addr, handle }))
+    }
+
+    impl Metrics {
+        /// Binds `GET /metrics` (printing where) and returns the server to spawn.
+        pub(crate) fn serve(self) -> std::io::Result<Server> {
+            let handle = self.handle;
+            let server = HttpServer::new(move || {
+                let handle = handle.clone();
+                App::new().route(
+                    "/metrics",
+                    web::get().to(move || {
+                        let handle = handle.clone();
+                        async move {
+                            handle.run_upkeep();
+                            HttpResponse::Ok()
+                                .content_type("text/plain; version=0.0.4")
+                                .body(handle.render())
+                        }
+                    }),
+                )
+            })
+            .workers(1)
+            .bind(&self.addr)?;
+            for addr in server.addrs() {
+                println!("metrics on http://{addr}/metrics");
+            }
+            Ok(server.run())
+        }
     }
 }

@@ -55,7 +55,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt as _;
-use roamify_hooks::{Dispatch, Outcome, Receiver};
+use roamify_hooks::{Dispatch, Outcome, Receiver, Unread};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]
@@ -167,15 +167,11 @@ async fn deliver<D: Dispatch>(
     let body = match read_body(request, payload, limit).await {
         Ok(body) => body,
         Err(status) => {
-            tracing::warn!(
-                status = status.as_u16(),
-                "delivery refused before verification: {}",
-                if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    "body over the size limit"
-                } else {
-                    "body could not be read"
-                }
-            );
+            roamify_hooks::refused_unread(if status == StatusCode::PAYLOAD_TOO_LARGE {
+                Unread::TooLarge
+            } else {
+                Unread::Unreadable
+            });
             return reply(status);
         }
     };

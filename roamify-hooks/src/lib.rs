@@ -83,6 +83,22 @@
 //! See [`delivery`] for what each guarantees, and `delivery::Store` (with `queue`) to plug in
 //! another store.
 //!
+//! # Logs and metrics
+//!
+//! Each delivery is logged through `tracing` (see [`Receiver::receive`]; without a `tracing`
+//! subscriber the records reach `log`). With the feature `metrics`, the receiver also reports
+//! through the [`metrics`](https://docs.rs/metrics) facade, to whatever exporter the
+//! application installs:
+//!
+//! | name | type | labels | what |
+//! |---|---|---|---|
+//! | `roamify_deliveries_total` | counter | `outcome`, `category`, `kind` | deliveries received, by [`Outcome::label`] |
+//! | `roamify_refused_total` | counter | `reason` | refusals: `bad_signature`, `malformed`, `too_old`, `queue_full`, `store_failed`, `worker_only`, `shutting_down`, `too_large`, `unreadable` |
+//! | `roamify_handler_duration_seconds` | histogram | `category`, `kind`, `result` (`ok`, `error`) | handler runs, inline and in workers |
+//! | `roamify_jobs_total` | counter | `result` (`completed`, `retried`, `dead`) | outcomes recorded by the workers |
+//! | `roamify_jobs_in_flight` | gauge | | handlers running in the workers |
+//! | `roamify_queue_depth` | gauge | | deliveries pending in the store, sampled by the workers at most once a second |
+//!
 //! # Limits
 //!
 //! Roamify documents no timestamp in the signature, so a captured delivery can be replayed;
@@ -95,6 +111,7 @@ mod catalog;
 pub mod delivery;
 mod dispatch;
 pub mod events;
+mod meter;
 mod observe;
 mod parse;
 mod receiver;
@@ -115,6 +132,7 @@ pub use dispatch::{
     IntoHandlerResult, MissingState, State, StateArg, States, Taken,
 };
 pub use events::UnknownEvent;
+pub use observe::{Unread, refused_unread};
 pub use parse::ParseError;
 pub use receiver::{
     BuildError, DEFAULT_IDEMPOTENCY_WINDOW, EventName, Handled, Outcome, Receiver, ReceiverBuilder,

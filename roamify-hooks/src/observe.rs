@@ -38,6 +38,7 @@ pub(crate) fn named(span: &Span, event: &Event) {
 
 /// Logs how a delivery ended. `key` is its idempotency key when known (stored, failed).
 pub(crate) fn ended(span: &Span, outcome: &Outcome, key: Option<&str>, started: Option<Instant>) {
+    crate::meter::delivery(outcome);
     if let Some(started) = started {
         let latency = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         span.record("outcome", outcome.label());
@@ -85,4 +86,26 @@ pub(crate) fn ended(span: &Span, outcome: &Outcome, key: Option<&str>, started: 
             tracing::error!(parent: span, category, kind, key, handler = error.handler(), cause = %error.report(), "handler failed (500); Roamify will retry");
         }
     }
+}
+
+/// Why an HTTP adapter refused a delivery before its body could be verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unread {
+    /// Over the adapter's size limit (413).
+    TooLarge,
+    /// The body could not be read (400): the connection failed or the encoding is broken.
+    Unreadable,
+}
+
+/// For HTTP adapters: logs at WARN, and counts (`roamify_refused_total`, reason `too_large` or
+/// `unreadable`), a delivery refused before its body was read whole. Everything after that is
+/// logged and counted by [`Receiver::receive`](crate::Receiver::receive).
+pub fn refused_unread(reason: Unread) {
+    let (label, status, why) = match reason {
+        Unread::TooLarge => ("too_large", 413_u16, "body over the size limit"),
+        Unread::Unreadable => ("unreadable", 400, "body could not be read"),
+    };
+    crate::meter::refused(label);
+    tracing::warn!(status, "delivery refused before verification: {why}");
 }

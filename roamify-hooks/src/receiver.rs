@@ -15,10 +15,10 @@ use crate::delivery::{
 #[cfg(feature = "queue")]
 use crate::delivery::{DeadLetter, Engine, QueueOptions, Role, Store, StoreCounts};
 use crate::dispatch::{Dispatch, Dispatched, HandlerError, Handlers, MissingState, States};
-use crate::observe;
 use crate::parse::ParseError;
 use crate::secret::{Secret, SecretError};
 use crate::signature::{Secrets, SignatureError};
+use crate::{meter, observe};
 
 /// The default idempotency window: 24 hours.
 pub const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
@@ -384,7 +384,9 @@ impl<D: Dispatch> Receiver<D> {
         let event_id = event.event_id().map(str::to_owned);
         // Awaiting the table directly (not `self.dispatch`) keeps one less future around the event.
         let name = EventName::of(&event);
+        let started = meter::start();
         let dispatched = self.inner.table.dispatch(event).await;
+        meter::handler_ran(&name, started, !matches!(dispatched, Dispatched::Failed(_)));
         let outcome = self.outcome(name, dispatched, secret_index);
         match &outcome {
             Outcome::Handled { event, handler, .. } => {

@@ -29,6 +29,30 @@ impl Drop for Running {
 
 /// Starts the server example on 127.0.0.1:0 with `env`, and returns it with its `host:port`.
 pub fn start_server(secret: &str, env: &[(&str, &str)]) -> (Running, String) {
+    let (running, mut lines) = spawn_server(secret, env);
+    (running, webhook_addr(&lines.next().unwrap_or_default()))
+}
+
+/// As [`start_server`], with `METRICS_ADDR=127.0.0.1:0`; also returns the metrics' `host:port`.
+pub fn start_server_with_metrics(secret: &str, env: &[(&str, &str)]) -> (Running, String, String) {
+    let mut env = env.to_vec();
+    env.push(("METRICS_ADDR", "127.0.0.1:0"));
+    let (running, mut lines) = spawn_server(secret, &env);
+    let addr = webhook_addr(&lines.next().unwrap_or_default());
+    let line = lines.next().unwrap_or_default();
+    let metrics = line
+        .trim()
+        .strip_prefix("metrics on http://")
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("unexpected second line {line:?}"))
+        .to_owned();
+    (running, addr, metrics)
+}
+
+fn spawn_server(
+    secret: &str,
+    env: &[(&str, &str)],
+) -> (Running, impl Iterator<Item = String> + use<>) {
     let mut command = Command::new(example("server"));
     command
         .env("ROAMIFY_WEBHOOK_SECRET", secret)
@@ -44,18 +68,19 @@ pub fn start_server(secret: &str, env: &[(&str, &str)]) -> (Running, String) {
         .spawn()
         .expect("start the server example (built by cargo test)");
     let stdout = child.stdout.take().expect("stdout");
-    let running = Running(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("the server's first line");
-    let addr = line
-        .trim()
+    let lines = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .filter(|line| line.starts_with("listening on ") || line.starts_with("metrics on "));
+    (Running(child), lines)
+}
+
+fn webhook_addr(line: &str) -> String {
+    line.trim()
         .strip_prefix("listening on http://")
         .and_then(|rest| rest.strip_suffix("/webhooks/roamify"))
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (running, addr)
+        .to_owned()
 }
 
 /// The idempotency keys in a server's `HANDLED_LOG`, one per line, in file order.

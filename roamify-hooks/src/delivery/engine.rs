@@ -233,7 +233,16 @@ impl<D: Dispatch> Worker<D> {
     /// Leases as many jobs as there are free slots (at most a batch), and starts each.
     async fn fetch(self: Arc<Self>, slots: Arc<Semaphore>) {
         let mut backoff = BACKOFF_MIN;
+        #[cfg(feature = "metrics")]
+        let mut sampled: Option<std::time::Instant> = None;
         while !self.shared.closed.load(Ordering::Acquire) {
+            #[cfg(feature = "metrics")]
+            if sampled.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                sampled = Some(std::time::Instant::now());
+                if let Ok(pending) = self.store.pending().await {
+                    crate::meter::queue_depth(pending);
+                }
+            }
             let Ok(first) = Arc::clone(&slots).acquire_owned().await else {
                 return;
             };
@@ -288,7 +297,9 @@ impl<D: Dispatch> Worker<D> {
         let resolution = match Arc::clone(&self.running).acquire_owned().await {
             Ok(_running) if !self.shared.closed.load(Ordering::Acquire) => {
                 Counters::bump(&self.shared.counters.in_flight);
+                crate::meter::in_flight(true);
                 let result = self.attempt(&job).await;
+                crate::meter::in_flight(false);
                 self.shared
                     .counters
                     .in_flight
@@ -340,11 +351,17 @@ impl<D: Dispatch> Worker<D> {
             kind = name.kind(),
             attempt = job.attempts + 1,
         );
+        let started = crate::meter::start();
         let dispatched = tokio::time::timeout(
             self.options.handler_timeout,
             self.table.dispatch(event).instrument(span),
         )
         .await;
+        let ok = matches!(
+            dispatched,
+            Ok(Dispatched::Handled { .. } | Dispatched::NoHandler)
+        );
+        crate::meter::handler_ran(&name, started, ok);
         match dispatched {
             Ok(Dispatched::Handled { handler }) => {
                 Counters::bump(&self.shared.counters.handled);
@@ -408,15 +425,18 @@ fn record(counters: &Counters, done: &Finished, applied: bool, max_attempts: u32
         return;
     }
     match &done.settlement.resolution {
+        Resolution::Completed => crate::meter::job("completed"),
         Resolution::Retry { after, error } => {
+            crate::meter::job("retried");
             Counters::bump(&counters.retried);
             tracing::warn!(%key, attempts = done.attempts, max_attempts, retry_in = ?after, %error, "handler failed; will retry");
         }
         Resolution::Dead { error } => {
+            crate::meter::job("dead");
             Counters::bump(&counters.dead_lettered);
             tracing::error!(%key, attempts = done.attempts, %error, "delivery moved to the dead letters");
         }
-        Resolution::Completed | Resolution::Released => {}
+        Resolution::Released => {}
     }
 }
 

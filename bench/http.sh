@@ -15,6 +15,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 shared=$(cd "$root/../shared/bench" && pwd)
 export ROUNDS=${ROUNDS:-3}
+. "$root/bench/compare.sh"
 command -v wrk >/dev/null || { echo "http.sh: needs wrk (apt-get install wrk)" >&2; exit 2; }
 
 echo "== building (release)"
@@ -26,25 +27,11 @@ slow="$root/target/release/examples/slow_handlers"
 export RUST_LOG=warn
 
 echo "== 1. requests/s against the peers (body: $(basename "${BODY_FILE:-esim_usage.json}"))"
-compare() { # output-file specs...
-  local out=$1; shift
-  "$shared/http-compare.sh" "$@" | tee "$out" || true
-  grep -q '^median' "$out" || { echo "http.sh: the comparison did not finish (see /tmp/http-compare-*.log)" >&2; exit 1; }
-}
 compare /tmp/roamify-http-peers.txt \
   "sdk=8090=$server" \
   "sdk-nodedupe=8093=env IDEMPOTENCY_WINDOW_SECS=0 $server" \
   "${peers[@]}"
 
-# Within a round the receivers run back to back, so the machine's drift between rounds cancels
-# out of per-round ratios; their median is the figure BENCHMARKS.md reports.
-per_round_ratio() { # file name base field -> median over rounds of name/base
-  local file=$1 name=$2 base=$3 field=$4
-  awk -v n="$name" -v b="$base" -v f="$field" '
-    /^round/ { for (i = 1; i <= NF; i++) if ($i ~ "^" f "=") { v = $i; sub(f "=", "", v); val[$2 " " $3] = v } rounds[$2] = 1 }
-    END { for (r in rounds) if (val[r " " b] > 0) print val[r " " n] / val[r " " b] }' "$file" | sort -n \
-    | awk '{v[NR]=$1} END {printf "%.3f", (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'
-}
 for name in sdk sdk-nodedupe; do
   echo "per-round median: $name/hand rps=$(per_round_ratio /tmp/roamify-http-peers.txt "$name" hand rps)" \
     "p99=$(per_round_ratio /tmp/roamify-http-peers.txt "$name" hand p99_us)"

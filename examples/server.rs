@@ -36,7 +36,7 @@
 //!
 //! The server prints `listening on http(s)://ADDR/webhooks/roamify` once it accepts connections.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -103,16 +103,22 @@ async fn unknown(event: UnknownEvent) {
 }
 
 fn main() -> ExitCode {
-    // Formatting stays on the request's thread; writing moves to the appender's.
+    // Formatting stays on the request's thread; writing moves to the appender's, which writes
+    // every line waiting at once (one `write` per batch, not per line) and flushes when idle.
     let (writer, _flush_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
-        .finish(std::io::stdout());
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stdout(),
+        ));
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(writer)
+        .with_ansi(std::io::stdout().is_terminal())
+        .compact()
         .init();
     match run() {
         Ok(()) => ExitCode::SUCCESS,

@@ -43,8 +43,8 @@
 //! # Logs
 //!
 //! The receiver logs each delivery (see [`Receiver::receive`]): a `tracing` span
-//! `roamify_delivery` named with `category` and `kind` before the handler runs, and one event
-//! for the outcome — `info` when handled, acknowledged or stored, `warn` for a refusal, `error`
+//! `roamify_delivery` with `category` and `kind` around the handler, and one event for the
+//! outcome — `info` when handled, acknowledged or stored, `warn` for a refusal, `error`
 //! with the whole cause chain when a handler failed; refusals and failures carry their fields
 //! themselves, so they are logged even where `info` is off. This adapter adds one `warn` event
 //! for a body refused before verification (over the limit, or unreadable). Secrets and bodies

@@ -294,71 +294,81 @@ impl<D: Dispatch> Receiver<D> {
     /// Handles one delivery: verifies `body` against the `X-Roamify-Signature` value(s), parses
     /// it, and — per the delivery mode — runs its handler or stores it for the workers.
     ///
-    /// It runs in a `tracing` span `roamify_delivery` whose `category` and `kind` are recorded
-    /// as soon as the event is parsed, so a handler's own log lines carry them; `outcome`,
-    /// `handler`, `secret` (the matching secret's index) and `latency_us` follow at the end.
-    /// The outcome is logged once: at `info` when handled, acknowledged, stored or a duplicate;
-    /// at `warn` for a refusal (bad signature, malformed, too old, 503) with its cause; at
-    /// `error` when a handler failed, with the whole cause chain. Refusals and failures carry
-    /// `category`, `kind` and `key` on the event itself, so they are logged even when `info` —
-    /// and the span with it — is disabled. Secrets and bodies are never logged.
+    /// Logs the outcome once (target `roamify_hooks`), with `category`, `kind`, `secret` (the
+    /// matching secret's index), `latency_us`, and `handler` or `key` where they apply: at
+    /// `info` when handled, acknowledged, stored or a duplicate; at `warn` for a refusal (bad
+    /// signature, malformed, too old, 503) with its `cause`; at `error` when a handler failed,
+    /// with the whole cause chain. A handler runs in a span `roamify_delivery` with `category`
+    /// and `kind`, so its own log lines carry them. Secrets and bodies are never logged.
     pub async fn receive<I>(&self, signatures: I, body: &[u8]) -> Outcome
     where
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        let span = observe::delivery_span();
-        // Read the clock only when someone listens.
-        let started = (!span.is_disabled()).then(Instant::now);
+        let started = Instant::now();
         let mut key = None;
-        let outcome = self
-            .pipeline(signatures, body, &span, &mut key)
-            .instrument(span.clone())
-            .await;
-        observe::ended(&span, &outcome, key.as_deref(), started);
+        let outcome = match self.verify_and_parse(signatures, body, &mut key) {
+            Err(refused) => refused,
+            Ok((event, secret_index)) => {
+                let name = EventName::of(&event);
+                self.handle(event, name, body, secret_index, &mut key).await
+            }
+        };
+        observe::ended(&outcome, key.as_deref(), started);
         outcome
     }
 
-    /// [`receive`](Self::receive) without the logging; `failed_key` is set to the idempotency
-    /// key of a delivery that was verified but failed (for the log line).
-    async fn pipeline<I>(
+    /// The event in a verified body, and the matching secret's index; or why not. `failed_key`
+    /// is set for a verified body that does not parse (for the log line).
+    fn verify_and_parse<I>(
         &self,
         signatures: I,
         body: &[u8],
-        span: &tracing::Span,
         failed_key: &mut Option<String>,
-    ) -> Outcome
+    ) -> Result<(Event, usize), Outcome>
     where
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        let verified = match self.inner.secrets.verify(signatures, body) {
-            Ok(verified) => verified,
-            Err(error) => return Outcome::BadSignature(error),
-        };
+        let verified = self
+            .inner
+            .secrets
+            .verify(signatures, body)
+            .map_err(Outcome::BadSignature)?;
         let secret_index = verified.secret_index();
-        let event = match Event::parse(&verified) {
-            Ok(event) => event,
+        match Event::parse(&verified) {
+            Ok(event) => Ok((event, secret_index)),
             Err(error) => {
                 *failed_key = Some(hex::encode(sha2::Sha256::digest(body)));
-                return Outcome::Malformed {
+                Err(Outcome::Malformed {
                     error,
                     secret_index,
-                };
+                })
             }
-        };
-        observe::named(span, &event);
+        }
+    }
+
+    /// Runs or stores a verified, parsed delivery. `failed_key` is set to its idempotency key
+    /// when it fails (for the log line).
+    async fn handle(
+        &self,
+        event: Event,
+        name: EventName,
+        body: &[u8],
+        secret_index: usize,
+        failed_key: &mut Option<String>,
+    ) -> Outcome {
         if let Some(age) = self.too_old(&event) {
             *failed_key = Some(idempotency_key(&event, body));
             return Outcome::TooOld {
-                event: EventName::of(&event),
+                event: name,
                 age,
                 secret_index,
             };
         }
         #[cfg(feature = "queue")]
         if let Some(engine) = &self.inner.engine {
-            return self.enqueue(engine, &event, body, secret_index).await;
+            return self.enqueue(engine, &event, name, body, secret_index).await;
         }
         let fingerprint = self
             .inner
@@ -370,7 +380,7 @@ impl<D: Dispatch> Receiver<D> {
         {
             Counters::bump(&self.inner.counters.deduplicated);
             return Outcome::Duplicate {
-                event: EventName::of(&event),
+                event: name,
                 secret_index,
             };
         }
@@ -382,10 +392,14 @@ impl<D: Dispatch> Receiver<D> {
             .as_ref()
             .map(|_| idempotency_key(&event, body));
         let event_id = event.event_id().map(str::to_owned);
-        // Awaiting the table directly (not `self.dispatch`) keeps one less future around the event.
-        let name = EventName::of(&event);
         let started = meter::start();
-        let dispatched = self.inner.table.dispatch(event).await;
+        // Awaiting the table directly (not `self.dispatch`) keeps one less future around the event.
+        let dispatched = self
+            .inner
+            .table
+            .dispatch(event)
+            .instrument(observe::delivery_span(&name))
+            .await;
         meter::handler_ran(&name, started, !matches!(dispatched, Dispatched::Failed(_)));
         let outcome = self.outcome(name, dispatched, secret_index);
         match &outcome {
@@ -431,12 +445,12 @@ impl<D: Dispatch> Receiver<D> {
         &self,
         engine: &Engine,
         event: &Event,
+        name: EventName,
         body: &[u8],
         secret_index: usize,
     ) -> Outcome {
         use crate::delivery::Accepted;
         let key = idempotency_key(event, body);
-        let name = EventName::of(event);
         match engine.accept(key.clone(), body).await {
             Accepted::Stored => {
                 Counters::bump(&self.inner.counters.queued);

@@ -347,8 +347,8 @@ impl<D: Dispatch> Worker<D> {
         let span = tracing::info_span!(
             "roamify_job",
             key = %job.key,
-            category = name.category(),
-            kind = name.kind(),
+            category = %name.category(),
+            kind = %name.kind(),
             attempt = job.attempts + 1,
         );
         let started = crate::meter::start();

@@ -60,18 +60,18 @@ pub(crate) fn refused(reason: &'static str) {
 #[cfg(not(feature = "metrics"))]
 pub(crate) fn refused(_: &'static str) {}
 
-/// When a handler run started, if anyone measures it.
-#[cfg(feature = "metrics")]
-pub(crate) type Started = Instant;
-#[cfg(not(feature = "metrics"))]
-pub(crate) type Started = ();
+/// When a handler run started (kept only with the feature `metrics`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Started(#[cfg(feature = "metrics")] Instant);
 
 #[cfg(feature = "metrics")]
 pub(crate) fn start() -> Started {
-    Instant::now()
+    Started(Instant::now())
 }
 #[cfg(not(feature = "metrics"))]
-pub(crate) fn start() -> Started {}
+pub(crate) fn start() -> Started {
+    Started()
+}
 
 /// Records a handler run's duration.
 #[cfg(feature = "metrics")]
@@ -83,10 +83,10 @@ pub(crate) fn handler_ran(name: &EventName, started: Started, ok: bool) {
         "kind" => kind,
         "result" => if ok { "ok" } else { "error" },
     )
-    .record(started.elapsed().as_secs_f64());
+    .record(started.0.elapsed().as_secs_f64());
 }
 #[cfg(not(feature = "metrics"))]
-pub(crate) fn handler_ran(_: &EventName, (): Started, _: bool) {}
+pub(crate) fn handler_ran(_: &EventName, _: Started, _: bool) {}
 
 /// Counts a job outcome recorded by the workers: `completed`, `retried` or `dead`.
 #[cfg(feature = "queue")]
@@ -113,13 +113,10 @@ pub(crate) fn in_flight(running: bool) {
 #[cfg(not(feature = "metrics"))]
 pub(crate) fn in_flight(_: bool) {}
 
-/// Sets the queue depth gauge.
+/// Sets the queue depth gauge (the workers sample it only when metrics are on).
 #[cfg(feature = "queue")]
 #[cfg(feature = "metrics")]
 #[allow(clippy::cast_precision_loss)] // a queue deeper than 2^53 is not a concern
 pub(crate) fn queue_depth(pending: usize) {
     metrics::gauge!("roamify_queue_depth").set(pending as f64);
 }
-#[cfg(feature = "queue")]
-#[cfg(not(feature = "metrics"))]
-pub(crate) fn queue_depth(_: usize) {}

@@ -719,6 +719,87 @@ async fn redis_store_recovers_when_its_keys_vanish() {
     drop_redis_keys(&url, &name).await;
 }
 
+/// The names of the consumers in the group of the Redis store `name`.
+async fn consumers(conn: &mut redis::aio::MultiplexedConnection, name: &str) -> Vec<String> {
+    let consumers: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(format!("{{{name}}}:stream"))
+        .arg("workers")
+        .query_async(conn)
+        .await
+        .expect("XINFO CONSUMERS");
+    consumers
+        .iter()
+        .filter_map(|c| match c.get("name") {
+            Some(redis::Value::BulkString(bytes)) => {
+                Some(String::from_utf8_lossy(bytes).into_owned())
+            }
+            Some(redis::Value::SimpleString(text)) => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Consumers of receivers that stopped are removed from the group once idle, unless they still
+/// hold a lease (its entry must be taken over first).
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_store_removes_consumers_of_stopped_receivers() {
+    let Some(url) = redis_url("redis_store_removes_consumers_of_stopped_receivers") else {
+        return;
+    };
+    let name = unique_schema("forget");
+    let options = RedisOptions::default().name(name.as_str());
+    let mut conn = redis::Client::open(url.as_str())
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    // One receiver ran a delivery to completion and stopped; another stopped holding a lease.
+    let idle = RedisStore::connect(&url, options.clone())
+        .await
+        .expect("connect");
+    assert_eq!(enqueue(&idle, "done-1", 1).await, Enqueued::Stored);
+    let done = lease_eventually(&idle, 1, LONG).await.remove(0);
+    assert!(settle(&idle, &done, Resolution::Completed).await);
+    let idle_consumer = idle.consumer().to_owned();
+    drop(idle);
+    let holder = RedisStore::connect(&url, options.clone())
+        .await
+        .expect("connect");
+    assert_eq!(enqueue(&holder, "held-1", 2).await, Enqueued::Stored);
+    lease_eventually(&holder, 1, LONG).await;
+    let holder_consumer = holder.consumer().to_owned();
+    drop(holder);
+    let before = consumers(&mut conn, &name).await;
+    assert!(before.contains(&idle_consumer), "{before:?}");
+    assert!(before.contains(&holder_consumer), "{before:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // A receiver starting later removes the idle one on its first lease.
+    let live = RedisStore::connect(&url, options.forget_idle(Duration::from_millis(100)))
+        .await
+        .expect("connect");
+    let mut after = before.clone();
+    for _ in 0..100 {
+        live.lease(1, LONG).await.expect("lease");
+        after = consumers(&mut conn, &name).await;
+        if !after.contains(&idle_consumer) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        !after.contains(&idle_consumer),
+        "the idle consumer is removed: {after:?}"
+    );
+    assert!(
+        after.contains(&holder_consumer),
+        "a consumer holding a lease stays: {after:?}"
+    );
+    drop(live);
+    drop_redis_keys(&url, &name).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_store_refuses_bad_input_clearly() {
     refused(

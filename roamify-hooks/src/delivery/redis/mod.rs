@@ -47,9 +47,8 @@ use crate::time::UnixTime;
 
 /// The consumer group every receiver joins.
 const GROUP: &str = "workers";
-/// How often a process removes consumers that stopped, and how long they must have been idle.
+/// How often a process removes consumers that stopped.
 const FORGET_EVERY_MS: i64 = 60_000;
-const FORGET_IDLE_MS: i64 = 600_000;
 
 /// Options of [`RedisStore::connect`].
 #[derive(Debug, Clone)]
@@ -61,6 +60,9 @@ pub struct RedisOptions {
     /// How long an operation waits for Redis (to connect, or to answer) before it fails with a
     /// [`StoreError`] (a delivery is then answered 503). Default 5 s.
     pub timeout: Duration,
+    /// How long a consumer of the group (another receiver process) must have been idle, holding
+    /// no lease, before it is removed as stopped. Checked at most once a minute. Default 10 min.
+    pub forget_idle: Duration,
 }
 
 impl Default for RedisOptions {
@@ -68,6 +70,7 @@ impl Default for RedisOptions {
         Self {
             name: "roamify".to_owned(),
             timeout: Duration::from_secs(5),
+            forget_idle: Duration::from_secs(600),
         }
     }
 }
@@ -86,6 +89,13 @@ impl RedisOptions {
         self.timeout = timeout;
         self
     }
+
+    /// Sets [`RedisOptions::forget_idle`].
+    #[must_use]
+    pub fn forget_idle(mut self, idle: Duration) -> Self {
+        self.forget_idle = idle;
+        self
+    }
 }
 
 /// Deliveries in Redis Streams, shared by every receiver using the same server and
@@ -96,7 +106,8 @@ impl RedisOptions {
 /// - `lease` hands each job a fresh fencing token; settling under a stale token does nothing.
 ///   When a lease's visibility timeout passed, any receiver takes the job over.
 /// - Each process is its own consumer of the group (`<host>-<pid>-<random>`); consumers of
-///   stopped processes are removed once they hold nothing and were idle for 10 minutes. After a
+///   stopped processes are removed once they hold nothing and were idle for
+///   [`RedisOptions::forget_idle`] (10 minutes by default). After a
 ///   Redis restart without persistence the group is created again, not looped on.
 ///
 /// # What "stored" survives
@@ -139,6 +150,8 @@ struct Shared {
     scripts: Scripts,
     /// When this process next removes stopped consumers (process-local time, ms).
     forget_at: Mutex<i64>,
+    /// [`RedisOptions::forget_idle`], in ms.
+    forget_idle: u64,
 }
 
 struct Scripts {
@@ -234,6 +247,7 @@ impl RedisStore {
                 discard: script(include_str!("lua/discard.lua")),
             },
             forget_at: Mutex::new(0),
+            forget_idle: ms(options.forget_idle),
         });
         let store = Self {
             connection,
@@ -330,13 +344,14 @@ impl Store for RedisStore {
             due
         };
         let consumer = self.shared.consumer.clone();
+        let idle = self.shared.forget_idle;
         let forgotten = forget.then(|| {
             let consumer = consumer.clone();
             self.invoke::<i64, _>(
                 "remove stopped consumers",
                 |s| &s.forget,
                 move |i| {
-                    i.arg(consumer).arg(FORGET_IDLE_MS);
+                    i.arg(consumer).arg(idle);
                 },
             )
         });

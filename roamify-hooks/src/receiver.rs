@@ -749,8 +749,7 @@ impl ReceiverBuilder {
     /// Keeps at most `keys` delivery fingerprints in inline mode's in-memory deduplication index
     /// (default [`DEFAULT_DEDUPE_CAPACITY`], about 100 bytes each at the bound). At the bound the oldest key is
     /// forgotten before its window ends, so a redelivery of it would run its handler again. The
-    /// queued mode's [`MemoryStore`](crate::delivery::MemoryStore) has its own bound
-    /// ([`MemoryStore::with_limits`](crate::delivery::MemoryStore::with_limits)); the durable
+    /// queued mode's `MemoryStore` has its own bound (`MemoryStore::with_limits`); the durable
     /// store keeps keys on disk.
     #[must_use]
     pub fn dedupe_capacity(mut self, keys: usize) -> Self {

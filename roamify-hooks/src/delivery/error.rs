@@ -57,7 +57,7 @@ pub enum Unavailable {
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
-    /// This receiver is worker-only ([`Role::WorkerOnly`](crate::delivery::Role)): it accepts
+    /// This receiver is worker-only (`Role::WorkerOnly`, feature `queue`): it accepts
     /// no deliveries.
     #[error("this receiver only runs workers and accepts no deliveries")]
     WorkerOnly,

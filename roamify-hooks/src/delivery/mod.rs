@@ -2,11 +2,11 @@
 //!
 //! - [`DeliveryMode::Inline`] (default): the handler runs before the answer; a failure answers
 //!   500 so Roamify retries. Nothing is stored.
-//! - [`DeliveryMode::Queued`] (feature `queue`): the verified, parsed delivery is queued in memory
+//! - `DeliveryMode::Queued` (feature `queue`): the verified, parsed delivery is queued in memory
 //!   and acknowledged at once; workers run handlers with retries, timeouts and a dead-letter list.
 //!   Events still queued when the process dies are lost (Roamify will not retry them), and so
 //!   are the dead letters: replaying after a deploy needs the durable mode.
-//! - [`DeliveryMode::Durable`] (feature `durable`): as queued, but the delivery is committed to an
+//! - `DeliveryMode::Durable` (feature `durable`): as queued, but the delivery is committed to an
 //!   embedded SQLite database, its write-ahead log flushed to disk, before the 200; after a
 //!   restart pending events resume. At-least-once: an event whose handler finished but whose
 //!   completion was not yet recorded runs again.

@@ -38,15 +38,14 @@
 
 use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use actix_web::{App, HttpServer};
-use roamify_hooks::delivery::{
-    PgOptions, PgStore, QueueOptions, RedisOptions, RedisStore, RetryPolicy, Role,
-};
+use roamify_hooks::delivery::{QueueOptions, RetryPolicy, Role};
 use roamify_hooks::events::{AffiliateOrder, EsimStatus, EsimUsage, PartnerBalance, Refund};
 use roamify_hooks::{DeliveryMode, Receiver, Secret, UnknownEvent, handlers, on_event};
+use roamify_hooks_cli::store::{StoreConfig, StoreUrl};
 use tracing::info;
 
 #[on_event(category = "esim", kind = "usage")]
@@ -154,21 +153,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = Receiver::builder().secret(secret);
     builder = match delivery()? {
         Delivery::Mode(mode) => builder.delivery(mode),
-        Delivery::Postgres(url) => {
-            let schema = std::env::var("PG_SCHEMA").unwrap_or_else(|_| "roamify".to_owned());
-            let store = futures_executor::block_on(PgStore::connect(
-                &url,
-                PgOptions::default().schema(schema),
-            ))?;
-            builder.store(Arc::new(store), queue_options()?)
-        }
-        Delivery::Redis(url) => {
-            let name = std::env::var("REDIS_NAME").unwrap_or_else(|_| "roamify".to_owned());
-            let store = futures_executor::block_on(RedisStore::connect(
-                &url,
-                RedisOptions::default().name(name),
-            ))?;
-            builder.store(Arc::new(store), queue_options()?)
+        Delivery::Shared(config) => {
+            let store = futures_executor::block_on(config.open())?;
+            builder.store(store, queue_options()?)
         }
     };
     let role = role()?;
@@ -264,27 +251,35 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 
 enum Delivery {
     Mode(DeliveryMode),
-    Postgres(String),
-    Redis(String),
+    /// A store shared by several servers, opened as `roamify-hooks` (the CLI) opens it.
+    Shared(StoreConfig),
 }
 
 /// `ROAMIFY_DELIVERY`: `inline` (default), `queued`, `durable:<path>`, `postgres://…` or
 /// `redis://…`.
 fn delivery() -> Result<Delivery, String> {
     let value = std::env::var("ROAMIFY_DELIVERY").unwrap_or_else(|_| "inline".to_owned());
-    match value.split_once(':') {
-        None if value == "inline" => Ok(Delivery::Mode(DeliveryMode::Inline)),
-        None if value == "queued" => Ok(Delivery::Mode(DeliveryMode::Queued(queue_options()?))),
-        Some(("durable", path)) if !path.is_empty() => Ok(Delivery::Mode(DeliveryMode::Durable {
-            path: path.into(),
-            options: queue_options()?,
-        })),
-        Some(("postgres" | "postgresql", _)) => Ok(Delivery::Postgres(value)),
-        Some(("redis" | "rediss", _)) => Ok(Delivery::Redis(value)),
-        _ => Err(format!(
+    let invalid = || {
+        format!(
             "ROAMIFY_DELIVERY must be inline, queued, durable:<path>, postgres://… or redis://…, not {value:?}"
-        )),
-    }
+        )
+    };
+    let scope = |name| std::env::var(name).unwrap_or_else(|_| "roamify".to_owned());
+    Ok(match value.as_str() {
+        "inline" => Delivery::Mode(DeliveryMode::Inline),
+        "queued" => Delivery::Mode(DeliveryMode::Queued(queue_options()?)),
+        _ => match value.parse::<StoreUrl>().map_err(|_| invalid())? {
+            StoreUrl::Sqlite(path) => Delivery::Mode(DeliveryMode::Durable {
+                path,
+                options: queue_options()?,
+            }),
+            url => Delivery::Shared(StoreConfig {
+                url,
+                pg_schema: scope("PG_SCHEMA"),
+                redis_name: scope("REDIS_NAME"),
+            }),
+        },
+    })
 }
 
 /// `ROAMIFY_ROLE`: `both` (default), `ingest` or `worker`.

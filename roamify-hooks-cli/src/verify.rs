@@ -118,15 +118,17 @@ pub fn diagnose(secret: &str, signature: &str, body: &[u8]) -> Diagnosis {
         Err(_) => {}
     }
     let matches = |keys: &Secrets, bytes: &[u8]| keys.verify([signature], bytes).is_ok();
-    for (diagnosis, candidate) in body_variants(body) {
-        if matches(&keys, &candidate) {
-            return diagnosis;
-        }
+    let variants = body_variants(body);
+    if let Some((diagnosis, _)) = variants
+        .iter()
+        .find(|(_, candidate)| matches(&keys, candidate))
+    {
+        return diagnosis.clone();
     }
     if trimmed != exact
         && let Some(keys) = secrets(trimmed)
         && (matches(&keys, body)
-            || body_variants(body)
+            || variants
                 .iter()
                 .any(|(_, candidate)| matches(&keys, candidate)))
     {

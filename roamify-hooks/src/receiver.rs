@@ -4,13 +4,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sha2::Digest as _;
 use tracing::Instrument as _;
 
 use crate::catalog::{Event, EventKind};
 use crate::delivery::{
     Counters, DEFAULT_DEDUPE_CAPACITY, Deduper, DeliveryMode, Stats, StoreError, Unavailable,
-    fingerprint, idempotency_key,
+    fingerprint, idempotency_key, key_from,
 };
 #[cfg(feature = "queue")]
 use crate::delivery::{DeadLetter, Engine, QueueOptions, Role, Store, StoreCounts};
@@ -339,7 +338,7 @@ impl<D: Dispatch> Receiver<D> {
         match Event::parse(&verified) {
             Ok(event) => Ok((event, secret_index)),
             Err(error) => {
-                *failed_key = Some(hex::encode(sha2::Sha256::digest(body)));
+                *failed_key = Some(key_from(None, body));
                 Err(Outcome::Malformed {
                     error,
                     secret_index,
@@ -413,10 +412,7 @@ impl<D: Dispatch> Receiver<D> {
                 }
             }
             Outcome::HandlerFailed { .. } => {
-                *failed_key = Some(
-                    key.or(event_id)
-                        .unwrap_or_else(|| hex::encode(sha2::Sha256::digest(body))),
-                );
+                *failed_key = Some(key.unwrap_or_else(|| key_from(event_id.as_deref(), body)));
                 // Roamify retries a failed delivery: it must run again.
                 if let (Some(dedupe), Some(fingerprint)) = (&self.inner.dedupe, fingerprint) {
                     dedupe.forget(fingerprint);

@@ -245,7 +245,13 @@ impl RetryPolicy {
 /// lowercase hex SHA-256 of the verified body.
 #[must_use]
 pub fn idempotency_key(event: &Event, body: &[u8]) -> String {
-    match event.event_id() {
+    key_from(event.event_id(), body)
+}
+
+/// [`idempotency_key`] from what it is made of: for a body that did not parse (no `event_id`),
+/// or an event that has been handed to its handler.
+pub(crate) fn key_from(event_id: Option<&str>, body: &[u8]) -> String {
+    match event_id {
         Some(id) => id.to_owned(),
         None => hex::encode(Sha256::digest(body)),
     }

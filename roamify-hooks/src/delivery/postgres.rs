@@ -116,7 +116,6 @@ impl std::fmt::Debug for PgStore {
 struct Sql {
     schema: String,
     mark: String,
-    count_pending: String,
     insert_job: String,
     add_pending: String,
     lease: String,
@@ -142,7 +141,6 @@ impl Sql {
                  ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at
                  WHERE {s}.keys.expires_at <= now() RETURNING 1"
             ),
-            count_pending: format!("SELECT coalesce(sum(n), 0)::bigint FROM {s}.pending"),
             // A dead job of the same key (its window ended) is replaced; a job still pending is
             // left as it is (it runs anyway), and nothing is counted for it.
             insert_job: format!(
@@ -398,7 +396,7 @@ impl Store for PgStore {
                 return Ok(Enqueued::Duplicate);
             }
             let cap = i64::try_from(capacity).unwrap_or(i64::MAX);
-            let count = tx.prepare_cached(&sql.count_pending).await.map_err(&fail)?;
+            let count = tx.prepare_cached(&sql.pending).await.map_err(&fail)?;
             let pending: i64 = tx.query_one(&count, &[]).await.map_err(&fail)?.get(0);
             if pending >= cap {
                 tx.rollback().await.map_err(&fail)?;

@@ -27,18 +27,11 @@
 //!
 //! # What it answers
 //!
-//! | status | body | when |
-//! |---|---|---|
-//! | 200 | `{"code":200,"message":"success"}` | handled; unknown or unhandled event acknowledged; stored for the workers (queued, durable); duplicate |
-//! | 401 | `{"code":401,"message":"invalid signature"}` | signature missing, malformed, wrong, or sent twice (which, is never said) |
-//! | 400 | `{"code":400,"message":"malformed event"}` | signed, but not a Roamify envelope, a known kind whose payload does not parse, or older than the configured maximum age |
-//! | 413 | `{"code":413,"message":"payload too large"}` | body over the limit (256 KiB by default; refused on `Content-Length` before reading) |
-//! | 405 | `{"code":405,"message":"method not allowed"}` | any method but `POST` on the path |
-//! | 500 | `{"code":500,"message":"handler failed"}` | the handler returned an error or panicked (Roamify retries) |
-//! | 503 | `{"code":503,"message":"temporarily unavailable"}` | queued/durable modes: the queue is full, the store failing, or the receiver shutting down (Roamify retries) |
-//!
-//! No `Content-Type` is required: Roamify documents none. The body is read raw and verified
-//! before anything parses it.
+//! What every adapter answers, per [`roamify_hooks::http`]: 200 when received, 401 for a bad
+//! signature, 400 when malformed, 413 over the body limit, 405 for any method but `POST`, 500
+//! when the handler failed, 503 when the delivery could not be stored now — each with a small
+//! JSON body. No `Content-Type` is required: Roamify documents none. The body is read raw and
+//! verified before anything parses it.
 //!
 //! # Logs
 //!
@@ -55,7 +48,10 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt as _;
-use roamify_hooks::{Dispatch, Outcome, Receiver, Unread};
+use roamify_hooks::http::{self as policy, BodyReader, Reply, Unread};
+use roamify_hooks::{Dispatch, Receiver};
+
+pub mod test;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]
@@ -66,9 +62,9 @@ pub struct ReadmeDoctests;
 static SIGNATURE: header::HeaderName = header::HeaderName::from_static("x-roamify-signature");
 
 /// The default body limit: 256 KiB, far above any documented Roamify event.
-pub const DEFAULT_LIMIT: usize = 256 * 1024;
+pub const DEFAULT_LIMIT: usize = policy::DEFAULT_LIMIT;
 
-/// The webhook endpoint: `POST` at one path, answering per the table in the crate docs.
+/// The webhook endpoint: `POST` at one path, answering per [`roamify_hooks::http`].
 ///
 /// Register it with `App::service`. Build the [`Receiver`] once, outside the `HttpServer`
 /// factory, and clone it into each worker (a clone is one `Arc`).
@@ -106,7 +102,7 @@ impl<D: Dispatch> HttpServiceFactory for Webhook<D> {
         } = self;
         let receive = move |request: HttpRequest, payload: web::Payload| {
             let receiver = receiver.clone();
-            async move { deliver(&receiver, &request, payload, limit).await }
+            async move { respond(deliver(&receiver, &request, payload, limit).await) }
         };
         web::resource(path)
             .route(web::post().to(receive))
@@ -116,95 +112,51 @@ impl<D: Dispatch> HttpServiceFactory for Webhook<D> {
 }
 
 async fn method_not_allowed() -> HttpResponse {
-    let mut response = reply(StatusCode::METHOD_NOT_ALLOWED);
+    let mut response = respond(Reply::METHOD_NOT_ALLOWED);
     response
         .headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        .insert(header::ALLOW, HeaderValue::from_static(policy::ALLOW));
     response
 }
 
-/// The JSON bodies, fixed at compile time.
-fn reply(status: StatusCode) -> HttpResponse {
-    let body: &'static str = match status.as_u16() {
-        200 => r#"{"code":200,"message":"success"}"#,
-        400 => r#"{"code":400,"message":"malformed event"}"#,
-        401 => r#"{"code":401,"message":"invalid signature"}"#,
-        405 => r#"{"code":405,"message":"method not allowed"}"#,
-        413 => r#"{"code":413,"message":"payload too large"}"#,
-        503 => r#"{"code":503,"message":"temporarily unavailable"}"#,
-        _ => r#"{"code":500,"message":"handler failed"}"#,
-    };
+/// The reply as an actix response.
+fn respond(reply: Reply) -> HttpResponse {
+    let status = StatusCode::from_u16(reply.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     HttpResponse::build(status)
         .insert_header((
             header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
+            HeaderValue::from_static(policy::CONTENT_TYPE),
         ))
-        .body(body)
-}
-
-/// The HTTP status of an outcome.
-#[must_use]
-pub fn status_of(outcome: &Outcome) -> StatusCode {
-    match outcome {
-        Outcome::Handled { .. }
-        | Outcome::Acknowledged { .. }
-        | Outcome::Queued { .. }
-        | Outcome::Duplicate { .. } => StatusCode::OK,
-        Outcome::BadSignature(_) => StatusCode::UNAUTHORIZED,
-        Outcome::Malformed { .. } | Outcome::TooOld { .. } => StatusCode::BAD_REQUEST,
-        Outcome::Unavailable { .. } | Outcome::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-        // A new outcome is a failure until this adapter learns it: Roamify will retry.
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+        .body(reply.body())
 }
 
 async fn deliver<D: Dispatch>(
     receiver: &Receiver<D>,
     request: &HttpRequest,
-    payload: web::Payload,
+    mut payload: web::Payload,
     limit: usize,
-) -> HttpResponse {
-    let body = match read_body(request, payload, limit).await {
+) -> Reply {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .map(HeaderValue::as_bytes);
+    let mut body = match BodyReader::new(declared, limit) {
         Ok(body) => body,
-        Err(status) => {
-            roamify_hooks::refused_unread(if status == StatusCode::PAYLOAD_TOO_LARGE {
-                Unread::TooLarge
-            } else {
-                Unread::Unreadable
-            });
-            return reply(status);
-        }
+        Err(refused) => return refused.reply(),
     };
+    while let Some(chunk) = payload.next().await {
+        let pushed = match chunk {
+            Ok(chunk) => body.push(&chunk),
+            Err(_) => Err(Unread::Unreadable),
+        };
+        if let Err(refused) = pushed {
+            return refused.reply();
+        }
+    }
     let signatures = request
         .headers()
         .get_all(&SIGNATURE)
         .map(HeaderValue::as_bytes);
-    // The receiver logs the outcome (its span, and one event).
-    let outcome = receiver.receive(signatures, &body).await;
-    reply(status_of(&outcome))
-}
-
-/// Reads the whole body, refusing early on `Content-Length` and as soon as the limit is passed.
-async fn read_body(
-    request: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<web::BytesMut, StatusCode> {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(StatusCode::PAYLOAD_TOO_LARGE);
-    }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| StatusCode::BAD_REQUEST)?;
-        if body.len() + chunk.len() > limit {
-            return Err(StatusCode::PAYLOAD_TOO_LARGE);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+    // The receiver logs and counts the outcome.
+    receiver.receive(signatures, body.bytes()).await.reply()
 }

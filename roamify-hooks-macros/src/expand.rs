@@ -71,10 +71,7 @@ fn expand(krate: &TokenStream, route: &Route, handler: &HandlerFn<'_>) -> TokenS
             quote!(""),
             quote!(#private::BY_NAME),
             quote_spanned! {payload.span()=>
-                match #private::take_unknown(__event) {
-                    #private::Ok(unknown) => #private::Ok(<#payload as #private::FallbackPayload>::from_unknown(unknown)),
-                    #private::Err(taken) => #private::Err(taken),
-                }
+                #private::take_unhandled::<#payload>(__event)
             },
             quote! {
                 const FALLBACK: ::core::primitive::bool = true;
@@ -166,6 +163,8 @@ pub(crate) fn registration(krate: &TokenStream, item: &ItemFn, body: &TokenStrea
         #vis enum #ident {}
 
         const _: () = {
+            #[automatically_derived]
+            impl #private::Registration for #ident {}
             #[automatically_derived]
             impl #private::Handler for #ident {
                 #body

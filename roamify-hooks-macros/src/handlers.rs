@@ -1,7 +1,7 @@
 //! `handlers![a, module::b, fallback = c]`: a dispatch table whose `dispatch` is one `match` on
 //! the event's route key, each arm a constant that `#[on_event]` gave the handler.
 //!
-//! What a delivery executes: `match event.route_key() { K_a => run::<a>(…), K_b => …, _ => … }`.
+//! What a delivery executes: `match route_key(&event) { K_a => run::<a>(…), K_b => …, _ => … }`.
 //! Catalog kinds are `u16` constants, so the `match` is a jump table; the `_` arm (unknown events
 //! and kinds without a handler) tries the handlers found by name, then the fallback.
 
@@ -82,28 +82,66 @@ fn path_text(path: &Path) -> String {
     quote!(#path).to_string().replace(' ', "")
 }
 
-fn expand(krate: &TokenStream, handlers: &[Path], fallback: Option<&Path>) -> TokenStream {
+/// How many entries get an alias with a plain-function check: as many as `__private::unregistered`
+/// has stand-ins. Entries past it are named by their path (a plain function there is reported
+/// by rustc as "expected type, found function").
+const CHECKED_ENTRIES: usize = 32;
+
+/// Each entry's name in the table: an alias imported over a glob of stand-ins, so that a plain
+/// function (which has no registration in the type namespace) reaches a stand-in, and a check
+/// can say "add `#[on_event]`".
+fn aliases(private: &TokenStream, handlers: &[Path]) -> (TokenStream, Vec<TokenStream>) {
+    let mut imports = vec![quote! {
+        #[allow(unused_imports)]
+        use #private::unregistered::*;
+    }];
+    let names = handlers
+        .iter()
+        .enumerate()
+        .map(|(i, path)| {
+            if i >= CHECKED_ENTRIES {
+                return quote!(#path);
+            }
+            let alias = format_ident!("__roamify_handler_{}", i, span = path.span());
+            let text = path_text(path);
+            let message = format!(
+                "`{text}` is a plain function: annotate it with `#[on_event(category = \"…\", kind = \"…\")]` to list it in `handlers![…]`"
+            );
+            imports.push(quote_spanned! {path.span()=>
+                #[allow(unused_imports)]
+                use #path as #alias;
+                const _: () = ::core::assert!(<#alias as #private::Registration>::REGISTERED, #message);
+            });
+            quote!(#alias)
+        })
+        .collect();
+    (quote!(#(#imports)*), names)
+}
+
+fn expand(krate: &TokenStream, paths: &[Path], fallback: Option<&Path>) -> TokenStream {
     let private = quote!(#krate::__private);
-    let states: Vec<_> = (0..handlers.len())
+    let (imports, handlers) = aliases(&private, paths);
+    let handlers = &handlers[..];
+    let states: Vec<_> = (0..paths.len())
         .map(|i| format_ident!("state_{i}"))
         .collect();
 
     // Compile-time checks, each on the offending path.
     let mut checks = Vec::new();
-    for (i, b) in handlers.iter().enumerate() {
-        let b_text = path_text(b);
-        checks.push(quote_spanned! {b.span()=>
+    for (i, (b, b_path)) in handlers.iter().zip(paths).enumerate() {
+        let b_text = path_text(b_path);
+        checks.push(quote_spanned! {b_path.span()=>
             const _: () = ::core::assert!(
                 !<#b as #private::Handler>::FALLBACK,
                 ::core::concat!("`", #b_text, "` is a fallback handler: list it as `fallback = ", #b_text, "`"),
             );
         });
-        for a in &handlers[..i] {
+        for (a, a_path) in handlers[..i].iter().zip(paths) {
             let message = format!(
                 "`{b_text}` handles the same event as `{}`: a dispatch table takes one handler per event",
-                path_text(a)
+                path_text(a_path)
             );
-            checks.push(quote_spanned! {b.span()=>
+            checks.push(quote_spanned! {b_path.span()=>
                 const _: () = ::core::assert!(!#private::same_route::<#a, #b>(), #message);
             });
         }
@@ -159,6 +197,7 @@ fn expand(krate: &TokenStream, handlers: &[Path], fallback: Option<&Path>) -> To
     let span = Span::call_site();
     quote_spanned! {span=>
         {
+            #imports
             #(#checks)*
 
             /// The table before binding: `handlers![…]`'s value.
@@ -191,7 +230,7 @@ fn expand(krate: &TokenStream, handlers: &[Path], fallback: Option<&Path>) -> To
                     -> impl #private::Future<Output = #private::Dispatched> + #private::Send + '_
                 {
                     async move {
-                        match __event.route_key() {
+                        match #private::route_key(&__event) {
                             #(#arms)*
                             _ => {
                                 let mut __event = __event;

@@ -10,6 +10,18 @@ use serde::de::{DeserializeSeed, Deserializer};
 
 use crate::events::{AffiliateOrder, EsimStatus, EsimUsage, PartnerBalance, Refund, UnknownEvent};
 
+/// The route key of [`Event::Unknown`] in generated `match`es.
+pub(crate) const UNCATALOGUED: u16 = u16::MAX;
+/// The route key of handlers that are found by name rather than by kind (uncatalogued events
+/// and the fallback); no event has it, so their `match` arms never fire.
+pub const BY_NAME: u16 = u16::MAX - 1;
+
+/// A zero-sized marker naming one catalog kind (see [`kind`]).
+pub trait CatalogKind {
+    /// The kind.
+    const KIND: EventKind;
+}
+
 /// One documented event, as listed in [`CATALOG`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -136,12 +148,10 @@ macro_rules! catalog {
             }
 
             /// The route key the generated dispatch `match` switches on.
-            #[doc(hidden)]
-            #[must_use]
-            pub fn route_key(&self) -> u16 {
+            pub(crate) fn route_key(&self) -> u16 {
                 match self {
                     $( Event::$variant(_) => EventKind::$variant as u16, )*
-                    Event::Unknown(_) => crate::dispatch::UNCATALOGUED,
+                    Event::Unknown(_) => UNCATALOGUED,
                 }
             }
 
@@ -179,7 +189,7 @@ macro_rules! catalog {
                 #[doc = concat!("`", $category, "`/`", $name, "`.")]
                 #[derive(Debug, Clone, Copy)]
                 pub struct $variant;
-                impl crate::dispatch::CatalogKind for $variant {
+                impl super::CatalogKind for $variant {
                     const KIND: super::EventKind = super::EventKind::$variant;
                 }
             )*
@@ -326,5 +336,62 @@ unboxed!(EsimStatus, PartnerBalance, Refund);
 impl std::fmt::Display for EventKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}.{}", self.category(), self.name())
+    }
+}
+
+/// An event's category and kind, for outcomes and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventName {
+    /// A catalog kind.
+    Known(EventKind),
+    /// An event the catalog does not know, with its names as sent.
+    Unknown {
+        /// `event_category`.
+        category: String,
+        /// `event_type`.
+        kind: String,
+    },
+}
+
+impl EventName {
+    /// The names of `event`.
+    #[must_use]
+    pub fn of(event: &Event) -> Self {
+        match (event, event.kind()) {
+            (_, Some(kind)) => Self::Known(kind),
+            (Event::Unknown(u), None) => Self::Unknown {
+                category: u.category().to_owned(),
+                kind: u.kind().to_owned(),
+            },
+            (_, None) => Self::Unknown {
+                category: String::new(),
+                kind: String::new(),
+            },
+        }
+    }
+
+    /// `event_category`.
+    #[must_use]
+    pub fn category(&self) -> &str {
+        match self {
+            Self::Known(kind) => kind.category(),
+            Self::Unknown { category, .. } => category,
+        }
+    }
+
+    /// `event_type` (the canonical spelling for known kinds).
+    #[must_use]
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::Known(kind) => kind.name(),
+            Self::Unknown { kind, .. } => kind,
+        }
+    }
+}
+
+impl std::fmt::Display for EventName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.category(), self.kind())
     }
 }

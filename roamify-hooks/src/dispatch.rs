@@ -9,46 +9,34 @@ use std::any::{Any, TypeId, type_name};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use futures_util::FutureExt as _;
-
-use crate::catalog::{Event, EventKind};
+use crate::catalog::Event;
 use crate::parse::ParseError;
 
 /// A boxed error, what handlers' errors are converted into.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// The route key of [`Event::Unknown`] in generated `match`es.
-pub const UNCATALOGUED: u16 = u16::MAX;
-/// The route key of handlers that are found by name rather than by kind (uncatalogued events
-/// and the fallback); no event has it, so their `match` arms never fire.
-pub const BY_NAME: u16 = u16::MAX - 1;
-
-/// A zero-sized marker naming one catalog kind (see `catalog::kind`).
-pub trait CatalogKind {
-    /// The kind.
-    const KIND: EventKind;
-}
-
 /// A handler function, as `#[on_event]` registers it.
 ///
 /// Implemented by a hidden item beside each annotated function (the function itself stays an
-/// ordinary function). Implement it by hand only to register something `#[on_event]` cannot.
+/// ordinary function). Sealed: only `#[on_event]` implements it, so its meaning (a function,
+/// its event, its payload) cannot drift from what the attribute checked. To route events in a
+/// way `#[on_event]` cannot express, write a [`Dispatch`] table by hand.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a Roamify handler",
     label = "not registered with `#[on_event]`",
     note = "annotate the function with `#[on_event(category = \"…\", kind = \"…\")]`"
 )]
-pub trait Handler: 'static {
+pub trait Handler: sealed::Registration + 'static {
     /// The function's name, for logs and errors.
     const NAME: &'static str;
     /// The `event_category` it handles.
     const CATEGORY: &'static str;
     /// The `event_type` it handles (canonical spelling).
     const KIND: &'static str;
-    /// `EventKind as u16` for catalog kinds, [`BY_NAME`] for uncatalogued events and fallbacks.
+    /// What the generated `match` switches on: `EventKind as u16` for catalog kinds, one
+    /// never-matching key for handlers found by name (uncatalogued events, fallbacks).
     const ROUTE_KEY: u16;
     /// Whether this is a fallback handler (`#[on_event(fallback)]`), listed as `fallback = …`.
     const FALLBACK: bool = false;
@@ -85,11 +73,21 @@ pub enum Taken {
     Invalid(ParseError),
 }
 
-/// A handler of unknown events (`#[on_event(fallback)]`): takes [`UnknownEvent`](crate::UnknownEvent).
+pub(crate) mod sealed {
+    /// The seal of [`Handler`](super::Handler): implemented beside each `#[on_event]` function.
+    pub trait Registration {
+        /// `false` only for the stand-ins `handlers![…]` finds for a plain function.
+        const REGISTERED: bool = true;
+    }
+}
+
+/// A fallback handler (`#[on_event(fallback)]`): takes [`UnknownEvent`](crate::UnknownEvent)
+/// to receive the unknown events no handler takes, or [`Event`] to receive every event no
+/// handler takes, known or unknown.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a fallback handler",
     label = "not annotated `#[on_event(fallback)]`",
-    note = "a fallback handler is a function `fn(UnknownEvent [, State<T>])` annotated `#[on_event(fallback)]`"
+    note = "a fallback handler is a function `fn(UnknownEvent [, State<T>])` or `fn(Event [, State<T>])` annotated `#[on_event(fallback)]`"
 )]
 pub trait FallbackHandler: Handler {}
 
@@ -189,55 +187,6 @@ impl HandlerError {
         match self {
             Self::Failed { handler, .. } | Self::Panicked { handler, .. } => handler,
         }
-    }
-}
-
-/// Runs `H` on `event` when it is `H`'s: the body of every generated `match` arm.
-pub async fn run<H: Handler>(event: Event, state: &H::State) -> Result<Dispatched, Event> {
-    match H::take(event) {
-        Ok(payload) => Ok(call::<H>(payload, state.clone()).await),
-        Err(Taken::NotMine(event)) => Err(event),
-        Err(Taken::Invalid(error)) => Ok(Dispatched::Invalid(error)),
-    }
-}
-
-/// Takes `H`'s payload out of an event routed to it (a generated `match` arm).
-///
-/// # Errors
-/// The outcome to report when the event does not fit.
-#[inline]
-#[allow(clippy::result_large_err)] // See `Taken`.
-pub fn take<H: Handler>(event: Event) -> Result<H::Payload, Dispatched> {
-    match H::take(event) {
-        Ok(payload) => Ok(payload),
-        Err(Taken::NotMine(_)) => Err(Dispatched::NoHandler),
-        Err(Taken::Invalid(error)) => Err(Dispatched::Invalid(error)),
-    }
-}
-
-/// Calls `H`, turning an error or a panic into [`Dispatched::Failed`].
-pub async fn call<H: Handler>(payload: H::Payload, state: H::State) -> Dispatched {
-    let future = AssertUnwindSafe(async move { H::call(payload, state).await });
-    match future.catch_unwind().await {
-        Ok(Ok(())) => Dispatched::Handled { handler: H::NAME },
-        Ok(Err(source)) => Dispatched::Failed(HandlerError::Failed {
-            handler: H::NAME,
-            source,
-        }),
-        Err(panic) => Dispatched::Failed(HandlerError::Panicked {
-            handler: H::NAME,
-            message: panic_message(&*panic),
-        }),
-    }
-}
-
-fn panic_message(panic: &(dyn Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&'static str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(a non-string panic payload)".to_owned()
     }
 }
 

@@ -111,8 +111,10 @@ mod catalog;
 pub mod delivery;
 mod dispatch;
 pub mod events;
+pub mod http;
 mod meter;
 mod observe;
+mod outcome;
 mod parse;
 mod receiver;
 mod secret;
@@ -125,18 +127,18 @@ mod wire;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use catalog::{CATALOG, CatalogEntry, Event, EventKind};
-pub use delivery::{DeliveryMode, Stats};
+pub use catalog::{CATALOG, CatalogEntry, Event, EventKind, EventName};
+pub use delivery::{DeliveryMode, Handled, Stats};
 pub use dispatch::{
     BoxError, Dispatch, Dispatched, FallbackHandler, Handler, HandlerError, Handlers,
     IntoHandlerResult, MissingState, State, StateArg, States, Taken,
 };
 pub use events::UnknownEvent;
-pub use observe::{Unread, refused_unread};
+pub use outcome::Outcome;
 pub use parse::ParseError;
-pub use receiver::{
-    BuildError, DEFAULT_IDEMPOTENCY_WINDOW, EventName, Handled, Outcome, Receiver, ReceiverBuilder,
-};
+pub use receiver::{BuildError, DEFAULT_IDEMPOTENCY_WINDOW, Receiver, ReceiverBuilder};
+/// Money in payloads: exact decimals, as sent (re-exported from `rust_decimal`).
+pub use rust_decimal::Decimal;
 pub use secret::{SECRET_ENV, Secret, SecretError};
 pub use signature::{SIGNATURE_HEADER, Secrets, SignatureError, Verified};
 pub use time::UnixTime;
@@ -193,8 +195,10 @@ pub fn report(error: &(dyn std::error::Error + 'static)) -> String {
 /// - `uncatalogued`: the event is not in the catalog (Roamify added it after this release); the
 ///   payload argument may then be any `serde::de::DeserializeOwned` type. Without this flag a
 ///   misspelled name is a compile error.
-/// - `fallback` (alone): the handler of every unknown event without a handler; takes
-///   [`UnknownEvent`].
+/// - `fallback` (alone): the handler of events no other handler takes, listed as
+///   `handlers![…, fallback = f]`. Taking [`UnknownEvent`], it receives unknown events only
+///   (known kinds without a handler are acknowledged); taking [`Event`], it receives every
+///   event without a handler, known or unknown.
 /// - `crate = path`: where to find this crate when it is re-exported under another name.
 ///
 /// The function stays an ordinary function: call it directly in tests. It takes the payload and

@@ -10,7 +10,7 @@ use std::time::Instant;
 #[cfg(feature = "metrics")]
 use metrics::SharedString;
 
-use crate::receiver::{EventName, Outcome};
+use crate::catalog::EventName;
 
 /// `category` and `kind` labels; a known kind's are static strings (no allocation).
 #[cfg(feature = "metrics")]
@@ -28,29 +28,27 @@ fn names(name: Option<&EventName>) -> (SharedString, SharedString) {
     }
 }
 
-/// Counts one delivery's outcome (and its refusal reason).
+/// Counts one delivery's outcome (`label`), and its refusal reason when it was refused.
 #[cfg(feature = "metrics")]
-pub(crate) fn delivery(outcome: &Outcome) {
-    let (category, kind) = names(outcome.event());
+pub(crate) fn delivery(
+    label: &'static str,
+    name: Option<&EventName>,
+    refusal: Option<&'static str>,
+) {
+    let (category, kind) = names(name);
     metrics::counter!(
         "roamify_deliveries_total",
-        "outcome" => outcome.label(),
+        "outcome" => label,
         "category" => category,
         "kind" => kind,
     )
     .increment(1);
-    let reason = match outcome {
-        Outcome::BadSignature(_) => "bad_signature",
-        Outcome::Malformed { .. } => "malformed",
-        Outcome::TooOld { .. } => "too_old",
-        Outcome::Unavailable { reason } => reason.label(),
-        Outcome::ShuttingDown => "shutting_down",
-        _ => return,
-    };
-    refused(reason);
+    if let Some(reason) = refusal {
+        refused(reason);
+    }
 }
 #[cfg(not(feature = "metrics"))]
-pub(crate) fn delivery(_: &Outcome) {}
+pub(crate) fn delivery(_: &'static str, _: Option<&EventName>, _: Option<&'static str>) {}
 
 /// Counts a refusal by reason.
 #[cfg(feature = "metrics")]

@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use tracing::Span;
 
-use crate::receiver::{EventName, Outcome};
+use crate::catalog::EventName;
+use crate::outcome::Outcome;
 
 /// The `target` of the receiver's log records (filter with `RUST_LOG=roamify_hooks=…`).
 const TARGET: &str = "roamify_hooks";
@@ -27,7 +28,7 @@ pub(crate) fn delivery_span(name: &EventName) -> Span {
 /// Logs how a delivery ended, once, every field on the event itself. `key` is its idempotency
 /// key when known (stored, failed).
 pub(crate) fn ended(outcome: &Outcome, key: Option<&str>, started: Instant) {
-    crate::meter::delivery(outcome);
+    crate::meter::delivery(outcome.label(), outcome.event(), outcome.refusal());
     let (category, kind) = outcome
         .event()
         .map_or(("", ""), |e| (e.category(), e.kind()));
@@ -67,26 +68,4 @@ pub(crate) fn ended(outcome: &Outcome, key: Option<&str>, started: Instant) {
             tracing::error!(target: TARGET, %category, %kind, key, handler = error.handler(), cause = %error.report(), "handler failed (500); Roamify will retry");
         }
     }
-}
-
-/// Why an HTTP adapter refused a delivery before its body could be verified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Unread {
-    /// Over the adapter's size limit (413).
-    TooLarge,
-    /// The body could not be read (400): the connection failed or the encoding is broken.
-    Unreadable,
-}
-
-/// For HTTP adapters: logs at WARN, and counts (`roamify_refused_total`, reason `too_large` or
-/// `unreadable`), a delivery refused before its body was read whole. Everything after that is
-/// logged and counted by [`Receiver::receive`](crate::Receiver::receive).
-pub fn refused_unread(reason: Unread) {
-    let (label, status, why) = match reason {
-        Unread::TooLarge => ("too_large", 413_u16, "body over the size limit"),
-        Unread::Unreadable => ("unreadable", 400, "body could not be read"),
-    };
-    crate::meter::refused(label);
-    tracing::warn!(status, "delivery refused before verification: {why}");
 }

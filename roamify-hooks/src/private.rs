@@ -1,25 +1,87 @@
 //! Not public API. Used by generated code.
 //!
-//! Everything `#[on_event]` and `handlers![…]` expansions name is re-exported here, so they use
-//! only `::roamify_hooks::__private::…` (or the path given with `crate = …`) and `::core::…`.
+//! Everything `#[on_event]` and `handlers![…]` expansions name lives or is re-exported here, so
+//! they use only `::roamify_hooks::__private::…` (or the path given with `crate = …`) and
+//! `::core::…`; nothing here is unused by them.
 // Events are handed back by value, not boxed (see `Taken`).
 #![allow(clippy::result_large_err)]
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt as _;
+use serde::de::DeserializeOwned;
+
 pub use core::future::Future;
-pub use core::marker::{Send, Sync};
-pub use core::option::Option::{self, None, Some};
+pub use core::marker::Send;
 pub use core::result::Result::{self, Err, Ok};
-pub use std::boxed::Box;
 
-pub use serde::de::DeserializeOwned;
-
-pub use crate::catalog::{Event, kind, payload_of};
+pub use crate::catalog::{BY_NAME, CatalogKind, Event, kind, payload_of};
+pub use crate::dispatch::sealed::Registration;
 pub use crate::dispatch::{
-    BY_NAME, BoxError, CatalogKind, Dispatch, Dispatched, FallbackHandler, Handler, Handlers,
-    IntoHandlerResult, MissingState, StateArg, States, Taken, UNCATALOGUED, call, run, take,
+    BoxError, Dispatch, Dispatched, FallbackHandler, Handler, HandlerError, Handlers,
+    IntoHandlerResult, MissingState, StateArg, States, Taken,
 };
-pub use crate::events::UnknownEvent;
-pub use crate::parse::ParseError;
+use crate::events::UnknownEvent;
+use crate::parse::ParseError;
+
+/// The key the generated `match` switches on.
+#[inline]
+#[must_use]
+pub fn route_key(event: &Event) -> u16 {
+    event.route_key()
+}
+
+/// Runs `H` on `event` when it is `H`'s (handlers found by name, and the fallback).
+///
+/// # Errors
+/// Gives the event back when it is not `H`'s.
+pub async fn run<H: Handler>(event: Event, state: &H::State) -> Result<Dispatched, Event> {
+    match H::take(event) {
+        Ok(payload) => Ok(call::<H>(payload, state.clone()).await),
+        Err(Taken::NotMine(event)) => Err(event),
+        Err(Taken::Invalid(error)) => Ok(Dispatched::Invalid(error)),
+    }
+}
+
+/// Takes `H`'s payload out of an event routed to it (a generated `match` arm).
+///
+/// # Errors
+/// The outcome to report when the event does not fit.
+#[inline]
+pub fn take<H: Handler>(event: Event) -> Result<H::Payload, Dispatched> {
+    match H::take(event) {
+        Ok(payload) => Ok(payload),
+        Err(Taken::NotMine(_)) => Err(Dispatched::NoHandler),
+        Err(Taken::Invalid(error)) => Err(Dispatched::Invalid(error)),
+    }
+}
+
+/// Calls `H`, turning an error or a panic into [`Dispatched::Failed`].
+pub async fn call<H: Handler>(payload: H::Payload, state: H::State) -> Dispatched {
+    let future = AssertUnwindSafe(async move { H::call(payload, state).await });
+    match future.catch_unwind().await {
+        Ok(Ok(())) => Dispatched::Handled { handler: H::NAME },
+        Ok(Err(source)) => Dispatched::Failed(HandlerError::Failed {
+            handler: H::NAME,
+            source,
+        }),
+        Err(panic) => Dispatched::Failed(HandlerError::Panicked {
+            handler: H::NAME,
+            message: panic_message(&*panic),
+        }),
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(a non-string panic payload)".to_owned()
+    }
+}
 
 /// Takes the payload of an uncatalogued `category`/`kind` event, read into `T`.
 ///
@@ -44,15 +106,12 @@ pub fn take_uncatalogued<T: DeserializeOwned>(
     }
 }
 
-/// Takes an unknown event for a fallback handler.
+/// Takes an event no handler took for a fallback handler whose argument is `P`.
 ///
 /// # Errors
-/// [`Taken::NotMine`] for known events.
-pub fn take_unknown(event: Event) -> Result<UnknownEvent, Taken> {
-    match event {
-        Event::Unknown(unknown) => Ok(unknown),
-        other => Err(Taken::NotMine(other)),
-    }
+/// [`Taken::NotMine`] when `P` does not take this event (a known event, for `UnknownEvent`).
+pub fn take_unhandled<P: FallbackPayload>(event: Event) -> Result<P, Taken> {
+    P::from_unhandled(event).map_err(Taken::NotMine)
 }
 
 /// Whether two handlers handle the same event (for the duplicate check of `handlers![…]`).
@@ -82,19 +141,75 @@ const fn str_eq(a: &str, b: &str) -> bool {
 /// Checks, at compile time, that a function is a fallback handler.
 pub const fn assert_fallback<H: FallbackHandler>() {}
 
-/// What a fallback handler's argument may be: [`UnknownEvent`].
+/// What a fallback handler's argument may be: [`UnknownEvent`] (unknown events only) or
+/// [`Event`] (every event no handler takes).
 #[diagnostic::on_unimplemented(
-    message = "a fallback handler takes `UnknownEvent`, not `{Self}`",
-    label = "expected `roamify_hooks::UnknownEvent`",
-    note = "write `#[on_event(fallback)] fn unknown(event: UnknownEvent)`"
+    message = "a fallback handler takes `UnknownEvent` or `Event`, not `{Self}`",
+    label = "expected `roamify_hooks::UnknownEvent` or `roamify_hooks::Event`",
+    note = "write `#[on_event(fallback)] fn unknown(event: UnknownEvent)` for unknown events, or `fn unhandled(event: Event)` for every event without a handler"
 )]
 pub trait FallbackPayload: Sized {
-    /// Converts the unknown event.
-    fn from_unknown(event: UnknownEvent) -> Self;
+    /// Converts an event no handler took.
+    ///
+    /// # Errors
+    /// Gives the event back when this argument type does not take it.
+    fn from_unhandled(event: Event) -> Result<Self, Event>;
 }
 
 impl FallbackPayload for UnknownEvent {
-    fn from_unknown(event: UnknownEvent) -> Self {
-        event
+    fn from_unhandled(event: Event) -> Result<Self, Event> {
+        match event {
+            Event::Unknown(unknown) => Ok(unknown),
+            known => Err(known),
+        }
+    }
+}
+
+impl FallbackPayload for Event {
+    fn from_unhandled(event: Event) -> Result<Self, Event> {
+        Ok(event)
+    }
+}
+
+/// Stand-ins for `handlers![…]` entries that name a plain function: a glob import of this module
+/// gives each entry's alias a type when the function has no registration, so the table reports
+/// "add `#[on_event]`" rather than "expected type, found function".
+pub mod unregistered {
+    macro_rules! stand_ins {
+        ($($name:ident)*) => {$(
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            pub enum $name {}
+            impl super::Registration for $name {
+                const REGISTERED: bool = false;
+            }
+            impl super::Handler for $name {
+                const NAME: &'static str = "";
+                const CATEGORY: &'static str = "";
+                const KIND: &'static str = stringify!($name);
+                const ROUTE_KEY: u16 = super::BY_NAME;
+                type Payload = ();
+                type State = ();
+                fn take(event: super::Event) -> Result<(), super::Taken> {
+                    Err(super::Taken::NotMine(event))
+                }
+                fn call(
+                    _: (),
+                    _: (),
+                ) -> impl Future<Output = Result<(), super::BoxError>> + Send + 'static {
+                    async { Ok(()) }
+                }
+            }
+        )*};
+    }
+    stand_ins! {
+        __roamify_handler_0 __roamify_handler_1 __roamify_handler_2 __roamify_handler_3
+        __roamify_handler_4 __roamify_handler_5 __roamify_handler_6 __roamify_handler_7
+        __roamify_handler_8 __roamify_handler_9 __roamify_handler_10 __roamify_handler_11
+        __roamify_handler_12 __roamify_handler_13 __roamify_handler_14 __roamify_handler_15
+        __roamify_handler_16 __roamify_handler_17 __roamify_handler_18 __roamify_handler_19
+        __roamify_handler_20 __roamify_handler_21 __roamify_handler_22 __roamify_handler_23
+        __roamify_handler_24 __roamify_handler_25 __roamify_handler_26 __roamify_handler_27
+        __roamify_handler_28 __roamify_handler_29 __roamify_handler_30 __roamify_handler_31
     }
 }

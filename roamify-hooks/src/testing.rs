@@ -28,7 +28,8 @@ use sha2::Sha256;
 
 use crate::catalog::EventKind;
 use crate::dispatch::Dispatch;
-use crate::receiver::{Outcome, Receiver};
+use crate::outcome::Outcome;
+use crate::receiver::Receiver;
 
 /// The `X-Roamify-Signature` value Roamify would send for `body` signed with `secret`: lowercase
 /// hex of HMAC-SHA256 over the exact bytes.
@@ -56,6 +57,31 @@ pub fn sample(kind: EventKind) -> &'static [u8] {
         EventKind::RefundRefunded => include_bytes!("samples/refund_refunded.json"),
         EventKind::RefundRejected => include_bytes!("samples/refund_rejected.json"),
     }
+}
+
+/// The sample body of `kind`, changed by `edit` on its JSON: a negative balance, a missing field,
+/// the legacy flat shape…
+///
+/// ```
+/// use roamify_hooks::testing;
+/// use roamify_hooks::{EventKind, Event, Secrets, Secret};
+///
+/// let body = testing::sample_with(EventKind::PartnerLowBalance, |json| {
+///     json["data"]["balance"] = serde_json::json!(-12.5);
+/// });
+/// # let secrets = Secrets::new(Secret::new("s")?);
+/// # let verified = secrets.verify([testing::sign("s", &body)], &body)?;
+/// # let Event::PartnerLowBalance(event) = Event::parse(&verified)? else { unreachable!() };
+/// # assert_eq!(event.balance, roamify_hooks::Decimal::new(-125, 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use]
+pub fn sample_with(kind: EventKind, edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(sample(kind)) else {
+        unreachable!("every sample is valid JSON (tested)")
+    };
+    edit(&mut json);
+    json.to_string().into_bytes()
 }
 
 /// The payload of [`sample`]`(kind)`, parsed, for calling handlers directly.
@@ -91,6 +117,12 @@ impl SignedDelivery {
     #[must_use]
     pub fn sample(kind: EventKind) -> Self {
         Self::new(sample(kind))
+    }
+
+    /// An unsigned delivery of [`sample_with`]`(kind, edit)`.
+    #[must_use]
+    pub fn sample_with(kind: EventKind, edit: impl FnOnce(&mut serde_json::Value)) -> Self {
+        Self::new(sample_with(kind, edit))
     }
 
     /// Adds the signature of the body with `secret`.
@@ -130,5 +162,20 @@ impl SignedDelivery {
         receiver
             .receive(self.signatures.iter().map(String::as_bytes), &self.body)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sample_survives_an_edit_that_changes_nothing() {
+        for &kind in EventKind::ALL {
+            let edited: serde_json::Value =
+                serde_json::from_slice(&sample_with(kind, |_| {})).unwrap();
+            let original: serde_json::Value = serde_json::from_slice(sample(kind)).unwrap();
+            assert_eq!(edited, original, "{kind}");
+        }
     }
 }

@@ -538,3 +538,50 @@ async fn ingest_only_and_worker_only_receivers_split_the_work_over_one_store() {
         "a role needs a queue"
     );
 }
+
+#[derive(Default)]
+struct Sleepy(AtomicU32);
+
+#[on_event(category = "partner", kind = "top_up")]
+async fn sleepy(_: PartnerBalance, n: State<Sleepy>) {
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    n.0.fetch_add(1, Ordering::SeqCst);
+}
+
+/// `wait_idle` returns once every stored delivery ran, in queued and durable modes, and at once
+/// inline; it reports a timeout as `false` rather than waiting on.
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_idle_returns_once_every_stored_delivery_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let modes = [
+        DeliveryMode::Queued(QueueOptions::default().concurrency(2)),
+        DeliveryMode::Durable {
+            path: dir.path().join("idle.sqlite"),
+            options: QueueOptions::default().concurrency(2),
+        },
+    ];
+    for mode in modes {
+        let ran = Arc::new(Sleepy::default());
+        let receiver = Receiver::builder()
+            .secret(Secret::new(SECRET).unwrap())
+            .state_arc(ran.clone())
+            .delivery(mode)
+            .build(handlers![sleepy])
+            .unwrap();
+        for n in 0..20 {
+            let outcome = deliver(&receiver, &body(n)).await;
+            assert!(matches!(outcome, Outcome::Queued { .. }), "{outcome:?}");
+        }
+        // 20 runs of 20 ms, two at a time, cannot be done in 1 ms.
+        assert!(!receiver.wait_idle(Duration::from_millis(1)).await.unwrap());
+        assert!(receiver.wait_idle(Duration::from_secs(30)).await.unwrap());
+        assert_eq!(ran.0.load(Ordering::SeqCst), 20);
+        assert_eq!(receiver.pending().await.unwrap(), 0);
+    }
+    let inline = Receiver::builder()
+        .secret(Secret::new(SECRET).unwrap())
+        .state(Sleepy::default())
+        .build(handlers![sleepy])
+        .unwrap();
+    assert!(inline.wait_idle(Duration::ZERO).await.unwrap());
+}

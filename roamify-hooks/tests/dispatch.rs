@@ -325,3 +325,53 @@ fn uncatalogued_payload_that_does_not_fit_is_malformed() {
         "{outcome:?}"
     );
 }
+
+/// A fallback taking `Event` receives every event no handler takes, known or unknown.
+#[on_event(fallback)]
+fn every_unhandled(event: roamify_hooks::Event, log: State<Log>) {
+    let name = EventName::of(&event);
+    log.push(format!("unhandled {name}"));
+}
+
+#[test]
+fn a_fallback_taking_event_receives_known_and_unknown_events_without_a_handler() {
+    let log = std::sync::Arc::new(Log::default());
+    let receiver = Receiver::builder()
+        .secret(Secret::new(SECRET).expect("secret"))
+        .state_arc(log.clone())
+        .build(handlers![usage, fallback = every_unhandled])
+        .expect("all state registered");
+    futures_executor::block_on(async {
+        // Handled by their own handlers: the fallback sees nothing.
+        let usage_body = testing::sample(roamify_hooks::EventKind::EsimUsage);
+        assert!(matches!(
+            deliver(&receiver, usage_body).await,
+            Outcome::Handled {
+                handler: "usage",
+                ..
+            }
+        ));
+        // A known kind without a handler, and an unknown event: both reach the fallback.
+        let status_body = testing::sample(roamify_hooks::EventKind::EsimStatus);
+        assert!(matches!(
+            deliver(&receiver, status_body).await,
+            Outcome::Handled {
+                handler: "every_unhandled",
+                ..
+            }
+        ));
+        let unknown = common::event("unknown_future_event.json");
+        assert!(matches!(
+            deliver(&receiver, &unknown).await,
+            Outcome::Handled {
+                handler: "every_unhandled",
+                ..
+            }
+        ));
+        let entries = log.take();
+        assert_eq!(entries.len(), 3, "{entries:?}");
+        assert!(entries[0].starts_with("usage "), "{entries:?}");
+        assert_eq!(entries[1], "unhandled esim.status");
+        assert_eq!(entries[2], "unhandled esim.topup");
+    });
+}

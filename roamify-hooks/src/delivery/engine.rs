@@ -19,8 +19,8 @@ use tracing::Instrument as _;
 use super::StoreError;
 use super::store::{DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreCounts};
 use super::{Counters, QueueOptions, Role};
+use super::{Handled, OnHandled};
 use crate::dispatch::{Dispatch, Dispatched};
-use crate::receiver::{Handled, OnHandled};
 
 /// How long an idle fetcher waits before looking for retries that came due.
 const IDLE_POLL: Duration = Duration::from_millis(100);
@@ -190,6 +190,38 @@ impl Engine {
         self.store.pending().await
     }
 
+    /// Waits until nothing is ready or leased in the store and this process has settled every
+    /// run, for at most `timeout`. `Ok(false)` when the time ran out first.
+    pub(crate) async fn wait_idle(&self, timeout: Duration) -> Result<bool, StoreError> {
+        let handle = match self.runtime.lock() {
+            Ok(runtime) => match runtime.as_ref() {
+                Some(runtime) => runtime.handle().clone(),
+                None => return Ok(self.shared.unsettled.load(Ordering::Acquire) == 0),
+            },
+            Err(_) => return Ok(false),
+        };
+        let store = Arc::clone(&self.store);
+        let shared = Arc::clone(&self.shared);
+        // Polled on the workers' runtime (which has a timer), awaited from any executor.
+        let waiting = handle.spawn(async move {
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                let counts = store.counts().await?;
+                if counts.ready == 0
+                    && counts.leased == 0
+                    && shared.unsettled.load(Ordering::Acquire) == 0
+                {
+                    return Ok(true);
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Ok(false);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        waiting.await.unwrap_or(Ok(false))
+    }
+
     /// Stops accepting, lets running handlers finish and their outcomes be recorded for up to
     /// `grace`, hands back leased jobs that had not started, then stops the workers. Returns how
     /// many deliveries were still pending (kept by a durable store, lost by memory).
@@ -342,7 +374,7 @@ impl<D: Dispatch> Worker<D> {
     async fn attempt(&self, job: &Job) -> Result<(), Failure> {
         let event =
             crate::parse::parse(&job.body).map_err(|e| Failure::Permanent(e.to_string()))?;
-        let name = crate::receiver::EventName::of(&event);
+        let name = crate::catalog::EventName::of(&event);
         // The handler's own log lines carry the delivery's key, name and attempt.
         let span = tracing::info_span!(
             "roamify_job",

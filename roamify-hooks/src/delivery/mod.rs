@@ -50,6 +50,7 @@ mod sqlite;
 mod store;
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -273,6 +274,21 @@ pub(crate) fn unix_millis() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
+
+/// A delivery whose handler succeeded, as seen by [`ReceiverBuilder::on_handled`](crate::ReceiverBuilder::on_handled).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Handled<'a> {
+    /// The delivery's idempotency key ([`idempotency_key`]).
+    pub key: &'a str,
+    /// The event.
+    pub event: &'a crate::catalog::EventName,
+    /// The handler that ran.
+    pub handler: &'static str,
+}
+
+/// The hook of [`ReceiverBuilder::on_handled`](crate::ReceiverBuilder::on_handled).
+pub(crate) type OnHandled = Arc<dyn Fn(&Handled<'_>) + Send + Sync>;
 
 /// Counters of what the receiver did, since it was built.
 #[derive(Debug, Default)]

@@ -1,0 +1,258 @@
+//! Building a [`Receiver`]: secrets, state, delivery mode, and the errors of a bad set-up.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Inner, Mode, Receiver};
+use crate::delivery::Handled;
+use crate::delivery::{
+    Counters, DEFAULT_DEDUPE_CAPACITY, Deduper, DeliveryMode, OnHandled, StoreError,
+};
+#[cfg(feature = "queue")]
+use crate::delivery::{Engine, QueueOptions, Role, Store};
+use crate::dispatch::{Handlers, MissingState, States};
+use crate::secret::{Secret, SecretError};
+use crate::signature::Secrets;
+
+/// The default idempotency window: 24 hours.
+pub const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Builds a [`Receiver`].
+pub struct ReceiverBuilder {
+    secrets: Option<Secrets>,
+    states: States,
+    mode: DeliveryMode,
+    #[cfg(feature = "queue")]
+    store: Option<(Arc<dyn Store>, QueueOptions)>,
+    #[cfg(feature = "queue")]
+    role: Role,
+    window: Option<Duration>,
+    dedupe_capacity: usize,
+    max_age: Option<Duration>,
+    on_handled: Option<OnHandled>,
+}
+
+impl Default for ReceiverBuilder {
+    fn default() -> Self {
+        Self {
+            secrets: None,
+            states: States::default(),
+            mode: DeliveryMode::Inline,
+            #[cfg(feature = "queue")]
+            store: None,
+            #[cfg(feature = "queue")]
+            role: Role::Both,
+            window: Some(DEFAULT_IDEMPOTENCY_WINDOW),
+            dedupe_capacity: DEFAULT_DEDUPE_CAPACITY,
+            max_age: None,
+            on_handled: None,
+        }
+    }
+}
+
+impl fmt::Debug for ReceiverBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReceiverBuilder")
+            .field("secrets", &self.secrets)
+            .field("mode", &self.mode)
+            .field("window", &self.window)
+            .field("max_age", &self.max_age)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a [`Receiver`] could not be built.
+#[derive(thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// No secret was given.
+    #[error("no webhook secret configured (call `.secret(…)` on the receiver builder)")]
+    NoSecret,
+    /// A secret could not be read.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// A handler needs state that was never registered.
+    #[error(transparent)]
+    MissingState(#[from] MissingState),
+    /// The delivery store could not be opened.
+    #[error("cannot open the delivery store")]
+    Store(#[source] StoreError),
+    /// The delivery workers' threads could not be started.
+    #[error("cannot start the delivery workers")]
+    Workers(#[source] std::io::Error),
+    /// An ingest-only or worker-only role was asked of a receiver without a queue.
+    #[error(
+        "ingest-only and worker-only receivers need a queued or durable delivery mode, or a store"
+    )]
+    RoleWithoutQueue,
+}
+
+impl ReceiverBuilder {
+    /// Accepts signatures made with `secret` (call again to accept several, during a rotation).
+    #[must_use]
+    pub fn secret(mut self, secret: Secret) -> Self {
+        self.secrets = Some(match self.secrets.take() {
+            Some(secrets) => secrets.with(secret),
+            None => Secrets::new(secret),
+        });
+        self
+    }
+
+    /// Accepts signatures made with any of `secrets` (replacing secrets given before).
+    #[must_use]
+    pub fn secrets(mut self, secrets: Secrets) -> Self {
+        self.secrets = Some(secrets);
+        self
+    }
+
+    /// Registers application state; handlers take it as `State<T>`.
+    #[must_use]
+    pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.states.insert(value);
+        self
+    }
+
+    /// Registers application state that is already shared (`State<T>` in handlers).
+    #[must_use]
+    pub fn state_arc<T: Send + Sync + 'static>(mut self, value: Arc<T>) -> Self {
+        self.states.insert_arc(value);
+        self
+    }
+
+    /// Chooses when handlers run and what survives a crash (default [`DeliveryMode::Inline`]).
+    #[must_use]
+    pub fn delivery(mut self, mode: DeliveryMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Queues deliveries in a store of your own (see [`Store`]), acknowledging them at once.
+    #[cfg(feature = "queue")]
+    #[must_use]
+    pub fn store(mut self, store: Arc<dyn Store>, options: QueueOptions) -> Self {
+        self.store = Some((store, options));
+        self
+    }
+
+    /// Makes this receiver ingest-only or worker-only ([`Role`]); queued and durable modes and
+    /// custom stores only. Default [`Role::Both`].
+    #[cfg(feature = "queue")]
+    #[must_use]
+    pub fn role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
+    }
+
+    /// Acknowledges a delivery seen within `window` without running handlers again (default
+    /// 24 hours).
+    #[must_use]
+    pub fn idempotency_window(mut self, window: Duration) -> Self {
+        self.window = Some(window);
+        self
+    }
+
+    /// Keeps at most `keys` delivery fingerprints in inline mode's in-memory deduplication index
+    /// (default [`DEFAULT_DEDUPE_CAPACITY`], about 100 bytes each at the bound). At the bound the oldest key is
+    /// forgotten before its window ends, so a redelivery of it would run its handler again. The
+    /// queued mode's `MemoryStore` has its own bound (`MemoryStore::with_limits`); the durable
+    /// store keeps keys on disk.
+    #[must_use]
+    pub fn dedupe_capacity(mut self, keys: usize) -> Self {
+        self.dedupe_capacity = keys.max(1);
+        self
+    }
+
+    /// Runs handlers for every delivery, duplicates included (inline mode only: the queued and
+    /// durable stores always deduplicate, with a zero window here meaning none).
+    #[must_use]
+    pub fn without_idempotency(mut self) -> Self {
+        self.window = None;
+        self
+    }
+
+    /// Refuses (400) deliveries whose signed `timestamp` is older than `max_age`. Off by
+    /// default: Roamify's retries arrive late, and refused events are not delivered again.
+    #[must_use]
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
+    }
+
+    /// Calls `hook` after each successful handler run, with the delivery's idempotency key
+    /// (an audit trail, metrics). It runs on the handler's thread: keep it short.
+    #[must_use]
+    pub fn on_handled(mut self, hook: impl Fn(&Handled<'_>) + Send + Sync + 'static) -> Self {
+        self.on_handled = Some(Arc::new(hook));
+        self
+    }
+
+    /// Binds `table` to the registered state and builds the receiver.
+    ///
+    /// # Errors
+    /// [`BuildError::NoSecret`], or [`BuildError::MissingState`] when a handler takes state that
+    /// was not registered — at start-up, never on a request.
+    pub fn build<H: Handlers>(self, table: H) -> Result<Receiver<H::Bound>, BuildError> {
+        let secrets = self.secrets.ok_or(BuildError::NoSecret)?;
+        let table = Arc::new(table.bind(&self.states)?);
+        let counters = Arc::new(Counters::default());
+        #[cfg(feature = "queue")]
+        let store: Option<(Arc<dyn Store>, QueueOptions)> = match (self.store, self.mode) {
+            (Some(custom), _) => Some(custom),
+            (None, DeliveryMode::Inline) => None,
+            (None, DeliveryMode::Queued(options)) => {
+                Some((Arc::new(crate::delivery::MemoryStore::new()), options))
+            }
+            #[cfg(feature = "durable")]
+            (None, DeliveryMode::Durable { path, options }) => {
+                let store = crate::delivery::SqliteStore::open(&path).map_err(BuildError::Store)?;
+                Some((Arc::new(store), options))
+            }
+        };
+        #[cfg(feature = "queue")]
+        if store.is_none() && self.role != Role::Both {
+            return Err(BuildError::RoleWithoutQueue);
+        }
+        #[cfg(feature = "queue")]
+        let engine = match store {
+            Some((store, options)) => Some(
+                Engine::start(
+                    self.role,
+                    store,
+                    options,
+                    self.window.unwrap_or(Duration::ZERO),
+                    Arc::clone(&table),
+                    Arc::clone(&counters),
+                    self.on_handled.clone(),
+                )
+                .map_err(BuildError::Workers)?,
+            ),
+            None => None,
+        };
+        let inline = || Mode::Inline {
+            dedupe: self.window.map(|w| Deduper::new(w, self.dedupe_capacity)),
+        };
+        #[cfg(feature = "queue")]
+        let mode = match engine {
+            Some(engine) => Mode::Queue(engine),
+            None => inline(),
+        };
+        #[cfg(not(feature = "queue"))]
+        let mode = {
+            let DeliveryMode::Inline = self.mode;
+            inline()
+        };
+        Ok(Receiver {
+            inner: Arc::new(Inner {
+                secrets,
+                table,
+                mode,
+                counters,
+                max_age: self.max_age,
+                on_handled: self.on_handled,
+            }),
+        })
+    }
+}
+
+crate::debug_as_report!(BuildError);

@@ -1,0 +1,205 @@
+//! The receiver: one call per delivery ([`Receiver::receive`], in `pipeline`), built by
+//! `builder`, and what an operator asks of its store.
+
+mod builder;
+mod pipeline;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use builder::{BuildError, DEFAULT_IDEMPOTENCY_WINDOW, ReceiverBuilder};
+
+use crate::delivery::{Counters, Deduper, OnHandled, Stats};
+#[cfg(feature = "queue")]
+use crate::delivery::{DeadLetter, Engine, StoreCounts, StoreError};
+use crate::dispatch::Dispatch;
+use crate::signature::Secrets;
+
+/// Receives Roamify deliveries: holds the secrets and a bound dispatch table.
+///
+/// Cheap to clone (one `Arc`); build it once and share it between server workers.
+///
+/// ```
+/// use roamify_hooks::{handlers, on_event, testing, Outcome, Receiver, Secret};
+/// use roamify_hooks::events::PartnerBalance;
+///
+/// #[on_event(category = "partner", kind = "low_balance")]
+/// fn low_balance(event: PartnerBalance) {
+///     println!("balance down to {} {}", event.balance, event.currency);
+/// }
+///
+/// # futures_executor::block_on(async {
+/// let receiver = Receiver::builder()
+///     .secret(Secret::new("whsec_test")?)
+///     .build(handlers![low_balance])?;
+///
+/// let body = testing::sample(roamify_hooks::EventKind::PartnerLowBalance);
+/// let signature = testing::sign("whsec_test", body);
+/// let outcome = receiver.receive([signature.as_bytes()], body).await;
+/// assert!(matches!(outcome, Outcome::Handled { handler: "low_balance", .. }));
+///
+/// let outcome = receiver.receive(["0".repeat(64)], body).await;
+/// assert!(matches!(outcome, Outcome::BadSignature(_)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub struct Receiver<D> {
+    inner: Arc<Inner<D>>,
+}
+
+pub(crate) struct Inner<D> {
+    pub(crate) secrets: Secrets,
+    pub(crate) table: Arc<D>,
+    pub(crate) mode: Mode,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) max_age: Option<Duration>,
+    pub(crate) on_handled: Option<OnHandled>,
+}
+
+/// Where a verified delivery goes.
+pub(crate) enum Mode {
+    /// Handlers run before the answer; duplicates are found in memory (`None`: no deduplication).
+    Inline { dedupe: Option<Deduper> },
+    /// Stored for the workers (queued and durable modes, custom stores).
+    #[cfg(feature = "queue")]
+    Queue(Engine),
+}
+
+impl<D> Clone for Receiver<D> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<D> fmt::Debug for Receiver<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("secrets", &self.inner.secrets)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Receiver<()> {
+    /// Starts a receiver: add secrets and state, then [`ReceiverBuilder::build`] with a table.
+    #[must_use]
+    pub fn builder() -> ReceiverBuilder {
+        ReceiverBuilder::default()
+    }
+}
+
+impl<D: Dispatch> Receiver<D> {
+    /// What the receiver has done so far.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.inner.counters.snapshot()
+    }
+
+    /// Deliveries that exhausted their retries (queued and durable modes; empty inline).
+    ///
+    /// # Errors
+    /// When the store fails.
+    #[cfg(feature = "queue")]
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        match self.engine() {
+            Some(engine) => engine.dead_letters().await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Queues a dead letter again, with its attempts reset; `false` when there is none with
+    /// that key.
+    ///
+    /// # Errors
+    /// When the store fails.
+    #[cfg(feature = "queue")]
+    pub async fn replay(&self, key: &str) -> Result<bool, StoreError> {
+        match self.engine() {
+            Some(engine) => engine.replay(key).await,
+            None => Ok(false),
+        }
+    }
+
+    /// What the store holds, by state (queued and durable modes; all zero inline). Read from the
+    /// store itself: right after a restart, and for every receiver sharing the store — unlike
+    /// [`Stats`], which counts what this receiver did since it was built.
+    ///
+    /// # Errors
+    /// When the store fails.
+    #[cfg(feature = "queue")]
+    pub async fn counts(&self) -> Result<StoreCounts, StoreError> {
+        match self.engine() {
+            Some(engine) => engine.counts().await,
+            None => Ok(StoreCounts::default()),
+        }
+    }
+
+    /// Deletes a dead letter; `false` when there is none with that key. Its key stays known
+    /// for the dedupe window, so a late redelivery is still acknowledged as a duplicate.
+    ///
+    /// # Errors
+    /// When the store fails.
+    #[cfg(feature = "queue")]
+    pub async fn discard(&self, key: &str) -> Result<bool, StoreError> {
+        match self.engine() {
+            Some(engine) => engine.discard(key).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Deliveries waiting or running (queued and durable modes; 0 inline).
+    ///
+    /// # Errors
+    /// When the store fails.
+    #[cfg(feature = "queue")]
+    pub async fn pending(&self) -> Result<usize, StoreError> {
+        match self.engine() {
+            Some(engine) => engine.pending().await,
+            None => Ok(0),
+        }
+    }
+
+    /// Stops taking deliveries (they are answered [`Outcome::ShuttingDown`](crate::Outcome::ShuttingDown), so Roamify retries
+    /// them later), lets running handlers finish for up to `grace`, and stops the workers.
+    /// Returns how many deliveries were still pending: a durable store keeps them for the next
+    /// start; the in-memory queue loses them. Call it after the HTTP server has stopped. It blocks
+    /// the calling thread (at most about twice `grace`), also when called from an `async fn main`.
+    #[cfg(feature = "queue")]
+    pub fn shutdown(&self, grace: Duration) -> usize {
+        match self.engine() {
+            Some(engine) => engine.shutdown(grace),
+            None => 0,
+        }
+    }
+
+    /// Waits until the workers have nothing ready or running (queued and durable modes; at once
+    /// inline), for at most `timeout`: in tests, after sending deliveries, before checking what
+    /// the handlers did. Deliveries waiting for a retry later do not count (see
+    /// [`Receiver::counts`]). `Ok(false)` when the time ran out first.
+    ///
+    /// # Errors
+    /// When the store fails.
+    #[cfg(feature = "queue")]
+    pub async fn wait_idle(&self, timeout: Duration) -> Result<bool, StoreError> {
+        match self.engine() {
+            Some(engine) => engine.wait_idle(timeout).await,
+            None => Ok(true),
+        }
+    }
+
+    #[cfg(feature = "queue")]
+    fn engine(&self) -> Option<&Engine> {
+        match &self.inner.mode {
+            Mode::Queue(engine) => Some(engine),
+            Mode::Inline { .. } => None,
+        }
+    }
+
+    /// The accepted secrets.
+    #[must_use]
+    pub fn secrets(&self) -> &Secrets {
+        &self.inner.secrets
+    }
+}

@@ -1,0 +1,243 @@
+//! One delivery's path: verify, parse, then run its handler (inline) or store it (queued).
+
+use std::time::{Duration, Instant};
+
+use tracing::Instrument as _;
+
+use super::{Mode, Receiver};
+use crate::catalog::{Event, EventName};
+use crate::delivery::{Counters, Handled, fingerprint, idempotency_key, key_from};
+#[cfg(feature = "queue")]
+use crate::delivery::{Engine, Unavailable};
+use crate::dispatch::{Dispatch, Dispatched};
+use crate::outcome::Outcome;
+use crate::{meter, observe};
+
+impl<D: Dispatch> Receiver<D> {
+    /// Handles one delivery: verifies `body` against the `X-Roamify-Signature` value(s), parses
+    /// it, and — per the delivery mode — runs its handler or stores it for the workers.
+    ///
+    /// Logs the outcome once (target `roamify_hooks`), with `category`, `kind`, `secret` (the
+    /// matching secret's index), `latency_us`, and `handler` or `key` where they apply: at
+    /// `info` when handled, acknowledged, stored or a duplicate; at `warn` for a refusal (bad
+    /// signature, malformed, too old, 503) with its `cause`; at `error` when a handler failed,
+    /// with the whole cause chain. A handler runs in a span `roamify_delivery` with `category`
+    /// and `kind`, so its own log lines carry them. Secrets and bodies are never logged.
+    pub async fn receive<I>(&self, signatures: I, body: &[u8]) -> Outcome
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let started = Instant::now();
+        let mut key = None;
+        let outcome = match self.verify_and_parse(signatures, body, &mut key) {
+            Err(refused) => refused,
+            Ok((event, secret_index)) => {
+                let name = EventName::of(&event);
+                self.handle(event, name, body, secret_index, &mut key).await
+            }
+        };
+        observe::ended(&outcome, key.as_deref(), started);
+        outcome
+    }
+
+    /// The event in a verified body, and the matching secret's index; or why not. `failed_key`
+    /// is set for a verified body that does not parse (for the log line).
+    fn verify_and_parse<I>(
+        &self,
+        signatures: I,
+        body: &[u8],
+        failed_key: &mut Option<String>,
+    ) -> Result<(Event, usize), Outcome>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let verified = self
+            .inner
+            .secrets
+            .verify(signatures, body)
+            .map_err(Outcome::BadSignature)?;
+        let secret_index = verified.secret_index();
+        match Event::parse(&verified) {
+            Ok(event) => Ok((event, secret_index)),
+            Err(error) => {
+                *failed_key = Some(key_from(None, body));
+                Err(Outcome::Malformed {
+                    error,
+                    secret_index,
+                })
+            }
+        }
+    }
+
+    /// Runs or stores a verified, parsed delivery. `failed_key` is set to its idempotency key
+    /// when it fails (for the log line).
+    async fn handle(
+        &self,
+        event: Event,
+        name: EventName,
+        body: &[u8],
+        secret_index: usize,
+        failed_key: &mut Option<String>,
+    ) -> Outcome {
+        if let Some(age) = self.too_old(&event) {
+            *failed_key = Some(idempotency_key(&event, body));
+            return Outcome::TooOld {
+                event: name,
+                age,
+                secret_index,
+            };
+        }
+        let dedupe = match &self.inner.mode {
+            Mode::Inline { dedupe } => dedupe.as_ref(),
+            #[cfg(feature = "queue")]
+            Mode::Queue(engine) => {
+                return self.enqueue(engine, &event, name, body, secret_index).await;
+            }
+        };
+        let fingerprint = dedupe.map(|_| fingerprint(&event, body));
+        if let (Some(dedupe), Some(fingerprint)) = (dedupe, fingerprint)
+            && !dedupe.first_time(fingerprint)
+        {
+            Counters::bump(&self.inner.counters.deduplicated);
+            return Outcome::Duplicate {
+                event: name,
+                secret_index,
+            };
+        }
+        // The visible key (SHA-256) is computed only for the hook that shows it, or for the log
+        // line of a failure (from what it is made of, kept before the event moves).
+        let key = self
+            .inner
+            .on_handled
+            .as_ref()
+            .map(|_| idempotency_key(&event, body));
+        let event_id = event.event_id().map(str::to_owned);
+        let started = meter::start();
+        // Awaiting the table directly (not `self.dispatch`) keeps one less future around the event.
+        let dispatched = self
+            .inner
+            .table
+            .dispatch(event)
+            .instrument(observe::delivery_span(&name))
+            .await;
+        meter::handler_ran(&name, started, !matches!(dispatched, Dispatched::Failed(_)));
+        let outcome = self.outcome(name, dispatched, secret_index);
+        match &outcome {
+            Outcome::Handled { event, handler, .. } => {
+                if let (Some(hook), Some(key)) = (&self.inner.on_handled, &key) {
+                    hook(&Handled {
+                        key,
+                        event,
+                        handler,
+                    });
+                }
+            }
+            Outcome::HandlerFailed { .. } => {
+                *failed_key = Some(key.unwrap_or_else(|| key_from(event_id.as_deref(), body)));
+                // Roamify retries a failed delivery: it must run again.
+                if let (Some(dedupe), Some(fingerprint)) = (dedupe, fingerprint) {
+                    dedupe.forget(fingerprint);
+                }
+            }
+            _ => {}
+        }
+        outcome
+    }
+
+    fn too_old(&self, event: &Event) -> Option<Duration> {
+        let max_age = self.inner.max_age?;
+        let sent = event.timestamp()?;
+        let age = u64::try_from(
+            crate::UnixTime::now()
+                .as_secs()
+                .saturating_sub(sent.as_secs()),
+        )
+        .unwrap_or(0);
+        let age = Duration::from_secs(age);
+        (age > max_age).then_some(age)
+    }
+
+    #[cfg(feature = "queue")]
+    async fn enqueue(
+        &self,
+        engine: &Engine,
+        event: &Event,
+        name: EventName,
+        body: &[u8],
+        secret_index: usize,
+    ) -> Outcome {
+        use crate::delivery::Accepted;
+        let key = idempotency_key(event, body);
+        match engine.accept(key.clone(), body).await {
+            Accepted::Stored => {
+                Counters::bump(&self.inner.counters.queued);
+                Outcome::Queued {
+                    event: name,
+                    key,
+                    secret_index,
+                }
+            }
+            Accepted::Duplicate => {
+                Counters::bump(&self.inner.counters.deduplicated);
+                Outcome::Duplicate {
+                    event: name,
+                    secret_index,
+                }
+            }
+            Accepted::Full => {
+                Counters::bump(&self.inner.counters.refused_full);
+                Outcome::Unavailable {
+                    reason: Unavailable::QueueFull,
+                }
+            }
+            Accepted::Unavailable(error) => {
+                Counters::bump(&self.inner.counters.refused_unavailable);
+                Outcome::Unavailable {
+                    reason: Unavailable::Store(error),
+                }
+            }
+            Accepted::ShuttingDown => {
+                Counters::bump(&self.inner.counters.refused_shutting_down);
+                Outcome::ShuttingDown
+            }
+            Accepted::WorkerOnly => Outcome::Unavailable {
+                reason: Unavailable::WorkerOnly,
+            },
+        }
+    }
+
+    /// Runs the handler of an already verified and parsed event, now.
+    pub async fn dispatch(&self, event: Event, secret_index: usize) -> Outcome {
+        let name = EventName::of(&event);
+        let dispatched = self.inner.table.dispatch(event).await;
+        self.outcome(name, dispatched, secret_index)
+    }
+
+    fn outcome(&self, name: EventName, dispatched: Dispatched, secret_index: usize) -> Outcome {
+        match dispatched {
+            Dispatched::Handled { handler } => {
+                Counters::bump(&self.inner.counters.handled);
+                Outcome::Handled {
+                    event: name,
+                    handler,
+                    secret_index,
+                }
+            }
+            Dispatched::NoHandler => Outcome::Acknowledged {
+                event: name,
+                secret_index,
+            },
+            Dispatched::Invalid(error) => Outcome::Malformed {
+                error,
+                secret_index,
+            },
+            Dispatched::Failed(error) => Outcome::HandlerFailed {
+                event: name,
+                error,
+                secret_index,
+            },
+        }
+    }
+}

@@ -1,12 +1,13 @@
-//! The README's quickstart, run for real: the `server` example as a child process on an
-//! OS-assigned port, and the `send` example delivering every kind to it.
+//! The README's quickstart, run for real: the `server` example (and its axum twin,
+//! `axum_server`) as a child process on an OS-assigned port, and the `send` example delivering
+//! every kind to it.
 
 mod support;
 
 use std::process::Command;
 
 use roamify_hooks::CATALOG;
-use support::{example, start_server};
+use support::{example, start_example, start_server};
 
 fn send(addr: &str, args: &[&str]) -> (bool, String) {
     let output = Command::new(example("send"))
@@ -55,4 +56,64 @@ fn server_refuses_to_start_without_a_secret() {
         .collect();
     assert_eq!(message.len(), 1, "{stderr}");
     assert!(message[0].contains("ROAMIFY_WEBHOOK_SECRET"), "{stderr}");
+}
+
+#[test]
+fn the_axum_server_example_delivers_durably_like_the_actix_one() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let log = dir.path().join("handled.log");
+    let durable = format!("durable:{}", dir.path().join("axum.sqlite").display());
+    let (server, addr) = start_example(
+        "axum_server",
+        "whsec_readme",
+        &[
+            ("ROAMIFY_DELIVERY", &durable),
+            ("HANDLED_LOG", log.to_str().expect("UTF-8 path")),
+        ],
+    );
+    let (ok, listed) = send(&addr, &["--list"]);
+    assert!(ok);
+    let kinds: Vec<&str> = listed.lines().collect();
+    for kind in &kinds {
+        let (ok, answer) = send(&addr, &[kind]);
+        assert_eq!(answer, r#"200 {"code":200,"message":"success"}"#, "{kind}");
+        assert!(ok, "{kind}");
+    }
+    let (_, answer) = send(&addr, &["partner.low_balance", "--bad-signature"]);
+    assert_eq!(answer, r#"401 {"code":401,"message":"invalid signature"}"#);
+    // Stored before the answer, then run by the workers: every kind reaches the log.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // One key per line (refunds' keys are their `event_id`, shorter than a SHA-256).
+    let keys = || -> Vec<String> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    while keys().len() < kinds.len() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut keys = keys();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), kinds.len(), "each kind handled once");
+    drop(server);
+}
+
+#[test]
+fn the_axum_server_example_refuses_tls_variables_rather_than_serve_plain_http() {
+    let output = Command::new(example("axum_server"))
+        .env("ROAMIFY_WEBHOOK_SECRET", "whsec_readme")
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("TLS_CERT_FILE", "/nonexistent/cert.pem")
+        .env("TLS_KEY_FILE", "/nonexistent/key.pem")
+        .output()
+        .expect("run the axum_server example");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("axum_server: axum_server serves plain HTTP only"),
+        "{stderr}"
+    );
 }

@@ -1,6 +1,7 @@
-//! End-to-end over real HTTP on loopback: a real actix-web server on an OS-assigned port and a
-//! real client (reqwest), for every fixture, every signature vector and every bad input of the
-//! answer policy. After each bad input the server still answers.
+//! End-to-end over real HTTP on loopback: a real server on an OS-assigned port and a real client
+//! (reqwest), for every fixture, every signature vector and every bad input of the answer
+//! policy. After each bad input the server still answers. One suite, run against both adapters
+//! (actix-web and axum); HTTPS against actix-web; and the README's status table against both.
 
 #[path = "../roamify-hooks/tests/common/mod.rs"]
 mod common;
@@ -8,8 +9,47 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use actix_web::{App, HttpServer};
+use roamify_hooks::delivery::{QueueOptions, Role};
 use roamify_hooks::events::{AffiliateOrder, EsimStatus, EsimUsage, PartnerBalance, Refund};
-use roamify_hooks::{Receiver, Secret, State, UnknownEvent, handlers, on_event, testing};
+use roamify_hooks::{
+    DeliveryMode, Dispatch, Receiver, Secret, State, UnknownEvent, handlers, on_event, testing,
+};
+
+/// The web framework a test runs against.
+#[derive(Debug, Clone, Copy)]
+enum Adapter {
+    Actix,
+    Axum,
+}
+
+/// Each listed suite function, once per adapter: `actix::name` and `axum::name`.
+macro_rules! for_both_adapters {
+    ($($name:ident),* $(,)?) => {
+        mod actix {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name(super::Adapter::Actix).await;
+                }
+            )*
+        }
+        mod axum {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name(super::Adapter::Axum).await;
+                }
+            )*
+        }
+    };
+}
+
+for_both_adapters!(
+    every_fixture_is_handled,
+    every_signature_vector,
+    bad_inputs_get_the_documented_answers,
+    the_readme_status_table_is_what_the_adapter_answers,
+);
 
 const SECRET: &str = "whsec_roamify_test";
 
@@ -82,43 +122,77 @@ fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-fn receiver(seen: Arc<Seen>) -> Receiver<impl roamify_hooks::Dispatch> {
+fn receiver(seen: Arc<Seen>) -> Receiver<impl Dispatch> {
+    builder(seen).build(table()).expect("receiver")
+}
+
+fn builder(seen: Arc<Seen>) -> roamify_hooks::ReceiverBuilder {
     Receiver::builder()
         .secret(Secret::new(SECRET).expect("secret"))
         .state_arc(seen)
-        .build(handlers![
-            usage,
-            status,
-            low,
-            insufficient,
-            top_up,
-            order,
-            refunded,
-            rejected,
-            fallback = unknown
-        ])
-        .expect("receiver")
 }
 
-/// Starts the server on 127.0.0.1:0 (two workers) inside the test's actix system.
-fn start(limit: Option<usize>) -> Server {
+fn table() -> impl roamify_hooks::Handlers {
+    handlers![
+        usage,
+        status,
+        low,
+        insufficient,
+        top_up,
+        order,
+        refunded,
+        rejected,
+        fallback = unknown
+    ]
+}
+
+/// Serves `receiver` on 127.0.0.1:0 with `adapter` (actix-web with two workers, or axum on the
+/// test's runtime), with a body limit when given; returns the webhook's URL.
+async fn serve<D: Dispatch>(
+    adapter: Adapter,
+    receiver: Receiver<D>,
+    limit: Option<usize>,
+) -> String {
+    let addr = match adapter {
+        Adapter::Actix => {
+            let server = HttpServer::new(move || {
+                let hook = roamify_hooks_actix::webhook("/webhooks/roamify", receiver.clone());
+                App::new().service(match limit {
+                    Some(limit) => hook.limit(limit),
+                    None => hook,
+                })
+            })
+            .workers(2)
+            .bind(("127.0.0.1", 0))
+            .expect("bind");
+            let addr = server.addrs()[0];
+            actix_web::rt::spawn(server.run());
+            addr
+        }
+        Adapter::Axum => {
+            let route = roamify_hooks_axum::webhook_with_limit(
+                receiver,
+                limit.unwrap_or(roamify_hooks_axum::DEFAULT_LIMIT),
+            );
+            let app = ::axum::Router::new().route("/webhooks/roamify", route);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let addr = listener.local_addr().expect("address");
+            tokio::spawn(async move { ::axum::serve(listener, app).await });
+            addr
+        }
+    };
+    format!("http://{addr}/webhooks/roamify")
+}
+
+/// Starts the test receiver with `adapter`.
+async fn start(adapter: Adapter, limit: Option<usize>) -> Server {
     install_crypto();
     let seen = Arc::new(Seen::default());
-    let receiver = receiver(seen.clone());
-    let server = HttpServer::new(move || {
-        let hook = roamify_hooks_actix::webhook("/webhooks/roamify", receiver.clone());
-        App::new().service(match limit {
-            Some(limit) => hook.limit(limit),
-            None => hook,
-        })
-    })
-    .workers(2)
-    .bind(("127.0.0.1", 0))
-    .expect("bind");
-    let addr = server.addrs()[0];
-    actix_web::rt::spawn(server.run());
+    let url = serve(adapter, receiver(seen.clone()), limit).await;
     Server {
-        url: format!("http://{addr}/webhooks/roamify"),
+        url,
         seen,
         client: reqwest::Client::new(),
         probes: 0.into(),
@@ -161,9 +235,8 @@ impl Server {
 const OK: &str = r#"{"code":200,"message":"success"}"#;
 const UNAUTHORIZED: &str = r#"{"code":401,"message":"invalid signature"}"#;
 
-#[actix_web::test]
-async fn every_fixture_is_handled() {
-    let server = start(None);
+async fn every_fixture_is_handled(adapter: Adapter) {
+    let server = start(adapter, None).await;
     for name in common::event_names() {
         let body = common::event(&name);
         let (status, answer) = server.signed(&body).await;
@@ -182,9 +255,8 @@ async fn every_fixture_is_handled() {
     }
 }
 
-#[actix_web::test]
-async fn every_signature_vector() {
-    let server = start(None);
+async fn every_signature_vector(adapter: Adapter) {
+    let server = start(adapter, None).await;
     for v in common::vectors().vectors {
         // The server knows one secret; vectors made with other secrets are valid only for them.
         let body = hex::decode(&v.body_hex).expect("hex");
@@ -208,9 +280,8 @@ async fn every_signature_vector() {
     server.still_serving().await;
 }
 
-#[actix_web::test]
-async fn bad_inputs_get_the_documented_answers() {
-    let server = start(Some(64 * 1024));
+async fn bad_inputs_get_the_documented_answers(adapter: Adapter) {
+    let server = start(adapter, Some(64 * 1024)).await;
     let good = testing::sample(roamify_hooks::EventKind::PartnerLowBalance);
     let signature = testing::sign(SECRET, good);
 
@@ -305,6 +376,106 @@ async fn bad_inputs_get_the_documented_answers() {
         .expect("request");
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(server.seen.take(), ["low_balance 50.00"]);
+}
+
+/// The rows of the README's "What the endpoint answers" table: status and body.
+fn readme_rows() -> Vec<(u16, String)> {
+    let readme = include_str!("../README.md");
+    let table = readme
+        .split("| status | body | when |")
+        .nth(1)
+        .expect("the README has the status table");
+    table
+        .lines()
+        .skip(2)
+        .take_while(|line| line.starts_with('|'))
+        .map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let status = cells[1]
+                .parse()
+                .unwrap_or_else(|_| panic!("a status in {line:?}"));
+            (status, cells[2].trim_matches('`').to_owned())
+        })
+        .collect()
+}
+
+async fn the_readme_status_table_is_what_the_adapter_answers(adapter: Adapter) {
+    let rows = readme_rows();
+    // The runtime's policy is the table, and the table is the policy.
+    for reply in roamify_hooks::http::Reply::ALL {
+        let row = (reply.status(), reply.body().to_owned());
+        assert!(rows.contains(&row), "{row:?} is missing from the README");
+    }
+    for (status, body) in &rows {
+        if *status != 404 {
+            assert!(
+                roamify_hooks::http::Reply::ALL
+                    .iter()
+                    .any(|r| r.status() == *status && r.body() == body),
+                "the README's {status} {body} is not an answer of the runtime"
+            );
+        }
+    }
+
+    // What the adapter answers, over HTTP, for one request of each kind.
+    let server = start(adapter, Some(64 * 1024)).await;
+    let refusing = serve(
+        adapter,
+        builder(Arc::new(Seen::default()))
+            .delivery(DeliveryMode::Queued(QueueOptions::default()))
+            .role(Role::WorkerOnly)
+            .build(table())
+            .expect("worker-only receiver"),
+        None,
+    )
+    .await;
+    let good = testing::sample(roamify_hooks::EventKind::PartnerLowBalance);
+    let signed = |body: &[u8]| {
+        server
+            .client
+            .post(&server.url)
+            .header("X-Roamify-Signature", testing::sign(SECRET, body))
+            .body(body.to_vec())
+    };
+    let failing = br#"{"event_category":"partner","event_type":"top_up","data":{"timestamp":1,"balance":666,"currency":"EUR"}}"#;
+    let requests = [
+        signed(good),
+        server.client.post(&server.url).body(good.to_vec()),
+        signed(b"not json"),
+        signed(&vec![b' '; 64 * 1024 + 1]),
+        server.client.get(&server.url),
+        server
+            .client
+            .post(server.url.replace("/webhooks/roamify", "/elsewhere")),
+        signed(failing),
+        server
+            .client
+            .post(&refusing)
+            .header("X-Roamify-Signature", testing::sign(SECRET, good))
+            .body(good.to_vec()),
+    ];
+    let mut answered = Vec::new();
+    for request in requests {
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let json = response
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v == "application/json");
+        let body = response.text().await.expect("body");
+        assert!(
+            rows.contains(&(status, body.clone())),
+            "{adapter:?} answered {status} {body:?}, which the README's table does not list"
+        );
+        assert_eq!(json, status != 404, "{adapter:?} {status}: content type");
+        answered.push(status);
+    }
+    let mut documented: Vec<u16> = rows.iter().map(|(status, _)| *status).collect();
+    documented.dedup();
+    answered.sort_unstable();
+    documented.sort_unstable();
+    documented.dedup();
+    assert_eq!(answered, documented, "every documented status was seen");
 }
 
 #[actix_web::test]

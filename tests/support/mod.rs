@@ -29,7 +29,12 @@ impl Drop for Running {
 
 /// Starts the server example on 127.0.0.1:0 with `env`, and returns it with its `host:port`.
 pub fn start_server(secret: &str, env: &[(&str, &str)]) -> (Running, String) {
-    let (running, mut lines) = spawn_server(secret, env);
+    start_example("server", secret, env)
+}
+
+/// Starts the example `name` (`server` or `axum_server`) as [`start_server`] does.
+pub fn start_example(name: &str, secret: &str, env: &[(&str, &str)]) -> (Running, String) {
+    let (running, mut lines) = spawn_server(name, secret, env);
     (running, webhook_addr(&lines.next().unwrap_or_default()))
 }
 
@@ -37,7 +42,7 @@ pub fn start_server(secret: &str, env: &[(&str, &str)]) -> (Running, String) {
 pub fn start_server_with_metrics(secret: &str, env: &[(&str, &str)]) -> (Running, String, String) {
     let mut env = env.to_vec();
     env.push(("METRICS_ADDR", "127.0.0.1:0"));
-    let (running, mut lines) = spawn_server(secret, &env);
+    let (running, mut lines) = spawn_server("server", secret, &env);
     let addr = webhook_addr(&lines.next().unwrap_or_default());
     let line = lines.next().unwrap_or_default();
     let metrics = line
@@ -50,10 +55,11 @@ pub fn start_server_with_metrics(secret: &str, env: &[(&str, &str)]) -> (Running
 }
 
 fn spawn_server(
+    name: &str,
     secret: &str,
     env: &[(&str, &str)],
 ) -> (Running, impl Iterator<Item = String> + use<>) {
-    let mut command = Command::new(example("server"));
+    let mut command = Command::new(example(name));
     command
         .env("ROAMIFY_WEBHOOK_SECRET", secret)
         .env("BIND_ADDR", "127.0.0.1:0")
@@ -66,7 +72,7 @@ fn spawn_server(
     }
     let mut child = command
         .spawn()
-        .expect("start the server example (built by cargo test)");
+        .unwrap_or_else(|e| panic!("start the {name} example (built by cargo test): {e}"));
     let stdout = child.stdout.take().expect("stdout");
     let lines = BufReader::new(stdout)
         .lines()

@@ -1,0 +1,117 @@
+//! The `server` example on axum instead of actix-web: the same handlers, receiver, variables and
+//! answers, through `roamify-hooks-axum`.
+//!
+//! ```text
+//! ROAMIFY_WEBHOOK_SECRET=whsec_test cargo run --example axum_server
+//! cargo run --example send -- partner.low_balance      # in another terminal
+//! ```
+//!
+//! Environment: as the `server` example (`ROAMIFY_WEBHOOK_SECRET`, `BIND_ADDR`, `WORKERS` — here
+//! Tokio worker threads —, `ROAMIFY_DELIVERY`, `ROAMIFY_ROLE`, the `QUEUE_*` options,
+//! `IDEMPOTENCY_WINDOW_SECS`, `HANDLED_LOG`, `RUST_LOG`, `METRICS_ADDR`), except TLS: this one
+//! serves plain HTTP only, behind a TLS proxy, and refuses to start when `TLS_CERT_FILE` or
+//! `TLS_KEY_FILE` is set rather than serve plain HTTP where HTTPS was asked for.
+//!
+//! The server prints `listening on http://ADDR/webhooks/roamify` once it accepts connections.
+
+mod common;
+
+use std::process::ExitCode;
+
+use axum::Router;
+use axum::http::header;
+use axum::routing::get;
+use roamify_hooks::delivery::Role;
+use tracing::info;
+
+use common::{Metrics, PATH};
+
+fn main() -> ExitCode {
+    let _flush_logs_on_exit = common::init_logs();
+    common::exit("axum_server", run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::var_os("TLS_CERT_FILE").is_some() || std::env::var_os("TLS_KEY_FILE").is_some() {
+        return Err(
+            "axum_server serves plain HTTP only: unset TLS_CERT_FILE and TLS_KEY_FILE \
+                    and terminate TLS in a proxy, or use the `server` example"
+                .into(),
+        );
+    }
+    let bind = common::bind_addr();
+    let workers = common::workers()?;
+    let metrics = Metrics::from_env()?;
+    let (receiver, role) = common::receiver("axum_server")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()?;
+    let for_server = receiver.clone();
+    runtime.block_on(async move {
+        if let Some(metrics) = metrics {
+            serve_metrics(metrics).await?;
+        }
+        if role == Role::WorkerOnly {
+            // Nothing to serve: run the workers until SIGINT or SIGTERM.
+            println!("running workers only (ROAMIFY_ROLE=worker)");
+            stopped().await;
+            return Ok::<(), std::io::Error>(());
+        }
+        let app = Router::new().route(PATH, roamify_hooks_axum::webhook(for_server));
+        let listener = tokio::net::TcpListener::bind(&bind).await?;
+        println!("listening on http://{}{PATH}", listener.local_addr()?);
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stopped())
+            .await
+    })?;
+    drop(runtime);
+    if role == Role::WorkerOnly {
+        let pending = receiver.shutdown(std::time::Duration::from_secs(10));
+        info!(pending, "workers stopped");
+    } else {
+        common::stop(&receiver);
+    }
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn stopped() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for SIGTERM; stopping on SIGINT only");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Serves `GET /metrics` on `METRICS_ADDR` (printing where) in the background.
+async fn serve_metrics(metrics: Metrics) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&metrics.addr).await?;
+    println!("metrics on http://{}/metrics", listener.local_addr()?);
+    let metrics = std::sync::Arc::new(metrics);
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let metrics = std::sync::Arc::clone(&metrics);
+            async move {
+                (
+                    [(header::CONTENT_TYPE, common::METRICS_CONTENT_TYPE)],
+                    metrics.render(),
+                )
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "the metrics endpoint stopped");
+        }
+    });
+    Ok(())
+}

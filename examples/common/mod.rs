@@ -1,0 +1,302 @@
+//! What the `server` (actix-web) and `axum_server` examples share: the handlers, the receiver
+//! built from the environment, logging, the metrics recorder, and how errors end the process.
+//! Only the HTTP server differs between them.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use roamify_hooks::delivery::{QueueOptions, RetryPolicy, Role};
+use roamify_hooks::events::{AffiliateOrder, EsimStatus, EsimUsage, PartnerBalance, Refund};
+use roamify_hooks::{DeliveryMode, Dispatch, Receiver, Secret, UnknownEvent, handlers, on_event};
+use roamify_hooks_cli::store::{StoreConfig, StoreUrl};
+use tracing::info;
+
+/// Where the webhook is served.
+pub(crate) const PATH: &str = "/webhooks/roamify";
+
+#[on_event(category = "esim", kind = "usage")]
+async fn esim_usage(event: EsimUsage) {
+    let remaining = event.usage_data.as_ref().and_then(|u| u.remaining_data);
+    let units = event.data_units.as_deref().unwrap_or("?");
+    info!(iccid = %event.iccid, status = %event.status, ?remaining, units, days = event.usage_list.len(), "eSIM usage");
+}
+
+#[on_event(category = "esim", kind = "status")]
+async fn esim_status(event: EsimStatus) {
+    info!(iccid = %event.iccid, esim = %event.esim_id, status = %event.status, reference = ?event.reference_id, "eSIM status changed");
+}
+
+#[on_event(category = "partner", kind = "low_balance")]
+async fn low_balance(event: PartnerBalance) {
+    info!(balance = %event.balance, currency = %event.currency, threshold = ?event.threshold, "partner balance is low");
+}
+
+#[on_event(category = "partner", kind = "insufficient_balance")]
+async fn insufficient_balance(event: PartnerBalance) {
+    info!(balance = %event.balance, currency = %event.currency, "a purchase exceeded the partner balance");
+}
+
+#[on_event(category = "partner", kind = "top_up")]
+async fn top_up(event: PartnerBalance) {
+    info!(balance = %event.balance, currency = %event.currency, "partner balance topped up");
+}
+
+#[on_event(category = "affiliate", kind = "order")]
+async fn affiliate_order(event: AffiliateOrder) {
+    let order = &event.order_data;
+    info!(order = %order.order_id, total = %order.total, currency = %order.currency, status = %order.status,
+          commission = %event.commission_amount, "affiliate order");
+}
+
+#[on_event(category = "refund", kind = "refunded")]
+async fn refunded(event: Refund) {
+    info!(refund = %event.refund_id, event_id = ?event.event_id, esim = ?event.esim_id, "refund paid back");
+}
+
+#[on_event(category = "refund", kind = "rejected")]
+async fn rejected(event: Refund) {
+    info!(refund = %event.refund_id, reason = ?event.rejection_reason, "refund rejected");
+}
+
+#[on_event(fallback)]
+async fn unknown(event: UnknownEvent) {
+    info!(
+        category = event.category(),
+        kind = event.kind(),
+        "event unknown to this version, acknowledged"
+    );
+}
+
+/// Logs to standard output through a non-blocking writer, filtered by `RUST_LOG` (default
+/// `info`). Keep the guard until exit: it flushes what is left.
+pub(crate) fn init_logs() -> tracing_appender::non_blocking::WorkerGuard {
+    // Formatting stays on the request's thread; writing moves to the appender's, which writes
+    // every line waiting at once (one `write` per batch, not per line) and flushes when idle.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stdout(),
+        ));
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(writer)
+        .with_ansi(std::io::stdout().is_terminal())
+        .compact()
+        .init();
+    guard
+}
+
+/// The exit code of `result`, printing an error and its causes on one line.
+pub(crate) fn exit(name: &str, result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{name}: {}", roamify_hooks::report(&*error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `BIND_ADDR` (default `127.0.0.1:8080`).
+pub(crate) fn bind_addr() -> String {
+    std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned())
+}
+
+/// `WORKERS` (default: one per core).
+pub(crate) fn workers() -> Result<usize, String> {
+    match std::env::var("WORKERS") {
+        Ok(w) => w
+            .parse::<usize>()
+            .ok()
+            .filter(|w| *w > 0)
+            .ok_or(format!("WORKERS must be a positive number, not {w:?}")),
+        Err(_) => Ok(std::thread::available_parallelism().map_or(1, usize::from)),
+    }
+}
+
+/// The receiver the environment describes, and its role.
+pub(crate) fn receiver(
+    example: &str,
+) -> Result<(Receiver<impl Dispatch>, Role), Box<dyn std::error::Error>> {
+    let secret = Secret::from_env().map_err(|e| {
+        format!("{e}. Start it as: ROAMIFY_WEBHOOK_SECRET=whsec_... cargo run --example {example}")
+    })?;
+    let mut builder = Receiver::builder().secret(secret);
+    builder = match delivery()? {
+        Delivery::Mode(mode) => builder.delivery(mode),
+        Delivery::Shared(config) => {
+            let store = futures_executor::block_on(config.open())?;
+            builder.store(store, queue_options()?)
+        }
+    };
+    let role = role()?;
+    builder = builder.role(role);
+    match std::env::var("IDEMPOTENCY_WINDOW_SECS").map(|v| v.parse::<u64>()) {
+        Ok(Ok(0)) => builder = builder.without_idempotency(),
+        Ok(Ok(secs)) => builder = builder.idempotency_window(Duration::from_secs(secs)),
+        Ok(Err(_)) => return Err("IDEMPOTENCY_WINDOW_SECS must be a number of seconds".into()),
+        Err(_) => {}
+    }
+    if let Ok(path) = std::env::var("HANDLED_LOG") {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| format!("HANDLED_LOG {path}: {e}"))?;
+        let file = Mutex::new(file);
+        builder = builder.on_handled(move |handled| {
+            // One `write` call per line: `writeln!` would write the key and the newline
+            // separately, and a process killed between the two would glue the next line to it.
+            let line = format!("{}\n", handled.key);
+            if let Ok(mut file) = file.lock()
+                && let Err(error) = file.write_all(line.as_bytes())
+            {
+                tracing::error!(%error, "could not append to HANDLED_LOG");
+            }
+        });
+    }
+    let receiver = builder.build(handlers![
+        esim_usage,
+        esim_status,
+        low_balance,
+        insufficient_balance,
+        top_up,
+        affiliate_order,
+        refunded,
+        rejected,
+        fallback = unknown,
+    ])?;
+    Ok((receiver, role))
+}
+
+/// After the HTTP server stopped (SIGINT/SIGTERM): lets running handlers finish.
+pub(crate) fn stop<D: Dispatch>(receiver: &Receiver<D>) {
+    let pending = receiver.shutdown(Duration::from_secs(10));
+    if pending > 0 {
+        info!(
+            pending,
+            "stopped with deliveries pending (a durable store resumes them on the next start)"
+        );
+    }
+}
+
+enum Delivery {
+    Mode(DeliveryMode),
+    /// A store shared by several servers, opened as `roamify-hooks` (the CLI) opens it.
+    Shared(StoreConfig),
+}
+
+/// `ROAMIFY_DELIVERY`: `inline` (default), `queued`, `durable:<path>`, `postgres://…` or
+/// `redis://…`.
+fn delivery() -> Result<Delivery, String> {
+    let value = std::env::var("ROAMIFY_DELIVERY").unwrap_or_else(|_| "inline".to_owned());
+    let invalid = || {
+        format!(
+            "ROAMIFY_DELIVERY must be inline, queued, durable:<path>, postgres://… or redis://…, not {value:?}"
+        )
+    };
+    let scope = |name| std::env::var(name).unwrap_or_else(|_| "roamify".to_owned());
+    Ok(match value.as_str() {
+        "inline" => Delivery::Mode(DeliveryMode::Inline),
+        "queued" => Delivery::Mode(DeliveryMode::Queued(queue_options()?)),
+        _ => match value.parse::<StoreUrl>().map_err(|_| invalid())? {
+            StoreUrl::Sqlite(path) => Delivery::Mode(DeliveryMode::Durable {
+                path,
+                options: queue_options()?,
+            }),
+            url => Delivery::Shared(StoreConfig {
+                url,
+                pg_schema: scope("PG_SCHEMA"),
+                redis_name: scope("REDIS_NAME"),
+            }),
+        },
+    })
+}
+
+/// `ROAMIFY_ROLE`: `both` (default), `ingest` or `worker`.
+fn role() -> Result<Role, String> {
+    match std::env::var("ROAMIFY_ROLE").as_deref() {
+        Err(_) | Ok("both") => Ok(Role::Both),
+        Ok("ingest") => Ok(Role::IngestOnly),
+        Ok("worker") => Ok(Role::WorkerOnly),
+        Ok(other) => Err(format!(
+            "ROAMIFY_ROLE must be both, ingest or worker, not {other:?}"
+        )),
+    }
+}
+
+/// The queued modes' options from `QUEUE_CAPACITY`, `QUEUE_CONCURRENCY`, `QUEUE_BATCH`,
+/// `MAX_ATTEMPTS`, `HANDLER_TIMEOUT_SECS` and `VISIBILITY_TIMEOUT_SECS`.
+fn queue_options() -> Result<QueueOptions, String> {
+    fn number(name: &str) -> Result<Option<u64>, String> {
+        match std::env::var(name) {
+            Ok(value) => value
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .map(Some)
+                .ok_or(format!("{name} must be a positive number, not {value:?}")),
+            Err(_) => Ok(None),
+        }
+    }
+    let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    let mut options = QueueOptions::default();
+    if let Some(n) = number("QUEUE_CAPACITY")? {
+        options = options.capacity(size(n));
+    }
+    if let Some(n) = number("QUEUE_CONCURRENCY")? {
+        options = options.concurrency(size(n));
+    }
+    if let Some(n) = number("QUEUE_BATCH")? {
+        options = options.batch(size(n));
+    }
+    if let Some(n) = number("MAX_ATTEMPTS")? {
+        let retry = options.retry;
+        options = options.retry(RetryPolicy::new(
+            u32::try_from(n).unwrap_or(u32::MAX),
+            retry.base_delay,
+            retry.max_delay,
+        ));
+    }
+    if let Some(n) = number("HANDLER_TIMEOUT_SECS")? {
+        options = options.handler_timeout(Duration::from_secs(n));
+    }
+    if let Some(n) = number("VISIBILITY_TIMEOUT_SECS")? {
+        options = options.visibility_timeout(Duration::from_secs(n));
+    }
+    Ok(options)
+}
+
+/// `METRICS_ADDR`: where to serve the Prometheus recorder's text, when set.
+pub(crate) struct Metrics {
+    pub(crate) addr: String,
+    pub(crate) handle: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+impl Metrics {
+    /// Installs the Prometheus recorder when `METRICS_ADDR` is set.
+    pub(crate) fn from_env() -> Result<Option<Self>, Box<dyn std::error::Error>> {
+        let Ok(addr) = std::env::var("METRICS_ADDR") else {
+            return Ok(None);
+        };
+        let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .map_err(|e| format!("METRICS_ADDR: cannot install the Prometheus recorder: {e}"))?;
+        Ok(Some(Self { addr, handle }))
+    }
+
+    /// The text to answer `GET /metrics` with.
+    pub(crate) fn render(&self) -> String {
+        self.handle.run_upkeep();
+        self.handle.render()
+    }
+}
+
+/// The `Content-Type` of the metrics text.
+pub(crate) const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";

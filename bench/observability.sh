@@ -3,7 +3,7 @@
 # ../shared/bench/http-compare.sh (server pinned to CPU 0 with WORKERS=1, wrk on CPU 1,
 # alternating rounds, per-round ratios).
 #
-#   bench/observability.sh     # ROUNDS (default 5), DURATION (8 s), CONNS (32) passed through
+#   bench/observability.sh     # ROUNDS (default 9), DURATION (8 s), CONNS (32) passed through
 #
 # 1. logging: the release `server` example with its default log level (RUST_LOG unset: info,
 #    one line per delivery, written to a file by the non-blocking writer) against RUST_LOG=warn.
@@ -16,7 +16,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 shared=$(cd "$root/../shared/bench" && pwd)
-export ROUNDS=${ROUNDS:-5}
+export ROUNDS=${ROUNDS:-9}
 . "$root/bench/compare.sh"
 command -v wrk >/dev/null || { echo "observability.sh: needs wrk (apt-get install wrk)" >&2; exit 2; }
 

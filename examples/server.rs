@@ -27,9 +27,8 @@
 //!   duplicate is acknowledged without running handlers again; `0` turns deduplication off.
 //! - `HANDLED_LOG` (optional): a file to which each handled event's idempotency key is appended,
 //!   one per line — an audit trail.
-//! - `RUST_LOG` (default `info`): log filter. Logs go to standard output through a
-//!   non-blocking writer (a thread of its own writes them; it never drops a line, it makes the
-//!   server wait if it falls 128k lines behind).
+//! - `RUST_LOG` (default `info`): log filter. Logs go to standard output in batches (a line
+//!   reaches it within 100 ms; see `common::BatchedStdout`).
 //! - `METRICS_ADDR` (optional, e.g. `127.0.0.1:9090`): serve the metrics in Prometheus text
 //!   format at `http://METRICS_ADDR/metrics` (port `0` picks a free port; the address is
 //!   printed after the webhook's).

@@ -585,3 +585,38 @@ async fn wait_idle_returns_once_every_stored_delivery_ran() {
         .unwrap();
     assert!(inline.wait_idle(Duration::ZERO).await.unwrap());
 }
+
+#[on_event(category = "partner", kind = "top_up")]
+async fn too_slow(_: PartnerBalance) {
+    tokio::time::sleep(Duration::from_secs(30)).await;
+}
+
+/// A handler still running at `handler_timeout` is stopped and its delivery retried, then
+/// dead-lettered with the reason; the timer starts on its first poll.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_handler_over_its_timeout_is_stopped_and_dead_lettered() {
+    let receiver = Receiver::builder()
+        .secret(Secret::new(SECRET).unwrap())
+        .delivery(DeliveryMode::Queued(fast_retries(
+            QueueOptions::default().handler_timeout(Duration::from_millis(50)),
+            2,
+        )))
+        .build(handlers![too_slow])
+        .unwrap();
+    assert!(matches!(
+        deliver(&receiver, &body(7)).await,
+        Outcome::Queued { .. }
+    ));
+    eventually("the delivery is dead after two timed-out runs", || {
+        receiver.stats().dead_lettered == 1
+    })
+    .await;
+    let dead = receiver.dead_letters().await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].attempts, 2);
+    assert!(
+        dead[0].error.contains("timed out after 50ms"),
+        "{}",
+        dead[0].error
+    );
+}

@@ -384,7 +384,7 @@ impl<D: Dispatch> Worker<D> {
             attempt = job.attempts + 1,
         );
         let started = crate::meter::start();
-        let dispatched = tokio::time::timeout(
+        let dispatched = ready_or_within(
             self.options.handler_timeout,
             self.table.dispatch(event).instrument(span),
         )
@@ -414,6 +414,27 @@ impl<D: Dispatch> Worker<D> {
                 self.options.handler_timeout
             ))),
         }
+    }
+}
+
+/// `future`'s output, or `Err` when it is still pending after `limit`. The timer is armed only
+/// if the first poll does not finish it: most handlers (synchronous ones, and asynchronous ones
+/// that do not wait) finish there, and skip registering and cancelling a timer.
+async fn ready_or_within<F: std::future::Future>(
+    limit: Duration,
+    future: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    let mut future = std::pin::pin!(future);
+    // Always ready at once: `Some` with the output, or `None` when the future is pending (its
+    // waker is this task's, and the timeout below polls it again).
+    let ready = std::future::poll_fn(|context| match future.as_mut().poll(context) {
+        std::task::Poll::Ready(output) => std::task::Poll::Ready(Some(output)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await;
+    match ready {
+        Some(output) => Ok(output),
+        None => tokio::time::timeout(limit, future).await,
     }
 }
 

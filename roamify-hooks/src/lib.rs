@@ -5,8 +5,10 @@
 //! turns the body into a typed [`Event`] — whatever shape of Roamify's documentation it follows —
 //! and runs the handler you registered for it. Handlers are plain functions; the compiler checks
 //! that each names a real event, takes that event's payload, and that no event has two.
-//! No web framework lives here: `roamify-hooks-actix` mounts a [`Receiver`] in actix-web, and
-//! any other server can call [`Receiver::receive`] with header values and body bytes.
+//! No web framework lives here: `roamify-hooks-actix` mounts a [`Receiver`] in actix-web and
+//! `roamify-hooks-axum` in axum; any other server calls [`Receiver::receive`] with header values
+//! and body bytes and answers [`Outcome::reply`] — the HTTP policy (statuses, JSON bodies, body
+//! limit) is in [`http`], so every adapter answers the same way.
 //!
 //! # A tour
 //!

@@ -1,5 +1,7 @@
 //! A test kit for users' own handlers: sign bodies, build signed deliveries, and get a valid
-//! sample body for every event kind (enabled by the `testing` feature).
+//! sample body for every event kind, as is or changed ([`sample_with`]). For HTTP-level tests,
+//! `roamify_hooks_actix::test` and `roamify_hooks_axum::test` build signed requests for each
+//! framework's own test tools; in queued modes, `Receiver::wait_idle` waits for the workers.
 //!
 //! ```
 //! use roamify_hooks::testing::{self, SignedDelivery};

@@ -7,7 +7,7 @@ mod support;
 use std::process::Command;
 
 use roamify_hooks::CATALOG;
-use support::{example, start_example, start_server};
+use support::{example, handled_keys, start_example, start_server};
 
 fn send(addr: &str, args: &[&str]) -> (bool, String) {
     let output = Command::new(example("send"))
@@ -83,18 +83,12 @@ fn the_axum_server_example_delivers_durably_like_the_actix_one() {
     assert_eq!(answer, r#"401 {"code":401,"message":"invalid signature"}"#);
     // Stored before the answer, then run by the workers: every kind reaches the log.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    // One key per line (refunds' keys are their `event_id`, shorter than a SHA-256).
-    let keys = || -> Vec<String> {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    };
-    while keys().len() < kinds.len() && std::time::Instant::now() < deadline {
+    // Refunds' keys are their `event_id`; the others a SHA-256 of the body.
+    while handled_keys(&log).len() < kinds.len() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let mut keys = keys();
+    let mut keys = handled_keys(&log);
+    assert!(keys.iter().any(|k| k.starts_with("rfd_")), "{keys:?}");
     keys.sort();
     keys.dedup();
     assert_eq!(keys.len(), kinds.len(), "each kind handled once");
@@ -115,5 +109,23 @@ fn the_axum_server_example_refuses_tls_variables_rather_than_serve_plain_http() 
     assert!(
         stderr.contains("axum_server: axum_server serves plain HTTP only"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn handled_keys_reads_torn_lines_and_event_ids() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let log = dir.path().join("handled.log");
+    let sha = "a".repeat(64);
+    let other = "0123456789abcdef".repeat(4);
+    // A key, a torn start glued to the next process's key, a refund's event_id.
+    std::fs::write(
+        &log,
+        format!("{sha}\n{}{other}\nrfd_42_refunded\n", &sha[..10]),
+    )
+    .expect("write the log");
+    assert_eq!(
+        handled_keys(&log),
+        [sha, other, "rfd_42_refunded".to_owned()]
     );
 }

@@ -92,15 +92,23 @@ fn webhook_addr(line: &str) -> String {
 /// The idempotency keys in a server's `HANDLED_LOG`, one per line, in file order.
 ///
 /// A process killed while appending can leave the start of a line without its newline; the
-/// next process's line then follows it on the same line. Keys have a fixed length, so each
-/// line's key is its last [`KEY_LEN`] characters: the torn prefix belongs to a delivery whose
-/// outcome was never recorded, which runs again and is logged again whole.
+/// next process's line then follows it on the same line. Body keys are SHA-256 in hex, of fixed
+/// length, so a line ending in [`KEY_LEN`] hex digits has those as its key: the torn prefix
+/// belongs to a delivery whose outcome was never recorded, which runs again and is logged again
+/// whole. Other lines are an `event_id` (refunds) and are their own key.
 pub fn handled_keys(path: &std::path::Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
-        .filter_map(|line| line.get(line.len().checked_sub(KEY_LEN)?..))
-        .map(str::to_owned)
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let tail = line
+                .len()
+                .checked_sub(KEY_LEN)
+                .and_then(|at| line.get(at..))
+                .filter(|tail| tail.bytes().all(|b| b.is_ascii_hexdigit()));
+            tail.unwrap_or(line).to_owned()
+        })
         .collect()
 }
 

@@ -512,6 +512,18 @@ fn enqueue(
     })
 }
 
+/// The query of due rows in `state` (READY or LEASED). The state is written in, and the limit
+/// cast: SQLite (whose bundled build enables STAT4) plans with the values bound to a `LIMIT ?`
+/// or an indexed column's `?` and re-prepares the statement whenever they change — as the
+/// number of free worker slots does on every lease — which cost a full SQL parse per lease.
+fn due_query(state: i64) -> &'static str {
+    if state == READY {
+        "SELECT rowid, key, body, attempts FROM deliveries WHERE state = 0 AND due_ms <= ?1 ORDER BY due_ms LIMIT CAST(?2 AS INTEGER)"
+    } else {
+        "SELECT rowid, key, body, attempts FROM deliveries WHERE state = 1 AND due_ms <= ?1 ORDER BY due_ms LIMIT CAST(?2 AS INTEGER)"
+    }
+}
+
 /// Due ready rows first, then leases whose visibility timeout passed; each query walks the
 /// `(state, due_ms)` index in order, so nothing is sorted.
 fn lease(
@@ -527,23 +539,18 @@ fn lease(
         if room == 0 {
             break;
         }
-        let mut due = tx.prepare_cached(
-            "SELECT rowid, key, body, attempts FROM deliveries WHERE state = ?1 AND due_ms <= ?2 ORDER BY due_ms LIMIT ?3",
-        )?;
-        let rows = due.query_map(
-            params![state, now, i64::try_from(room).unwrap_or(i64::MAX)],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    Job {
-                        key: r.get(1)?,
-                        body: r.get(2)?,
-                        attempts: r.get(3)?,
-                        lease: 0,
-                    },
-                ))
-            },
-        )?;
+        let mut due = tx.prepare_cached(due_query(state))?;
+        let rows = due.query_map(params![now, i64::try_from(room).unwrap_or(i64::MAX)], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                Job {
+                    key: r.get(1)?,
+                    body: r.get(2)?,
+                    attempts: r.get(3)?,
+                    lease: 0,
+                },
+            ))
+        })?;
         for row in rows {
             found.push(row?);
         }
@@ -618,4 +625,46 @@ fn dead_letters(tx: &Connection) -> Result<Vec<DeadLetter>, rusqlite::Error> {
         })
     })?;
     rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Leasing with a different number of free slots each time runs the same prepared query; it
+    /// is never parsed again.
+    #[test]
+    fn the_lease_query_is_not_re_prepared_when_its_limit_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("q.sqlite")).unwrap();
+        schema::migrate(&mut conn).unwrap();
+        let mut meta = Meta {
+            pending: 0,
+            next_lease: 0,
+        };
+        for (n, max) in [3_usize, 1, 7, 2, 64].into_iter().enumerate() {
+            let now = i64::try_from(n).unwrap() * 1000;
+            let key = format!("k{n}");
+            enqueue(
+                &conn,
+                &mut meta,
+                &key,
+                b"{}",
+                Duration::from_secs(60),
+                100,
+                now,
+            )
+            .unwrap();
+            lease(&conn, &mut meta, max, Duration::from_secs(30), now).unwrap();
+        }
+        for state in [READY, LEASED] {
+            let statement = conn.prepare_cached(due_query(state)).unwrap();
+            assert!(statement.get_status(rusqlite::StatementStatus::Run) > 0);
+            assert_eq!(
+                statement.get_status(rusqlite::StatementStatus::RePrepare),
+                0,
+                "state {state}"
+            );
+        }
+    }
 }

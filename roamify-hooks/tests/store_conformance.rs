@@ -280,6 +280,13 @@ async fn capacity_counts_pending_deliveries(name: &str, store: &dyn Store) {
         .await
         .expect("enqueue");
     assert_eq!(full, Enqueued::Full, "{name}: 3 pending, capacity 3");
+    // A full store still knows its keys: a redelivery of a stored one is a duplicate (200), not
+    // a refusal (503) that would make Roamify retry what is already kept.
+    let again = store
+        .enqueue("cap-0".to_owned(), body(0), WINDOW, 3)
+        .await
+        .expect("enqueue");
+    assert_eq!(again, Enqueued::Duplicate, "{name}: full, but a known key");
     // Refused as full means not stored: the retry is a new delivery, not a duplicate.
     let jobs = lease_eventually(store, 3, LONG).await;
     assert_eq!(

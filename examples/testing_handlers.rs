@@ -6,7 +6,10 @@
 //! ```
 //!
 //! Handlers are ordinary functions: call them with a sample payload. To test the whole path —
-//! signature, parsing, routing — deliver a signed sample to a receiver built with your table.
+//! signature, parsing, routing — deliver a signed sample to a receiver built with your table;
+//! change a sample with `testing::sample_with`; go through actix-web's test service with
+//! `roamify_hooks_actix::test::signed_request`; in a queued mode, `Receiver::wait_idle` waits
+//! for the workers before checking what they did.
 
 use std::sync::Mutex;
 
@@ -31,6 +34,8 @@ pub fn refunded(event: Refund, refunds: State<Refunds>) -> Result<(), String> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     tests::direct_call();
     tests::through_a_receiver();
+    tests::an_edited_sample_through_actix();
+    tests::queued_then_idle();
     println!("handlers behave: direct call and signed delivery both passed");
     Ok(())
 }
@@ -38,8 +43,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 #[cfg_attr(not(test), allow(dead_code))]
 mod tests {
     use super::*;
-    use roamify_hooks::testing::{SignedDelivery, sample_payload};
-    use roamify_hooks::{EventKind, Outcome};
+    use roamify_hooks::testing::{SignedDelivery, sample_payload, sample_with};
+    use roamify_hooks::{DeliveryMode, EventKind, Outcome};
 
     #[cfg_attr(test, test)]
     pub(crate) fn direct_call() {
@@ -81,5 +86,63 @@ mod tests {
             "no handler: acknowledged, {outcome:?}"
         );
         assert_eq!(refunds.0.lock().expect("lock").len(), 1);
+    }
+
+    /// A refund id the sample does not have, through actix-web's own test service: the answer
+    /// is the HTTP one a real server gives.
+    #[cfg_attr(test, test)]
+    pub(crate) fn an_edited_sample_through_actix() {
+        actix_web::rt::System::new().block_on(async {
+            let refunds = std::sync::Arc::new(Refunds::default());
+            let receiver = Receiver::builder()
+                .secret(Secret::new("whsec_test").expect("secret"))
+                .state_arc(refunds.clone())
+                .build(handlers![refunded])
+                .expect("receiver");
+            let app = actix_web::test::init_service(
+                actix_web::App::new()
+                    .service(roamify_hooks_actix::webhook("/webhooks/roamify", receiver)),
+            )
+            .await;
+            let body = sample_with(EventKind::RefundRefunded, |json| {
+                json["data"]["refund_id"] = "rf_edited".into();
+            });
+            let request =
+                roamify_hooks_actix::test::signed_request("/webhooks/roamify", "whsec_test", body);
+            let response = actix_web::test::call_service(&app, request.to_request()).await;
+            assert_eq!(response.status(), 200);
+            assert_eq!(*refunds.0.lock().expect("lock"), ["rf_edited"]);
+        });
+    }
+
+    /// Queued: the answer comes before the handler runs; `wait_idle` waits for the workers.
+    #[cfg_attr(test, test)]
+    pub(crate) fn queued_then_idle() {
+        let refunds = std::sync::Arc::new(Refunds::default());
+        let receiver = Receiver::builder()
+            .secret(Secret::new("whsec_test").expect("secret"))
+            .state_arc(refunds.clone())
+            .delivery(DeliveryMode::Queued(Default::default()))
+            .build(handlers![refunded])
+            .expect("receiver");
+        futures_executor::block_on(async {
+            for id in ["rf_1", "rf_2", "rf_3"] {
+                let delivery = SignedDelivery::sample_with(EventKind::RefundRefunded, |json| {
+                    json["data"]["refund_id"] = id.into();
+                    json["event_id"] = format!("evt_{id}").into();
+                })
+                .signed("whsec_test");
+                let outcome = delivery.deliver(&receiver).await;
+                assert!(matches!(outcome, Outcome::Queued { .. }), "{outcome:?}");
+            }
+            let idle = receiver
+                .wait_idle(std::time::Duration::from_secs(10))
+                .await
+                .expect("store");
+            assert!(idle, "the workers finished within 10 s");
+        });
+        let mut done = refunds.0.lock().expect("lock").clone();
+        done.sort();
+        assert_eq!(done, ["rf_1", "rf_2", "rf_3"]);
     }
 }

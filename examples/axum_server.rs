@@ -22,7 +22,6 @@ use axum::Router;
 use axum::http::header;
 use axum::routing::get;
 use roamify_hooks::delivery::Role;
-use tracing::info;
 
 use common::{Metrics, PATH};
 
@@ -55,40 +54,19 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         if role == Role::WorkerOnly {
             // Nothing to serve: run the workers until SIGINT or SIGTERM.
             println!("running workers only (ROAMIFY_ROLE=worker)");
-            stopped().await;
+            common::stopped().await;
             return Ok::<(), std::io::Error>(());
         }
         let app = Router::new().route(PATH, roamify_hooks_axum::webhook(for_server));
         let listener = tokio::net::TcpListener::bind(&bind).await?;
         println!("listening on http://{}{PATH}", listener.local_addr()?);
         axum::serve(listener, app)
-            .with_graceful_shutdown(stopped())
+            .with_graceful_shutdown(common::stopped())
             .await
     })?;
     drop(runtime);
-    if role == Role::WorkerOnly {
-        let pending = receiver.shutdown(std::time::Duration::from_secs(10));
-        info!(pending, "workers stopped");
-    } else {
-        common::stop(&receiver);
-    }
+    common::stop(&receiver, role);
     Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn stopped() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(error) => {
-            tracing::error!(%error, "cannot listen for SIGTERM; stopping on SIGINT only");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }
 
 /// Serves `GET /metrics` on `METRICS_ADDR` (printing where) in the background.

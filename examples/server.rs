@@ -41,7 +41,6 @@ use std::process::ExitCode;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use roamify_hooks::delivery::Role;
-use tracing::info;
 
 use common::{Metrics, PATH};
 
@@ -64,17 +63,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             if let Some(metrics) = metrics {
                 actix_web::rt::spawn(serve_metrics(metrics)?);
             }
-            let mut term = actix_web::rt::signal::unix::signal(
-                actix_web::rt::signal::unix::SignalKind::terminate(),
-            )?;
-            tokio::select! {
-                _ = actix_web::rt::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
+            common::stopped().await;
             Ok::<(), std::io::Error>(())
         })?;
-        let pending = receiver.shutdown(std::time::Duration::from_secs(10));
-        info!(pending, "workers stopped");
+        common::stop(&receiver, role);
         return Ok(());
     }
     let for_server = receiver.clone();
@@ -95,7 +87,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
         server.run().await
     })?;
-    common::stop(&receiver);
+    common::stop(&receiver, role);
     Ok(())
 }
 

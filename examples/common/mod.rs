@@ -267,10 +267,29 @@ pub(crate) fn receiver(
     Ok((receiver, role))
 }
 
-/// After the HTTP server stopped (SIGINT/SIGTERM): lets running handlers finish.
-pub(crate) fn stop<D: Dispatch>(receiver: &Receiver<D>) {
+/// Resolves on SIGINT or SIGTERM.
+pub(crate) async fn stopped() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for SIGTERM; stopping on SIGINT only");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// After the HTTP server (or, worker-only, the wait for a signal) stopped: lets running handlers
+/// finish, and says what is left.
+pub(crate) fn stop<D: Dispatch>(receiver: &Receiver<D>, role: Role) {
     let pending = receiver.shutdown(Duration::from_secs(10));
-    if pending > 0 {
+    if role == Role::WorkerOnly {
+        info!(pending, "workers stopped");
+    } else if pending > 0 {
         info!(
             pending,
             "stopped with deliveries pending (a durable store resumes them on the next start)"

@@ -47,8 +47,7 @@ use actix_web::dev::{AppService, HttpServiceFactory};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt as _;
-use roamify_hooks::http::{self as policy, BodyReader, Reply, Unread};
+use roamify_hooks::http::{self as policy, Reply};
 use roamify_hooks::{Dispatch, Receiver};
 
 pub mod test;
@@ -133,30 +132,21 @@ fn respond(reply: Reply) -> HttpResponse {
 async fn deliver<D: Dispatch>(
     receiver: &Receiver<D>,
     request: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     limit: usize,
 ) -> Reply {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .map(HeaderValue::as_bytes);
-    let mut body = match BodyReader::new(declared, limit) {
+    let body = match policy::read_body(declared, limit, payload).await {
         Ok(body) => body,
         Err(refused) => return refused.reply(),
     };
-    while let Some(chunk) = payload.next().await {
-        let pushed = match chunk {
-            Ok(chunk) => body.push(&chunk),
-            Err(_) => Err(Unread::Unreadable),
-        };
-        if let Err(refused) = pushed {
-            return refused.reply();
-        }
-    }
     let signatures = request
         .headers()
         .get_all(&SIGNATURE)
         .map(HeaderValue::as_bytes);
     // The receiver logs and counts the outcome.
-    receiver.receive(signatures, body.bytes()).await.reply()
+    receiver.receive(signatures, &body).await.reply()
 }

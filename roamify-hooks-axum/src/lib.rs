@@ -37,13 +37,11 @@
 //! verification (over the limit, or unreadable) is logged by [`roamify_hooks::http::Unread`].
 //! Secrets and bodies are never logged.
 
-use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::{MethodRouter, post};
-use futures_util::StreamExt as _;
-use roamify_hooks::http::{self as policy, BodyReader, Reply, Unread};
+use roamify_hooks::http::{self as policy, Reply};
 use roamify_hooks::{Dispatch, Receiver};
 
 pub mod test;
@@ -104,25 +102,15 @@ async fn deliver<D: Dispatch>(receiver: &Receiver<D>, request: Request, limit: u
         .headers
         .get(header::CONTENT_LENGTH)
         .map(HeaderValue::as_bytes);
-    let mut reader = match BodyReader::new(declared, limit) {
-        Ok(reader) => reader,
+    let body = match policy::read_body(declared, limit, body.into_data_stream()).await {
+        Ok(body) => body,
         Err(refused) => return refused.reply(),
     };
-    let mut chunks = Body::into_data_stream(body);
-    while let Some(chunk) = chunks.next().await {
-        let pushed = match chunk {
-            Ok(chunk) => reader.push(&chunk),
-            Err(_) => Err(Unread::Unreadable),
-        };
-        if let Err(refused) = pushed {
-            return refused.reply();
-        }
-    }
     let signatures = parts
         .headers
         .get_all(&SIGNATURE)
         .iter()
         .map(HeaderValue::as_bytes);
     // The receiver logs and counts the outcome.
-    receiver.receive(signatures, reader.bytes()).await.reply()
+    receiver.receive(signatures, &body).await.reply()
 }

@@ -12,12 +12,12 @@
 //! | 503 | `{"code":503,"message":"temporarily unavailable"}` | queued/durable modes: the queue is full, the store failing, or the receiver shutting down (Roamify retries) |
 //!
 //! Every body is JSON ([`CONTENT_TYPE`]). No `Content-Type` is required of the request: Roamify
-//! documents none. An adapter reads the body with a [`BodyReader`], hands the bytes and the
+//! documents none. An adapter reads the body with [`read_body`], hands the bytes and the
 //! [`SIGNATURE_HEADER`](crate::SIGNATURE_HEADER) values to [`Receiver::receive`], and answers
 //! [`Outcome::reply`]:
 //!
 //! ```
-//! use roamify_hooks::http::{BodyReader, Reply, DEFAULT_LIMIT};
+//! use roamify_hooks::http::{read_body, Reply, DEFAULT_LIMIT};
 //! use roamify_hooks::{Dispatch, Receiver};
 //!
 //! /// What a framework adapter does with one `POST`, minus the framework's types.
@@ -27,20 +27,17 @@
 //!     chunks: Vec<Vec<u8>>,
 //!     signatures: Vec<Vec<u8>>,
 //! ) -> Reply {
-//!     let mut body = match BodyReader::new(content_length, DEFAULT_LIMIT) {
-//!         Ok(body) => body,
-//!         Err(refused) => return refused.reply(),
-//!     };
-//!     for chunk in chunks {
-//!         if let Err(refused) = body.push(&chunk) {
-//!             return refused.reply();
-//!         }
+//!     let chunks = futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::io::Error>));
+//!     match read_body(content_length, DEFAULT_LIMIT, chunks).await {
+//!         Ok(body) => receiver.receive(signatures, &body).await.reply(),
+//!         Err(refused) => refused.reply(),
 //!     }
-//!     receiver.receive(signatures, body.bytes()).await.reply()
 //! }
 //! ```
 //!
 //! [`Receiver::receive`]: crate::Receiver::receive
+
+use futures_util::{Stream, StreamExt as _};
 
 use crate::outcome::Outcome;
 
@@ -149,28 +146,46 @@ impl Unread {
             ),
             Self::Unreadable => ("unreadable", Reply::BAD_REQUEST, "body could not be read"),
         };
-        crate::meter::refused(label);
-        tracing::warn!(target: "roamify_hooks", status = reply.status(), "delivery refused before verification: {why}");
+        crate::observe::unread(label, reply.status(), why);
         reply
     }
 }
 
-/// Reads a request body under a limit: refuses on `Content-Length` before reading, and as soon
-/// as the chunks read pass the limit.
+/// Reads a whole request body from its chunks (a framework's body stream), under `limit`
+/// bytes: refused on `Content-Length` (the header's raw value, when sent) before reading, and as
+/// soon as the chunks read pass the limit. A `Content-Length` that is not a number is left to the
+/// server; the limit still holds while reading.
+///
+/// # Errors
+/// [`Unread::TooLarge`] over the limit; [`Unread::Unreadable`] when a chunk is an error.
+pub async fn read_body<S, B, E>(
+    content_length: Option<&[u8]>,
+    limit: usize,
+    chunks: S,
+) -> Result<Vec<u8>, Unread>
+where
+    S: Stream<Item = Result<B, E>>,
+    B: AsRef<[u8]>,
+{
+    let mut body = BodyReader::new(content_length, limit)?;
+    let mut chunks = std::pin::pin!(chunks);
+    while let Some(chunk) = chunks.next().await {
+        body.push(chunk.map_err(|_| Unread::Unreadable)?.as_ref())?;
+    }
+    Ok(body.bytes)
+}
+
+/// A body being read under a limit (see [`read_body`]).
 #[derive(Debug)]
-pub struct BodyReader {
+struct BodyReader {
     bytes: Vec<u8>,
     limit: usize,
 }
 
 impl BodyReader {
-    /// Starts reading a body declared `content_length` bytes long (the header's raw value,
-    /// when sent) under `limit` bytes.
-    ///
-    /// # Errors
-    /// [`Unread::TooLarge`] when the declared length is over the limit. A `Content-Length`
-    /// that is not a number is left to the server (and the limit still holds while reading).
-    pub fn new(content_length: Option<&[u8]>, limit: usize) -> Result<Self, Unread> {
+    /// Starts reading a body declared `content_length` bytes long under `limit` bytes; over
+    /// the limit already by its declared length, [`Unread::TooLarge`].
+    fn new(content_length: Option<&[u8]>, limit: usize) -> Result<Self, Unread> {
         let declared = content_length
             .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|v| v.trim().parse::<usize>().ok());
@@ -183,11 +198,8 @@ impl BodyReader {
         })
     }
 
-    /// Appends a chunk.
-    ///
-    /// # Errors
-    /// [`Unread::TooLarge`] once the body passes the limit (stop reading).
-    pub fn push(&mut self, chunk: &[u8]) -> Result<(), Unread> {
+    /// Appends a chunk; [`Unread::TooLarge`] once the body passes the limit (stop reading).
+    fn push(&mut self, chunk: &[u8]) -> Result<(), Unread> {
         if self.bytes.len() + chunk.len() > self.limit {
             return Err(Unread::TooLarge);
         }
@@ -196,8 +208,8 @@ impl BodyReader {
     }
 
     /// The body read so far.
-    #[must_use]
-    pub fn bytes(&self) -> &[u8] {
+    #[cfg(test)]
+    fn bytes(&self) -> &[u8] {
         &self.bytes
     }
 }

@@ -71,3 +71,10 @@ pub(crate) fn ended(outcome: &Outcome, key: Option<&str>, started: Instant) {
         }
     }
 }
+
+/// Logs a delivery refused before its body was read whole (over the limit, or unreadable), and
+/// counts it by `label`.
+pub(crate) fn unread(label: &'static str, status: u16, why: &str) {
+    crate::meter::refused(label);
+    tracing::warn!(target: TARGET, status, "delivery refused before verification: {why}");
+}

@@ -254,7 +254,7 @@ pub fn idempotency_key(event: &Event, body: &[u8]) -> String {
 pub(crate) fn key_from(event_id: Option<&str>, body: &[u8]) -> String {
     match event_id {
         Some(id) => id.to_owned(),
-        None => hex::encode(Sha256::digest(body)),
+        None => faster_hex::hex_string(&Sha256::digest(body)),
     }
 }
 

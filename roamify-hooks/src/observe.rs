@@ -18,25 +18,46 @@ use crate::outcome::Outcome;
 const TARGET: &str = "roamify_hooks";
 
 /// The span a handler runs in, named from the start: created with its fields (formatted once),
-/// never recorded into afterwards.
-pub(crate) fn delivery_span(name: &EventName) -> Span {
-    tracing::info_span!(
+/// never recorded into afterwards. `None` when nothing would see it: no `tracing` subscriber and
+/// no `log` logger enabled at INFO (creating, entering and leaving a span that only the `log`
+/// fallback could record costs as much as routing the event).
+pub(crate) fn delivery_span(name: &EventName) -> Option<Span> {
+    if !info_seen() {
+        return None;
+    }
+    Some(tracing::info_span!(
         "roamify_delivery",
         category = %name.category(),
         kind = %name.kind()
-    )
+    ))
+}
+
+/// Whether a `tracing` subscriber or a `log` logger may record INFO (two atomic loads).
+fn info_seen() -> bool {
+    tracing::level_enabled!(tracing::Level::INFO) || log::max_level() >= log::LevelFilter::Info
+}
+
+/// When a delivery started, for the `latency_us` of its INFO outcome; `None` when INFO is not
+/// recorded (only successes carry a latency, and reading the clock is a tenth of the runtime's
+/// own cost per delivery).
+pub(crate) fn started() -> Option<Instant> {
+    info_seen().then(Instant::now)
 }
 
 /// Logs how a delivery ended, once, every field on the event itself. `key` is its idempotency
-/// key when known (stored, failed).
-pub(crate) fn ended(outcome: &Outcome, key: Option<&str>, started: Instant) {
+/// key when known (stored, failed); `started` comes from [`started`].
+pub(crate) fn ended(outcome: &Outcome, key: Option<&str>, started: Option<Instant>) {
     crate::meter::delivery(outcome.label(), outcome.event(), outcome.refusal());
     let (category, kind) = outcome
         .event()
         .map_or(("", ""), |e| (e.category(), e.kind()));
     let key = key.unwrap_or("");
     let secret = outcome.secret_index();
-    let latency = || u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let latency = || {
+        started.map_or(0, |started| {
+            u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+        })
+    };
     match outcome {
         Outcome::Handled { handler, .. } => {
             tracing::info!(target: TARGET, %category, %kind, handler, secret, latency_us = latency(), "delivery handled");

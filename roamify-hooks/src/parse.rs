@@ -83,16 +83,22 @@ impl Event {
 
 pub(crate) fn parse(body: &[u8]) -> Result<Event, ParseError> {
     let failed = Cell::new(None);
+    // The payload read in-stream lands here, not in the envelope: an event is large, and each
+    // value it travels through (the envelope, its `Result`s) would copy it again.
+    let mut parsed = None;
     let mut de = serde_json::Deserializer::from_slice(body);
     let fail = |e: serde_json::Error| match failed.get() {
         Some(kind) => payload_error_in_stream(kind, body, &e),
         None => not_envelope(e.to_string()),
     };
     let envelope = de
-        .deserialize_map(EnvelopeVisitor { failed: &failed })
+        .deserialize_map(EnvelopeVisitor {
+            failed: &failed,
+            parsed: &mut parsed,
+        })
         .map_err(fail)?;
     de.end().map_err(|e| not_envelope(e.to_string()))?;
-    envelope.finish(body)
+    envelope.finish(body, parsed)
 }
 
 fn not_envelope(reason: impl Into<String>) -> ParseError {
@@ -111,10 +117,9 @@ struct Envelope<'de> {
     rest: Vec<(Cow<'de, str>, &'de RawValue)>,
 }
 
-// An event is moved, not boxed: boxing would cost an allocation per delivery.
-#[allow(clippy::large_enum_variant)]
 enum Data<'de> {
-    Parsed(Event),
+    /// Read in-stream as this kind, into the visitor's `parsed`.
+    Parsed(EventKind),
     Raw(&'de RawValue),
 }
 
@@ -122,6 +127,8 @@ struct EnvelopeVisitor<'a> {
     /// Set while a known kind's payload is being read in-stream, so a failure there is reported
     /// as an invalid payload rather than a bad envelope.
     failed: &'a Cell<Option<EventKind>>,
+    /// Where the payload read in-stream goes.
+    parsed: &'a mut Option<Event>,
 }
 
 impl<'de> Visitor<'de> for EnvelopeVisitor<'_> {
@@ -156,9 +163,9 @@ impl<'de> Visitor<'de> for EnvelopeVisitor<'_> {
                     env.data = Some(match known {
                         Some(kind) => {
                             self.failed.set(Some(kind));
-                            let event = map.next_value_seed(KindSeed(kind))?;
+                            *self.parsed = Some(map.next_value_seed(KindSeed(kind))?);
                             self.failed.set(None);
-                            Data::Parsed(event)
+                            Data::Parsed(kind)
                         }
                         None => Data::Raw(map.next_value()?),
                     });
@@ -185,9 +192,10 @@ impl<'de> Visitor<'de> for EnvelopeVisitor<'_> {
                         pending: Some(key),
                         event_id: &mut env.event_id,
                     };
-                    let event = KindSeed(kind).deserialize(MapAccessDeserializer::new(rest))?;
+                    *self.parsed =
+                        Some(KindSeed(kind).deserialize(MapAccessDeserializer::new(rest))?);
                     self.failed.set(None);
-                    env.data = Some(Data::Parsed(event));
+                    env.data = Some(Data::Parsed(kind));
                     return Ok(env);
                 }
             }
@@ -284,14 +292,26 @@ fn name_text(name: Cow<'_, [u8]>) -> Result<String, ParseError> {
 }
 
 impl<'de> Envelope<'de> {
-    fn finish(self, body: &'de [u8]) -> Result<Event, ParseError> {
+    /// The event, from what the visitor found and the payload it read in-stream (`parsed`).
+    fn finish(self, body: &'de [u8], parsed: Option<Event>) -> Result<Event, ParseError> {
+        if self.event_id.is_none()
+            && self.rest.is_empty()
+            && let Some(event) = parsed
+        {
+            // The documented shape, read in one pass: nothing left to add.
+            return Ok(event);
+        }
         let Some(category) = self.category else {
             return Err(not_envelope("missing `event_category`"));
         };
         let Some(kind_name) = self.kind else {
             return Err(not_envelope("missing `event_type`"));
         };
-        let Some(kind) = EventKind::from_wire_bytes(&category, &kind_name) else {
+        let known = match &self.data {
+            Some(Data::Parsed(kind)) => Some(*kind),
+            _ => EventKind::from_wire_bytes(&category, &kind_name),
+        };
+        let Some(kind) = known else {
             let body = std::str::from_utf8(body)
                 .map_err(|e| not_envelope(e.to_string()))?
                 .to_owned();
@@ -302,15 +322,15 @@ impl<'de> Envelope<'de> {
                 body,
             }));
         };
-        let (mut event, rest) = match self.data {
-            Some(Data::Parsed(event)) => (event, self.rest),
-            Some(Data::Raw(raw)) => {
+        let (mut event, rest) = match (parsed, self.data) {
+            (Some(event), _) => (event, self.rest),
+            (None, Some(Data::Raw(raw))) => {
                 let event = KindSeed(kind)
                     .deserialize(raw)
                     .map_err(|_| payload_error(kind, raw, "data."))?;
                 (event, self.rest)
             }
-            None => {
+            (None, _) => {
                 // Pre-2025-07-20 shape: the payload's fields sit at the top level.
                 let fields = MapDeserializer::new(self.rest.iter().cloned());
                 let event = KindSeed(kind).deserialize(fields).map_err(|_| {
@@ -357,8 +377,12 @@ fn payload_error_in_stream(kind: EventKind, body: &[u8], first: &serde_json::Err
     let failed = Cell::new(None);
     let mut de = serde_json::Deserializer::from_slice(body);
     let mut track = serde_path_to_error::Track::new();
-    let result = serde_path_to_error::Deserializer::new(&mut de, &mut track)
-        .deserialize_map(EnvelopeVisitor { failed: &failed });
+    let result = serde_path_to_error::Deserializer::new(&mut de, &mut track).deserialize_map(
+        EnvelopeVisitor {
+            failed: &failed,
+            parsed: &mut None,
+        },
+    );
     let message = match result {
         Ok(_) => first.to_string(),
         Err(e) => e.to_string(),

@@ -58,9 +58,23 @@ pub fn take<H: Handler>(event: Event) -> Result<H::Payload, Dispatched> {
 }
 
 /// Calls `H`, turning an error or a panic into [`Dispatched::Failed`].
-pub async fn call<H: Handler>(payload: H::Payload, state: H::State) -> Dispatched {
-    let future = AssertUnwindSafe(async move { H::call(payload, state).await });
-    match future.catch_unwind().await {
+///
+/// The handler's own future is wrapped in place by combinators, not moved into an `async` block:
+/// each such layer would copy the payload once more.
+#[inline]
+pub fn call<H: Handler>(
+    payload: H::Payload,
+    state: H::State,
+) -> impl Future<Output = Dispatched> + Send + 'static {
+    AssertUnwindSafe(H::call(payload, state))
+        .catch_unwind()
+        .map(called::<H>)
+}
+
+fn called<H: Handler>(
+    result: std::thread::Result<Result<(), crate::dispatch::BoxError>>,
+) -> Dispatched {
+    match result {
         Ok(Ok(())) => Dispatched::Handled { handler: H::NAME },
         Ok(Err(source)) => Dispatched::Failed(HandlerError::Failed {
             handler: H::NAME,

@@ -1,6 +1,6 @@
 //! One delivery's path: verify, parse, then run its handler (inline) or store it (queued).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tracing::Instrument as _;
 
@@ -28,13 +28,37 @@ impl<D: Dispatch> Receiver<D> {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        let started = Instant::now();
+        let started = observe::started();
         let mut key = None;
         let outcome = match self.verify_and_parse(signatures, body, &mut key) {
             Err(refused) => refused,
             Ok((event, secret_index)) => {
                 let name = EventName::of(&event);
-                self.handle(event, name, body, secret_index, &mut key).await
+                // The synchronous steps are plain calls and the handler is awaited here, not in
+                // a nested `async fn`: each future layer would hold (and copy) the event again.
+                match self.admit(&event, &name, body, secret_index, &mut key) {
+                    Admitted::Refused(outcome) => outcome,
+                    #[cfg(feature = "queue")]
+                    Admitted::Enqueue(engine) => {
+                        self.enqueue(engine, &event, name, body, secret_index).await
+                    }
+                    #[cfg(not(feature = "queue"))]
+                    Admitted::Never(never, _) => match never {},
+                    Admitted::Run(admitted) => {
+                        let started = meter::start();
+                        let dispatch = std::pin::pin!(self.inner.table.dispatch(event));
+                        let dispatched = match observe::delivery_span(&name) {
+                            Some(span) => dispatch.instrument(span).await,
+                            None => dispatch.await,
+                        };
+                        meter::handler_ran(
+                            &name,
+                            started,
+                            !matches!(dispatched, Dispatched::Failed(_)),
+                        );
+                        self.ran(name, dispatched, admitted, body, secret_index, &mut key)
+                    }
+                }
             }
         };
         observe::ended(&outcome, key.as_deref(), started);
@@ -43,6 +67,7 @@ impl<D: Dispatch> Receiver<D> {
 
     /// The event in a verified body, and the matching secret's index; or why not. `failed_key`
     /// is set for a verified body that does not parse (for the log line).
+    #[inline]
     fn verify_and_parse<I>(
         &self,
         signatures: I,
@@ -71,59 +96,69 @@ impl<D: Dispatch> Receiver<D> {
         }
     }
 
-    /// Runs or stores a verified, parsed delivery. `failed_key` is set to its idempotency key
-    /// when it fails (for the log line).
-    async fn handle(
+    /// What to do with a verified, parsed delivery: refuse it (too old), acknowledge it as a
+    /// duplicate, store it (queued modes) or run its handler now. `failed_key` is set to its
+    /// idempotency key when it is refused (for the log line).
+    fn admit(
         &self,
-        event: Event,
-        name: EventName,
+        event: &Event,
+        name: &EventName,
         body: &[u8],
         secret_index: usize,
         failed_key: &mut Option<String>,
-    ) -> Outcome {
-        if let Some(age) = self.too_old(&event) {
-            *failed_key = Some(idempotency_key(&event, body));
-            return Outcome::TooOld {
-                event: name,
+    ) -> Admitted<'_> {
+        if let Some(age) = self.too_old(event) {
+            *failed_key = Some(idempotency_key(event, body));
+            return Admitted::Refused(Outcome::TooOld {
+                event: name.clone(),
                 age,
                 secret_index,
-            };
+            });
         }
         let dedupe = match &self.inner.mode {
             Mode::Inline { dedupe } => dedupe.as_ref(),
             #[cfg(feature = "queue")]
-            Mode::Queue(engine) => {
-                return self.enqueue(engine, &event, name, body, secret_index).await;
-            }
+            Mode::Queue(engine) => return Admitted::Enqueue(engine),
         };
-        let fingerprint = dedupe.map(|_| fingerprint(&event, body));
-        if let (Some(dedupe), Some(fingerprint)) = (dedupe, fingerprint)
+        let fingerprint = dedupe.map(|dedupe| (dedupe, fingerprint(event, body)));
+        if let Some((dedupe, fingerprint)) = fingerprint
             && !dedupe.first_time(fingerprint)
         {
             Counters::bump(&self.inner.counters.deduplicated);
-            return Outcome::Duplicate {
-                event: name,
+            return Admitted::Refused(Outcome::Duplicate {
+                event: name.clone(),
                 secret_index,
-            };
+            });
         }
-        // The visible key (SHA-256) is computed only for the hook that shows it, or for the log
-        // line of a failure (from what it is made of, kept before the event moves).
+        // The visible key (SHA-256) is computed only for the hook that shows it; a failure's
+        // log line reads it later.
         let key = self
             .inner
             .on_handled
             .as_ref()
-            .map(|_| idempotency_key(&event, body));
-        let event_id = event.event_id().map(str::to_owned);
-        let started = meter::start();
-        // Awaiting the table directly (not `self.dispatch`) keeps one less future around the
-        // event, and instrumenting it pinned in place wraps a pointer, not a copy of it.
-        let dispatch = std::pin::pin!(self.inner.table.dispatch(event));
-        let dispatched = dispatch.instrument(observe::delivery_span(&name)).await;
-        meter::handler_ran(&name, started, !matches!(dispatched, Dispatched::Failed(_)));
+            .map(|_| idempotency_key(event, body));
+        Admitted::Run(Run {
+            fingerprint: fingerprint.map(|(_, fingerprint)| fingerprint),
+            key,
+        })
+    }
+
+    /// The outcome of a handler's run, with what follows it: the `on_handled` hook after a
+    /// success; after a failure, the key for the log line and the delivery forgotten by the
+    /// deduplication index (Roamify retries a failed delivery: it must run again).
+    fn ran(
+        &self,
+        name: EventName,
+        dispatched: Dispatched,
+        run: Run,
+        body: &[u8],
+        secret_index: usize,
+        failed_key: &mut Option<String>,
+    ) -> Outcome {
         let outcome = self.outcome(name, dispatched, secret_index);
         match &outcome {
             Outcome::Handled { event, handler, .. } => {
-                if let (Some(hook), Some(key)) = (&self.inner.on_handled, &key) {
+                if let (Some(hook), Some(key)) = (&self.inner.on_handled, &run.key) {
                     hook(&Handled {
                         key,
                         event,
@@ -132,9 +167,19 @@ impl<D: Dispatch> Receiver<D> {
                 }
             }
             Outcome::HandlerFailed { .. } => {
-                *failed_key = Some(key.unwrap_or_else(|| key_from(event_id.as_deref(), body)));
-                // Roamify retries a failed delivery: it must run again.
-                if let (Some(dedupe), Some(fingerprint)) = (dedupe, fingerprint) {
+                // The event moved into its handler; a failure is rare enough to read the key
+                // (a refund's `event_id`) again rather than copy it on every delivery.
+                *failed_key = Some(run.key.unwrap_or_else(|| match crate::parse::parse(body) {
+                    Ok(event) => idempotency_key(&event, body),
+                    Err(_) => key_from(None, body),
+                }));
+                if let (
+                    Mode::Inline {
+                        dedupe: Some(dedupe),
+                    },
+                    Some(fingerprint),
+                ) = (&self.inner.mode, run.fingerprint)
+                {
                     dedupe.forget(fingerprint);
                 }
             }
@@ -237,4 +282,26 @@ impl<D: Dispatch> Receiver<D> {
             },
         }
     }
+}
+
+/// What [`Receiver::admit`] decided for one delivery.
+enum Admitted<'a> {
+    /// Answered without running anything.
+    Refused(Outcome),
+    /// To be stored for the workers.
+    #[cfg(feature = "queue")]
+    Enqueue(&'a Engine),
+    /// To be handled now.
+    Run(Run),
+    /// Without queued modes, nothing borrows the receiver (never constructed).
+    #[allow(dead_code)]
+    #[cfg(not(feature = "queue"))]
+    Never(std::convert::Infallible, std::marker::PhantomData<&'a ()>),
+}
+
+/// A delivery admitted to run inline: its deduplication fingerprint (when deduplicating) and
+/// visible key (when the `on_handled` hook shows it).
+struct Run {
+    fingerprint: Option<u128>,
+    key: Option<String>,
 }

@@ -157,7 +157,9 @@ fn expand(krate: &TokenStream, paths: &[Path], fallback: Option<&Path>) -> Token
     let arms = handlers.iter().zip(&states).map(|(h, s)| {
         quote! {
             <#h as #private::Handler>::ROUTE_KEY => match #private::take::<#h>(__event) {
-                #private::Ok(__payload) => #private::call::<#h>(__payload, ::core::clone::Clone::clone(&self.#s)).await,
+                #private::Ok(__payload) => #private::called::<#h>(
+                    #private::call::<#h>(__payload, ::core::clone::Clone::clone(&self.#s)).await,
+                ),
                 #private::Err(__done) => __done,
             },
         }

@@ -18,13 +18,12 @@ use crate::outcome::Outcome;
 const TARGET: &str = "roamify_hooks";
 
 /// The span a handler runs in, named from the start: created with its fields (formatted once),
-/// never recorded into afterwards. `None` when nothing would see it: no `tracing` subscriber and
-/// no `log` logger enabled at INFO (creating, entering and leaving a span that only the `log`
-/// fallback could record costs as much as routing the event).
-pub(crate) fn delivery_span(name: &EventName) -> Option<Span> {
-    if !info_seen() {
-        return None;
-    }
+/// never recorded into afterwards. `None` when nothing would see it (`started` is `None`): no
+/// `tracing` subscriber and no `log` logger enabled at INFO (creating, entering and leaving a
+/// span that only the `log` fallback could record costs as much as routing the event).
+pub(crate) fn delivery_span(name: &EventName, started: Option<Instant>) -> Option<Span> {
+    // `started` is read only when INFO is seen (see `started`).
+    started?;
     Some(tracing::info_span!(
         "roamify_delivery",
         category = %name.category(),
@@ -48,6 +47,17 @@ pub(crate) fn started() -> Option<Instant> {
 /// key when known (stored, failed); `started` comes from [`started`].
 pub(crate) fn ended(outcome: &Outcome, key: Option<&str>, started: Option<Instant>) {
     crate::meter::delivery(outcome.label(), outcome.event(), outcome.refusal());
+    let success = matches!(
+        outcome,
+        Outcome::Handled { .. }
+            | Outcome::Acknowledged { .. }
+            | Outcome::Queued { .. }
+            | Outcome::Duplicate { .. }
+    );
+    if success && started.is_none() {
+        // Logged at INFO, which nothing records.
+        return;
+    }
     let (category, kind) = outcome
         .event()
         .map_or(("", ""), |e| (e.category(), e.kind()));

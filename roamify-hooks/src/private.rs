@@ -38,7 +38,7 @@ pub fn route_key(event: &Event) -> u16 {
 /// Gives the event back when it is not `H`'s.
 pub async fn run<H: Handler>(event: Event, state: &H::State) -> Result<Dispatched, Event> {
     match H::take(event) {
-        Ok(payload) => Ok(call::<H>(payload, state.clone()).await),
+        Ok(payload) => Ok(called::<H>(call::<H>(payload, state.clone()).await)),
         Err(Taken::NotMine(event)) => Err(event),
         Err(Taken::Invalid(error)) => Ok(Dispatched::Invalid(error)),
     }
@@ -57,23 +57,20 @@ pub fn take<H: Handler>(event: Event) -> Result<H::Payload, Dispatched> {
     }
 }
 
-/// Calls `H`, turning an error or a panic into [`Dispatched::Failed`].
-///
-/// The handler's own future is wrapped in place by combinators, not moved into an `async` block:
-/// each such layer would copy the payload once more.
+/// Calls `H` under `catch_unwind`; [`called`] turns what it gives into a [`Dispatched`]. The
+/// arm awaits this and calls [`called`] itself: the handler's own future is wrapped in place,
+/// with no `async` block or mapping layer around it (each would copy the payload once more).
 #[inline]
 pub fn call<H: Handler>(
     payload: H::Payload,
     state: H::State,
-) -> impl Future<Output = Dispatched> + Send + 'static {
-    AssertUnwindSafe(H::call(payload, state))
-        .catch_unwind()
-        .map(called::<H>)
+) -> impl Future<Output = std::thread::Result<Result<(), BoxError>>> + Send + 'static {
+    AssertUnwindSafe(H::call(payload, state)).catch_unwind()
 }
 
-fn called<H: Handler>(
-    result: std::thread::Result<Result<(), crate::dispatch::BoxError>>,
-) -> Dispatched {
+/// What a call of `H` did, an error or a panic becoming [`Dispatched::Failed`].
+#[inline]
+pub fn called<H: Handler>(result: std::thread::Result<Result<(), BoxError>>) -> Dispatched {
     match result {
         Ok(Ok(())) => Dispatched::Handled { handler: H::NAME },
         Ok(Err(source)) => Dispatched::Failed(HandlerError::Failed {

@@ -45,15 +45,15 @@ impl<D: Dispatch> Receiver<D> {
                     #[cfg(not(feature = "queue"))]
                     Admitted::Never(never, _) => match never {},
                     Admitted::Run(admitted) => {
-                        let started = meter::start();
+                        let ran_at = meter::start();
                         let dispatch = std::pin::pin!(self.inner.table.dispatch(event));
-                        let dispatched = match observe::delivery_span(&name) {
+                        let dispatched = match observe::delivery_span(&name, started) {
                             Some(span) => dispatch.instrument(span).await,
                             None => dispatch.await,
                         };
                         meter::handler_ran(
                             &name,
-                            started,
+                            ran_at,
                             !matches!(dispatched, Dispatched::Failed(_)),
                         );
                         self.ran(name, dispatched, admitted, body, secret_index, &mut key)

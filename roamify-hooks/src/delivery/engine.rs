@@ -384,9 +384,12 @@ impl<D: Dispatch> Worker<D> {
             attempt = job.attempts + 1,
         );
         let started = crate::meter::start();
+        // Boxed: a table's future is as large as its largest handler's (the example server's is
+        // about 4 KiB). Inline, every spawn of a run would copy it into the task, and again as
+        // the task moved; boxed, the task stays small and the future is written once.
         let dispatched = ready_or_within(
             self.options.handler_timeout,
-            self.table.dispatch(event).instrument(span),
+            Box::pin(self.table.dispatch(event)).instrument(span),
         )
         .await;
         let ok = matches!(
@@ -497,4 +500,57 @@ enum Failure {
     /// Retrying cannot help (the payload does not fit).
     Permanent(String),
     Transient(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Event;
+    use crate::delivery::MemoryStore;
+
+    /// A table whose handler keeps 16 KiB across an await, as a handler holding a large
+    /// payload or buffer does.
+    struct Large;
+
+    impl Dispatch for Large {
+        async fn dispatch(&self, event: Event) -> Dispatched {
+            let buffer = std::hint::black_box([0_u8; 16 * 1024]);
+            tokio::task::yield_now().await;
+            drop(event);
+            std::hint::black_box(&buffer);
+            Dispatched::NoHandler
+        }
+    }
+
+    /// Each job is spawned as a task: the task must not embed the table's future (whose size
+    /// is the largest handler's), or every spawn and move would copy it.
+    #[test]
+    fn a_run_task_does_not_embed_the_tables_future() {
+        let (settle, _finished) = mpsc::unbounded_channel();
+        let worker = Arc::new(Worker {
+            store: Arc::new(MemoryStore::new()),
+            table: Arc::new(Large),
+            options: QueueOptions::default(),
+            shared: Arc::new(Shared {
+                wake: Notify::new(),
+                closed: AtomicBool::new(false),
+                counters: Arc::default(),
+                unsettled: AtomicUsize::new(0),
+            }),
+            running: Arc::new(Semaphore::new(1)),
+            on_handled: None,
+            settle,
+        });
+        let slots = Arc::new(Semaphore::new(1));
+        let slot = slots.try_acquire_owned().expect("a free slot");
+        let job = Job {
+            key: "k".to_owned(),
+            body: b"{}".to_vec(),
+            attempts: 0,
+            lease: 1,
+        };
+        let run = worker.run(job, slot);
+        let size = std::mem::size_of_val(&run);
+        assert!(size < 2048, "the run future is {size} bytes");
+    }
 }

@@ -385,7 +385,7 @@ impl<D: Dispatch> Worker<D> {
         );
         let started = crate::meter::start();
         // Boxed: a table's future is as large as its largest handler's (the example server's is
-        // about 4 KiB). Inline, every spawn of a run would copy it into the task, and again as
+        // about 4 KiB). Unboxed, every spawn of a run would copy it into the task, and again as
         // the task moved; boxed, the task stays small and the future is written once.
         let dispatched = ready_or_within(
             self.options.handler_timeout,

@@ -106,22 +106,14 @@ impl Engine {
             .thread_name("roamify-worker")
             .enable_time()
             .build()?;
-        let shared = Arc::new(Shared {
-            wake: Notify::new(),
-            closed: AtomicBool::new(false),
-            counters,
-            unsettled: AtomicUsize::new(0),
-        });
-        let (settle, finished) = mpsc::unbounded_channel();
-        let worker = Arc::new(Worker {
-            store: Arc::clone(&store),
+        let (worker, finished) = Worker::new(
+            Arc::clone(&store),
             table,
-            options: options.clone(),
-            shared: Arc::clone(&shared),
-            running: Arc::new(Semaphore::new(options.concurrency)),
+            options.clone(),
+            counters,
             on_handled,
-            settle,
-        });
+        );
+        let shared = Arc::clone(&worker.shared);
         if role != Role::IngestOnly {
             let slots = Arc::new(Semaphore::new(options.concurrency + options.batch));
             runtime.spawn(Arc::clone(&worker).fetch(slots));
@@ -262,6 +254,34 @@ impl Drop for Engine {
 }
 
 impl<D: Dispatch> Worker<D> {
+    /// A worker running `table`'s handlers, with the state it shares with the engine; finished
+    /// runs arrive on the receiver returned beside it (for the settler).
+    fn new(
+        store: Arc<dyn Store>,
+        table: Arc<D>,
+        options: QueueOptions,
+        counters: Arc<Counters>,
+        on_handled: Option<OnHandled>,
+    ) -> (Arc<Self>, mpsc::UnboundedReceiver<Finished>) {
+        let (settle, finished) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            wake: Notify::new(),
+            closed: AtomicBool::new(false),
+            counters,
+            unsettled: AtomicUsize::new(0),
+        });
+        let worker = Arc::new(Worker {
+            store,
+            table,
+            running: Arc::new(Semaphore::new(options.concurrency)),
+            options,
+            shared,
+            on_handled,
+            settle,
+        });
+        (worker, finished)
+    }
+
     /// Leases as many jobs as there are free slots (at most a batch), and starts each.
     async fn fetch(self: Arc<Self>, slots: Arc<Semaphore>) {
         let mut backoff = BACKOFF_MIN;
@@ -526,21 +546,13 @@ mod tests {
     /// is the largest handler's), or every spawn and move would copy it.
     #[test]
     fn a_run_task_does_not_embed_the_tables_future() {
-        let (settle, _finished) = mpsc::unbounded_channel();
-        let worker = Arc::new(Worker {
-            store: Arc::new(MemoryStore::new()),
-            table: Arc::new(Large),
-            options: QueueOptions::default(),
-            shared: Arc::new(Shared {
-                wake: Notify::new(),
-                closed: AtomicBool::new(false),
-                counters: Arc::default(),
-                unsettled: AtomicUsize::new(0),
-            }),
-            running: Arc::new(Semaphore::new(1)),
-            on_handled: None,
-            settle,
-        });
+        let (worker, _finished) = Worker::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(Large),
+            QueueOptions::default(),
+            Arc::default(),
+            None,
+        );
         let slots = Arc::new(Semaphore::new(1));
         let slot = slots.try_acquire_owned().expect("a free slot");
         let job = Job {

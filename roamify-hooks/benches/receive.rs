@@ -14,6 +14,10 @@
 //!
 //! Also the generated dispatch table against a hand-written `match` over 8 handlers.
 //!
+//! `PARTS=name.json` shows where one fixture's time goes instead: verification, parse and the
+//! whole delivery each beside the floor's same step, the generated table and a hand-written
+//! `match` after the SDK's parse, and the sizes of the values a delivery moves.
+//!
 //! Method: each case runs in alternating rounds (sdk, floor, sdk, floor, …) so both see the same
 //! machine state; a round times a batch of iterations; the median round is reported, with the
 //! ratio to the floor. Run: `cargo bench -p roamify-hooks --bench receive` (`ROUNDS`, `BATCH`).
@@ -206,6 +210,9 @@ fn main() {
     if let Ok(case) = std::env::var("ONLY") {
         return only(&case);
     }
+    if let Ok(name) = std::env::var("PARTS") {
+        return parts(&name);
+    }
     let rounds = env_usize("ROUNDS", 31);
     let batch = env_usize("BATCH", 2000);
     let table = || {
@@ -348,6 +355,14 @@ fn main() {
 
 fn plain_table() -> impl Dispatch {
     use roamify_hooks::Handlers as _;
+    unbound_table()
+        .bind(&roamify_hooks::States::default())
+        .expect("no state")
+}
+
+/// The 8 handlers and the fallback, for the measurements that do not count instructions (the
+/// timed comparison and `only` build theirs inline: see BENCHMARKS.md).
+fn unbound_table() -> impl roamify_hooks::Handlers {
     handlers![
         usage,
         status,
@@ -359,8 +374,6 @@ fn plain_table() -> impl Dispatch {
         rejected,
         fallback = unknown
     ]
-    .bind(&roamify_hooks::States::default())
-    .expect("no state")
 }
 
 fn hand_match(event: Event) -> bool {
@@ -424,4 +437,135 @@ fn only(case: &str) {
             other => panic!("ONLY={other}: use floor, sdk or none"),
         }
     }
+}
+
+/// `PARTS=name.json`: where one delivery's time goes, each step of the SDK beside the floor's
+/// same step, in alternating rounds: verification, parse, and the whole delivery.
+fn parts(name: &str) {
+    use roamify_hooks::Secrets;
+    let rounds = env_usize("ROUNDS", 31);
+    let batch = env_usize("BATCH", 2000);
+    let body = std::fs::read(fixtures().join("events").join(name)).expect("fixture");
+    let signature = testing::sign(SECRET, &body);
+    let event = Event::parse(&Verified::assume_signed(&body)).expect("fixture parses");
+    let key = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
+    let floor = Floor {
+        mac: key.clone(),
+        parse: floor_parser(&event, &body),
+        decode: hex_decode,
+    };
+    let secrets = Secrets::new(Secret::new(SECRET).expect("secret"));
+    let sdk = Receiver::builder()
+        .secret(Secret::new(SECRET).expect("secret"))
+        .without_idempotency()
+        .build(unbound_table())
+        .expect("receiver");
+    let verified = Verified::assume_signed(&body);
+    let bound = plain_table();
+    println!(
+        "sizes: Event {} B, Outcome {} B, Dispatched {} B, receive future {} B, table's dispatch future {} B",
+        std::mem::size_of::<Event>(),
+        std::mem::size_of::<roamify_hooks::Outcome>(),
+        std::mem::size_of::<roamify_hooks::Dispatched>(),
+        std::mem::size_of_val(&sdk.receive([signature.as_bytes()], &body)),
+        std::mem::size_of_val(&bound.dispatch(event.clone())),
+    );
+    let medians = compare(
+        rounds,
+        batch,
+        &mut [
+            ("floor verify", &mut |_| {
+                let mut expected = [0u8; 32];
+                black_box(hex_decode(black_box(signature.as_bytes()), &mut expected));
+                let mut mac = key.clone();
+                mac.update(black_box(&body));
+                black_box(mac.verify_slice(&expected).is_ok());
+            }),
+            ("sdk verify", &mut |_| {
+                black_box(
+                    secrets
+                        .verify([black_box(signature.as_bytes())], black_box(&body))
+                        .is_ok(),
+                );
+            }),
+            ("floor parse", &mut |_| {
+                black_box((floor.parse)(black_box(&body)));
+            }),
+            ("sdk parse", &mut |_| {
+                black_box(Event::parse(black_box(&verified)).is_ok());
+            }),
+            ("floor", &mut |_| {
+                black_box(floor.receive(black_box(signature.as_bytes()), black_box(&body)));
+            }),
+            ("sdk", &mut |_| {
+                black_box(run(
+                    sdk.receive([black_box(signature.as_bytes())], black_box(&body))
+                ));
+            }),
+            ("parse + table", &mut |_| {
+                if let Ok(event) = Event::parse(black_box(&verified)) {
+                    black_box(run(bound.dispatch(event)));
+                }
+            }),
+            ("parse + receiver dispatch", &mut |_| {
+                if let Ok(event) = Event::parse(black_box(&verified)) {
+                    black_box(run(sdk.dispatch(event, 0)));
+                }
+            }),
+            ("parse + hand match", &mut |_| {
+                if let Ok(event) = Event::parse(black_box(&verified)) {
+                    black_box(hand_match(event));
+                }
+            }),
+            ("verify + parse + hand match", &mut |_| {
+                if let Ok(verified) =
+                    secrets.verify([black_box(signature.as_bytes())], black_box(&body))
+                    && let Ok(event) = Event::parse(&verified)
+                {
+                    black_box(hand_match(event));
+                }
+            }),
+        ],
+    );
+    println!("{name}: median ns over {rounds} alternating rounds of {batch}");
+    println!(
+        "{:<30} {:>8} {:>8} {:>10} {:>10}",
+        "step", "floor", "sdk", "sdk-floor", "sdk/floor"
+    );
+    for (step, pair) in ["verify", "parse", "delivery"]
+        .iter()
+        .zip(medians.chunks(2))
+    {
+        println!(
+            "{step:<30} {:>8.0} {:>8.0} {:>+10.0} {:>10.3}",
+            pair[0],
+            pair[1],
+            pair[1] - pair[0],
+            pair[1] / pair[0]
+        );
+    }
+    let (parse, delivery) = (medians[3], medians[5]);
+    for (step, ns) in [
+        ("parse + generated table", medians[6]),
+        ("parse + Receiver::dispatch", medians[7]),
+        ("parse + hand-written match", medians[8]),
+    ] {
+        println!(
+            "{step:<30} {:>8} {ns:>8.0} {:>+10.0} over the sdk's parse",
+            "",
+            ns - parse
+        );
+    }
+    println!(
+        "{:<30} {:>8} {:>8.0} {:>10} {:>10.3}  (the least a router on this parse costs)",
+        "verify + parse + hand match",
+        "",
+        medians[9],
+        "",
+        medians[9] / medians[4]
+    );
+    println!(
+        "receive's own steps (delivery - verify - parse - table): {:.0} ns",
+        delivery - medians[1] - medians[6]
+    );
 }

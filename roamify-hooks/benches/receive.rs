@@ -517,6 +517,14 @@ fn parts(name: &str) {
                     black_box(hand_match(event));
                 }
             }),
+            ("verify + parse + Receiver::dispatch", &mut |_| {
+                if let Ok(verified) =
+                    secrets.verify([black_box(signature.as_bytes())], black_box(&body))
+                    && let Ok(event) = Event::parse(&verified)
+                {
+                    black_box(run(sdk.dispatch(event, verified.secret_index())));
+                }
+            }),
             ("verify + parse + hand match", &mut |_| {
                 if let Ok(verified) =
                     secrets.verify([black_box(signature.as_bytes())], black_box(&body))
@@ -556,14 +564,25 @@ fn parts(name: &str) {
             ns - parse
         );
     }
-    println!(
-        "{:<30} {:>8} {:>8.0} {:>10} {:>10.3}  (the least a router on this parse costs)",
-        "verify + parse + hand match",
-        "",
-        medians[9],
-        "",
-        medians[9] / medians[4]
-    );
+    for (step, ns, what) in [
+        (
+            "verify + parse + hand match",
+            medians[10],
+            "the least a router on this parse costs",
+        ),
+        (
+            "verify, parse, Receiver::dispatch",
+            medians[9],
+            "public pieces, the same outcome as receive",
+        ),
+    ] {
+        println!(
+            "{step:<30} {:>8} {ns:>8.0} {:>10} {:>10.3}  ({what})",
+            "",
+            "",
+            ns / medians[4]
+        );
+    }
     println!(
         "receive's own steps (delivery - verify - parse - table): {:.0} ns",
         delivery - medians[1] - medians[6]

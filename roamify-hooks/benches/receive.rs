@@ -15,8 +15,9 @@
 //! Also the generated dispatch table against a hand-written `match` over 8 handlers.
 //!
 //! `PARTS=name.json` shows where one fixture's time goes instead: verification, parse and the
-//! whole delivery each beside the floor's same step, the generated table and a hand-written
-//! `match` after the SDK's parse, and the sizes of the values a delivery moves.
+//! whole delivery each beside the floor's same step; the generated table, `Receiver::dispatch`
+//! and a hand-written `match` after the SDK's parse; verify, parse and either of the last two
+//! as one pipeline; and the sizes of the values a delivery moves.
 //!
 //! Method: each case runs in alternating rounds (sdk, floor, sdk, floor, …) so both see the same
 //! machine state; a round times a batch of iterations; the median round is reported, with the
@@ -118,17 +119,30 @@ fn simd_decode(signature: &[u8], out: &mut [u8; 32]) -> bool {
 }
 
 impl Floor {
-    fn receive(&self, signature: &[u8], body: &[u8]) -> bool {
+    /// The floor for one fixture: the key prepared from `SECRET`, `decode` for the signature,
+    /// and the one typed parse of the fixture's kind and shape.
+    fn for_fixture(event: &Event, body: &[u8], decode: fn(&[u8], &mut [u8; 32]) -> bool) -> Self {
+        Floor {
+            mac: Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key"),
+            parse: floor_parser(event, body),
+            decode,
+        }
+    }
+
+    /// Verification alone: decode, HMAC from the prepared key, constant-time compare.
+    #[inline]
+    fn verify(&self, signature: &[u8], body: &[u8]) -> bool {
         let mut expected = [0u8; 32];
         if !(self.decode)(signature, &mut expected) {
             return false;
         }
         let mut mac = self.mac.clone();
         mac.update(body);
-        if mac.verify_slice(&expected).is_err() {
-            return false;
-        }
-        (self.parse)(body)
+        mac.verify_slice(&expected).is_ok()
+    }
+
+    fn receive(&self, signature: &[u8], body: &[u8]) -> bool {
+        self.verify(signature, body) && (self.parse)(body)
     }
 }
 
@@ -237,7 +251,6 @@ fn main() {
         .secret(Secret::new(SECRET).expect("secret"))
         .build(table())
         .expect("receiver");
-    let key = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
 
     let mut names: Vec<String> = std::fs::read_dir(fixtures().join("events"))
         .expect("../shared/fixtures/events (or set ROAMIFY_FIXTURES)")
@@ -264,16 +277,8 @@ fn main() {
         let body = std::fs::read(fixtures().join("events").join(name)).expect("fixture");
         let signature = testing::sign(SECRET, &body);
         let event = Event::parse(&Verified::assume_signed(&body)).expect("fixture parses");
-        let floor = Floor {
-            mac: key.clone(),
-            parse: floor_parser(&event, &body),
-            decode: hex_decode,
-        };
-        let floor_simd = Floor {
-            mac: key.clone(),
-            parse: floor.parse,
-            decode: simd_decode,
-        };
+        let floor = Floor::for_fixture(&event, &body, hex_decode);
+        let floor_simd = Floor::for_fixture(&event, &body, simd_decode);
         // Distinct bodies for the idempotent receiver (trailing whitespace is valid JSON), signed
         // in advance so the loop measures only receiving.
         let variants: Vec<(Vec<u8>, String)> = (0..64)
@@ -400,11 +405,7 @@ fn only(case: &str) {
     let body = std::fs::read(fixtures().join("events").join(&name)).expect("fixture");
     let signature = testing::sign(SECRET, &body);
     let event = Event::parse(&Verified::assume_signed(&body)).expect("fixture parses");
-    let floor = Floor {
-        mac: Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key"),
-        parse: floor_parser(&event, &body),
-        decode: hex_decode,
-    };
+    let floor = Floor::for_fixture(&event, &body, hex_decode);
     // Built inline, not in a shared function: instruction counts are sensitive to inlining
     // (see BENCHMARKS.md).
     let table = handlers![
@@ -448,12 +449,7 @@ fn parts(name: &str) {
     let body = std::fs::read(fixtures().join("events").join(name)).expect("fixture");
     let signature = testing::sign(SECRET, &body);
     let event = Event::parse(&Verified::assume_signed(&body)).expect("fixture parses");
-    let key = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
-    let floor = Floor {
-        mac: key.clone(),
-        parse: floor_parser(&event, &body),
-        decode: hex_decode,
-    };
+    let floor = Floor::for_fixture(&event, &body, hex_decode);
     let secrets = Secrets::new(Secret::new(SECRET).expect("secret"));
     let sdk = Receiver::builder()
         .secret(Secret::new(SECRET).expect("secret"))
@@ -470,16 +466,12 @@ fn parts(name: &str) {
         std::mem::size_of_val(&sdk.receive([signature.as_bytes()], &body)),
         std::mem::size_of_val(&bound.dispatch(event.clone())),
     );
-    let medians = compare(
+    let medians: [f64; 11] = compare(
         rounds,
         batch,
         &mut [
             ("floor verify", &mut |_| {
-                let mut expected = [0u8; 32];
-                black_box(hex_decode(black_box(signature.as_bytes()), &mut expected));
-                let mut mac = key.clone();
-                mac.update(black_box(&body));
-                black_box(mac.verify_slice(&expected).is_ok());
+                black_box(floor.verify(black_box(signature.as_bytes()), black_box(&body)));
             }),
             ("sdk verify", &mut |_| {
                 black_box(
@@ -517,14 +509,6 @@ fn parts(name: &str) {
                     black_box(hand_match(event));
                 }
             }),
-            ("verify + parse + Receiver::dispatch", &mut |_| {
-                if let Ok(verified) =
-                    secrets.verify([black_box(signature.as_bytes())], black_box(&body))
-                    && let Ok(event) = Event::parse(&verified)
-                {
-                    black_box(run(sdk.dispatch(event, verified.secret_index())));
-                }
-            }),
             ("verify + parse + hand match", &mut |_| {
                 if let Ok(verified) =
                     secrets.verify([black_box(signature.as_bytes())], black_box(&body))
@@ -533,46 +517,67 @@ fn parts(name: &str) {
                     black_box(hand_match(event));
                 }
             }),
+            ("verify + parse + Receiver::dispatch", &mut |_| {
+                if let Ok(verified) =
+                    secrets.verify([black_box(signature.as_bytes())], black_box(&body))
+                    && let Ok(event) = Event::parse(&verified)
+                {
+                    black_box(run(sdk.dispatch(event, verified.secret_index())));
+                }
+            }),
         ],
-    );
+    )
+    .try_into()
+    .expect("one median per case");
+    let [
+        floor_verify,
+        sdk_verify,
+        floor_parse,
+        sdk_parse,
+        floor_delivery,
+        sdk_delivery,
+        parse_table,
+        parse_dispatch,
+        parse_hand,
+        pipeline_hand,
+        pipeline_dispatch,
+    ] = medians;
     println!("{name}: median ns over {rounds} alternating rounds of {batch}");
     println!(
         "{:<30} {:>8} {:>8} {:>10} {:>10}",
         "step", "floor", "sdk", "sdk-floor", "sdk/floor"
     );
-    for (step, pair) in ["verify", "parse", "delivery"]
-        .iter()
-        .zip(medians.chunks(2))
-    {
+    for (step, floor, sdk) in [
+        ("verify", floor_verify, sdk_verify),
+        ("parse", floor_parse, sdk_parse),
+        ("delivery", floor_delivery, sdk_delivery),
+    ] {
         println!(
-            "{step:<30} {:>8.0} {:>8.0} {:>+10.0} {:>10.3}",
-            pair[0],
-            pair[1],
-            pair[1] - pair[0],
-            pair[1] / pair[0]
+            "{step:<30} {floor:>8.0} {sdk:>8.0} {:>+10.0} {:>10.3}",
+            sdk - floor,
+            sdk / floor
         );
     }
-    let (parse, delivery) = (medians[3], medians[5]);
     for (step, ns) in [
-        ("parse + generated table", medians[6]),
-        ("parse + Receiver::dispatch", medians[7]),
-        ("parse + hand-written match", medians[8]),
+        ("parse + generated table", parse_table),
+        ("parse + Receiver::dispatch", parse_dispatch),
+        ("parse + hand-written match", parse_hand),
     ] {
         println!(
             "{step:<30} {:>8} {ns:>8.0} {:>+10.0} over the sdk's parse",
             "",
-            ns - parse
+            ns - sdk_parse
         );
     }
     for (step, ns, what) in [
         (
             "verify + parse + hand match",
-            medians[10],
+            pipeline_hand,
             "the least a router on this parse costs",
         ),
         (
             "verify, parse, Receiver::dispatch",
-            medians[9],
+            pipeline_dispatch,
             "public pieces, the same outcome as receive",
         ),
     ] {
@@ -580,11 +585,11 @@ fn parts(name: &str) {
             "{step:<30} {:>8} {ns:>8.0} {:>10} {:>10.3}  ({what})",
             "",
             "",
-            ns / medians[4]
+            ns / floor_delivery
         );
     }
     println!(
         "receive's own steps (delivery - verify - parse - table): {:.0} ns",
-        delivery - medians[1] - medians[6]
+        sdk_delivery - sdk_verify - parse_table
     );
 }

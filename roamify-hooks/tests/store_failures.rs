@@ -545,10 +545,9 @@ async fn outage(store: Arc<dyn Store>, proxy: &Proxy, what: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn losing_postgres_answers_503_and_workers_resume_when_it_is_back() {
     use roamify_hooks::delivery::{PgOptions, PgStore};
-    let Ok(url) = std::env::var("ROAMIFY_TEST_POSTGRES") else {
-        eprintln!(
-            "skipped losing_postgres_answers_503_and_workers_resume_when_it_is_back: set ROAMIFY_TEST_POSTGRES to run it"
-        );
+    let Some(url) =
+        stores::postgres_url("losing_postgres_answers_503_and_workers_resume_when_it_is_back")
+    else {
         return;
     };
     let config: tokio_postgres::Config = url.parse().expect("ROAMIFY_TEST_POSTGRES");

@@ -110,6 +110,18 @@ fn expand(krate: &TokenStream, route: &Route, handler: &HandlerFn<'_>) -> TokenS
         |o| quote_spanned!(o.span()=> <#o as #private::IntoHandlerResult>),
     );
     let name = ident.to_string();
+    // A synchronous function is also given as a plain call, which tables run in place.
+    let call_now = item.sig.asyncness.is_none().then(|| {
+        quote! {
+            const CALL_NOW: #private::Option<
+                fn(Self::Payload, Self::State) -> #private::Result<(), #private::BoxError>,
+            > = #private::Some(|__payload, __state| {
+                #bind_state
+                let __output: #output = #ident(#args);
+                #into_result::into_handler_result(__output)
+            });
+        }
+    });
 
     let registration = registration(
         krate,
@@ -122,6 +134,7 @@ fn expand(krate: &TokenStream, route: &Route, handler: &HandlerFn<'_>) -> TokenS
             #fallback_impl
             type Payload = #payload_ty;
             type State = #state_ty;
+            #call_now
 
             #[inline]
             fn take(__event: #private::Event) -> #private::Result<Self::Payload, #private::Taken> {

@@ -4,6 +4,9 @@
 //! What a delivery executes: `match route_key(&event) { K_a => run::<a>(…), K_b => …, _ => … }`.
 //! Catalog kinds are `u16` constants, so the `match` is a jump table; the `_` arm (unknown events
 //! and kinds without a handler) tries the handlers found by name, then the fallback.
+//!
+//! `dispatch_now` is the same `match` without a future: an arm whose handler is synchronous
+//! (`Handler::CALL_NOW`) calls it in place; every other event is given back for `dispatch`.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -164,6 +167,27 @@ fn expand(krate: &TokenStream, paths: &[Path], fallback: Option<&Path>) -> Token
             },
         }
     });
+    // The same arms run in place when the handler is synchronous; anything else is given back.
+    let arms_now = handlers.iter().zip(&states).map(|(h, s)| {
+        quote! {
+            <#h as #private::Handler>::ROUTE_KEY => match <#h as #private::Handler>::CALL_NOW {
+                #private::Some(__call) => #private::Ok(match #private::take::<#h>(__event) {
+                    #private::Ok(__payload) => #private::call_now::<#h>(
+                        __call,
+                        __payload,
+                        ::core::clone::Clone::clone(&self.#s),
+                    ),
+                    #private::Err(__done) => __done,
+                }),
+                #private::None => #private::Err(__event),
+            },
+        }
+    });
+    // Events no arm takes go to the handlers found by name and the fallback, awaited.
+    let has_fallback = fallback.is_some();
+    let by_name_keys = handlers
+        .iter()
+        .map(|h| quote!(<#h as #private::Handler>::ROUTE_KEY == #private::BY_NAME));
     let by_name = handlers.iter().zip(&states).map(|(h, s)| {
         quote! {
             if <#h as #private::Handler>::ROUTE_KEY == #private::BY_NAME {
@@ -238,6 +262,24 @@ fn expand(krate: &TokenStream, paths: &[Path], fallback: Option<&Path>) -> Token
                                 let mut __event = __event;
                                 #(#by_name)*
                                 #fallback_run
+                            }
+                        }
+                    }
+                }
+
+                #[allow(unreachable_patterns)]
+                #[inline]
+                fn dispatch_now(&self, __event: #private::Event)
+                    -> #private::Result<#private::Dispatched, #private::Event>
+                {
+                    match #private::route_key(&__event) {
+                        #(#arms_now)*
+                        _ => {
+                            if #has_fallback #(|| #by_name_keys)* {
+                                #private::Err(__event)
+                            } else {
+                                ::core::mem::drop(__event);
+                                #private::Ok(#private::Dispatched::NoHandler)
                             }
                         }
                     }

@@ -357,14 +357,22 @@ pub enum EventName {
 impl EventName {
     /// The names of `event`.
     #[must_use]
+    #[inline]
     pub fn of(event: &Event) -> Self {
-        match (event, event.kind()) {
-            (_, Some(kind)) => Self::Known(kind),
-            (Event::Unknown(u), None) => Self::Unknown {
+        match event.kind() {
+            Some(kind) => Self::Known(kind),
+            None => Self::unknown(event),
+        }
+    }
+
+    #[cold]
+    fn unknown(event: &Event) -> Self {
+        match event {
+            Event::Unknown(u) => Self::Unknown {
                 category: u.category().to_owned(),
                 kind: u.kind().to_owned(),
             },
-            (_, None) => Self::Unknown {
+            _ => Self::Unknown {
                 category: String::new(),
                 kind: String::new(),
             },

@@ -2,8 +2,9 @@
 //!
 //! `#[on_event]` implements [`Handler`] for each annotated function, and `handlers![…]` builds a
 //! table implementing [`Handlers`] (then, once bound to the application's state, [`Dispatch`])
-//! whose `dispatch` is one `match` on the event's kind. Both traits are ordinary and documented:
-//! a table can be written by hand (see [`Dispatch`]).
+//! whose `dispatch` is one `match` on the event's kind. Its `dispatch_now` is the same `match` for
+//! synchronous handlers, which the receiver then calls in place, with no future around them. Both
+//! traits are ordinary and documented: a table can be written by hand (see [`Dispatch`]).
 
 use std::any::{Any, TypeId, type_name};
 use std::collections::HashMap;
@@ -40,6 +41,10 @@ pub trait Handler: sealed::Registration + 'static {
     const ROUTE_KEY: u16;
     /// Whether this is a fallback handler (`#[on_event(fallback)]`), listed as `fallback = …`.
     const FALLBACK: bool = false;
+    /// The function's body as a plain call when the function is synchronous (`None` for an
+    /// `async fn`): a table calls it in place, with no future around it.
+    #[allow(clippy::type_complexity)]
+    const CALL_NOW: Option<fn(Self::Payload, Self::State) -> Result<(), BoxError>> = None;
     /// The payload the function takes.
     type Payload: Send + 'static;
     /// The state the function takes (`()` for none).
@@ -132,6 +137,18 @@ pub trait Handlers: Send + 'static {
 pub trait Dispatch: Send + Sync + 'static {
     /// Routes `event` to its handler and runs it.
     fn dispatch(&self, event: Event) -> impl Future<Output = Dispatched> + Send + '_;
+
+    /// Routes `event` and runs its handler now, when that needs no awaiting (a synchronous
+    /// handler, or no handler at all); gives the event back otherwise, and the receiver then
+    /// awaits [`dispatch`](Self::dispatch). Whatever this returns must be what `dispatch` would
+    /// have given. The default gives every event back.
+    ///
+    /// # Errors
+    /// The event, untouched, when its handler must be awaited.
+    #[allow(clippy::result_large_err)] // The event is handed back by value, as in `Taken`.
+    fn dispatch_now(&self, event: Event) -> Result<Dispatched, Event> {
+        Err(event)
+    }
 }
 
 /// What [`Dispatch::dispatch`] did with one event.

@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 
 pub use core::future::Future;
 pub use core::marker::Send;
+pub use core::option::Option::{self, None, Some};
 pub use core::result::Result::{self, Err, Ok};
 
 pub use crate::catalog::{BY_NAME, CatalogKind, Event, kind, payload_of};
@@ -66,6 +67,18 @@ pub fn call<H: Handler>(
     state: H::State,
 ) -> impl Future<Output = std::thread::Result<Result<(), BoxError>>> + Send + 'static {
     AssertUnwindSafe(H::call(payload, state)).catch_unwind()
+}
+
+/// Calls `H`'s synchronous body (its [`Handler::CALL_NOW`]) under `catch_unwind`.
+#[inline(always)]
+pub fn call_now<H: Handler>(
+    call: fn(H::Payload, H::State) -> Result<(), BoxError>,
+    payload: H::Payload,
+    state: H::State,
+) -> Dispatched {
+    called::<H>(std::panic::catch_unwind(AssertUnwindSafe(move || {
+        call(payload, state)
+    })))
 }
 
 /// What a call of `H` did, an error or a panic becoming [`Dispatched::Failed`].

@@ -90,22 +90,27 @@ fn anything_else(event: UnknownEvent, log: State<Log>) {
 
 const SECRET: &str = "whsec_roamify_test";
 
+/// A handler for every kind (sync and async), one found by name, and a fallback.
+fn table() -> impl roamify_hooks::Handlers {
+    handlers![
+        usage,
+        status,
+        low_balance,
+        insufficient,
+        partner::top_up,
+        order,
+        refunded,
+        rejected,
+        esim_topup,
+        fallback = anything_else,
+    ]
+}
+
 fn receiver(log: std::sync::Arc<Log>) -> Receiver<impl roamify_hooks::Dispatch> {
     Receiver::builder()
         .secret(Secret::new(SECRET).expect("secret"))
         .state_arc(log)
-        .build(handlers![
-            usage,
-            status,
-            low_balance,
-            insufficient,
-            partner::top_up,
-            order,
-            refunded,
-            rejected,
-            esim_topup,
-            fallback = anything_else,
-        ])
+        .build(table())
         .expect("all state registered")
 }
 
@@ -374,4 +379,71 @@ fn a_fallback_taking_event_receives_known_and_unknown_events_without_a_handler()
         assert_eq!(entries[1], "unhandled esim.status");
         assert_eq!(entries[2], "unhandled esim.topup");
     });
+}
+
+/// `dispatch_now` runs synchronous handlers in place and gives back every event whose handler
+/// must be awaited (async handlers, handlers found by name, the fallback); what it runs gives
+/// what `dispatch` gives.
+#[test]
+fn dispatch_now_runs_synchronous_handlers_and_gives_back_the_rest() {
+    use roamify_hooks::{Dispatch, Event, Handlers, States, Verified};
+
+    let log = std::sync::Arc::new(Log::default());
+    let mut states = States::default();
+    states.insert_arc(log.clone());
+    let table = table().bind(&states).expect("all state registered");
+    let awaited = [
+        "esim_usage.json",
+        "esim_usage_flat.json",
+        "partner_insufficient_balance.json",
+        "unknown_future_event.json",
+    ];
+    for name in common::event_names() {
+        let body = common::event(&name);
+        let event = Event::parse(&Verified::assume_signed(&body)).expect("fixture parses");
+        match table.dispatch_now(event.clone()) {
+            Ok(now) => {
+                assert!(!awaited.contains(&name.as_str()), "{name} ran in place");
+                let later = futures_executor::block_on(table.dispatch(event));
+                assert!(
+                    matches!(now, roamify_hooks::Dispatched::Handled { .. }),
+                    "{name}: {now:?}"
+                );
+                assert_eq!(format!("{now:?}"), format!("{later:?}"), "{name}");
+            }
+            Err(back) => {
+                assert!(awaited.contains(&name.as_str()), "{name} was given back");
+                assert_eq!(back, event, "{name} came back changed");
+            }
+        }
+    }
+    // Each synchronous handler ran twice (in place, then awaited); nothing ran for the others.
+    let ran = log.take();
+    assert_eq!(
+        ran.len(),
+        2 * (common::event_names().len() - awaited.len()),
+        "{ran:?}"
+    );
+
+    // Without a fallback or handlers found by name, an event without a handler is answered in
+    // place; with a fallback it is given back.
+    let bare = handlers![status].bind(&states).expect("bound");
+    let body = common::event("partner_top_up.json");
+    let top_up = Event::parse(&Verified::assume_signed(&body)).expect("fixture parses");
+    assert!(matches!(
+        bare.dispatch_now(top_up.clone()),
+        Ok(roamify_hooks::Dispatched::NoHandler)
+    ));
+    let body = common::event("unknown_future_event.json");
+    let unknown = Event::parse(&Verified::assume_signed(&body)).expect("fixture parses");
+    assert!(matches!(
+        bare.dispatch_now(unknown.clone()),
+        Ok(roamify_hooks::Dispatched::NoHandler)
+    ));
+    let by_name = handlers![status, esim_topup].bind(&states).expect("bound");
+    assert!(by_name.dispatch_now(unknown).is_err());
+    assert!(matches!(
+        by_name.dispatch_now(top_up),
+        Err(Event::PartnerTopUp(_))
+    ));
 }

@@ -28,77 +28,127 @@ impl<D: Dispatch> Receiver<D> {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
+        // Everything up to a synchronous handler's return is one plain call; only a handler
+        // that must be awaited, or a store, makes this future wait.
+        match self.receive_now(signatures, body) {
+            Step::Done(outcome) => outcome,
+            Step::Await(awaited) => Box::pin(self.receive_awaited(awaited, body)).await,
+            #[cfg(feature = "queue")]
+            Step::Enqueue(enqueued) => {
+                let Enqueued {
+                    engine,
+                    event,
+                    name,
+                    secret_index,
+                    started,
+                } = enqueued;
+                let outcome = self.enqueue(engine, &event, name, body, secret_index).await;
+                observe::ended(&outcome, None, started);
+                outcome
+            }
+            #[cfg(not(feature = "queue"))]
+            Step::Never(never, _) => match never {},
+        }
+    }
+
+    /// The part of [`receive`](Self::receive) that never waits: verification, parse,
+    /// admission, and a synchronous handler's run, with the outcome logged.
+    fn receive_now<I>(&self, signatures: I, body: &[u8]) -> Step<'_>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
         let started = observe::started();
         let mut key = None;
-        let outcome = match self.verify_and_parse(signatures, body, &mut key) {
-            Err(refused) => refused,
-            Ok((event, secret_index)) => {
+        // Verified, then parsed from `body` itself, not from the verification's result: reading
+        // the body's address back out of that result would make the parse wait for the HMAC to
+        // complete, where the processor can otherwise start it while the last SHA-256 rounds
+        // finish. The event is then matched in place, not moved between values before its
+        // handler takes it: a copy right after the parse wrote it waits for those writes.
+        let outcome = 'done: {
+            let secret_index = match self.inner.secrets.verify(signatures, body) {
+                Ok(verified) => verified.secret_index(),
+                Err(refused) => break 'done Outcome::BadSignature(refused),
+            };
+            let event = match crate::parse::parse(body) {
+                Ok(event) => event,
+                Err(error) => {
+                    key = Some(key_from(None, body));
+                    break 'done Outcome::Malformed {
+                        error,
+                        secret_index,
+                    };
+                }
+            };
+            {
                 let name = EventName::of(&event);
-                // The synchronous steps are plain calls and the handler is awaited here, not in
-                // a nested `async fn`: each future layer would hold (and copy) the event again.
                 match self.admit(&event, &name, body, secret_index, &mut key) {
                     Admitted::Refused(outcome) => outcome,
                     #[cfg(feature = "queue")]
                     Admitted::Enqueue(engine) => {
-                        self.enqueue(engine, &event, name, body, secret_index).await
+                        return Step::Enqueue(Enqueued {
+                            engine,
+                            event,
+                            name,
+                            secret_index,
+                            started,
+                        });
                     }
                     #[cfg(not(feature = "queue"))]
                     Admitted::Never(never, _) => match never {},
-                    Admitted::Run(admitted) => {
-                        let ran_at = meter::start();
-                        let dispatch = std::pin::pin!(self.inner.table.dispatch(event));
-                        let dispatched = match observe::delivery_span(&name, started) {
-                            Some(span) => dispatch.instrument(span).await,
-                            None => dispatch.await,
+                    Admitted::Run(run) => {
+                        let span = observe::delivery_span(&name, started);
+                        let now = {
+                            let _entered = span.as_ref().map(tracing::Span::enter);
+                            self.inner.table.dispatch_now(event)
                         };
-                        meter::handler_ran(
-                            &name,
-                            ran_at,
-                            !matches!(dispatched, Dispatched::Failed(_)),
-                        );
-                        self.ran(name, dispatched, admitted, body, secret_index, &mut key)
+                        match now {
+                            Ok(dispatched) => {
+                                self.ran(name, dispatched, run, body, secret_index, &mut key)
+                            }
+                            Err(event) => {
+                                return Step::Await(Awaited {
+                                    event,
+                                    name,
+                                    run,
+                                    secret_index,
+                                    started,
+                                    span,
+                                });
+                            }
+                        }
                     }
                 }
             }
         };
         observe::ended(&outcome, key.as_deref(), started);
-        outcome
+        Step::Done(outcome)
     }
 
-    /// The event in a verified body, and the matching secret's index; or why not. `failed_key`
-    /// is set for a verified body that does not parse (for the log line).
-    #[inline]
-    fn verify_and_parse<I>(
-        &self,
-        signatures: I,
-        body: &[u8],
-        failed_key: &mut Option<String>,
-    ) -> Result<(Event, usize), Outcome>
-    where
-        I: IntoIterator,
-        I::Item: AsRef<[u8]>,
-    {
-        let verified = self
-            .inner
-            .secrets
-            .verify(signatures, body)
-            .map_err(Outcome::BadSignature)?;
-        let secret_index = verified.secret_index();
-        match Event::parse(&verified) {
-            Ok(event) => Ok((event, secret_index)),
-            Err(error) => {
-                *failed_key = Some(key_from(None, body));
-                Err(Outcome::Malformed {
-                    error,
-                    secret_index,
-                })
-            }
-        }
+    /// The rest of a delivery whose handler must be awaited.
+    async fn receive_awaited(&self, awaited: Awaited, body: &[u8]) -> Outcome {
+        let dispatch = std::pin::pin!(self.inner.table.dispatch(awaited.event));
+        let dispatched = match awaited.span {
+            Some(span) => dispatch.instrument(span).await,
+            None => dispatch.await,
+        };
+        let mut key = None;
+        let outcome = self.ran(
+            awaited.name,
+            dispatched,
+            awaited.run,
+            body,
+            awaited.secret_index,
+            &mut key,
+        );
+        observe::ended(&outcome, key.as_deref(), awaited.started);
+        outcome
     }
 
     /// What to do with a verified, parsed delivery: refuse it (too old), acknowledge it as a
     /// duplicate, store it (queued modes) or run its handler now. `failed_key` is set to its
     /// idempotency key when it is refused (for the log line).
+    #[inline]
     fn admit(
         &self,
         event: &Event,
@@ -140,12 +190,14 @@ impl<D: Dispatch> Receiver<D> {
         Admitted::Run(Run {
             fingerprint: fingerprint.map(|(_, fingerprint)| fingerprint),
             key,
+            ran_at: meter::start(),
         })
     }
 
     /// The outcome of a handler's run, with what follows it: the `on_handled` hook after a
     /// success; after a failure, the key for the log line and the delivery forgotten by the
     /// deduplication index (Roamify retries a failed delivery: it must run again).
+    #[inline]
     fn ran(
         &self,
         name: EventName,
@@ -155,18 +207,24 @@ impl<D: Dispatch> Receiver<D> {
         secret_index: usize,
         failed_key: &mut Option<String>,
     ) -> Outcome {
-        let outcome = self.outcome(name, dispatched, secret_index);
-        match &outcome {
-            Outcome::Handled { event, handler, .. } => {
+        meter::handler_ran(
+            &name,
+            run.ran_at,
+            !matches!(dispatched, Dispatched::Failed(_)),
+        );
+        // What follows the run is done first, and the outcome built last, where it is returned:
+        // built earlier, it would be copied out right after being written, and wait for it.
+        match &dispatched {
+            Dispatched::Handled { handler } => {
                 if let (Some(hook), Some(key)) = (&self.inner.on_handled, &run.key) {
                     hook(&Handled {
                         key,
-                        event,
+                        event: &name,
                         handler,
                     });
                 }
             }
-            Outcome::HandlerFailed { .. } => {
+            Dispatched::Failed(_) => {
                 // The event moved into its handler; a failure is rare enough to read the key
                 // (a refund's `event_id`) again rather than copy it on every delivery.
                 *failed_key = Some(run.key.unwrap_or_else(|| match crate::parse::parse(body) {
@@ -185,7 +243,7 @@ impl<D: Dispatch> Receiver<D> {
             }
             _ => {}
         }
-        outcome
+        self.outcome(name, dispatched, secret_index)
     }
 
     fn too_old(&self, event: &Event) -> Option<Duration> {
@@ -257,6 +315,7 @@ impl<D: Dispatch> Receiver<D> {
         self.outcome(name, dispatched, secret_index)
     }
 
+    #[inline]
     fn outcome(&self, name: EventName, dispatched: Dispatched, secret_index: usize) -> Outcome {
         match dispatched {
             Dispatched::Handled { handler } => {
@@ -299,9 +358,51 @@ enum Admitted<'a> {
     Never(std::convert::Infallible, std::marker::PhantomData<&'a ()>),
 }
 
+/// How far [`Receiver::receive_now`] took a delivery. Its tag is a plain byte, not a niche in
+/// the outcome: the caller reads it right after the call wrote it, and a niche would be
+/// compared as a wider value than the writes that made it, which waits for those writes.
+#[repr(u8)]
+// Returned once and matched at once: boxing the large variants would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+enum Step<'a> {
+    /// To the end: its outcome, logged.
+    Done(Outcome),
+    /// To a handler that must be awaited.
+    Await(Awaited),
+    /// To the store (queued modes).
+    #[cfg(feature = "queue")]
+    Enqueue(Enqueued<'a>),
+    /// Without queued modes, nothing borrows the receiver (never constructed).
+    #[allow(dead_code)]
+    #[cfg(not(feature = "queue"))]
+    Never(std::convert::Infallible, std::marker::PhantomData<&'a ()>),
+}
+
+/// A delivery whose handler must be awaited, with what its outcome's log line needs.
+struct Awaited {
+    event: Event,
+    name: EventName,
+    run: Run,
+    secret_index: usize,
+    started: Option<std::time::Instant>,
+    span: Option<tracing::Span>,
+}
+
+/// A delivery to store for the workers.
+#[cfg(feature = "queue")]
+struct Enqueued<'a> {
+    engine: &'a Engine,
+    event: Event,
+    name: EventName,
+    secret_index: usize,
+    started: Option<std::time::Instant>,
+}
+
 /// A delivery admitted to run inline: its deduplication fingerprint (when deduplicating) and
 /// visible key (when the `on_handled` hook shows it).
 struct Run {
     fingerprint: Option<u128>,
     key: Option<String>,
+    /// When the handler's run started, for its duration metric.
+    ran_at: meter::Started,
 }

@@ -91,14 +91,35 @@ pub(crate) fn parse(body: &[u8]) -> Result<Event, ParseError> {
         Some(kind) => payload_error_in_stream(kind, body, &e),
         None => not_envelope(e.to_string()),
     };
-    let envelope = de
-        .deserialize_map(EnvelopeVisitor {
-            failed: &failed,
-            parsed: &mut parsed,
-        })
-        .map_err(fail)?;
+    // Filled in place by the visitor: returned by value, the envelope would be copied out of
+    // each layer right after being written.
+    let mut envelope = Envelope::empty();
+    de.deserialize_map(EnvelopeVisitor {
+        failed: &failed,
+        parsed: &mut parsed,
+        envelope: &mut envelope,
+    })
+    .map_err(fail)?;
     de.end().map_err(|e| not_envelope(e.to_string()))?;
+    if envelope.rest.is_empty()
+        && let Some(mut event) = parsed
+    {
+        // The documented shape, read in one pass: only the envelope's `event_id` to add.
+        // Returned from here, the event is not copied into `finish` and back.
+        if let Some(id) = envelope.event_id {
+            adopt_event_id(&mut event, id);
+        }
+        return Ok(event);
+    }
     envelope.finish(body, parsed)
+}
+
+/// Gives a refund the envelope's `event_id` when its `data` has none (other known kinds do not
+/// keep it).
+fn adopt_event_id(event: &mut Event, id: String) {
+    if let Event::RefundRefunded(r) | Event::RefundRejected(r) = event {
+        r.event_id.get_or_insert(id);
+    }
 }
 
 fn not_envelope(reason: impl Into<String>) -> ParseError {
@@ -123,29 +144,37 @@ enum Data<'de> {
     Raw(&'de RawValue),
 }
 
-struct EnvelopeVisitor<'a> {
-    /// Set while a known kind's payload is being read in-stream, so a failure there is reported
-    /// as an invalid payload rather than a bad envelope.
-    failed: &'a Cell<Option<EventKind>>,
-    /// Where the payload read in-stream goes.
-    parsed: &'a mut Option<Event>,
-}
-
-impl<'de> Visitor<'de> for EnvelopeVisitor<'_> {
-    type Value = Envelope<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object with `event_category` and `event_type`")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope<'de>, A::Error> {
-        let mut env = Envelope {
+impl Envelope<'_> {
+    fn empty() -> Self {
+        Envelope {
             category: None,
             kind: None,
             event_id: None,
             data: None,
             rest: Vec::new(),
-        };
+        }
+    }
+}
+
+struct EnvelopeVisitor<'a, 'de> {
+    /// Set while a known kind's payload is being read in-stream, so a failure there is reported
+    /// as an invalid payload rather than a bad envelope.
+    failed: &'a Cell<Option<EventKind>>,
+    /// Where the payload read in-stream goes.
+    parsed: &'a mut Option<Event>,
+    /// What the visitor finds.
+    envelope: &'a mut Envelope<'de>,
+}
+
+impl<'de> Visitor<'de> for EnvelopeVisitor<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object with `event_category` and `event_type`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let env = self.envelope;
         while let Some(WireKey(key)) = map.next_key()? {
             match &*key {
                 "event_category" => env.category = Some(map.next_value::<Name<'de>>()?.0),
@@ -196,11 +225,11 @@ impl<'de> Visitor<'de> for EnvelopeVisitor<'_> {
                         Some(KindSeed(kind).deserialize(MapAccessDeserializer::new(rest))?);
                     self.failed.set(None);
                     env.data = Some(Data::Parsed(kind));
-                    return Ok(env);
+                    return Ok(());
                 }
             }
         }
-        Ok(env)
+        Ok(())
     }
 }
 
@@ -292,15 +321,10 @@ fn name_text(name: Cow<'_, [u8]>) -> Result<String, ParseError> {
 }
 
 impl<'de> Envelope<'de> {
-    /// The event, from what the visitor found and the payload it read in-stream (`parsed`).
+    /// The event, from what the visitor found and the payload it read in-stream (`parsed`), when
+    /// `parse` could not return it at once (names or payload read late, extra top-level keys).
+    #[inline(never)]
     fn finish(self, body: &'de [u8], parsed: Option<Event>) -> Result<Event, ParseError> {
-        if self.event_id.is_none()
-            && self.rest.is_empty()
-            && let Some(event) = parsed
-        {
-            // The documented shape, read in one pass: nothing left to add.
-            return Ok(event);
-        }
         let Some(category) = self.category else {
             return Err(not_envelope("missing `event_category`"));
         };
@@ -339,10 +363,8 @@ impl<'de> Envelope<'de> {
                 (event, Vec::new())
             }
         };
-        if let Some(id) = self.event_id
-            && let Event::RefundRefunded(r) | Event::RefundRejected(r) = &mut event
-        {
-            r.event_id.get_or_insert(id);
+        if let Some(id) = self.event_id {
+            adopt_event_id(&mut event, id);
         }
         // Unknown top-level keys beside `data` are kept with the payload's other unknown keys.
         if !rest.is_empty()
@@ -381,6 +403,7 @@ fn payload_error_in_stream(kind: EventKind, body: &[u8], first: &serde_json::Err
         EnvelopeVisitor {
             failed: &failed,
             parsed: &mut None,
+            envelope: &mut Envelope::empty(),
         },
     );
     let message = match result {

@@ -29,10 +29,12 @@ impl<D: Dispatch> Receiver<D> {
         I::Item: AsRef<[u8]>,
     {
         // Everything up to a synchronous handler's return is one plain call; only a handler
-        // that must be awaited, or a store, makes this future wait.
+        // that must be awaited, or a store, makes this future wait. The awaited part stays in
+        // this future rather than boxed: an allocation per delivery costs async handlers more
+        // than a larger future costs synchronous ones (BENCHMARKS.md, 2026-12-02).
         match self.receive_now(signatures, body) {
             Step::Done(outcome) => outcome,
-            Step::Await(awaited) => Box::pin(self.receive_awaited(awaited, body)).await,
+            Step::Await(awaited) => self.receive_awaited(awaited, body).await,
             #[cfg(feature = "queue")]
             Step::Enqueue(enqueued) => {
                 let Enqueued {

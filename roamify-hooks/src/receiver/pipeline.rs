@@ -82,42 +82,40 @@ impl<D: Dispatch> Receiver<D> {
                     };
                 }
             };
-            {
-                let name = EventName::of(&event);
-                match self.admit(&event, &name, body, secret_index, &mut key) {
-                    Admitted::Refused(outcome) => outcome,
-                    #[cfg(feature = "queue")]
-                    Admitted::Enqueue(engine) => {
-                        return Step::Enqueue(Enqueued {
-                            engine,
-                            event,
-                            name,
-                            secret_index,
-                            started,
-                        });
-                    }
-                    #[cfg(not(feature = "queue"))]
-                    Admitted::Never(never, _) => match never {},
-                    Admitted::Run(run) => {
-                        let span = observe::delivery_span(&name, started);
-                        let now = {
-                            let _entered = span.as_ref().map(tracing::Span::enter);
-                            self.inner.table.dispatch_now(event)
-                        };
-                        match now {
-                            Ok(dispatched) => {
-                                self.ran(name, dispatched, run, body, secret_index, &mut key)
-                            }
-                            Err(event) => {
-                                return Step::Await(Awaited {
-                                    event,
-                                    name,
-                                    run,
-                                    secret_index,
-                                    started,
-                                    span,
-                                });
-                            }
+            let name = EventName::of(&event);
+            match self.admit(&event, &name, body, secret_index, &mut key) {
+                Admitted::Refused(outcome) => outcome,
+                #[cfg(feature = "queue")]
+                Admitted::Enqueue(engine) => {
+                    return Step::Enqueue(Enqueued {
+                        engine,
+                        event,
+                        name,
+                        secret_index,
+                        started,
+                    });
+                }
+                #[cfg(not(feature = "queue"))]
+                Admitted::Never(never, _) => match never {},
+                Admitted::Run(run) => {
+                    let span = observe::delivery_span(&name, started);
+                    let now = {
+                        let _entered = span.as_ref().map(tracing::Span::enter);
+                        self.inner.table.dispatch_now(event)
+                    };
+                    match now {
+                        Ok(dispatched) => {
+                            self.ran(name, dispatched, run, body, secret_index, &mut key)
+                        }
+                        Err(event) => {
+                            return Step::Await(Awaited {
+                                event,
+                                name,
+                                run,
+                                secret_index,
+                                started,
+                                span,
+                            });
                         }
                     }
                 }

@@ -10,7 +10,9 @@
 //!   compare, and one `serde_json` parse into the same typed struct — what a careful hand-written
 //!   receiver does;
 //! - `floor-simd`: the same floor decoding the signature with the SIMD decoder the runtime uses
-//!   (`faster-hex`), so `sdk/f-simd` is the runtime's own cost, apart from its faster decoding.
+//!   (`faster-hex`), so `sdk/f-simd` is the runtime's own cost, apart from its faster decoding;
+//! - `sdk-async`: `sdk` with the same handlers written `async fn` (as the examples' are): the
+//!   path a handler that must be awaited takes, where `sdk`'s synchronous handlers run in place.
 //!
 //! Also the generated dispatch table against a hand-written `match` over 8 handlers.
 //!
@@ -71,6 +73,48 @@ fn rejected(e: Refund) {
 #[on_event(fallback)]
 fn unknown(e: UnknownEvent) {
     black_box(&e);
+}
+
+/// The same handlers, `async`.
+mod awaited {
+    use super::*;
+
+    #[on_event(category = "esim", kind = "usage")]
+    pub(crate) async fn usage(e: EsimUsage) {
+        black_box(&e);
+    }
+    #[on_event(category = "esim", kind = "status")]
+    pub(crate) async fn status(e: EsimStatus) {
+        black_box(&e);
+    }
+    #[on_event(category = "partner", kind = "low_balance")]
+    pub(crate) async fn low(e: PartnerBalance) {
+        black_box(&e);
+    }
+    #[on_event(category = "partner", kind = "insufficient_balance")]
+    pub(crate) async fn insufficient(e: PartnerBalance) {
+        black_box(&e);
+    }
+    #[on_event(category = "partner", kind = "top_up")]
+    pub(crate) async fn top_up(e: PartnerBalance) {
+        black_box(&e);
+    }
+    #[on_event(category = "affiliate", kind = "order")]
+    pub(crate) async fn order(e: AffiliateOrder) {
+        black_box(&e);
+    }
+    #[on_event(category = "refund", kind = "refunded")]
+    pub(crate) async fn refunded(e: Refund) {
+        black_box(&e);
+    }
+    #[on_event(category = "refund", kind = "rejected")]
+    pub(crate) async fn rejected(e: Refund) {
+        black_box(&e);
+    }
+    #[on_event(fallback)]
+    pub(crate) async fn unknown(e: UnknownEvent) {
+        black_box(&e);
+    }
 }
 
 fn fixtures() -> PathBuf {
@@ -251,6 +295,21 @@ fn main() {
         .secret(Secret::new(SECRET).expect("secret"))
         .build(table())
         .expect("receiver");
+    let asynced = Receiver::builder()
+        .secret(Secret::new(SECRET).expect("secret"))
+        .without_idempotency()
+        .build(handlers![
+            awaited::usage,
+            awaited::status,
+            awaited::low,
+            awaited::insufficient,
+            awaited::top_up,
+            awaited::order,
+            awaited::refunded,
+            awaited::rejected,
+            fallback = awaited::unknown
+        ])
+        .expect("receiver");
 
     let mut names: Vec<String> = std::fs::read_dir(fixtures().join("events"))
         .expect("../shared/fixtures/events (or set ROAMIFY_FIXTURES)")
@@ -261,7 +320,7 @@ fn main() {
 
     println!("receive: median ns per delivery over {rounds} alternating rounds of {batch}");
     println!(
-        "{:<40} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>11}",
+        "{:<40} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>11} {:>9} {:>11}",
         "fixture",
         "floor",
         "floor-simd",
@@ -269,10 +328,13 @@ fn main() {
         "sdk+idem",
         "sdk/floor",
         "idem/floor",
-        "sdk/f-simd"
+        "sdk/f-simd",
+        "sdk-async",
+        "async/floor"
     );
     let mut worst: f64 = 0.0;
     let mut worst_simd: f64 = 0.0;
+    let mut worst_async: f64 = 0.0;
     for name in &names {
         let body = std::fs::read(fixtures().join("events").join(name)).expect("fixture");
         let signature = testing::sign(SECRET, &body);
@@ -312,20 +374,30 @@ fn main() {
                     let (b, s) = &variants[idem_i % variants.len()];
                     black_box(run(idem.receive([s.as_bytes()], b)));
                 }),
+                ("sdk, async handlers", &mut |_| {
+                    black_box(run(
+                        asynced.receive([black_box(signature.as_bytes())], black_box(&body))
+                    ));
+                }),
             ],
         );
-        let (f, fs, s, i) = (medians[0], medians[1], medians[2], medians[3]);
+        let [f, fs, s, i, a] = medians[..] else {
+            unreachable!("five cases, five medians")
+        };
         worst = worst.max(s / f);
         worst_simd = worst_simd.max(s / fs);
+        worst_async = worst_async.max(a / f);
         println!(
-            "{name:<40} {f:>9.0} {fs:>9.0} {s:>9.0} {i:>9.0} {:>11.3} {:>11.3} {:>11.3}",
+            "{name:<40} {f:>9.0} {fs:>9.0} {s:>9.0} {i:>9.0} {:>11.3} {:>11.3} {:>11.3} {a:>9.0} {:>11.3}",
             s / f,
             i / f,
-            s / fs
+            s / fs,
+            a / f
         );
     }
     println!("worst sdk/floor ratio: {worst:.3}");
     println!("worst sdk/(floor with the runtime's SIMD hex decoding) ratio: {worst_simd:.3}");
+    println!("worst sdk-async/floor ratio: {worst_async:.3}");
 
     // The generated table against a hand-written match over the same 8 handlers.
     let events: Vec<Event> = names

@@ -1,5 +1,5 @@
 //! The workers of a queued receiver run each job in a span `roamify_job` with its key,
-//! category, kind and attempt: a handler's own lines carry them. (A global subscriber, so in a
+//! category, kind and attempt: a handler's own lines carry them, async or synchronous. (A global subscriber, so in a
 //! binary of its own: the workers run on the receiver's threads.)
 
 use std::io::Write;
@@ -16,6 +16,12 @@ const SECRET: &str = "whsec_worker_logs";
 #[on_event(category = "partner", kind = "low_balance")]
 async fn chatty(event: PartnerBalance) {
     tracing::info!(balance = %event.balance, "inside the handler");
+}
+
+/// Synchronous: run in place by the worker, in the same span.
+#[on_event(category = "partner", kind = "top_up")]
+fn chatty_now(event: PartnerBalance) {
+    tracing::info!(balance = %event.balance, "inside the synchronous handler");
 }
 
 #[derive(Clone, Default)]
@@ -46,30 +52,43 @@ fn a_workers_handler_lines_carry_key_category_kind_and_attempt() {
     let receiver = Receiver::builder()
         .secret(Secret::new(SECRET).expect("secret"))
         .delivery(DeliveryMode::Queued(QueueOptions::default()))
-        .build(handlers![chatty])
+        .build(handlers![chatty, chatty_now])
         .expect("build");
-    let body = roamify_hooks::testing::sample(roamify_hooks::EventKind::PartnerLowBalance);
-    let outcome = futures_executor::block_on(receiver.receive([sign(SECRET, body)], body));
-    let Outcome::Queued { key, .. } = outcome else {
-        panic!("{outcome:?}");
-    };
-    let mut line = None;
-    for _ in 0..500 {
-        let text = String::from_utf8_lossy(&captured.0.lock().expect("lock")).into_owned();
-        line = text
-            .lines()
-            .find(|l| l.contains("inside the handler"))
-            .map(str::to_owned);
-        if line.is_some() {
-            break;
+    for (kind, message, name) in [
+        (
+            roamify_hooks::EventKind::PartnerLowBalance,
+            "inside the handler",
+            "low_balance",
+        ),
+        (
+            roamify_hooks::EventKind::PartnerTopUp,
+            "inside the synchronous handler",
+            "top_up",
+        ),
+    ] {
+        let body = roamify_hooks::testing::sample(kind);
+        let outcome = futures_executor::block_on(receiver.receive([sign(SECRET, body)], body));
+        let Outcome::Queued { key, .. } = outcome else {
+            panic!("{outcome:?}");
+        };
+        let mut line = None;
+        for _ in 0..500 {
+            let text = String::from_utf8_lossy(&captured.0.lock().expect("lock")).into_owned();
+            line = text
+                .lines()
+                .find(|l| l.contains(message))
+                .map(str::to_owned);
+            if line.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
-        std::thread::sleep(Duration::from_millis(10));
+        let line = line.expect("the handler ran and logged");
+        assert!(line.contains("roamify_job{"), "{line}");
+        assert!(line.contains(&format!("key={key}")), "{line}");
+        assert!(line.contains("category=partner"), "{line}");
+        assert!(line.contains(&format!("kind={name}")), "{line}");
+        assert!(line.contains("attempt=1"), "{line}");
     }
-    let line = line.expect("the handler ran and logged");
-    assert!(line.contains("roamify_job{"), "{line}");
-    assert!(line.contains(&format!("key={key}")), "{line}");
-    assert!(line.contains("category=partner"), "{line}");
-    assert!(line.contains("kind=low_balance"), "{line}");
-    assert!(line.contains("attempt=1"), "{line}");
     receiver.shutdown(Duration::from_secs(5));
 }

@@ -404,14 +404,25 @@ impl<D: Dispatch> Worker<D> {
             attempt = job.attempts + 1,
         );
         let started = crate::meter::start();
-        // Boxed: a table's future is as large as its largest handler's (the example server's is
-        // about 4 KiB). Unboxed, every spawn of a run would copy it into the task, and again as
-        // the task moved; boxed, the task stays small and the future is written once.
-        let dispatched = ready_or_within(
-            self.options.handler_timeout,
-            Box::pin(self.table.dispatch(event)).instrument(span),
-        )
-        .await;
+        // A synchronous handler runs in place, in the span; others are awaited, within the
+        // timeout. Boxed: a table's future is as large as its largest handler's (the example
+        // server's is about 4 KiB). Unboxed, every spawn of a run would copy it into the task,
+        // and again as the task moved; boxed, the task stays small and the future is written
+        // once.
+        let now = {
+            let _entered = span.enter();
+            self.table.dispatch_now(event)
+        };
+        let dispatched = match now {
+            Ok(dispatched) => Ok(dispatched),
+            Err(event) => {
+                ready_or_within(
+                    self.options.handler_timeout,
+                    Box::pin(self.table.dispatch(event)).instrument(span),
+                )
+                .await
+            }
+        };
         let ok = matches!(
             dispatched,
             Ok(Dispatched::Handled { .. } | Dispatched::NoHandler)

@@ -97,11 +97,8 @@ fn expand(krate: &TokenStream, route: &Route, handler: &HandlerFn<'_>) -> TokenS
     } else {
         quote!(let () = __state;)
     };
-    let awaited = if item.sig.asyncness.is_some() {
-        quote!(.await)
-    } else {
-        quote!()
-    };
+    let is_async = item.sig.asyncness.is_some();
+    let awaited = if is_async { quote!(.await) } else { quote!() };
     let output = handler
         .output
         .map_or_else(|| quote!(()), |o| quote_spanned!(o.span()=> #o));
@@ -110,16 +107,18 @@ fn expand(krate: &TokenStream, route: &Route, handler: &HandlerFn<'_>) -> TokenS
         |o| quote_spanned!(o.span()=> <#o as #private::IntoHandlerResult>),
     );
     let name = ident.to_string();
-    // A synchronous function is also given as a plain call, which tables run in place.
-    let call_now = item.sig.asyncness.is_none().then(|| {
+    // The function called and its output converted: the body of `call`'s future and, for a
+    // synchronous function, of the plain call `CALL_NOW` that tables run in place.
+    let invoke = quote! {
+        #bind_state
+        let __output: #output = #ident(#args)#awaited;
+        #into_result::into_handler_result(__output)
+    };
+    let call_now = (!is_async).then(|| {
         quote! {
             const CALL_NOW: #private::Option<
                 fn(Self::Payload, Self::State) -> #private::Result<(), #private::BoxError>,
-            > = #private::Some(|__payload, __state| {
-                #bind_state
-                let __output: #output = #ident(#args);
-                #into_result::into_handler_result(__output)
-            });
+            > = #private::Some(|__payload, __state| { #invoke });
         }
     });
 
@@ -145,11 +144,7 @@ fn expand(krate: &TokenStream, route: &Route, handler: &HandlerFn<'_>) -> TokenS
                 __payload: Self::Payload,
                 __state: Self::State,
             ) -> impl #private::Future<Output = #private::Result<(), #private::BoxError>> + #private::Send + 'static {
-                async move {
-                    #bind_state
-                    let __output: #output = #ident(#args)#awaited;
-                    #into_result::into_handler_result(__output)
-                }
+                async move { #invoke }
             }
         },
     );

@@ -352,7 +352,7 @@ fn main() {
             })
             .collect();
         let mut idem_i = 0usize;
-        let medians = compare(
+        let [f, fs, s, i, a]: [f64; 5] = compare(
             rounds,
             batch,
             &mut [
@@ -380,10 +380,9 @@ fn main() {
                     ));
                 }),
             ],
-        );
-        let [f, fs, s, i, a] = medians[..] else {
-            unreachable!("five cases, five medians")
-        };
+        )
+        .try_into()
+        .expect("one median per case");
         worst = worst.max(s / f);
         worst_simd = worst_simd.max(s / fs);
         worst_async = worst_async.max(a / f);

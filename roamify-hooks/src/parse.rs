@@ -93,7 +93,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Event, ParseError> {
     };
     // Filled in place by the visitor: returned by value, the envelope would be copied out of
     // each layer right after being written.
-    let mut envelope = Envelope::empty();
+    let mut envelope = Envelope::default();
     de.deserialize_map(EnvelopeVisitor {
         failed: &failed,
         parsed: &mut parsed,
@@ -129,6 +129,7 @@ fn not_envelope(reason: impl Into<String>) -> ParseError {
 }
 
 /// What the envelope visitor found, before the payload of a late-named kind is read.
+#[derive(Default)]
 struct Envelope<'de> {
     category: Option<Cow<'de, [u8]>>,
     kind: Option<Cow<'de, [u8]>>,
@@ -142,18 +143,6 @@ enum Data<'de> {
     /// Read in-stream as this kind, into the visitor's `parsed`.
     Parsed(EventKind),
     Raw(&'de RawValue),
-}
-
-impl Envelope<'_> {
-    fn empty() -> Self {
-        Envelope {
-            category: None,
-            kind: None,
-            event_id: None,
-            data: None,
-            rest: Vec::new(),
-        }
-    }
 }
 
 struct EnvelopeVisitor<'a, 'de> {
@@ -403,7 +392,7 @@ fn payload_error_in_stream(kind: EventKind, body: &[u8], first: &serde_json::Err
         EnvelopeVisitor {
             failed: &failed,
             parsed: &mut None,
-            envelope: &mut Envelope::empty(),
+            envelope: &mut Envelope::default(),
         },
     );
     let message = match result {

@@ -386,7 +386,7 @@ fn a_fallback_taking_event_receives_known_and_unknown_events_without_a_handler()
 /// what `dispatch` gives.
 #[test]
 fn dispatch_now_runs_synchronous_handlers_and_gives_back_the_rest() {
-    use roamify_hooks::{Dispatch, Event, Handlers, States, Verified};
+    use roamify_hooks::{Dispatch, Event, Handlers, States};
 
     let log = std::sync::Arc::new(Log::default());
     let mut states = States::default();
@@ -399,8 +399,7 @@ fn dispatch_now_runs_synchronous_handlers_and_gives_back_the_rest() {
         "unknown_future_event.json",
     ];
     for name in common::event_names() {
-        let body = common::event(&name);
-        let event = Event::parse(&Verified::assume_signed(&body)).expect("fixture parses");
+        let event = common::parsed_event(&name);
         match table.dispatch_now(event.clone()) {
             Ok(now) => {
                 assert!(!awaited.contains(&name.as_str()), "{name} ran in place");
@@ -428,14 +427,12 @@ fn dispatch_now_runs_synchronous_handlers_and_gives_back_the_rest() {
     // Without a fallback or handlers found by name, an event without a handler is answered in
     // place; with a fallback it is given back.
     let bare = handlers![status].bind(&states).expect("bound");
-    let body = common::event("partner_top_up.json");
-    let top_up = Event::parse(&Verified::assume_signed(&body)).expect("fixture parses");
+    let top_up = common::parsed_event("partner_top_up.json");
     assert!(matches!(
         bare.dispatch_now(top_up.clone()),
         Ok(roamify_hooks::Dispatched::NoHandler)
     ));
-    let body = common::event("unknown_future_event.json");
-    let unknown = Event::parse(&Verified::assume_signed(&body)).expect("fixture parses");
+    let unknown = common::parsed_event("unknown_future_event.json");
     assert!(matches!(
         bare.dispatch_now(unknown.clone()),
         Ok(roamify_hooks::Dispatched::NoHandler)

@@ -5,13 +5,8 @@ mod common;
 use std::str::FromStr;
 
 use roamify_hooks::events::{EsimState, OrderStatus, RefundStatus};
-use roamify_hooks::{Event, EventKind, UnixTime, Verified};
+use roamify_hooks::{Event, EventKind, UnixTime};
 use rust_decimal::Decimal;
-
-fn parse(name: &str) -> Event {
-    let body = common::event(name);
-    Event::parse(&Verified::assume_signed(&body)).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
 
 fn dec(s: &str) -> Decimal {
     Decimal::from_str(s).expect("decimal literal")
@@ -44,7 +39,7 @@ fn every_fixture_is_covered_here() {
 #[test]
 fn esim_usage_nested_and_flat() {
     for name in ["esim_usage.json", "esim_usage_flat.json"] {
-        let Event::EsimUsage(u) = parse(name) else {
+        let Event::EsimUsage(u) = common::parsed_event(name) else {
             panic!("{name}: wrong variant")
         };
         assert_eq!(u.timestamp, UnixTime::from_secs(1_700_000_000));
@@ -86,7 +81,7 @@ fn esim_usage_nested_and_flat() {
 #[test]
 fn esim_status_nested_flat_and_legacy() {
     for name in ["esim_status.json", "esim_status_flat.json"] {
-        let Event::EsimStatus(s) = parse(name) else {
+        let Event::EsimStatus(s) = common::parsed_event(name) else {
             panic!("{name}: wrong variant")
         };
         assert_eq!(s.timestamp.as_secs(), 1_700_000_000);
@@ -96,7 +91,7 @@ fn esim_status_nested_flat_and_legacy() {
         assert_eq!(s.end.map(UnixTime::as_secs), Some(1_700_000_400));
         assert_eq!(s.status, EsimState::Activated);
     }
-    let Event::EsimStatus(s) = parse("esim_status_legacy_name_compact.json") else {
+    let Event::EsimStatus(s) = common::parsed_event("esim_status_legacy_name_compact.json") else {
         panic!("legacy name")
     };
     assert_eq!(s.iccid, "8935308728471951");
@@ -109,7 +104,7 @@ fn esim_status_nested_flat_and_legacy() {
 #[test]
 fn partner_balance_events_keep_money_exact() {
     for name in ["partner_low_balance.json", "partner_low_balance_flat.json"] {
-        let Event::PartnerLowBalance(p) = parse(name) else {
+        let Event::PartnerLowBalance(p) = common::parsed_event(name) else {
             panic!("{name}: wrong variant")
         };
         assert_eq!(p.timestamp.as_secs(), 1_673_123_456);
@@ -119,13 +114,15 @@ fn partner_balance_events_keep_money_exact() {
         assert_eq!(p.threshold_percentage, Some(dec("50")));
         assert_eq!(p.currency, "USD");
     }
-    let Event::PartnerInsufficientBalance(p) = parse("partner_insufficient_balance.json") else {
+    let Event::PartnerInsufficientBalance(p) =
+        common::parsed_event("partner_insufficient_balance.json")
+    else {
         panic!()
     };
     assert_eq!(p.balance.to_string(), "3.25");
     assert_eq!((p.threshold, p.threshold_percentage), (None, None));
     assert_eq!(p.currency, "EUR");
-    let Event::PartnerTopUp(p) = parse("partner_top_up.json") else {
+    let Event::PartnerTopUp(p) = common::parsed_event("partner_top_up.json") else {
         panic!()
     };
     assert_eq!(p.balance.to_string(), "1003.25");
@@ -135,7 +132,7 @@ fn partner_balance_events_keep_money_exact() {
 
 #[test]
 fn affiliate_order() {
-    let Event::AffiliateOrder(o) = parse("affiliate_order.json") else {
+    let Event::AffiliateOrder(o) = common::parsed_event("affiliate_order.json") else {
         panic!()
     };
     assert_eq!(o.timestamp.as_secs(), 1_700_000_000);
@@ -161,7 +158,7 @@ fn affiliate_order() {
 
 #[test]
 fn refunds_carry_their_event_id() {
-    let Event::RefundRefunded(r) = parse("refund_refunded.json") else {
+    let Event::RefundRefunded(r) = common::parsed_event("refund_refunded.json") else {
         panic!()
     };
     assert_eq!(
@@ -179,7 +176,7 @@ fn refunds_carry_their_event_id() {
     assert_eq!(r.rejection_reason, None);
     assert_eq!(r.timestamp.as_secs(), 1_764_288_000);
 
-    let Event::RefundRejected(r) = parse("refund_rejected.json") else {
+    let Event::RefundRejected(r) = common::parsed_event("refund_rejected.json") else {
         panic!()
     };
     assert_eq!(
@@ -197,7 +194,7 @@ fn refunds_carry_their_event_id() {
 #[test]
 fn unknown_event_is_kept_whole() {
     let body = common::event("unknown_future_event.json");
-    let Event::Unknown(u) = parse("unknown_future_event.json") else {
+    let Event::Unknown(u) = common::parsed_event("unknown_future_event.json") else {
         panic!()
     };
     assert_eq!((u.category(), u.kind()), ("esim", "topup"));
@@ -217,7 +214,7 @@ fn unknown_event_is_kept_whole() {
 fn every_kind_appears_among_fixtures() {
     let mut seen: Vec<EventKind> = common::event_names()
         .iter()
-        .filter_map(|n| parse(n).kind())
+        .filter_map(|n| common::parsed_event(n).kind())
         .collect();
     seen.sort();
     seen.dedup();

@@ -37,15 +37,16 @@ impl<D: Dispatch> Receiver<D> {
             Step::Await(awaited) => self.receive_awaited(awaited, body).await,
             #[cfg(feature = "queue")]
             Step::Enqueue(enqueued) => {
-                let Enqueued {
-                    engine,
-                    event,
-                    name,
-                    secret_index,
-                    started,
-                } = enqueued;
-                let outcome = self.enqueue(engine, &event, name, body, secret_index).await;
-                observe::ended(&outcome, None, started);
+                let outcome = self
+                    .enqueue(
+                        enqueued.engine,
+                        &enqueued.event,
+                        enqueued.name,
+                        body,
+                        enqueued.secret_index,
+                    )
+                    .await;
+                observe::ended(&outcome, None, enqueued.started);
                 outcome
             }
             #[cfg(not(feature = "queue"))]

@@ -24,6 +24,13 @@ pub fn event(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading fixture {}: {e}", path.display()))
 }
 
+/// A fixture, parsed (as a verified body).
+pub fn parsed_event(name: &str) -> roamify_hooks::Event {
+    let body = event(name);
+    roamify_hooks::Event::parse(&roamify_hooks::Verified::assume_signed(&body))
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
 pub fn event_names() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(fixtures().join("events"))
         .expect("fixtures/events exists")

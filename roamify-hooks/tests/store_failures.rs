@@ -1,6 +1,7 @@
 //! When stores fail: a store that goes down answers 503 with its real cause, loses nothing it
-//! acknowledged and recovers when the store does; a full SQLite file refuses new deliveries with
-//! SQLite's own error; two processes sharing one SQLite file never take each other's live
+//! acknowledged and recovers when the store does; a locked or full SQLite file refuses new
+//! deliveries with SQLite's own error, and a full one takes them again once workers free room; two
+//! processes sharing one SQLite file never take each other's live
 //! leases; errors keep their causes; in-memory bounds hold. No timing assertions: bounded waits
 //! for conditions.
 
@@ -67,6 +68,21 @@ async fn record(event: PartnerBalance, seen: State<Seen>) {
         .push(event.balance.to_string());
 }
 
+/// A queued receiver on `store` whose handlers wait for `seen.gate`, two at a time.
+fn gated(store: Arc<dyn Store>) -> (Receiver<impl Dispatch>, Arc<Seen>) {
+    let seen = Arc::new(Seen {
+        gate: Some(Semaphore::new(0)),
+        ..Seen::default()
+    });
+    let receiver = Receiver::builder()
+        .secret(Secret::new(SECRET).expect("secret"))
+        .state_arc(seen.clone())
+        .store(store, QueueOptions::default().concurrency(2))
+        .build(handlers![record])
+        .expect("build");
+    (receiver, seen)
+}
+
 /// A store in front of a `MemoryStore` that fails every operation while `down`, like a database
 /// whose connection dropped.
 struct Flaky {
@@ -131,20 +147,11 @@ impl Store for Flaky {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_store_answers_503_with_its_cause_loses_nothing_and_recovers() {
-    let seen = Arc::new(Seen {
-        gate: Some(Semaphore::new(0)),
-        ..Seen::default()
-    });
     let store = Arc::new(Flaky {
         inner: MemoryStore::new(),
         down: AtomicBool::new(false),
     });
-    let receiver = Receiver::builder()
-        .secret(Secret::new(SECRET).expect("secret"))
-        .state_arc(seen.clone())
-        .store(store.clone(), QueueOptions::default().concurrency(2))
-        .build(handlers![record])
-        .expect("build");
+    let (receiver, seen) = gated(store.clone());
     for n in 1..=5 {
         let outcome = deliver(&receiver, &body(n, 0)).await;
         assert!(matches!(outcome, Outcome::Queued { .. }), "{outcome:?}");
@@ -212,16 +219,7 @@ async fn a_locked_sqlite_file_refuses_with_sqlites_error_and_keeps_what_it_ackno
         SqliteOptions::default().busy_timeout(Duration::from_millis(200)),
     )
     .expect("open");
-    let seen = Arc::new(Seen {
-        gate: Some(Semaphore::new(0)),
-        ..Seen::default()
-    });
-    let receiver = Receiver::builder()
-        .secret(Secret::new(SECRET).expect("secret"))
-        .state_arc(seen.clone())
-        .store(Arc::new(store), QueueOptions::default().concurrency(2))
-        .build(handlers![record])
-        .expect("build");
+    let (receiver, seen) = gated(Arc::new(store));
     for n in 1..=3 {
         let outcome = deliver(&receiver, &body(n, 0)).await;
         assert!(matches!(outcome, Outcome::Queued { .. }), "{outcome:?}");
@@ -257,6 +255,134 @@ async fn a_locked_sqlite_file_refuses_with_sqlites_error_and_keeps_what_it_ackno
     })
     .await;
     assert_eq!(seen.runs(), 4, "each delivery ran once");
+}
+
+/// A SQLite file bounded to 96 KiB with deliveries of about 6 KB (each body spills into two
+/// overflow pages, freed once its job is done).
+const FULL_AT: u64 = 96 * 1024;
+const LARGE: usize = 6000;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_sqlite_file_refuses_new_deliveries_and_accepts_them_again_once_workers_free_room() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open_with(
+        dir.path().join("full.sqlite"),
+        SqliteOptions::default().max_size(FULL_AT),
+    )
+    .expect("open");
+    let (receiver, seen) = gated(Arc::new(store));
+
+    let mut stored = 0;
+    let refused = loop {
+        let outcome = deliver(&receiver, &body(stored + 1, LARGE)).await;
+        if !matches!(outcome, Outcome::Queued { .. }) {
+            break outcome;
+        }
+        stored += 1;
+        assert!(
+            stored < 64,
+            "a 96 KiB file took {stored} deliveries of 6 KB"
+        );
+    };
+    assert!(stored >= 3, "the file held only {stored} deliveries");
+    let Outcome::Unavailable {
+        reason: Unavailable::Store(error),
+    } = &refused
+    else {
+        panic!("a new delivery is refused when the file is full: {refused:?}");
+    };
+    let report = error.report();
+    assert!(
+        report.starts_with("the delivery store could not enqueue: database or disk is full"),
+        "SQLite's own error reaches the delivery: {report}"
+    );
+    assert_eq!(receiver.stats().refused_unavailable, 1);
+
+    // Every stored delivery runs once and its outcome is recorded, although the file is full.
+    seen.gate.as_ref().expect("gate").add_permits(1000);
+    eventually("every stored delivery handled", || {
+        seen.distinct().len() == usize::try_from(stored).expect("count")
+    })
+    .await;
+    eventually("every outcome recorded", || {
+        futures_executor::block_on(receiver.pending()).expect("pending") == 0
+    })
+    .await;
+
+    // Their bodies' room is reused: Roamify's retry of the refused delivery is stored and runs.
+    let retried = deliver(&receiver, &body(stored + 1, LARGE)).await;
+    assert!(matches!(retried, Outcome::Queued { .. }), "{retried:?}");
+    eventually("the retried delivery handled", || {
+        seen.distinct().len() == usize::try_from(stored + 1).expect("count")
+    })
+    .await;
+    assert_eq!(
+        seen.runs(),
+        usize::try_from(stored + 1).expect("count"),
+        "each delivery ran once"
+    );
+}
+
+/// A group commit that fails because the file is full fails only the commands that need room: an
+/// outcome recorded in the same transaction as a delivery that does not fit is still recorded.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_sqlite_file_fails_only_the_commands_that_need_room() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("group.sqlite");
+    let store =
+        SqliteStore::open_with(&path, SqliteOptions::default().max_size(FULL_AT)).expect("open");
+    let window = Duration::from_secs(3600);
+    let mut n = 0;
+    let full = loop {
+        n += 1;
+        match store
+            .enqueue(format!("k{n}"), body(n, LARGE), window, 1000)
+            .await
+        {
+            Ok(Enqueued::Stored) => assert!(n < 64, "the file never filled"),
+            Ok(other) => panic!("{other:?}"),
+            Err(error) => break error,
+        }
+    };
+    let report = full.report();
+    assert!(
+        report.starts_with("the delivery store could not enqueue: database or disk is full"),
+        "{report}"
+    );
+    let job = store
+        .lease(1, Duration::from_secs(60))
+        .await
+        .expect("lease")
+        .pop()
+        .expect("a job");
+
+    // Another connection holds the write lock while the store takes a first command, so the
+    // next two wait together and are committed as one group: a delivery that does not fit, then
+    // an outcome that frees room.
+    let other = rusqlite::Connection::open(&path).expect("open");
+    other.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+    let first = store.pending();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let enqueue = store.enqueue(format!("k{n}"), body(n, LARGE), window, 1000);
+    let settle = store.settle(vec![Settlement::new(&job, Resolution::Completed)]);
+    other.execute_batch("ROLLBACK").expect("unlock");
+    first.await.expect("pending");
+    let enqueued = enqueue.await;
+    assert!(
+        enqueued
+            .as_ref()
+            .is_err_and(|e| e.report().contains("database or disk is full")),
+        "{enqueued:?}"
+    );
+    assert_eq!(settle.await.expect("the outcome is recorded"), vec![true]);
+    // The finished job's room takes the delivery that did not fit.
+    assert_eq!(
+        store
+            .enqueue(format!("k{n}"), body(n, LARGE), window, 1000)
+            .await
+            .expect("stored once room is freed"),
+        Enqueued::Stored
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -6,7 +6,9 @@
 //! no caller hears back before that transaction committed with `synchronous=FULL`: a delivery
 //! answered `Stored` survives a crash of the process or of the machine, and a lease or an outcome
 //! is never reported that the file does not hold. When the transaction fails, every command in it
-//! gets the same error and nothing of it is kept.
+//! gets the same error and nothing of it is kept — except when the file is full (its
+//! [`max_size`](SqliteOptions::max_size), or the disk): then each command runs again on its own,
+//! so outcomes, which free room, are still recorded while deliveries that need room are refused.
 //!
 //! Several processes on one machine may share the file: the pending count and the lease tokens
 //! live in the database (table `roamify_meta`), each transaction holds SQLite's write lock, and a
@@ -45,12 +47,21 @@ pub struct SqliteOptions {
     /// How long a transaction waits for another process's lock on the file before it fails
     /// (deliveries waiting on it are then answered 503, and workers retry). Default 10 s.
     pub busy_timeout: Duration,
+    /// The most the database file may grow to, in bytes (SQLite's `max_page_count`, rounded down
+    /// to whole pages; never below the file's size when it is opened). At the bound, new
+    /// deliveries are answered 503 with SQLite's "database or disk is full" while workers go on
+    /// running and settling what is stored; space freed by finished deliveries (their bodies) and
+    /// by purged keys is reused, and deliveries are accepted again. The write-ahead log beside
+    /// the file is bounded apart (checkpointed at 16 MiB, truncated to 64 MiB). Default: none,
+    /// the disk's own size.
+    pub max_size: Option<u64>,
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
         Self {
             busy_timeout: Duration::from_secs(10),
+            max_size: None,
         }
     }
 }
@@ -60,6 +71,13 @@ impl SqliteOptions {
     #[must_use]
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
+        self
+    }
+
+    /// Sets [`SqliteOptions::max_size`], in bytes.
+    #[must_use]
+    pub fn max_size(mut self, bytes: u64) -> Self {
+        self.max_size = Some(bytes);
         self
     }
 }
@@ -133,6 +151,40 @@ fn backend(operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
     move |e| StoreError::backend(operation, e)
 }
 
+/// Whether a transaction failed because the file reached its size bound (or the disk is full):
+/// SQLite's `SQLITE_FULL`.
+fn is_full(error: &StoreError) -> bool {
+    // The chain holds SQLite's error, then (as its source) the code it wraps; the store's error
+    // shares its cause through an `Arc`, which is itself in the chain.
+    let mut cause = std::error::Error::source(error);
+    while let Some(e) = cause {
+        let code = e
+            .downcast_ref::<rusqlite::Error>()
+            .and_then(rusqlite::Error::sqlite_error_code)
+            .or_else(|| e.downcast_ref::<rusqlite::ffi::Error>().map(|e| e.code));
+        if let Some(code) = code {
+            return code == rusqlite::ErrorCode::DiskFull;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// Bounds the database file to `bytes` (whole pages, at least its current size).
+fn limit_size(conn: &Connection, bytes: u64) -> Result<(), StoreError> {
+    let fail = backend("limit the database's size");
+    let page_size: i64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .map_err(&fail)?;
+    let page_size = u64::try_from(page_size).unwrap_or(4096).max(1);
+    let pages = (bytes / page_size).max(1);
+    conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(fail)?;
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (or creates) the database at `path`, creating or migrating its schema.
     ///
@@ -167,6 +219,9 @@ impl SqliteStore {
         )
         .map_err(backend("set up the database"))?;
         schema::migrate(&mut conn)?;
+        if let Some(bytes) = options.max_size {
+            limit_size(&conn, bytes)?;
+        }
         // Every statement the owner runs stays prepared (rusqlite's default cache holds 16).
         conn.set_prepared_statement_cache_capacity(64);
         let committed = sync::start(&path)?;
@@ -303,38 +358,54 @@ impl Owner {
             group.extend(commands.try_iter().take(MAX_GROUP - 1));
             let (ops, replies): (Vec<Op>, Vec<Reply>) =
                 group.into_iter().map(|c| (c.op, c.reply)).unzip();
-            let durable: Vec<bool> = ops.iter().map(Op::answered_when_flushed).collect();
-            match self.run_group(ops) {
-                Ok(answers) => {
-                    let mut to_flush = Vec::new();
-                    for ((reply, answer), durable) in replies.into_iter().zip(answers).zip(durable)
-                    {
-                        if durable {
-                            to_flush.push((reply, answer));
-                        } else {
-                            reply(Ok(answer));
-                        }
-                    }
-                    if !to_flush.is_empty()
-                        && let Err(mpsc::SendError(lost)) = self.committed.send(to_flush)
-                    {
-                        for (reply, _) in lost {
-                            reply(Err(StoreError::Closed));
-                        }
+            match self.run_group(&ops) {
+                // A full file fails what needs more room, not what frees or only reads it: each
+                // command runs again on its own, so workers still record their outcomes (and free
+                // space) while new deliveries are refused.
+                Err(error) if ops.len() > 1 && is_full(&error) => {
+                    tracing::warn!(error = %error.report(), commands = ops.len(), "the SQLite file is full; running the group's commands one by one");
+                    for (op, reply) in ops.iter().zip(replies) {
+                        let result = self.run_group(std::slice::from_ref(op));
+                        self.answer(vec![reply], std::slice::from_ref(op), result);
                     }
                 }
-                Err(error) => {
-                    tracing::error!(error = %error.report(), commands = replies.len(), "SQLite transaction failed; nothing of it was kept");
-                    for reply in replies {
-                        reply(Err(error.clone()));
+                result => self.answer(replies, &ops, result),
+            }
+        }
+    }
+
+    /// Answers the commands of one transaction: on success each with its own answer (a stored
+    /// delivery only once the flusher made it durable), on failure all with its error.
+    fn answer(&self, replies: Vec<Reply>, ops: &[Op], result: Result<Vec<Answer>, StoreError>) {
+        match result {
+            Ok(answers) => {
+                let mut to_flush = Vec::new();
+                for ((reply, answer), op) in replies.into_iter().zip(answers).zip(ops) {
+                    if op.answered_when_flushed() {
+                        to_flush.push((reply, answer));
+                    } else {
+                        reply(Ok(answer));
                     }
+                }
+                if !to_flush.is_empty()
+                    && let Err(mpsc::SendError(lost)) = self.committed.send(to_flush)
+                {
+                    for (reply, _) in lost {
+                        reply(Err(StoreError::Closed));
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::error!(error = %error.report(), commands = replies.len(), "SQLite transaction failed; nothing of it was kept");
+                for reply in replies {
+                    reply(Err(error.clone()));
                 }
             }
         }
     }
 
     /// Runs every op in one transaction; answers only once it committed.
-    fn run_group(&mut self, ops: Vec<Op>) -> Result<Vec<Answer>, StoreError> {
+    fn run_group(&mut self, ops: &[Op]) -> Result<Vec<Answer>, StoreError> {
         let conn = &self.conn;
         // Statements are prepared once and cached: parsing SQL would cost more than running it.
         conn.prepare_cached("BEGIN IMMEDIATE")
@@ -360,7 +431,7 @@ impl Owner {
         }
     }
 
-    fn in_transaction(&mut self, ops: Vec<Op>) -> Result<Vec<Answer>, StoreError> {
+    fn in_transaction(&mut self, ops: &[Op]) -> Result<Vec<Answer>, StoreError> {
         let now = super::unix_millis();
         let tx = &self.conn;
         let mut meta = tx
@@ -399,7 +470,7 @@ impl Owner {
     }
 }
 
-fn run(tx: &Connection, meta: &mut Meta, op: Op, now: i64) -> Result<Answer, StoreError> {
+fn run(tx: &Connection, meta: &mut Meta, op: &Op, now: i64) -> Result<Answer, StoreError> {
     Ok(match op {
         Op::Enqueue {
             key,
@@ -407,14 +478,14 @@ fn run(tx: &Connection, meta: &mut Meta, op: Op, now: i64) -> Result<Answer, Sto
             window,
             capacity,
         } => Answer::Enqueued(
-            enqueue(tx, meta, &key, &body, window, capacity, now).map_err(backend("enqueue"))?,
+            enqueue(tx, meta, key, body, *window, *capacity, now).map_err(backend("enqueue"))?,
         ),
         Op::Lease { max, visibility } => {
-            Answer::Jobs(lease(tx, meta, max, visibility, now).map_err(backend("lease"))?)
+            Answer::Jobs(lease(tx, meta, *max, *visibility, now).map_err(backend("lease"))?)
         }
         Op::Settle(batch) => Answer::Settled(
             batch
-                .into_iter()
+                .iter()
                 .map(|one| settle(tx, meta, one, now))
                 .collect::<Result<_, _>>()
                 .map_err(backend("settle"))?,
@@ -572,7 +643,7 @@ fn lease(
 fn settle(
     tx: &Connection,
     meta: &mut Meta,
-    settlement: Settlement,
+    settlement: &Settlement,
     now: i64,
 ) -> Result<bool, rusqlite::Error> {
     let Settlement {
@@ -580,7 +651,7 @@ fn settle(
         lease,
         resolution,
     } = settlement;
-    let lease = i64::try_from(lease).unwrap_or(-1);
+    let lease = i64::try_from(*lease).unwrap_or(-1);
     let leaves_queue = matches!(resolution, Resolution::Completed | Resolution::Dead { .. });
     let changed = match resolution {
         Resolution::Completed => tx
@@ -592,7 +663,7 @@ fn settle(
             .prepare_cached(
                 "UPDATE deliveries SET state = ?3, attempts = attempts + 1, due_ms = ?4, error = ?5 WHERE key = ?1 AND lease = ?2 AND state = ?6",
             )?
-            .execute(params![key, lease, READY, now.saturating_add(ms(after)), error, LEASED])?,
+            .execute(params![key, lease, READY, now.saturating_add(ms(*after)), error, LEASED])?,
         Resolution::Dead { error } => tx
             .prepare_cached(
                 "UPDATE deliveries SET state = ?3, attempts = attempts + 1, due_ms = ?4, error = ?5 WHERE key = ?1 AND lease = ?2 AND state = ?6",

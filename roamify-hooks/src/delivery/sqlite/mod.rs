@@ -50,10 +50,13 @@ pub struct SqliteOptions {
     /// The most the database file may grow to, in bytes (SQLite's `max_page_count`, rounded down
     /// to whole pages; never below the file's size when it is opened). At the bound, new
     /// deliveries are answered 503 with SQLite's "database or disk is full" while workers go on
-    /// running and settling what is stored; space freed by finished deliveries (their bodies) and
-    /// by purged keys is reused, and deliveries are accepted again. The write-ahead log beside
-    /// the file is bounded apart (checkpointed at 16 MiB, truncated to 64 MiB). Default: none,
-    /// the disk's own size.
+    /// running and settling what is stored. Room comes back as finished deliveries drop their
+    /// bodies (at once for a body too large to share its row's page, which then spills to pages
+    /// of its own) and as keys past their dedupe window are purged; deliveries are then accepted
+    /// again. A finished delivery keeps about 300 bytes (its key, twice, and its row) for the
+    /// window: size the bound for a window's traffic plus what may be pending. The write-ahead
+    /// log beside the file is bounded apart (checkpointed at 16 MiB, truncated to 64 MiB).
+    /// Default: none, the disk's own size.
     pub max_size: Option<u64>,
 }
 

@@ -366,19 +366,27 @@ impl Owner {
                 // command runs again on its own, so workers still record their outcomes (and free
                 // space) while new deliveries are refused.
                 Err(error) if ops.len() > 1 && is_full(&error) => {
-                    tracing::warn!(error = %error.report(), commands = ops.len(), "the SQLite file is full; running the group's commands one by one");
+                    let mut refused = 0_usize;
                     for (op, reply) in ops.iter().zip(replies) {
                         let result = self.run_group(std::slice::from_ref(op));
+                        refused += usize::from(result.is_err());
                         self.answer(vec![reply], std::slice::from_ref(op), result);
                     }
+                    // One line per group, not per command: a full file refuses every delivery.
+                    tracing::error!(error = %error.report(), commands = ops.len(), refused, "the SQLite file is full: its commands ran one by one, those needing room were refused");
                 }
-                result => self.answer(replies, &ops, result),
+                Err(error) => {
+                    tracing::error!(error = %error.report(), commands = ops.len(), "SQLite transaction failed; nothing of it was kept");
+                    self.answer(replies, &ops, Err(error));
+                }
+                Ok(answers) => self.answer(replies, &ops, Ok(answers)),
             }
         }
     }
 
     /// Answers the commands of one transaction: on success each with its own answer (a stored
-    /// delivery only once the flusher made it durable), on failure all with its error.
+    /// delivery only once the flusher made it durable), on failure all with its error (logged by
+    /// the caller).
     fn answer(&self, replies: Vec<Reply>, ops: &[Op], result: Result<Vec<Answer>, StoreError>) {
         match result {
             Ok(answers) => {
@@ -399,7 +407,6 @@ impl Owner {
                 }
             }
             Err(error) => {
-                tracing::error!(error = %error.report(), commands = replies.len(), "SQLite transaction failed; nothing of it was kept");
                 for reply in replies {
                     reply(Err(error.clone()));
                 }

@@ -155,36 +155,24 @@ fn backend(operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
 }
 
 /// Whether a transaction failed because the file reached its size bound (or the disk is full):
-/// SQLite's `SQLITE_FULL`.
+/// SQLite's `SQLITE_FULL`, which this module wrapped (through `backend`) as the error's source.
 fn is_full(error: &StoreError) -> bool {
-    // The chain holds SQLite's error, then (as its source) the code it wraps; the store's error
-    // shares its cause through an `Arc`, which is itself in the chain.
-    let mut cause = std::error::Error::source(error);
-    while let Some(e) = cause {
-        let code = e
+    matches!(error, StoreError::Backend { source, .. }
+        if source
             .downcast_ref::<rusqlite::Error>()
             .and_then(rusqlite::Error::sqlite_error_code)
-            .or_else(|| e.downcast_ref::<rusqlite::ffi::Error>().map(|e| e.code));
-        if let Some(code) = code {
-            return code == rusqlite::ErrorCode::DiskFull;
-        }
-        cause = e.source();
-    }
-    false
+            == Some(rusqlite::ErrorCode::DiskFull))
 }
 
 /// Bounds the database file to `bytes` (whole pages, at least its current size).
 fn limit_size(conn: &Connection, bytes: u64) -> Result<(), StoreError> {
     let fail = backend("limit the database's size");
     let page_size: i64 = conn
-        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .pragma_query_value(None, "page_size", |r| r.get(0))
         .map_err(&fail)?;
-    let page_size = u64::try_from(page_size).unwrap_or(4096).max(1);
-    let pages = (bytes / page_size).max(1);
-    conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
-        r.get::<_, i64>(0)
-    })
-    .map_err(fail)?;
+    let pages = i64::try_from(bytes).unwrap_or(i64::MAX) / page_size.max(1);
+    conn.pragma_update_and_check(None, "max_page_count", pages.max(1), |r| r.get::<_, i64>(0))
+        .map_err(fail)?;
     Ok(())
 }
 

@@ -33,18 +33,20 @@ impl Default for MemoryStore {
     }
 }
 
+/// What a [`MemoryStore`] holds; also the in-memory side of the journal store, which records
+/// each change it makes.
 #[derive(Debug)]
-struct State {
+pub(super) struct State {
     /// Due now, in arrival order.
-    ready: VecDeque<Job>,
+    pub(super) ready: VecDeque<Job>,
     /// Retries, by the time they come due.
-    later: BTreeMap<(Instant, u64), Job>,
+    pub(super) later: BTreeMap<(Instant, u64), Job>,
     /// Leased: key → (deadline, job).
-    leased: HashMap<String, (Instant, Job)>,
-    dead: VecDeque<DeadLetter>,
+    pub(super) leased: HashMap<String, (Instant, Job)>,
+    pub(super) dead: VecDeque<DeadLetter>,
     dead_capacity: usize,
     /// Keys enqueued, by fingerprint, for deduplication.
-    seen: Recent,
+    pub(super) seen: Recent,
     next_lease: u64,
 }
 
@@ -60,15 +62,7 @@ impl MemoryStore {
     #[must_use]
     pub fn with_limits(dedupe_keys: usize, dead_letters: usize) -> Self {
         Self {
-            state: Mutex::new(State {
-                ready: VecDeque::new(),
-                later: BTreeMap::new(),
-                leased: HashMap::new(),
-                dead: VecDeque::new(),
-                dead_capacity: dead_letters.max(1),
-                seen: Recent::new(dedupe_keys),
-                next_lease: 0,
-            }),
+            state: Mutex::new(State::new(dedupe_keys, dead_letters)),
         }
     }
 
@@ -86,21 +80,35 @@ impl MemoryStore {
     }
 }
 
-fn fingerprint(key: &str) -> u128 {
+pub(super) fn fingerprint(key: &str) -> u128 {
     xxhash_rust::xxh3::xxh3_128(key.as_bytes())
 }
 
 impl State {
-    fn pending(&self) -> usize {
+    /// Empty, remembering at most `dedupe_keys` keys and keeping at most `dead_letters` dead
+    /// letters (each at least 1).
+    pub(super) fn new(dedupe_keys: usize, dead_letters: usize) -> Self {
+        Self {
+            ready: VecDeque::new(),
+            later: BTreeMap::new(),
+            leased: HashMap::new(),
+            dead: VecDeque::new(),
+            dead_capacity: dead_letters.max(1),
+            seen: Recent::new(dedupe_keys),
+            next_lease: 0,
+        }
+    }
+
+    pub(super) fn pending(&self) -> usize {
         self.ready.len() + self.later.len() + self.leased.len()
     }
 
-    fn next_lease(&mut self) -> u64 {
+    pub(super) fn next_lease(&mut self) -> u64 {
         self.next_lease += 1;
         self.next_lease
     }
 
-    fn settle(&mut self, settlement: Settlement) -> bool {
+    pub(super) fn settle(&mut self, settlement: &Settlement) -> bool {
         if self
             .leased
             .get(&settlement.key)
@@ -116,32 +124,133 @@ impl State {
             return true;
         }
         job.attempts += 1;
-        match settlement.resolution {
+        match &settlement.resolution {
             Resolution::Completed | Resolution::Released => {}
             Resolution::Retry { after, .. } => {
                 let seq = self.next_lease();
-                self.later.insert((Instant::now() + after, seq), job);
+                self.later.insert((Instant::now() + *after, seq), job);
             }
-            Resolution::Dead { error } => {
-                if self.dead.len() >= self.dead_capacity
-                    && let Some(dropped) = self.dead.pop_front()
-                {
-                    tracing::error!(
-                        key = %dropped.key,
-                        capacity = self.dead_capacity,
-                        "the in-memory dead letters are full: dropped the oldest"
-                    );
-                }
-                self.dead.push_back(DeadLetter {
-                    key: job.key,
-                    body: job.body,
-                    attempts: job.attempts,
-                    error,
-                    dead_at: UnixTime::now(),
-                });
-            }
+            Resolution::Dead { error } => self.bury(DeadLetter {
+                key: job.key,
+                body: job.body,
+                attempts: job.attempts,
+                error: error.clone(),
+                dead_at: UnixTime::now(),
+            }),
         }
         true
+    }
+
+    /// Keeps a dead letter, dropping the oldest (logged at ERROR) at the bound.
+    pub(super) fn bury(&mut self, dead: DeadLetter) {
+        if self.dead.len() >= self.dead_capacity
+            && let Some(dropped) = self.dead.pop_front()
+        {
+            tracing::error!(
+                key = %dropped.key,
+                capacity = self.dead_capacity,
+                "the in-memory dead letters are full: dropped the oldest"
+            );
+        }
+        self.dead.push_back(dead);
+    }
+
+    /// [`Store::enqueue`] at `now`.
+    pub(super) fn enqueue(
+        &mut self,
+        key: String,
+        body: Vec<u8>,
+        window: Duration,
+        capacity: usize,
+        now: Instant,
+    ) -> Enqueued {
+        let print = fingerprint(&key);
+        if self.seen.contains(print, window, now) {
+            return Enqueued::Duplicate;
+        }
+        if self.pending() >= capacity {
+            return Enqueued::Full;
+        }
+        if !window.is_zero() {
+            self.seen.insert(print, now);
+        }
+        self.ready.push_back(Job {
+            key,
+            body,
+            attempts: 0,
+            lease: 0,
+        });
+        Enqueued::Stored
+    }
+
+    /// [`Store::lease`] at `now`.
+    pub(super) fn lease(&mut self, max: usize, visibility: Duration, now: Instant) -> Vec<Job> {
+        // Leases whose worker never answered come due again.
+        let expired: Vec<String> = self
+            .leased
+            .iter()
+            .filter(|(_, (deadline, _))| *deadline <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in expired {
+            if let Some((_, job)) = self.leased.remove(&key) {
+                self.ready.push_back(job);
+            }
+        }
+        while let Some(entry) = self.later.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let job = entry.remove();
+            self.ready.push_back(job);
+        }
+        let mut out = Vec::with_capacity(max.min(self.ready.len()));
+        while out.len() < max {
+            let Some(mut job) = self.ready.pop_front() else {
+                break;
+            };
+            job.lease = self.next_lease();
+            self.leased
+                .insert(job.key.clone(), (now + visibility, job.clone()));
+            out.push(job);
+        }
+        out
+    }
+
+    /// [`Store::replay`].
+    pub(super) fn replay(&mut self, key: &str) -> bool {
+        let Some(index) = self.dead.iter().position(|d| d.key == key) else {
+            return false;
+        };
+        let Some(dead) = self.dead.remove(index) else {
+            return false;
+        };
+        self.ready.push_back(Job {
+            key: dead.key,
+            body: dead.body,
+            attempts: 0,
+            lease: 0,
+        });
+        true
+    }
+
+    /// [`Store::discard`]: the key stays in the dedupe index, which forgets it on its own.
+    pub(super) fn discard(&mut self, key: &str) -> bool {
+        match self.dead.iter().position(|d| d.key == key) {
+            Some(index) => self.dead.remove(index).is_some(),
+            None => false,
+        }
+    }
+
+    /// [`Store::counts`] at `now`.
+    pub(super) fn counts(&self, now: Instant) -> StoreCounts {
+        let due = self.later.range(..(now, u64::MAX)).count();
+        StoreCounts {
+            ready: self.ready.len() + due,
+            leased: self.leased.len(),
+            retrying: self.later.len() - due,
+            dead: self.dead.len(),
+        }
     }
 }
 
@@ -153,66 +262,15 @@ impl Store for MemoryStore {
         window: Duration,
         capacity: usize,
     ) -> StoreFuture<'_, Enqueued> {
-        self.with(|s| {
-            let now = Instant::now();
-            let print = fingerprint(&key);
-            if s.seen.contains(print, window, now) {
-                return Enqueued::Duplicate;
-            }
-            if s.pending() >= capacity {
-                return Enqueued::Full;
-            }
-            if !window.is_zero() {
-                s.seen.insert(print, now);
-            }
-            s.ready.push_back(Job {
-                key,
-                body,
-                attempts: 0,
-                lease: 0,
-            });
-            Enqueued::Stored
-        })
+        self.with(|s| s.enqueue(key, body, window, capacity, Instant::now()))
     }
 
     fn lease(&self, max: usize, visibility: Duration) -> StoreFuture<'_, Vec<Job>> {
-        self.with(|s| {
-            let now = Instant::now();
-            // Leases whose worker never answered come due again.
-            let expired: Vec<String> = s
-                .leased
-                .iter()
-                .filter(|(_, (deadline, _))| *deadline <= now)
-                .map(|(k, _)| k.clone())
-                .collect();
-            for key in expired {
-                if let Some((_, job)) = s.leased.remove(&key) {
-                    s.ready.push_back(job);
-                }
-            }
-            while let Some(entry) = s.later.first_entry() {
-                if entry.key().0 > now {
-                    break;
-                }
-                let job = entry.remove();
-                s.ready.push_back(job);
-            }
-            let mut out = Vec::with_capacity(max.min(s.ready.len()));
-            while out.len() < max {
-                let Some(mut job) = s.ready.pop_front() else {
-                    break;
-                };
-                job.lease = s.next_lease();
-                s.leased
-                    .insert(job.key.clone(), (now + visibility, job.clone()));
-                out.push(job);
-            }
-            out
-        })
+        self.with(|s| s.lease(max, visibility, Instant::now()))
     }
 
     fn settle(&self, batch: Vec<Settlement>) -> StoreFuture<'_, Vec<bool>> {
-        self.with(|s| batch.into_iter().map(|one| s.settle(one)).collect())
+        self.with(|s| batch.iter().map(|one| s.settle(one)).collect())
     }
 
     fn dead_letters(&self) -> StoreFuture<'_, Vec<DeadLetter>> {
@@ -220,21 +278,7 @@ impl Store for MemoryStore {
     }
 
     fn replay(&self, key: String) -> StoreFuture<'_, bool> {
-        self.with(|s| {
-            let Some(index) = s.dead.iter().position(|d| d.key == key) else {
-                return false;
-            };
-            let Some(dead) = s.dead.remove(index) else {
-                return false;
-            };
-            s.ready.push_back(Job {
-                key: dead.key,
-                body: dead.body,
-                attempts: 0,
-                lease: 0,
-            });
-            true
-        })
+        self.with(|s| s.replay(&key))
     }
 
     fn pending(&self) -> StoreFuture<'_, usize> {
@@ -242,23 +286,10 @@ impl Store for MemoryStore {
     }
 
     fn counts(&self) -> StoreFuture<'_, StoreCounts> {
-        self.with(|s| {
-            let now = Instant::now();
-            let due = s.later.range(..(now, u64::MAX)).count();
-            StoreCounts {
-                ready: s.ready.len() + due,
-                leased: s.leased.len(),
-                retrying: s.later.len() - due,
-                dead: s.dead.len(),
-            }
-        })
+        self.with(|s| s.counts(Instant::now()))
     }
 
     fn discard(&self, key: String) -> StoreFuture<'_, bool> {
-        // The key stays in the dedupe index, which forgets it on its own.
-        self.with(|s| match s.dead.iter().position(|d| d.key == key) {
-            Some(index) => s.dead.remove(index).is_some(),
-            None => false,
-        })
+        self.with(|s| s.discard(&key))
     }
 }

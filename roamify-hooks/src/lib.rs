@@ -78,7 +78,8 @@
 //!
 //! - `queue`: `DeliveryMode::Queued`, an in-memory queue (events pending at exit are lost);
 //! - `durable`: `DeliveryMode::Durable`, committed to an embedded SQLite file before the 200 and
-//!   resumed after a restart;
+//!   resumed after a restart, and `DeliveryMode::Journal`, the same guarantee from an append-only
+//!   journal (faster, one process at a time);
 //! - `postgres`: `delivery::PgStore`, and `redis`: `delivery::RedisStore`, stores shared by
 //!   every receiver using one PostgreSQL database or one Redis server.
 //!

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use roamify_hooks::delivery::{
-    Enqueued, Job, MemoryStore, PgOptions, PgStore, RedisOptions, RedisStore, Resolution,
-    Settlement, SqliteStore, Store, StoreCounts, StoreError,
+    Enqueued, Job, JournalOptions, JournalStore, MemoryStore, PgOptions, PgStore, RedisOptions,
+    RedisStore, Resolution, Settlement, SqliteStore, Store, StoreCounts, StoreError,
 };
 use stores::{drop_redis_keys, drop_schema, postgres_url, redis_url, unique_schema};
 
@@ -483,6 +483,15 @@ async fn sqlite_store_keeps_the_store_promises() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SqliteStore::open(dir.path().join("conformance.sqlite")).expect("open");
     conformance("sqlite", Arc::new(store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn journal_store_keeps_the_store_promises() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store =
+        JournalStore::open_with(dir.path(), JournalOptions::default().segment_size(1 << 16))
+            .expect("open");
+    conformance("journal", Arc::new(store)).await;
 }
 
 /// Finished deliveries and expired keys are purged: under a stream of distinct deliveries, the

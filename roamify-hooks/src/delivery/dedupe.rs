@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 /// 20 MB at the bound).
 pub const DEFAULT_DEDUPE_CAPACITY: usize = 200_000;
 
+/// How far back a key's insertion time may lie (see [`Recent::new`]).
+const RECOVERED_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// The map is given room for twice its bound at once (up to this many keys), so that the churn
 /// of a full index (one key out, one in) is absorbed by rehashing in place: a map sized only for
 /// its bound doubles once its deleted slots run out, a sudden jump in memory.
@@ -53,9 +56,12 @@ pub(crate) struct Recent {
 impl Recent {
     pub(crate) fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
+        let now = Instant::now();
         Self {
             capacity,
-            start: Instant::now(),
+            // Backdated, so keys a journal recovers with the time they arrived before this
+            // process started keep their own age (up to this much).
+            start: now.checked_sub(RECOVERED_AGE).unwrap_or(now),
             at: HashMap::with_capacity(capacity.saturating_mul(2).min(PREALLOCATED_KEYS)),
             order: VecDeque::new(),
             evicted_early: 0,
@@ -89,6 +95,21 @@ impl Recent {
         }
         self.at.insert(halves(key), now);
         self.order.push_back((now, halves(key)));
+    }
+
+    /// The keys remembered, oldest first, with when each was inserted (the journal store's
+    /// snapshot). Keys past a window are included until a lookup with that window drops them.
+    #[cfg(feature = "durable")]
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (u128, Instant)> + '_ {
+        self.order
+            .iter()
+            .filter(|(at, key)| self.at.get(key) == Some(at))
+            .map(|(at, [high, low])| {
+                (
+                    (u128::from(*high) << 64) | u128::from(*low),
+                    self.start + Duration::from_millis(*at),
+                )
+            })
     }
 
     pub(crate) fn remove(&mut self, key: u128) {

@@ -208,6 +208,11 @@ impl ReceiverBuilder {
                 let store = crate::delivery::SqliteStore::open(&path).map_err(BuildError::Store)?;
                 Some((Arc::new(store), options))
             }
+            #[cfg(feature = "durable")]
+            (None, DeliveryMode::Journal { dir, options }) => {
+                let store = crate::delivery::JournalStore::open(&dir).map_err(BuildError::Store)?;
+                Some((Arc::new(store), options))
+            }
         };
         #[cfg(feature = "queue")]
         if store.is_none() && self.role != Role::Both {

@@ -1,0 +1,658 @@
+//! The journal store: deliveries in memory, every change appended to a file and flushed before a
+//! delivery is acknowledged.
+//!
+//! State lives in memory exactly as in [`MemoryStore`](super::MemoryStore); each change to it
+//! (a delivery stored, an outcome, a replay) is also encoded as one checksummed record and
+//! appended to the current *segment*, a file written sequentially and flushed (`fdatasync`) by
+//! one thread for everything appended since its last flush (group commit). A delivery is answered
+//! [`Enqueued::Stored`] only once the flush holding its record has returned.
+//!
+//! Two segment files are used in turn. When the current one has grown past
+//! [`JournalOptions::segment_size`], the next starts with a *snapshot* of the whole state (the
+//! pending deliveries with their bodies, the dead letters, the keys known for deduplication),
+//! after which the previous segment is no longer needed and is overwritten at the following
+//! turn. Both files are filled with zeros when created, so later flushes overwrite allocated
+//! blocks instead of growing the file (on ext4, a flush that grows a file also commits the
+//! filesystem's journal: about twice as slow).
+//!
+//! Opening replays the newest segment whose snapshot is complete, up to its last whole record (a
+//! write torn by a crash ends it), and starts the other file with a fresh snapshot.
+
+mod flush;
+mod frame;
+mod recover;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::oneshot;
+
+use self::frame::Record;
+use super::StoreError;
+use super::dedupe::DEFAULT_DEDUPE_CAPACITY;
+use super::memory::{DEFAULT_DEAD_LETTER_CAPACITY, State};
+use super::store::{
+    DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreCounts, StoreFuture,
+};
+
+/// The default size of a segment file: 64 MiB (two are kept).
+pub const DEFAULT_SEGMENT_SIZE: u64 = 64 << 20;
+
+/// The smallest segment size [`JournalOptions::segment_size`] accepts: 64 KiB.
+const MIN_SEGMENT_SIZE: u64 = 64 << 10;
+
+/// Options of [`JournalStore::open_with`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JournalOptions {
+    /// How large a segment grows before the next one starts with a snapshot, in bytes (at least
+    /// 64 KiB). Two segment files are kept, each filled with zeros to this size when created.
+    /// A segment also grows to at least twice its snapshot, so a large state is not
+    /// snapshotted over and over. Default [`DEFAULT_SEGMENT_SIZE`] (64 MiB).
+    pub segment_size: u64,
+    /// Keys remembered for deduplication, at most; at the bound the oldest is forgotten before
+    /// its window ends (a redelivery of it would run again). Each costs 24 bytes in every
+    /// snapshot. Default [`DEFAULT_DEDUPE_CAPACITY`].
+    pub dedupe_keys: usize,
+    /// Dead letters kept, at most; at the bound the oldest is dropped, logged at ERROR with its
+    /// key. Default [`DEFAULT_DEAD_LETTER_CAPACITY`].
+    pub dead_letters: usize,
+}
+
+impl Default for JournalOptions {
+    fn default() -> Self {
+        Self {
+            segment_size: DEFAULT_SEGMENT_SIZE,
+            dedupe_keys: DEFAULT_DEDUPE_CAPACITY,
+            dead_letters: DEFAULT_DEAD_LETTER_CAPACITY,
+        }
+    }
+}
+
+impl JournalOptions {
+    /// Sets [`JournalOptions::segment_size`], in bytes.
+    #[must_use]
+    pub fn segment_size(mut self, bytes: u64) -> Self {
+        self.segment_size = bytes;
+        self
+    }
+
+    /// Sets [`JournalOptions::dedupe_keys`].
+    #[must_use]
+    pub fn dedupe_keys(mut self, keys: usize) -> Self {
+        self.dedupe_keys = keys;
+        self
+    }
+
+    /// Sets [`JournalOptions::dead_letters`].
+    #[must_use]
+    pub fn dead_letters(mut self, dead_letters: usize) -> Self {
+        self.dead_letters = dead_letters;
+        self
+    }
+}
+
+/// Deliveries in memory, made durable by an append-only journal in a directory: acknowledged
+/// only once on disk, resumed after a restart, for one process at a time.
+///
+/// The fastest durable store: each delivery is written once, sequentially, with the others that
+/// arrived during the previous flush, and is never rewritten when it is leased or settled
+/// (an outcome is a record of a few dozen bytes). See `BENCHMARKS.md` for it beside
+/// [`SqliteStore`](super::SqliteStore).
+///
+/// What it promises, and what it does not:
+/// - **Durability.** [`Enqueued::Stored`] means the delivery's record has been flushed with
+///   `fdatasync`: it survives a crash of the process or of the machine. A duplicate is answered
+///   only once what was written before it is flushed too. Outcomes, replays and discards are
+///   flushed with the next group but not waited for (replays and discards are): an outcome lost
+///   to a crash means the delivery runs again (at least once).
+/// - **One process.** The directory is locked (`lock`, an OS file lock released when the process
+///   exits, however it exits); a second open fails while it is held. Several processes on one
+///   machine need [`SqliteStore`](super::SqliteStore); several machines, `PgStore` or
+///   `RedisStore`. Leases live in memory: a restart makes every unfinished delivery due at once.
+/// - **Bounded.** Memory holds the pending deliveries (at most the queue's capacity), the dead
+///   letters ([`JournalOptions::dead_letters`]) and the dedupe keys
+///   ([`JournalOptions::dedupe_keys`]), with their bodies; the directory holds two segments of
+///   [`JournalOptions::segment_size`] (more only while a snapshot is larger).
+/// - **Failures.** When a write or a flush fails (a full disk, an I/O error), the deliveries
+///   waiting on it and every new one are answered with the error (503) while workers keep
+///   running what is stored; every 200 ms the store tries to write a fresh snapshot to the
+///   other segment, and accepts deliveries again once one is on disk.
+///
+/// Files in the directory: `lock`, `journal.0`, `journal.1` (see the module's source for the
+/// format). Opening replays the newest complete segment; records after a torn write are those of
+/// a flush that never returned, so of no acknowledged delivery.
+#[derive(Debug)]
+pub struct JournalStore {
+    shared: Arc<Shared>,
+    flusher: Option<JoinHandle<()>>,
+    dir: PathBuf,
+    /// Held for the store's life: the directory's OS lock.
+    _lock: File,
+}
+
+/// What the store's callers and its flusher thread share.
+#[derive(Debug)]
+struct Shared {
+    inner: Mutex<Inner>,
+    /// Wakes the flusher: something to write, or closing.
+    wake: Condvar,
+    /// Tests: every write fails while set.
+    #[cfg(test)]
+    fail_writes: std::sync::atomic::AtomicBool,
+}
+
+type Waiter = oneshot::Sender<Result<(), StoreError>>;
+
+/// The state and what of it is not yet on disk; one lock, so records are appended in the order
+/// their changes were made.
+#[derive(Debug)]
+struct Inner {
+    state: State,
+    /// The latest dedupe window given to `enqueue`: keys older than it are left out of snapshots.
+    window: Duration,
+    log: Log,
+    /// Callers waiting until the flush of record number `.0` returns.
+    waiters: Vec<(u64, Waiter)>,
+    /// Why the last write or flush failed, until a fresh snapshot is on disk.
+    broken: Option<StoreError>,
+    closing: bool,
+    flusher_idle: bool,
+}
+
+/// The records not yet handed to the flusher, and where they go.
+#[derive(Debug)]
+struct Log {
+    /// The generation of the segment being appended to (its frames' checksum seed).
+    generation: u64,
+    /// Frames not yet handed to the flusher.
+    buf: Vec<u8>,
+    /// `Some(file)` when `buf` starts a new segment in that file (header and snapshot first).
+    switch: Option<usize>,
+    /// The file `buf` goes to.
+    current: usize,
+    /// Bytes in the current segment, `buf` included.
+    segment_len: u64,
+    /// Bytes of the latest snapshot.
+    snapshot_len: u64,
+    segment_size: u64,
+    /// Records appended, and of those, how many the last flush covered.
+    appended: u64,
+    synced: u64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // The state is changed only by short, panic-free sections; keep serving.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn unix_ms(at: SystemTime) -> i64 {
+    match at.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+    }
+}
+
+/// The two clocks read once: to turn the state's `Instant`s into Unix milliseconds and back.
+#[derive(Debug, Clone, Copy)]
+struct Clocks {
+    instant: Instant,
+    unix_ms: i64,
+}
+
+impl Clocks {
+    fn now() -> Self {
+        Self {
+            instant: Instant::now(),
+            unix_ms: unix_ms(SystemTime::now()),
+        }
+    }
+
+    fn to_unix_ms(self, at: Instant) -> i64 {
+        let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        if at >= self.instant {
+            self.unix_ms.saturating_add(millis(at - self.instant))
+        } else {
+            self.unix_ms.saturating_sub(millis(self.instant - at))
+        }
+    }
+
+    fn to_instant(self, unix_ms: i64) -> Instant {
+        let offset = Duration::from_millis(unix_ms.abs_diff(self.unix_ms));
+        if unix_ms >= self.unix_ms {
+            self.instant + offset
+        } else {
+            self.instant.checked_sub(offset).unwrap_or(self.instant)
+        }
+    }
+}
+
+/// Keys per [`Record::Seen`] frame of a snapshot.
+const SEEN_PER_FRAME: usize = 4096;
+
+impl Log {
+    /// Appends one record to the current segment.
+    fn append(&mut self, record: &Record<'_>) {
+        let before = self.buf.len();
+        frame::encode(&mut self.buf, self.generation, record);
+        self.segment_len += (self.buf.len() - before) as u64;
+        self.appended += 1;
+    }
+
+    /// Replaces what is not yet written with the start of a new segment in `file`: its header
+    /// and a snapshot of `state` (which includes every change of the frames dropped).
+    fn start_segment(&mut self, file: usize, state: &State, window: Duration) {
+        self.generation += 1;
+        self.buf.clear();
+        self.buf.extend_from_slice(&frame::header(self.generation));
+        snapshot(&mut self.buf, self.generation, state, window);
+        self.switch = Some(file);
+        self.current = file;
+        self.segment_len = self.buf.len() as u64;
+        self.snapshot_len = self.segment_len;
+        self.appended += 1;
+    }
+
+    /// The record of an applied settlement (none for a release: leases are not journaled).
+    fn settled(&mut self, key: &str, resolution: &Resolution, clocks: Clocks) {
+        let record = match resolution {
+            Resolution::Completed => Record::Completed { key },
+            Resolution::Retry { after, .. } => Record::Retry {
+                key,
+                due_ms: clocks.to_unix_ms(clocks.instant + *after),
+            },
+            Resolution::Dead { error } => Record::Dead {
+                key,
+                dead_at: crate::time::UnixTime::now().as_secs(),
+                error,
+            },
+            Resolution::Released => return,
+        };
+        self.append(&record);
+    }
+}
+
+/// Appends a snapshot of `state` to `buf`: the keys known within `window` (all of them if it is
+/// zero), the pending jobs (leased ones as due now), the dead letters, and the end mark.
+fn snapshot(buf: &mut Vec<u8>, generation: u64, state: &State, window: Duration) {
+    let clocks = Clocks::now();
+    let mut seen = Vec::with_capacity(SEEN_PER_FRAME * frame::SEEN_ENTRY);
+    for (print, at) in state.seen.entries() {
+        if !window.is_zero() && clocks.instant.saturating_duration_since(at) >= window {
+            continue;
+        }
+        frame::seen_entry(&mut seen, print, clocks.to_unix_ms(at));
+        if seen.len() >= SEEN_PER_FRAME * frame::SEEN_ENTRY {
+            frame::encode(buf, generation, &Record::Seen { entries: &seen });
+            seen.clear();
+        }
+    }
+    if !seen.is_empty() {
+        frame::encode(buf, generation, &Record::Seen { entries: &seen });
+    }
+    let job = |buf: &mut Vec<u8>, job: &Job, due_ms: i64| {
+        let record = Record::Job {
+            key: &job.key,
+            body: &job.body,
+            attempts: job.attempts,
+            due_ms,
+        };
+        frame::encode(buf, generation, &record);
+    };
+    for (_, leased) in state.leased.values() {
+        job(buf, leased, 0);
+    }
+    for ready in &state.ready {
+        job(buf, ready, 0);
+    }
+    for ((due, _), later) in &state.later {
+        job(buf, later, clocks.to_unix_ms(*due));
+    }
+    for dead in &state.dead {
+        let record = Record::DeadLetter {
+            key: &dead.key,
+            body: &dead.body,
+            attempts: dead.attempts,
+            dead_at: dead.dead_at.as_secs(),
+            error: &dead.error,
+        };
+        frame::encode(buf, generation, &record);
+    }
+    frame::encode(buf, generation, &Record::SnapshotEnd);
+}
+
+impl Inner {
+    /// After changes: starts the next segment if this one is full, and wakes the flusher.
+    fn appended_then(&mut self, wake: &Condvar) {
+        let log = &mut self.log;
+        let rotate_at = log.segment_size.max(log.snapshot_len.saturating_mul(2));
+        if log.switch.is_none() && log.segment_len > rotate_at {
+            log.start_segment(1 - log.current, &self.state, self.window);
+        }
+        if self.flusher_idle {
+            self.flusher_idle = false;
+            wake.notify_one();
+        }
+    }
+
+    /// A receiver for the end of the flush that covers every record appended so far; `None`
+    /// when that flush has already returned.
+    fn wait_for_flush(&mut self) -> Option<oneshot::Receiver<Result<(), StoreError>>> {
+        if self.log.synced >= self.log.appended {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.waiters.push((self.log.appended, tx));
+        Some(rx)
+    }
+}
+
+/// Awaits `flushed` (if any), then gives `value`.
+fn after_flush<T: Send + 'static>(
+    flushed: Option<oneshot::Receiver<Result<(), StoreError>>>,
+    value: T,
+) -> StoreFuture<'static, T> {
+    match flushed {
+        None => Box::pin(std::future::ready(Ok(value))),
+        Some(rx) => Box::pin(async move {
+            match rx.await {
+                Ok(result) => result.map(|()| value),
+                Err(_) => Err(StoreError::Closed),
+            }
+        }),
+    }
+}
+
+impl JournalStore {
+    /// Opens (or creates) the journal in directory `dir` with the default options, replaying
+    /// what it holds.
+    ///
+    /// # Errors
+    /// When the directory or its files cannot be created, read or written, or another process
+    /// holds the directory's lock.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(dir, JournalOptions::default())
+    }
+
+    /// [`open`](Self::open) with options.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_with(dir: impl AsRef<Path>, options: JournalOptions) -> Result<Self, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        let segment_size = options.segment_size.max(MIN_SEGMENT_SIZE);
+        let opened = recover::open(&dir, segment_size, &options)?;
+        let mut log = Log {
+            generation: opened.generation,
+            buf: Vec::new(),
+            switch: None,
+            current: 0,
+            segment_len: 0,
+            snapshot_len: 0,
+            segment_size,
+            appended: 0,
+            synced: 0,
+        };
+        // The other file starts with a snapshot of what was recovered, written before this
+        // returns: appending to a segment that may end in a torn write would hide what follows.
+        let target = opened.valid.map_or(0, |valid| 1 - valid);
+        log.start_segment(target, &opened.state, Duration::ZERO);
+        let mut files = opened.files;
+        flush::write(&mut files, target, 0, &log.buf)
+            .map_err(|e| StoreError::backend("write the journal's first snapshot", e))?;
+        let offset = log.buf.len() as u64;
+        log.buf.clear();
+        log.switch = None;
+        log.synced = log.appended;
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                state: opened.state,
+                window: Duration::ZERO,
+                log,
+                waiters: Vec::new(),
+                broken: None,
+                closing: false,
+                flusher_idle: false,
+            }),
+            wake: Condvar::new(),
+            #[cfg(test)]
+            fail_writes: std::sync::atomic::AtomicBool::new(false),
+        });
+        let flusher = flush::start(files, target, offset, Arc::clone(&shared))?;
+        Ok(Self {
+            shared,
+            flusher: Some(flusher),
+            dir,
+            _lock: opened.lock,
+        })
+    }
+
+    /// The journal's directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn read<T: Send + 'static>(&self, f: impl FnOnce(&State) -> T) -> StoreFuture<'_, T> {
+        let inner = self.shared.lock();
+        Box::pin(std::future::ready(Ok(f(&inner.state))))
+    }
+
+    /// An operator's change (`replay`, `discard`) of the dead letter `key`, journaled when
+    /// `apply` made it, answered once on disk. Refused while the journal is broken.
+    fn operate(
+        &self,
+        key: &str,
+        apply: fn(&mut State, &str) -> bool,
+        record: for<'a> fn(&'a str) -> Record<'a>,
+    ) -> StoreFuture<'_, bool> {
+        let mut inner = self.shared.lock();
+        if let Some(error) = &inner.broken {
+            return Box::pin(std::future::ready(Err(error.clone())));
+        }
+        let done = apply(&mut inner.state, key);
+        if !done {
+            return Box::pin(std::future::ready(Ok(false)));
+        }
+        inner.log.append(&record(key));
+        inner.appended_then(&self.shared.wake);
+        after_flush(inner.wait_for_flush(), true)
+    }
+}
+
+impl Drop for JournalStore {
+    /// Flushes what was appended, then stops the flusher thread (so the files are closed and the
+    /// lock released when this returns).
+    fn drop(&mut self) {
+        {
+            let mut inner = self.shared.lock();
+            inner.closing = true;
+        }
+        self.shared.wake.notify_all();
+        if let Some(flusher) = self.flusher.take() {
+            let _ = flusher.join();
+        }
+    }
+}
+
+impl Store for JournalStore {
+    fn enqueue(
+        &self,
+        key: String,
+        body: Vec<u8>,
+        window: Duration,
+        capacity: usize,
+    ) -> StoreFuture<'_, Enqueued> {
+        let mut inner = self.shared.lock();
+        if let Some(error) = &inner.broken {
+            return Box::pin(std::future::ready(Err(error.clone())));
+        }
+        let now = Instant::now();
+        let result = inner.state.enqueue(key, body, window, capacity, now);
+        if result == Enqueued::Stored {
+            let inner = &mut *inner;
+            inner.window = window;
+            if let Some(job) = inner.state.ready.back() {
+                inner.log.append(&Record::Enqueued {
+                    key: &job.key,
+                    received_ms: unix_ms(SystemTime::now()),
+                    body: &job.body,
+                });
+            }
+            inner.appended_then(&self.shared.wake);
+        }
+        // A duplicate too waits for what is not yet on disk: its first delivery may be in it.
+        after_flush(inner.wait_for_flush(), result)
+    }
+
+    fn lease(&self, max: usize, visibility: Duration) -> StoreFuture<'_, Vec<Job>> {
+        let mut inner = self.shared.lock();
+        let jobs = inner.state.lease(max, visibility, Instant::now());
+        Box::pin(std::future::ready(Ok(jobs)))
+    }
+
+    fn settle(&self, batch: Vec<Settlement>) -> StoreFuture<'_, Vec<bool>> {
+        let mut inner = self.shared.lock();
+        let clocks = Clocks::now();
+        let journaled = inner.broken.is_none();
+        let mut applied = Vec::with_capacity(batch.len());
+        let mut changed = false;
+        for settlement in &batch {
+            let done = inner.state.settle(settlement);
+            if done && journaled {
+                inner
+                    .log
+                    .settled(&settlement.key, &settlement.resolution, clocks);
+                changed = true;
+            }
+            applied.push(done);
+        }
+        if changed {
+            inner.appended_then(&self.shared.wake);
+        }
+        Box::pin(std::future::ready(Ok(applied)))
+    }
+
+    fn dead_letters(&self) -> StoreFuture<'_, Vec<DeadLetter>> {
+        self.read(|state| state.dead.iter().cloned().collect())
+    }
+
+    fn replay(&self, key: String) -> StoreFuture<'_, bool> {
+        self.operate(&key, State::replay, |key| Record::Replayed { key })
+    }
+
+    fn pending(&self) -> StoreFuture<'_, usize> {
+        self.read(State::pending)
+    }
+
+    fn counts(&self) -> StoreFuture<'_, StoreCounts> {
+        self.read(|state| state.counts(Instant::now()))
+    }
+
+    fn discard(&self, key: String) -> StoreFuture<'_, bool> {
+        self.operate(&key, State::discard, |key| Record::Discarded { key })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+
+    const WINDOW: Duration = Duration::from_secs(3600);
+    const LONG: Duration = Duration::from_secs(3600);
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(future)
+    }
+
+    fn enqueue(store: &JournalStore, key: &str) -> Result<Enqueued, StoreError> {
+        block_on(store.enqueue(key.to_owned(), key.as_bytes().to_vec(), WINDOW, 100))
+    }
+
+    fn pending(store: &JournalStore) -> usize {
+        block_on(store.pending()).expect("pending")
+    }
+
+    /// A failing disk: the delivery whose flush failed and every later one are refused with the
+    /// error while the failure lasts; what was stored stays leasable; once writes succeed again,
+    /// a fresh snapshot (holding everything in memory) is written and deliveries are accepted.
+    #[test]
+    fn a_failing_disk_refuses_deliveries_then_recovers_with_a_snapshot() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = JournalOptions::default().segment_size(MIN_SEGMENT_SIZE);
+        let store = JournalStore::open_with(dir.path(), options.clone()).expect("open");
+        assert_eq!(
+            enqueue(&store, "stored").expect("enqueue"),
+            Enqueued::Stored
+        );
+
+        store.shared.fail_writes.store(true, Ordering::SeqCst);
+        let error = enqueue(&store, "flush-failed").expect_err("the flush failed");
+        assert!(
+            error.report().contains("injected write failure"),
+            "{}",
+            error.report()
+        );
+        let error = enqueue(&store, "refused").expect_err("broken");
+        assert!(
+            error.report().contains("injected write failure"),
+            "{}",
+            error.report()
+        );
+        assert_eq!(pending(&store), 2, "the refused delivery was not kept");
+        let jobs = block_on(store.lease(10, LONG)).expect("lease");
+        assert_eq!(jobs.len(), 2, "what is in memory still runs");
+        let done: Vec<_> = jobs
+            .iter()
+            .filter(|job| job.key == "stored")
+            .map(|job| Settlement::new(job, Resolution::Completed))
+            .collect();
+        assert_eq!(block_on(store.settle(done)).expect("settle"), [true]);
+
+        store.shared.fail_writes.store(false, Ordering::SeqCst);
+        let mut accepted = None;
+        for _ in 0..500 {
+            match enqueue(&store, "after") {
+                Ok(result) => {
+                    accepted = Some(result);
+                    break;
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+        assert_eq!(accepted, Some(Enqueued::Stored), "accepted again");
+        drop(store);
+
+        let store = JournalStore::open_with(dir.path(), options).expect("reopen");
+        let mut keys: Vec<String> = block_on(store.lease(10, LONG))
+            .expect("lease")
+            .into_iter()
+            .map(|job| job.key)
+            .collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["after", "flush-failed"],
+            "the recovery snapshot held both"
+        );
+        assert_eq!(
+            enqueue(&store, "stored").expect("enqueue"),
+            Enqueued::Duplicate
+        );
+        assert_eq!(
+            enqueue(&store, "refused").expect("enqueue"),
+            Enqueued::Stored
+        );
+    }
+}

@@ -1,0 +1,254 @@
+//! The journal store on real files: what it keeps across a reopen, segments turning over under a
+//! stream, a write torn by a crash, a snapshot interrupted by one, and the directory's lock.
+//! (The promises every store keeps are in `store_conformance.rs`; a server killed with SIGKILL
+//! mid-stream is in the workspace's `tests/crash.rs`.)
+
+use std::path::Path;
+use std::time::Duration;
+
+use roamify_hooks::delivery::{
+    Enqueued, Job, JournalOptions, JournalStore, Resolution, Settlement, Store,
+};
+
+const LONG: Duration = Duration::from_secs(3600);
+const WINDOW: Duration = Duration::from_secs(86_400);
+
+fn small() -> JournalOptions {
+    JournalOptions::default().segment_size(64 << 10)
+}
+
+fn body(key: &str) -> Vec<u8> {
+    format!(r#"{{"event_category":"partner","event_type":"top_up","data":{{"key":"{key}"}}}}"#)
+        .into_bytes()
+}
+
+async fn enqueue(store: &JournalStore, key: &str) -> Enqueued {
+    store
+        .enqueue(key.to_owned(), body(key), WINDOW, 1_000_000)
+        .await
+        .expect("enqueue")
+}
+
+async fn lease_all(store: &JournalStore) -> Vec<Job> {
+    store.lease(1_000_000, LONG).await.expect("lease")
+}
+
+async fn settle(store: &JournalStore, job: &Job, resolution: Resolution) {
+    let applied = store
+        .settle(vec![Settlement::new(job, resolution)])
+        .await
+        .expect("settle");
+    assert_eq!(applied, [true]);
+}
+
+fn keys(jobs: &[Job]) -> Vec<&str> {
+    let mut keys: Vec<&str> = jobs.iter().map(|job| job.key.as_str()).collect();
+    keys.sort_unstable();
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reopened_journal_holds_every_state_and_key_it_had() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = JournalStore::open_with(dir.path(), small()).expect("open");
+        for key in [
+            "done",
+            "dead",
+            "retrying",
+            "replayed",
+            "discarded",
+            "waiting",
+        ] {
+            assert_eq!(enqueue(&store, key).await, Enqueued::Stored);
+        }
+        let jobs = lease_all(&store).await;
+        let job = |key: &str| jobs.iter().find(|j| j.key == key).expect("leased");
+        let dead = |error: &str| Resolution::Dead {
+            error: error.to_owned(),
+        };
+        settle(&store, job("done"), Resolution::Completed).await;
+        settle(&store, job("dead"), dead("gave up")).await;
+        settle(&store, job("replayed"), dead("replay me")).await;
+        settle(&store, job("discarded"), dead("drop me")).await;
+        let later = Resolution::Retry {
+            after: LONG,
+            error: "later".to_owned(),
+        };
+        settle(&store, job("retrying"), later).await;
+        settle(&store, job("waiting"), Resolution::Released).await;
+        assert!(store.replay("replayed".to_owned()).await.expect("replay"));
+        assert!(
+            store
+                .discard("discarded".to_owned())
+                .await
+                .expect("discard")
+        );
+    }
+    let store = JournalStore::open_with(dir.path(), small()).expect("reopen");
+    let counts = store.counts().await.expect("counts");
+    assert_eq!(
+        (counts.ready, counts.leased, counts.retrying, counts.dead),
+        (2, 0, 1, 1),
+        "{counts}"
+    );
+    let dead = store.dead_letters().await.expect("dead letters");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (
+            dead[0].key.as_str(),
+            dead[0].attempts,
+            dead[0].error.as_str()
+        ),
+        ("dead", 1, "gave up")
+    );
+    assert_eq!(dead[0].body, body("dead"), "the body, byte for byte");
+    let ready = lease_all(&store).await;
+    assert_eq!(keys(&ready), ["replayed", "waiting"]);
+    for job in &ready {
+        assert_eq!(
+            job.attempts, 0,
+            "{}: replayed resets, released counts none",
+            job.key
+        );
+        assert_eq!(job.body, body(&job.key));
+    }
+    for key in [
+        "done",
+        "dead",
+        "retrying",
+        "replayed",
+        "discarded",
+        "waiting",
+    ] {
+        assert_eq!(
+            enqueue(&store, key).await,
+            Enqueued::Duplicate,
+            "{key} stays known"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn segments_turn_over_under_a_stream_and_the_newest_is_recovered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut left = std::collections::BTreeSet::new();
+    {
+        let store = JournalStore::open_with(dir.path(), small()).expect("open");
+        // About 200 bytes a delivery: 64 KiB segments turn over dozens of times.
+        for round in 0..40 {
+            for n in 0..100 {
+                let key = format!("k-{round}-{n}");
+                assert_eq!(enqueue(&store, &key).await, Enqueued::Stored);
+            }
+            for job in lease_all(&store).await {
+                if job.key.ends_with("-7") {
+                    left.insert(job.key.clone());
+                    settle(&store, &job, Resolution::Released).await;
+                } else {
+                    settle(&store, &job, Resolution::Completed).await;
+                }
+            }
+        }
+        assert_eq!(store.pending().await.expect("pending"), left.len());
+    }
+    let mut generations = Vec::new();
+    for name in ["journal.0", "journal.1"] {
+        let bytes = std::fs::read(dir.path().join(name)).expect("segment");
+        assert!(
+            bytes.len() <= 256 << 10,
+            "{name}: {} bytes, bounded by the segment size",
+            bytes.len()
+        );
+        // The header: magic, then the generation (little-endian).
+        generations.push(u64::from_le_bytes(bytes[8..16].try_into().expect("header")));
+    }
+    assert!(
+        generations.iter().max() > Some(&5),
+        "the segments turned over: generations {generations:?}"
+    );
+    let store = JournalStore::open_with(dir.path(), small()).expect("reopen");
+    let jobs = lease_all(&store).await;
+    assert_eq!(
+        keys(&jobs),
+        left.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert_eq!(enqueue(&store, "k-0-1").await, Enqueued::Duplicate);
+    assert_eq!(enqueue(&store, "k-39-99").await, Enqueued::Duplicate);
+}
+
+/// The segment file holding `needle`, and where.
+fn find(dir: &Path, needle: &[u8]) -> (std::path::PathBuf, usize) {
+    for name in ["journal.0", "journal.1"] {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path).expect("read segment");
+        if let Some(at) = bytes.windows(needle.len()).rposition(|w| w == needle) {
+            return (path, at);
+        }
+    }
+    panic!("{} not found", String::from_utf8_lossy(needle));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_torn_write_ends_the_journal_where_it_tore() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = JournalStore::open_with(dir.path(), small()).expect("open");
+        for key in ["first", "second", "torn", "after"] {
+            assert_eq!(enqueue(&store, key).await, Enqueued::Stored);
+        }
+    }
+    // A crash mid-write: one byte of the third record's body never reached the disk.
+    let (path, at) = find(dir.path(), br#""key":"torn""#);
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[at] ^= 0xff;
+    std::fs::write(&path, bytes).expect("write");
+
+    let store = JournalStore::open_with(dir.path(), small()).expect("reopen");
+    assert_eq!(keys(&lease_all(&store).await), ["first", "second"]);
+    assert_eq!(
+        enqueue(&store, "torn").await,
+        Enqueued::Stored,
+        "a delivery whose flush never returned was never acknowledged"
+    );
+    assert_eq!(enqueue(&store, "first").await, Enqueued::Duplicate);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_snapshot_leaves_the_previous_segment_in_use() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = JournalStore::open_with(dir.path(), small()).expect("open");
+        for key in ["a", "b"] {
+            assert_eq!(enqueue(&store, key).await, Enqueued::Stored);
+        }
+    }
+    // The reopen writes its snapshot to the other file; a crash during that write left its
+    // header but not the rest.
+    drop(JournalStore::open_with(dir.path(), small()).expect("reopen"));
+    let (newest, _) = find(dir.path(), br#""key":"b""#);
+    let mut bytes = std::fs::read(&newest).expect("read");
+    bytes[24..].fill(0);
+    std::fs::write(&newest, bytes).expect("write");
+
+    let store = JournalStore::open_with(dir.path(), small()).expect("open after the crash");
+    assert_eq!(keys(&lease_all(&store).await), ["a", "b"]);
+    assert_eq!(enqueue(&store, "c").await, Enqueued::Stored);
+    drop(store);
+    let store = JournalStore::open_with(dir.path(), small()).expect("open again");
+    assert_eq!(keys(&lease_all(&store).await), ["a", "b", "c"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_process_at_a_time_holds_a_journal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = JournalStore::open_with(dir.path(), small()).expect("open");
+    let error = JournalStore::open_with(dir.path(), small()).expect_err("locked");
+    assert!(
+        error.report().contains("in use by another process"),
+        "{}",
+        error.report()
+    );
+    drop(store);
+    JournalStore::open_with(dir.path(), small()).expect("free once the first is dropped");
+}

@@ -13,8 +13,9 @@
 //!   HTTPS endpoints with a valid certificate); without them, plain HTTP behind a TLS proxy.
 //! - `ROAMIFY_DELIVERY` (default `inline`): `inline` (handlers run before the answer),
 //!   `queued` (acknowledge at once, in-memory queue), `durable:<path>` (commit to the SQLite file
-//!   at `<path>` before acknowledging; pending events resume after a restart) or
-//!   `postgres://user@host/db` (a store shared by every server using that database, in schema
+//!   at `<path>` before acknowledging; pending events resume after a restart), `journal:<dir>`
+//!   (the same guarantee from an append-only journal in directory `<dir>`: faster, one process
+//!   at a time), `postgres://user@host/db` (a store shared by every server using that database, in schema
 //!   `PG_SCHEMA`, default `roamify`) or `redis://host:port/db` (a store shared by every server
 //!   using that Redis, on Redis Streams, under the key tag `REDIS_NAME`, default `roamify`).
 //! - `ROAMIFY_ROLE` (default `both`): `ingest` accepts and stores deliveries but runs no

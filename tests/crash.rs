@@ -1,7 +1,8 @@
-//! Durable mode survives SIGKILL: the server example runs as a child process in durable mode
-//! under a steady stream of distinct signed deliveries and is killed (SIGKILL) several times,
-//! restarted each time on the same database. In the end every delivery that was answered 200
-//! has been handled — checked by idempotency key in the server's `HANDLED_LOG`.
+//! The durable modes survive SIGKILL: the server example runs as a child process in a durable
+//! mode (the SQLite store, then the journal) under a steady stream of distinct signed deliveries
+//! and is killed (SIGKILL) several times, restarted each time on the same files. In the end
+//! every delivery that was answered 200 has been handled — checked by idempotency key in the
+//! server's `HANDLED_LOG`.
 
 mod support;
 
@@ -51,11 +52,22 @@ async fn sender(url: String, next: Arc<AtomicU32>, stop: Arc<AtomicBool>) -> Vec
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_delivery_is_handled_despite_sigkill() {
+    survives_sigkill("durable", "deliveries.sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_delivery_in_the_journal_is_handled_despite_sigkill() {
+    survives_sigkill("journal", "journal").await;
+}
+
+/// Kills the server `KILLS` times under load in `ROAMIFY_DELIVERY=<scheme>:<dir>/<name>`, then
+/// checks every acknowledged delivery was handled.
+async fn survives_sigkill(scheme: &str, name: &str) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("deliveries.sqlite");
+    let store = dir.path().join(name);
     let log = dir.path().join("handled.log");
-    let mode = format!("durable:{}", db.display());
+    let mode = format!("{scheme}:{}", store.display());
     let env = [
         ("ROAMIFY_DELIVERY", mode.as_str()),
         ("HANDLED_LOG", log.to_str().expect("utf-8 path")),
@@ -113,7 +125,7 @@ async fn every_acknowledged_delivery_is_handled_despite_sigkill() {
         expected.len()
     );
     eprintln!(
-        "{} deliveries acknowledged across {KILLS} SIGKILLs, all handled",
+        "{scheme}: {} deliveries acknowledged across {KILLS} SIGKILLs, all handled",
         expected.len()
     );
 }

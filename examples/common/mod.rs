@@ -303,13 +303,13 @@ enum Delivery {
     Shared(StoreConfig),
 }
 
-/// `ROAMIFY_DELIVERY`: `inline` (default), `queued`, `durable:<path>`, `postgres://…` or
+/// `ROAMIFY_DELIVERY`: `inline` (default), `queued`, `durable:<path>`, `journal:<dir>`, `postgres://…` or
 /// `redis://…`.
 fn delivery() -> Result<Delivery, String> {
     let value = std::env::var("ROAMIFY_DELIVERY").unwrap_or_else(|_| "inline".to_owned());
     let invalid = || {
         format!(
-            "ROAMIFY_DELIVERY must be inline, queued, durable:<path>, postgres://… or redis://…, not {value:?}"
+            "ROAMIFY_DELIVERY must be inline, queued, durable:<path>, journal:<dir>, postgres://… or redis://…, not {value:?}"
         )
     };
     let scope = |name| std::env::var(name).unwrap_or_else(|_| "roamify".to_owned());
@@ -319,6 +319,10 @@ fn delivery() -> Result<Delivery, String> {
         _ => match value.parse::<StoreUrl>().map_err(|_| invalid())? {
             StoreUrl::Sqlite(path) => Delivery::Mode(DeliveryMode::Durable {
                 path,
+                options: queue_options()?,
+            }),
+            StoreUrl::Journal(dir) => Delivery::Mode(DeliveryMode::Journal {
+                dir,
                 options: queue_options()?,
             }),
             url => Delivery::Shared(StoreConfig {

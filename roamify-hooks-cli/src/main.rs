@@ -82,7 +82,7 @@ struct StoreArgs {
     #[arg(
         long,
         env = "ROAMIFY_DELIVERY",
-        help = "The store: durable:<path>, postgres://… or redis://… (the server's ROAMIFY_DELIVERY)"
+        help = "The store: durable:<path>, journal:<dir>, postgres://… or redis://… (the server's ROAMIFY_DELIVERY)"
     )]
     store: StoreUrl,
     /// PostgreSQL: the schema of the store's tables.

@@ -4,16 +4,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use roamify_hooks::delivery::{
-    PgOptions, PgStore, RedisOptions, RedisStore, SqliteStore, Store, StoreError,
+    JournalStore, PgOptions, PgStore, RedisOptions, RedisStore, SqliteStore, Store, StoreError,
 };
 
-/// Where deliveries are stored, parsed from a URL: `durable:<path>`, `postgres://…` or
+/// Where deliveries are stored, parsed from a URL: `durable:<path>`, `journal:<dir>`, `postgres://…` or
 /// `redis://…`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StoreUrl {
     /// A SQLite file (`durable:<path>`).
     Sqlite(PathBuf),
+    /// A journal directory (`journal:<dir>`), readable only while no server holds it.
+    Journal(PathBuf),
     /// A PostgreSQL database (`postgres://…` or `postgresql://…`).
     Postgres(String),
     /// A Redis server (`redis://…` or `rediss://…`).
@@ -26,7 +28,7 @@ pub enum StoreUrl {
 pub enum OpenError {
     /// The URL names no store this tool can open.
     #[error(
-        "{0:?} is not a store URL: use durable:<path>, postgres://… or redis://… (the server's ROAMIFY_DELIVERY)"
+        "{0:?} is not a store URL: use durable:<path>, journal:<dir>, postgres://… or redis://… (the server's ROAMIFY_DELIVERY)"
     )]
     Invalid(String),
     /// An in-memory mode: its deliveries live in the server process only.
@@ -34,7 +36,8 @@ pub enum OpenError {
         "{0:?} keeps deliveries in the server's memory; nothing outside the process can see them (use a durable store to inspect and replay)"
     )]
     InMemory(String),
-    /// The SQLite file does not exist (opening would create an empty one).
+    /// The SQLite file or the journal's directory does not exist (opening would create an empty
+    /// one).
     #[error("no database at {}", .0.display())]
     Missing(PathBuf),
     /// The store failed to open.
@@ -48,6 +51,7 @@ impl std::str::FromStr for StoreUrl {
     fn from_str(url: &str) -> Result<Self, OpenError> {
         match url.split_once(':') {
             Some(("durable", path)) if !path.is_empty() => Ok(Self::Sqlite(path.into())),
+            Some(("journal", dir)) if !dir.is_empty() => Ok(Self::Journal(dir.into())),
             Some(("postgres" | "postgresql", _)) => Ok(Self::Postgres(url.to_owned())),
             Some(("redis" | "rediss", _)) => Ok(Self::Redis(url.to_owned())),
             None if url == "inline" || url == "queued" => Err(OpenError::InMemory(url.to_owned())),
@@ -69,7 +73,8 @@ pub struct StoreConfig {
 }
 
 impl StoreConfig {
-    /// Opens the store. A SQLite file must exist already.
+    /// Opens the store. A SQLite file or a journal must exist already; a journal opens only
+    /// while no server holds it (its directory's lock).
     ///
     /// # Errors
     /// When the file is missing, or the store cannot be opened or reached.
@@ -80,6 +85,12 @@ impl StoreConfig {
                     return Err(OpenError::Missing(path.clone()));
                 }
                 Arc::new(SqliteStore::open(path)?)
+            }
+            StoreUrl::Journal(dir) => {
+                if !dir.join("journal.0").is_file() {
+                    return Err(OpenError::Missing(dir.clone()));
+                }
+                Arc::new(JournalStore::open(dir)?)
             }
             StoreUrl::Postgres(url) => Arc::new(
                 PgStore::connect(url, PgOptions::default().schema(self.pg_schema.as_str())).await?,

@@ -225,6 +225,56 @@ async fn dead_letters_are_listed_replayed_discarded_and_counted_by_the_binary() 
     receiver.shutdown(Duration::from_secs(5));
 }
 
+/// A journal is read by the binary once its server stopped: it lists and replays its dead
+/// letters; while a server holds it, the binary says so instead of reading it.
+#[actix_web::test]
+async fn a_journal_is_read_once_its_server_let_go_of_it() {
+    use roamify_hooks::delivery::{Enqueued, JournalStore, Resolution, Settlement, Store};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = dir.path().join("journal");
+    let store_url = format!("journal:{}", journal.display());
+    let missing = cli_async(&["stats", "--store", &store_url]).await;
+    assert!(!missing.status.success(), "no journal yet: {missing:?}");
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no database at"));
+
+    let store = JournalStore::open(&journal).expect("open");
+    let window = Duration::from_secs(3600);
+    let stored = store
+        .enqueue("dead-1".to_owned(), body("3.33").into_bytes(), window, 10)
+        .await
+        .expect("enqueue");
+    assert_eq!(stored, Enqueued::Stored);
+    let job = store.lease(1, window).await.expect("lease").remove(0);
+    let dead = Resolution::Dead {
+        error: "ledger unavailable".to_owned(),
+    };
+    let settled = store.settle(vec![Settlement::new(&job, dead)]).await;
+    assert_eq!(settled.expect("settle"), [true]);
+
+    let held = cli_async(&["dead-letters", "list", "--store", &store_url]).await;
+    assert!(!held.status.success(), "held by a server: {held:?}");
+    assert!(
+        String::from_utf8_lossy(&held.stderr).contains("in use by another process"),
+        "{held:?}"
+    );
+    drop(store);
+
+    let listed = dead_keys(&store_url).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].0, "dead-1");
+    assert_eq!(listed[0].2, "ledger unavailable");
+    let replayed = cli_async(&["dead-letters", "replay", "dead-1", "--store", &store_url]).await;
+    assert!(replayed.status.success(), "replay: {replayed:?}");
+    let store = JournalStore::open(&journal).expect("reopen");
+    assert!(store.dead_letters().await.expect("dead letters").is_empty());
+    assert_eq!(
+        store.pending().await.expect("pending"),
+        1,
+        "replayed, waiting to run"
+    );
+}
+
 #[test]
 fn verify_accepts_a_right_signature_and_explains_a_wrong_one() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -118,7 +118,7 @@ pub struct DeadLetter {
 ///
 /// The trait speaks only of keys, bytes and durations, so stores shared by several receivers
 /// fit it. Built-in: [`MemoryStore`](super::MemoryStore) and, with their features,
-/// `SqliteStore`, `PgStore` and `RedisStore`.
+/// `SqliteStore` and `JournalStore` (`durable`), `PgStore` and `RedisStore`.
 pub trait Store: Send + Sync + 'static {
     /// Adds a verified delivery, unless `key` was enqueued within `window` (then
     /// [`Enqueued::Duplicate`]) or `capacity` deliveries are pending ([`Enqueued::Full`]).

@@ -249,6 +249,9 @@ impl Log {
     fn start_segment(&mut self, file: usize, state: &State, window: Duration) {
         self.generation += 1;
         self.buf.clear();
+        // Room for a snapshot like the last one, so it is written without reallocating.
+        let last = usize::try_from(self.snapshot_len).unwrap_or(0);
+        self.buf.reserve(last.saturating_add(last / 8));
         self.buf.extend_from_slice(&frame::header(self.generation));
         snapshot(&mut self.buf, self.generation, state, window);
         self.switch = Some(file);
@@ -506,8 +509,12 @@ impl Store for JournalStore {
             }
             inner.appended_then(&self.shared.wake);
         }
-        // A duplicate too waits for what is not yet on disk: its first delivery may be in it.
-        after_flush(inner.wait_for_flush(), result)
+        match result {
+            // Refused: nothing to wait for.
+            Enqueued::Full => Box::pin(std::future::ready(Ok(result))),
+            // A duplicate too waits for what is not yet on disk: its first delivery may be in it.
+            _ => after_flush(inner.wait_for_flush(), result),
+        }
     }
 
     fn lease(&self, max: usize, visibility: Duration) -> StoreFuture<'_, Vec<Job>> {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# delivery.sh: inline, queued and durable delivery side by side, with distinct deliveries.
+# delivery.sh: inline, queued and durable delivery (SQLite and journal) side by side, with
+# distinct deliveries.
 #
 #   bench/delivery.sh        # ROUNDS (3), DURATION (8 s), WARMUP (2 s), CONNS (32), N (1000000)
 #
@@ -35,7 +36,7 @@ lines() { [[ -f $1 ]] && wc -l <"$1" || echo 0; }
 # run NAME PORT DELIVERY: one measured run; prints "round R NAME rps=… handled_per_s=… p99_us=… errors=…"
 run() {
   local name=$1 port=$2 delivery=$3 r=$4 log="$work/$1-$4.handled"
-  rm -f "$work"/*.sqlite*
+  rm -rf "$work"/*.sqlite* "$work"/journal
   ROAMIFY_WEBHOOK_SECRET=$SECRET BIND_ADDR=127.0.0.1:$port WORKERS=1 ROAMIFY_DELIVERY=$delivery \
     HANDLED_LOG=$log setsid taskset -c 0 "$server" >"$work/$name.log" 2>&1 &
   pid=$!
@@ -59,6 +60,7 @@ for ((r = 1; r <= rounds; r++)); do
   run inline 8101 inline "$r" | tee -a "$out"
   run queued 8102 queued "$r" | tee -a "$out"
   run durable 8103 "durable:$work/bench.sqlite" "$r" | tee -a "$out"
+  run journal 8104 "journal:$work/journal" "$r" | tee -a "$out"
 done
 
 # Per round: each mode's figure over inline's requests/s of the same round; then the median.
@@ -71,6 +73,6 @@ ratio() { # name field
     awk '{a[NR]=$1} END {printf "%.3f", (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
 }
 echo "== per-round medians, relative to inline requests/s"
-for name in queued durable; do
+for name in queued durable journal; do
   echo "$name: rps $(ratio "$name" rps)x, handled/s $(ratio "$name" handled_per_s)x"
 done

@@ -1,21 +1,21 @@
 #!/usr/bin/env bash
 # soak.sh: memory stays bounded under a long stream of distinct deliveries (not run in CI).
 #
-#   bench/soak.sh        # DURATION (600 s), MODES ("inline queued durable"), CONNS (16), N (3000000)
+#   bench/soak.sh        # DURATION (600 s), MODES ("inline queued durable journal"), CONNS (16), N (3000000)
 #
 # Starts one release `server` per mode (RUST_LOG=warn, HANDLED_LOG on), all at once, and loads
 # each with its own wrk sending distinct signed deliveries (../shared/bench/post-distinct.lua, a
 # body file from make-distinct.js; N must exceed what one server takes in DURATION, or bodies
 # repeat and become duplicates). Samples each server's RSS every 10 s and prints, per mode, the
 # RSS after the first minute, at the end, their ratio (the goal: within 10 %), how many
-# deliveries were handled, and for durable mode the database's size on disk. The clock starts
+# deliveries were handled, and for the durable modes the size on disk. The clock starts
 # once every server handles deliveries (wrk first reads the whole body file).
 # Needs wrk (apt-get install wrk) and node.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 shared=$(cd "$root/../shared/bench" && pwd)
 duration=${DURATION:-600}
-read -r -a modes <<<"${MODES:-inline queued durable}"
+read -r -a modes <<<"${MODES:-inline queued durable journal}"
 command -v wrk >/dev/null || { echo "soak.sh: needs wrk (apt-get install wrk)" >&2; exit 2; }
 command -v node >/dev/null || { echo "soak.sh: needs node for make-distinct.js" >&2; exit 2; }
 
@@ -39,6 +39,7 @@ for mode in "${modes[@]}"; do
   p=$((p + 1)); port[$mode]=$p
   delivery=$mode
   [[ $mode == durable ]] && delivery="durable:$work/soak.sqlite"
+  [[ $mode == journal ]] && delivery="journal:$work/journal"
   ROAMIFY_WEBHOOK_SECRET=$SECRET BIND_ADDR=127.0.0.1:$p WORKERS=1 RUST_LOG=warn \
     ROAMIFY_DELIVERY=$delivery HANDLED_LOG="$work/$mode.handled" "$server" >"$work/$mode.log" 2>&1 &
   server_pid[$mode]=$!; pids+=($!)
@@ -84,6 +85,7 @@ for mode in "${modes[@]}"; do
   handled=${handled_end[$mode]}
   disk=-
   [[ $mode == durable ]] && disk=$(du -ch "$work"/soak.sqlite* | tail -1 | cut -f1)
+  [[ $mode == journal ]] && disk=$(du -sh "$work/journal" | cut -f1)
   printf '%-8s %12s %12s %8s %10s %s\n' "$mode" "${first[$mode]:-0}" "${last[$mode]}" \
     "$(awk -v a="${last[$mode]}" -v b="${first[$mode]:-1}" 'BEGIN {printf "%.3f", a / b}')" \
     "$handled" "$disk"

@@ -106,9 +106,9 @@ impl JournalOptions {
 /// What it promises, and what it does not:
 /// - **Durability.** [`Enqueued::Stored`] means the delivery's record has been flushed with
 ///   `fdatasync`: it survives a crash of the process or of the machine. A duplicate is answered
-///   only once what was written before it is flushed too. Outcomes, replays and discards are
-///   flushed with the next group but not waited for (replays and discards are): an outcome lost
-///   to a crash means the delivery runs again (at least once).
+///   only once what was written before it is flushed too. Outcomes are flushed with the next
+///   group but not waited for: an outcome lost to a crash means the delivery runs again (at
+///   least once). Replays and discards are answered once flushed.
 /// - **One process.** The directory is locked (`lock`, an OS file lock released when the process
 ///   exits, however it exits); a second open fails while it is held. Several processes on one
 ///   machine need [`SqliteStore`](super::SqliteStore); several machines, `PgStore` or

@@ -87,7 +87,7 @@ impl StoreConfig {
                 Arc::new(SqliteStore::open(path)?)
             }
             StoreUrl::Journal(dir) => {
-                if !dir.join("journal.0").is_file() {
+                if !dir.is_dir() {
                     return Err(OpenError::Missing(dir.clone()));
                 }
                 Arc::new(JournalStore::open(dir)?)

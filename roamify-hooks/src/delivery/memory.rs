@@ -217,12 +217,15 @@ impl State {
         out
     }
 
+    /// Removes the dead letter `key`, if there is one.
+    pub(super) fn take_dead(&mut self, key: &str) -> Option<DeadLetter> {
+        let index = self.dead.iter().position(|d| d.key == key)?;
+        self.dead.remove(index)
+    }
+
     /// [`Store::replay`].
     pub(super) fn replay(&mut self, key: &str) -> bool {
-        let Some(index) = self.dead.iter().position(|d| d.key == key) else {
-            return false;
-        };
-        let Some(dead) = self.dead.remove(index) else {
+        let Some(dead) = self.take_dead(key) else {
             return false;
         };
         self.ready.push_back(Job {
@@ -236,10 +239,7 @@ impl State {
 
     /// [`Store::discard`]: the key stays in the dedupe index, which forgets it on its own.
     pub(super) fn discard(&mut self, key: &str) -> bool {
-        match self.dead.iter().position(|d| d.key == key) {
-            Some(index) => self.dead.remove(index).is_some(),
-            None => false,
-        }
+        self.take_dead(key).is_some()
     }
 
     /// [`Store::counts`] at `now`.

@@ -22,16 +22,10 @@ const RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// anew each time (which the allocator may not give back at once); a larger one's is released.
 const KEPT_CAPACITY: usize = 16 << 20;
 
-/// Writes `bytes` at `offset` of segment `file` and flushes them to the disk.
-pub(super) fn write(
-    files: &mut [File; 2],
-    file: usize,
-    offset: u64,
-    bytes: &[u8],
-) -> std::io::Result<()> {
-    let out = &files[file];
-    write_at(out, bytes, offset)?;
-    out.sync_data()
+/// Writes `bytes` at `offset` of `file` and flushes them to the disk.
+pub(super) fn write(file: &File, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
+    write_at(file, bytes, offset)?;
+    file.sync_data()
 }
 
 #[cfg(unix)]
@@ -57,7 +51,6 @@ pub(super) fn start(
         files,
         current,
         offset,
-        complete: current,
     };
     std::thread::Builder::new()
         .name("roamify-journal".to_owned())
@@ -67,12 +60,11 @@ pub(super) fn start(
 
 struct Flusher {
     files: [File; 2],
-    /// The segment being appended to, and where its next byte goes.
+    /// The segment being appended to, and where its next byte goes. It is also the newest
+    /// segment whose snapshot is on disk (a new one becomes current only once its snapshot is),
+    /// so it is never overwritten until another is.
     current: usize,
     offset: u64,
-    /// The file holding the newest segment whose snapshot is on disk (never overwritten until
-    /// another is).
-    complete: usize,
 }
 
 impl Flusher {
@@ -80,8 +72,8 @@ impl Flusher {
         let mut bytes = Vec::new();
         while let Some((switch, upto)) = self.next(shared, &mut bytes) {
             let result = match switch {
-                Some(file) => write(&mut self.files, file, 0, &bytes),
-                None => write(&mut self.files, self.current, self.offset, &bytes),
+                Some(file) => write(&self.files[file], 0, &bytes),
+                None => write(&self.files[self.current], self.offset, &bytes),
             };
             #[cfg(test)]
             let result = if shared.fail_writes.load(std::sync::atomic::Ordering::SeqCst) {
@@ -122,7 +114,7 @@ impl Flusher {
                 let inner = &mut *inner;
                 inner
                     .log
-                    .start_segment(1 - self.complete, &inner.state, inner.window);
+                    .start_segment(1 - self.current, &inner.state, inner.window);
                 break;
             }
             if !inner.log.buf.is_empty() {
@@ -158,7 +150,6 @@ impl Flusher {
                 match switch {
                     Some(file) => {
                         self.current = file;
-                        self.complete = file;
                         self.offset = written;
                     }
                     None => self.offset += written,

@@ -261,18 +261,24 @@ impl Log {
         self.appended += 1;
     }
 
-    /// The record of an applied settlement (none for a release: leases are not journaled).
-    fn settled(&mut self, key: &str, resolution: &Resolution, clocks: Clocks) {
-        let record = match resolution {
+    /// The record of a settlement `state` has just applied (none for a release: leases are not
+    /// journaled).
+    fn settled(&mut self, settlement: &Settlement, state: &State, clocks: Clocks) {
+        let key = settlement.key.as_str();
+        let record = match &settlement.resolution {
             Resolution::Completed => Record::Completed { key },
             Resolution::Retry { after, .. } => Record::Retry {
                 key,
                 due_ms: clocks.to_unix_ms(clocks.instant + *after),
             },
-            Resolution::Dead { error } => Record::Dead {
-                key,
-                dead_at: crate::time::UnixTime::now().as_secs(),
-                error,
+            // The dead letter it has just buried, with the time it was given.
+            Resolution::Dead { .. } => match state.dead.back() {
+                Some(dead) => Record::Dead {
+                    key,
+                    dead_at: dead.dead_at.as_secs(),
+                    error: &dead.error,
+                },
+                None => return,
             },
             Resolution::Released => return,
         };
@@ -405,8 +411,8 @@ impl JournalStore {
         // returns: appending to a segment that may end in a torn write would hide what follows.
         let target = opened.valid.map_or(0, |valid| 1 - valid);
         log.start_segment(target, &opened.state, Duration::ZERO);
-        let mut files = opened.files;
-        flush::write(&mut files, target, 0, &log.buf)
+        let files = opened.files;
+        flush::write(&files[target], 0, &log.buf)
             .map_err(|e| StoreError::backend("write the journal's first snapshot", e))?;
         let offset = log.buf.len() as u64;
         log.buf.clear();
@@ -529,12 +535,11 @@ impl Store for JournalStore {
         let journaled = inner.broken.is_none();
         let mut applied = Vec::with_capacity(batch.len());
         let mut changed = false;
+        let Inner { state, log, .. } = &mut *inner;
         for settlement in &batch {
-            let done = inner.state.settle(settlement);
+            let done = state.settle(settlement);
             if done && journaled {
-                inner
-                    .log
-                    .settled(&settlement.key, &settlement.resolution, clocks);
+                log.settled(settlement, state, clocks);
                 changed = true;
             }
             applied.push(done);

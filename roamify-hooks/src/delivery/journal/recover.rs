@@ -26,7 +26,7 @@ pub(super) struct Opened {
 }
 
 /// The name of segment file `index`.
-pub(super) fn segment_name(index: usize) -> String {
+fn segment_name(index: usize) -> String {
     format!("journal.{index}")
 }
 
@@ -285,9 +285,7 @@ impl Replay {
                 }
             }
             Record::Replayed { key } => {
-                if let Some(index) = self.state.dead.iter().position(|d| d.key == key)
-                    && let Some(dead) = self.state.dead.remove(index)
-                {
+                if let Some(dead) = self.state.take_dead(key) {
                     self.pend(key, dead.body, 0, 0);
                 }
             }

@@ -20,7 +20,7 @@ const RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// A write buffer keeps its capacity between turns up to this size, so snapshots of a usual size
 /// (the default dedupe bound's is 4.8 MB) reuse the same two buffers instead of allocating
 /// anew each time (which the allocator may not give back at once); a larger one's is released.
-const KEPT_CAPACITY: usize = 16 << 20;
+pub(super) const KEPT_CAPACITY: usize = 16 << 20;
 
 /// Writes `bytes` at `offset` of `file` and flushes them to the disk.
 pub(super) fn write(file: &File, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
@@ -40,11 +40,13 @@ fn write_at(mut file: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
     file.write_all(bytes)
 }
 
-/// Starts the flusher of `files`, appending to `current` at `offset`.
+/// Starts the flusher of `files`, appending to `current` at `offset`; `bytes` is its write
+/// buffer.
 pub(super) fn start(
     files: [File; 2],
     current: usize,
     offset: u64,
+    bytes: Vec<u8>,
     shared: Arc<Shared>,
 ) -> Result<JoinHandle<()>, StoreError> {
     let flusher = Flusher {
@@ -54,7 +56,7 @@ pub(super) fn start(
     };
     std::thread::Builder::new()
         .name("roamify-journal".to_owned())
-        .spawn(move || flusher.serve(&shared))
+        .spawn(move || flusher.serve(&shared, bytes))
         .map_err(|e| StoreError::backend("start the journal's flusher", e))
 }
 
@@ -68,8 +70,7 @@ struct Flusher {
 }
 
 impl Flusher {
-    fn serve(mut self, shared: &Shared) {
-        let mut bytes = Vec::new();
+    fn serve(mut self, shared: &Shared, mut bytes: Vec<u8>) {
         while let Some((switch, upto)) = self.next(shared, &mut bytes) {
             let result = match switch {
                 Some(file) => write(&self.files[file], 0, &bytes),

@@ -115,8 +115,11 @@ impl JournalOptions {
 ///   `RedisStore`. Leases live in memory: a restart makes every unfinished delivery due at once.
 /// - **Bounded.** Memory holds the pending deliveries (at most the queue's capacity), the dead
 ///   letters ([`JournalOptions::dead_letters`]) and the dedupe keys
-///   ([`JournalOptions::dedupe_keys`]), with their bodies; the directory holds two segments of
-///   [`JournalOptions::segment_size`] (more only while a snapshot is larger).
+///   ([`JournalOptions::dedupe_keys`]), with their bodies, and two write buffers, each claimed
+///   at open with room for a snapshot of a full dedupe index (about 27 bytes per key: 5.4 MB by
+///   default, at most 16 MiB), so memory does not step up once snapshots reach that size; the
+///   directory holds two segments of [`JournalOptions::segment_size`] (more only while a
+///   snapshot is larger).
 /// - **Failures.** When a write or a flush fails (a full disk, an I/O error), the deliveries
 ///   waiting on it and every new one are answered with the error (503) while workers keep
 ///   running what is stored; every 200 ms the store tries to write a fresh snapshot to the
@@ -286,6 +289,31 @@ impl Log {
     }
 }
 
+/// One of the two write buffers (the callers' and the flusher's, swapped at each flush), with
+/// room for a snapshot of a full dedupe index (and the headroom `start_segment` reserves) and
+/// written once, so its pages are resident: a store kept busy for a while reaches this
+/// footprint anyway, once its snapshots are full-size; claiming it at open keeps its memory flat
+/// instead of stepping up then. At most [`flush::KEPT_CAPACITY`].
+fn claimed_buffer(dedupe_keys: usize) -> Vec<u8> {
+    let frames = dedupe_keys.div_ceil(SEEN_PER_FRAME) + 1;
+    let snapshot = dedupe_keys
+        .saturating_mul(frame::SEEN_ENTRY)
+        .saturating_add(frames.saturating_mul(frame::FRAME_HEAD + 8))
+        .saturating_add(frame::HEADER_LEN);
+    let len = snapshot
+        .saturating_add(snapshot / 8)
+        .saturating_add(64 << 10)
+        .min(flush::KEPT_CAPACITY);
+    // Written, not only reserved: a fresh allocation's pages are mapped only once touched. Not
+    // with zeros, which the compiler may turn into an allocation of pages the system zeroes
+    // lazily (`calloc`), untouched.
+    let mut buf = Vec::with_capacity(len);
+    buf.extend(std::iter::repeat_n(0xff, len));
+    std::hint::black_box(buf.as_slice());
+    buf.clear();
+    buf
+}
+
 /// Appends a snapshot of `state` to `buf`: the keys known within `window` (all of them if it is
 /// zero), the pending jobs (leased ones as due now), the dead letters, and the end mark.
 fn snapshot(buf: &mut Vec<u8>, generation: u64, state: &State, window: Duration) {
@@ -415,7 +443,7 @@ impl JournalStore {
         flush::write(&files[target], 0, &log.buf)
             .map_err(|e| StoreError::backend("write the journal's first snapshot", e))?;
         let offset = log.buf.len() as u64;
-        log.buf.clear();
+        log.buf = claimed_buffer(options.dedupe_keys);
         log.switch = None;
         log.synced = log.appended;
         let shared = Arc::new(Shared {
@@ -432,7 +460,8 @@ impl JournalStore {
             #[cfg(test)]
             fail_writes: std::sync::atomic::AtomicBool::new(false),
         });
-        let flusher = flush::start(files, target, offset, Arc::clone(&shared))?;
+        let bytes = claimed_buffer(options.dedupe_keys);
+        let flusher = flush::start(files, target, offset, bytes, Arc::clone(&shared))?;
         Ok(Self {
             shared,
             flusher: Some(flusher),
@@ -666,5 +695,44 @@ mod tests {
             enqueue(&store, "refused").expect("enqueue"),
             Enqueued::Stored
         );
+    }
+
+    /// The write buffers claimed at open hold a snapshot of a full dedupe index without
+    /// growing, so a busy store's memory does not step up when its snapshots reach full size.
+    #[test]
+    fn a_full_dedupe_snapshot_fits_the_buffers_claimed_at_open() {
+        const KEYS: usize = 20_000;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = JournalOptions::default().dedupe_keys(KEYS);
+        let store = JournalStore::open_with(dir.path(), options).expect("open");
+        let mut inner = store.shared.lock();
+        let claimed = inner.log.buf.capacity();
+        assert!(
+            claimed >= KEYS * frame::SEEN_ENTRY,
+            "claimed {claimed} bytes"
+        );
+        let now = Instant::now();
+        for n in 0..KEYS {
+            let key = format!("delivery-{n}");
+            let body = key.clone().into_bytes();
+            inner.state.enqueue(key, body, WINDOW, KEYS, now);
+        }
+        for job in inner.state.lease(KEYS, LONG, now) {
+            assert!(
+                inner
+                    .state
+                    .settle(&Settlement::new(&job, Resolution::Completed))
+            );
+        }
+        let inner = &mut *inner;
+        inner.log.start_segment(1, &inner.state, WINDOW);
+        assert!(
+            inner.log.buf.len() > KEYS * frame::SEEN_ENTRY,
+            "the snapshot holds every key"
+        );
+        assert_eq!(inner.log.buf.capacity(), claimed, "written without growing");
+        // And the next one, which reserves room for one like it.
+        inner.log.start_segment(0, &inner.state, WINDOW);
+        assert_eq!(inner.log.buf.capacity(), claimed, "written without growing");
     }
 }

@@ -21,7 +21,7 @@ command -v node >/dev/null || { echo "delivery.sh: needs node for make-distinct.
 
 work=$(mktemp -d /tmp/roamify-delivery.XXXXXX)
 pid=
-stop() { [[ -n $pid ]] && { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; pid=; }; }
+stop() { if [[ -n $pid ]]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; pid=; fi; }
 trap 'stop; rm -rf "$work"' EXIT
 
 echo "== building (release)"

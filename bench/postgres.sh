@@ -26,8 +26,8 @@ done
 work=$(mktemp -d /tmp/roamify-pg.XXXXXX)
 schema=roamify_bench_$$
 pid=
-stop() { [[ -n $pid ]] && { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; pid=; }; }
-trap 'stop; psql "$pg" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1; rm -rf "$work"' EXIT
+stop() { if [[ -n $pid ]]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; pid=; fi; }
+trap 'stop; psql "$pg" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
 echo "== building (release)"
 (cd "$root" && cargo build --release -q --example server)

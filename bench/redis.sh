@@ -31,11 +31,11 @@ rcli() { redis-cli -h "$rhost" -p "$rport" "$@"; }
 work=$(mktemp -d /tmp/roamify-redis.XXXXXX)
 name=bench_$$ schema=roamify_bench_$$
 pid=
-stop() { [[ -n $pid ]] && { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; pid=; }; }
+stop() { if [[ -n $pid ]]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; pid=; fi; }
 clear_redis() {
   rcli --scan --pattern "{$1}:*" | xargs -r -n 500 redis-cli -h "$rhost" -p "$rport" DEL >/dev/null
 }
-trap 'stop; clear_redis "$name"; clear_redis floor_$$; psql "$pg" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1; rm -rf "$work"' EXIT
+trap 'stop; clear_redis "$name" || true; clear_redis floor_$$ || true; psql "$pg" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
 echo "== building (release)"
 (cd "$root" && cargo build --release -q --example server)

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use roamify_hooks::CATALOG;
 use roamify_hooks::delivery::{DeadLetter, Store, StoreCounts};
-use roamify_hooks_cli::store::{StoreConfig, StoreUrl};
+use roamify_hooks_cli::store::{Reader, StoreConfig, StoreUrl};
 use roamify_hooks_cli::{send, verify};
 
 #[derive(Debug, Parser)]
@@ -180,7 +180,7 @@ async fn run(command: Command) -> Result<bool, Failure> {
             Ok(diagnosis.is_valid())
         }
         Command::Stats { store, json } => {
-            let counts = open(&store).await?.counts().await?;
+            let counts = read(&store).await?.counts().await?;
             print_counts(&counts, json)?;
             Ok(true)
         }
@@ -206,19 +206,28 @@ async fn send_command(args: SendArgs) -> Result<bool, Failure> {
     Ok(answer.is_success())
 }
 
-async fn open(args: &StoreArgs) -> Result<Arc<dyn Store>, Failure> {
-    let config = StoreConfig {
+fn config(args: &StoreArgs) -> StoreConfig {
+    StoreConfig {
         url: args.store.clone(),
         pg_schema: args.pg_schema.clone(),
         redis_name: args.redis_name.clone(),
-    };
-    Ok(config.open().await?)
+    }
+}
+
+/// Opens the store to change it.
+async fn open(args: &StoreArgs) -> Result<Arc<dyn Store>, Failure> {
+    Ok(config(args).open().await?)
+}
+
+/// Opens the store to read it (a journal is read while its server runs).
+async fn read(args: &StoreArgs) -> Result<Reader, Failure> {
+    Ok(config(args).read().await?)
 }
 
 async fn dead_letters(command: DeadLetters) -> Result<bool, Failure> {
     match command {
         DeadLetters::List { store, json } => {
-            let letters = open(&store).await?.dead_letters().await?;
+            let letters = read(&store).await?.dead_letters().await?;
             if json {
                 let rows: Vec<serde_json::Value> = letters.iter().map(letter_json).collect();
                 println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -228,7 +237,7 @@ async fn dead_letters(command: DeadLetters) -> Result<bool, Failure> {
             Ok(true)
         }
         DeadLetters::Show { store, key } => {
-            let letters = open(&store).await?.dead_letters().await?;
+            let letters = read(&store).await?.dead_letters().await?;
             let Some(letter) = find(&letters, &key)? else {
                 eprintln!("no dead letter with key {key}");
                 return Ok(false);

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use roamify_hooks::delivery::{
-    JournalStore, PgOptions, PgStore, RedisOptions, RedisStore, SqliteStore, Store, StoreError,
+    DeadLetter, JournalStore, JournalView, PgOptions, PgStore, RedisOptions, RedisStore,
+    SqliteStore, Store, StoreCounts, StoreError,
 };
 
 /// Where deliveries are stored, parsed from a URL: `durable:<path>`, `journal:<dir>`, `postgres://…` or
@@ -14,7 +15,8 @@ use roamify_hooks::delivery::{
 pub enum StoreUrl {
     /// A SQLite file (`durable:<path>`).
     Sqlite(PathBuf),
-    /// A journal directory (`journal:<dir>`), readable only while no server holds it.
+    /// A journal directory (`journal:<dir>`): read at any time, changed (replay, discard) only
+    /// while no server holds it.
     Journal(PathBuf),
     /// A PostgreSQL database (`postgres://…` or `postgresql://…`).
     Postgres(String),
@@ -40,6 +42,18 @@ pub enum OpenError {
     /// one).
     #[error("no database at {}", .0.display())]
     Missing(PathBuf),
+    /// A journal held by a running server (or that failed to open): replay and discard change
+    /// the journal, which only the one process holding its directory can do.
+    #[error(
+        "cannot change the journal at {}: stop its server first (stats and dead-letters list/show read it while it runs)", .dir.display()
+    )]
+    JournalHeld {
+        /// The journal's directory.
+        dir: PathBuf,
+        /// Why it could not be opened.
+        #[source]
+        source: StoreError,
+    },
     /// The store failed to open.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -73,8 +87,9 @@ pub struct StoreConfig {
 }
 
 impl StoreConfig {
-    /// Opens the store. A SQLite file or a journal must exist already; a journal opens only
-    /// while no server holds it (its directory's lock).
+    /// Opens the store, to change it. A SQLite file or a journal must exist already; a journal
+    /// opens only while no server holds it (its directory's lock). To read, see
+    /// [`read`](Self::read).
     ///
     /// # Errors
     /// When the file is missing, or the store cannot be opened or reached.
@@ -90,7 +105,12 @@ impl StoreConfig {
                 if !dir.is_dir() {
                     return Err(OpenError::Missing(dir.clone()));
                 }
-                Arc::new(JournalStore::open(dir)?)
+                Arc::new(
+                    JournalStore::open(dir).map_err(|source| OpenError::JournalHeld {
+                        dir: dir.clone(),
+                        source,
+                    })?,
+                )
             }
             StoreUrl::Postgres(url) => Arc::new(
                 PgStore::connect(url, PgOptions::default().schema(self.pg_schema.as_str())).await?,
@@ -100,5 +120,63 @@ impl StoreConfig {
                     .await?,
             ),
         })
+    }
+
+    /// Opens the store to read it. A journal is read from its files without its lock
+    /// ([`JournalView`]), so it can be inspected while its server runs; every other store is
+    /// [`open`](Self::open)ed.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open); for a journal, when its files cannot be read.
+    pub async fn read(&self) -> Result<Reader, OpenError> {
+        if let StoreUrl::Journal(dir) = &self.url {
+            if !dir.is_dir() {
+                return Err(OpenError::Missing(dir.clone()));
+            }
+            return Ok(Reader::Journal(JournalView::read(dir)?));
+        }
+        Ok(Reader::Store(self.open().await?))
+    }
+}
+
+/// A store opened to be read ([`StoreConfig::read`]).
+#[non_exhaustive]
+pub enum Reader {
+    /// The store itself.
+    Store(Arc<dyn Store>),
+    /// A journal's contents, as of its server's last flush.
+    Journal(JournalView),
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Store(_) => f.write_str("Reader::Store(..)"),
+            Self::Journal(view) => f.debug_tuple("Reader::Journal").field(view).finish(),
+        }
+    }
+}
+
+impl Reader {
+    /// The dead letters, oldest first.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        match self {
+            Self::Store(store) => store.dead_letters().await,
+            Self::Journal(view) => Ok(view.dead_letters().to_vec()),
+        }
+    }
+
+    /// What the store holds, by state.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn counts(&self) -> Result<StoreCounts, StoreError> {
+        match self {
+            Self::Store(store) => store.counts().await,
+            Self::Journal(view) => Ok(view.counts()),
+        }
     }
 }

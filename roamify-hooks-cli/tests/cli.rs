@@ -225,10 +225,10 @@ async fn dead_letters_are_listed_replayed_discarded_and_counted_by_the_binary() 
     receiver.shutdown(Duration::from_secs(5));
 }
 
-/// A journal is read by the binary once its server stopped: it lists and replays its dead
-/// letters; while a server holds it, the binary says so instead of reading it.
+/// A journal is read by the binary while its server holds it (lists, shows, counts), and
+/// changed (replay) once the server let go of it; while held, a replay says why it cannot.
 #[actix_web::test]
-async fn a_journal_is_read_once_its_server_let_go_of_it() {
+async fn a_journal_is_read_while_held_and_changed_once_its_server_let_go_of_it() {
     use roamify_hooks::delivery::{Enqueued, JournalStore, Resolution, Settlement, Store};
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -252,11 +252,36 @@ async fn a_journal_is_read_once_its_server_let_go_of_it() {
     let settled = store.settle(vec![Settlement::new(&job, dead)]).await;
     assert_eq!(settled.expect("settle"), [true]);
 
-    let held = cli_async(&["dead-letters", "list", "--store", &store_url]).await;
-    assert!(!held.status.success(), "held by a server: {held:?}");
+    // Outcomes are flushed with the next group: this delivery's answer waits for the burial.
+    let stored = store
+        .enqueue("fresh".to_owned(), body("4.44").into_bytes(), window, 10)
+        .await
+        .expect("enqueue");
+    assert_eq!(stored, Enqueued::Stored);
+
+    let held = dead_keys(&store_url).await;
+    assert_eq!(held.len(), 1, "read while held: {held:?}");
+    assert_eq!(held[0].0, "dead-1");
+    assert_eq!(held[0].2, "ledger unavailable");
+    let shown = cli_async(&["dead-letters", "show", "dead", "--store", &store_url]).await;
+    assert!(shown.status.success(), "show while held: {shown:?}");
+    assert!(stdout(&shown).contains("ledger unavailable"), "{shown:?}");
+    assert!(stdout(&shown).contains("3.33"), "the body: {shown:?}");
+    let stats = cli_async(&["stats", "--json", "--store", &store_url]).await;
+    assert!(stats.status.success(), "stats while held: {stats:?}");
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).expect("stats json");
+    assert_eq!(
+        (stats["ready"].as_u64(), stats["dead"].as_u64()),
+        (Some(1), Some(1)),
+        "{stats}"
+    );
+    let refused = cli_async(&["dead-letters", "replay", "dead-1", "--store", &store_url]).await;
+    assert!(!refused.status.success(), "replay while held: {refused:?}");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("stop its server first"), "{said}");
     assert!(
-        String::from_utf8_lossy(&held.stderr).contains("in use by another process"),
-        "{held:?}"
+        said.contains("in use by another process"),
+        "the cause: {said}"
     );
     drop(store);
 
@@ -270,8 +295,8 @@ async fn a_journal_is_read_once_its_server_let_go_of_it() {
     assert!(store.dead_letters().await.expect("dead letters").is_empty());
     assert_eq!(
         store.pending().await.expect("pending"),
-        1,
-        "replayed, waiting to run"
+        2,
+        "replayed, waiting to run beside the fresh one"
     );
 }
 

@@ -1,5 +1,6 @@
 //! The journal store on real files: what it keeps across a reopen, segments turning over under a
-//! stream, a write torn by a crash, a snapshot interrupted by one, and the directory's lock.
+//! stream, a write torn by a crash, a snapshot interrupted by one, the directory's lock, and a
+//! view read from the files while a store holds them.
 //! (The promises every store keeps are in `store_conformance.rs`; a server killed with SIGKILL
 //! mid-stream is in the workspace's `tests/crash.rs`.)
 
@@ -7,7 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use roamify_hooks::delivery::{
-    Enqueued, Job, JournalOptions, JournalStore, Resolution, Settlement, Store,
+    Enqueued, Job, JournalOptions, JournalStore, JournalView, Resolution, Settlement, Store,
+    StoreCounts,
 };
 
 const LONG: Duration = Duration::from_secs(3600);
@@ -251,4 +253,104 @@ async fn one_process_at_a_time_holds_a_journal() {
     );
     drop(store);
     JournalStore::open_with(dir.path(), small()).expect("free once the first is dropped");
+}
+
+/// The view's counts beside the store's own: leases are not journaled, so a leased job reads as
+/// ready.
+async fn store_counts_unleased(store: &JournalStore) -> StoreCounts {
+    let mut counts = store.counts().await.expect("counts");
+    counts.ready += counts.leased;
+    counts.leased = 0;
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_view_reads_a_journal_its_store_holds_while_segments_turn_over() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = std::sync::Arc::new(JournalStore::open_with(dir.path(), small()).expect("open"));
+    for key in ["dead", "retrying", "ready-1", "ready-2"] {
+        assert_eq!(enqueue(&store, key).await, Enqueued::Stored);
+    }
+    for job in lease_all(&store).await {
+        let resolution = match job.key.as_str() {
+            "dead" => Resolution::Dead {
+                error: "ledger unavailable".to_owned(),
+            },
+            "retrying" => Resolution::Retry {
+                after: LONG,
+                error: "timeout".to_owned(),
+            },
+            _ => Resolution::Released,
+        };
+        settle(&store, &job, resolution).await;
+    }
+    // Outcomes are flushed with the next group: this delivery's answer waits for them.
+    assert_eq!(enqueue(&store, "fresh").await, Enqueued::Stored);
+
+    let view = JournalView::read_with(dir.path(), &small()).expect("view while held");
+    let counts = view.counts();
+    assert_eq!(
+        (counts.ready, counts.leased, counts.retrying, counts.dead),
+        (3, 0, 1, 1)
+    );
+    assert_eq!(counts, store_counts_unleased(&store).await);
+    let dead = view.dead_letters();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].key, "dead");
+    assert_eq!(dead[0].error, "ledger unavailable");
+    assert_eq!(dead[0].body, body("dead"));
+
+    // Read again and again while a stream turns the 64 KiB segments over: every view is whole
+    // (the dead letter and the retry are in each snapshot), never an error.
+    let writer = {
+        let store = std::sync::Arc::clone(&store);
+        tokio::spawn(async move {
+            for round in 0..30 {
+                for n in 0..100 {
+                    let key = format!("k-{round}-{n}");
+                    assert_eq!(enqueue(&store, &key).await, Enqueued::Stored);
+                }
+                for job in lease_all(&store).await {
+                    let resolution = if job.key.starts_with("k-") {
+                        Resolution::Completed
+                    } else {
+                        Resolution::Released
+                    };
+                    settle(&store, &job, resolution).await;
+                }
+            }
+        })
+    };
+    let path = dir.path().to_path_buf();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reading = std::sync::Arc::clone(&done);
+    let views = tokio::task::spawn_blocking(move || {
+        let mut views = 0;
+        while !reading.load(std::sync::atomic::Ordering::Acquire) {
+            let view = JournalView::read_with(&path, &small()).expect("view while written");
+            assert_eq!(view.counts().dead, 1, "{view:?}");
+            assert_eq!(view.dead_letters()[0].key, "dead");
+            assert_eq!(view.counts().retrying, 1, "{view:?}");
+            views += 1;
+        }
+        views
+    });
+    writer.await.expect("writer");
+    done.store(true, std::sync::atomic::Ordering::Release);
+    let views = views.await.expect("views");
+    assert!(views > 0, "read while the stream was written");
+    assert_eq!(enqueue(&store, "last").await, Enqueued::Stored);
+    let view = JournalView::read_with(dir.path(), &small()).expect("final view");
+    assert_eq!(view.counts(), store_counts_unleased(&store).await);
+}
+
+#[test]
+fn a_view_of_a_directory_without_a_journal_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let error = JournalView::read(dir.path()).expect_err("no segments");
+    assert!(
+        error.report().contains("holds no journal"),
+        "{}",
+        error.report()
+    );
 }

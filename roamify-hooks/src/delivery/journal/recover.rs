@@ -68,11 +68,36 @@ pub(super) fn open(
     if created {
         sync_dir(dir).map_err(|e| StoreError::backend("sync the journal's directory", e))?;
     }
-    let fail = |e| StoreError::backend("read the journal", e);
-    let headers = [
-        header(&files[0]).map_err(fail)?,
-        header(&files[1]).map_err(fail)?,
-    ];
+    let found = newest_complete([Some(&files[0]), Some(&files[1])], options)
+        .map_err(|e| StoreError::backend("read the journal", e))?;
+    let (state, valid) = match found.state {
+        Some((index, state)) => (state, Some(index)),
+        None => (State::new(options.dedupe_keys, options.dead_letters), None),
+    };
+    Ok(Opened {
+        state,
+        generation: found.generation,
+        valid,
+        files,
+        lock,
+    })
+}
+
+/// What the segment files hold: the highest generation of any header, and the state of the
+/// newest segment whose snapshot is complete, with that file's index.
+struct Found {
+    generation: u64,
+    state: Option<(usize, State)>,
+}
+
+/// Replays the newest complete segment among `files` (`None`: a file that does not exist).
+fn newest_complete(files: [Option<&File>; 2], options: &JournalOptions) -> std::io::Result<Found> {
+    let mut headers = [None, None];
+    for (header_of, file) in headers.iter_mut().zip(files) {
+        if let Some(file) = file {
+            *header_of = header(file)?;
+        }
+    }
     let generation = headers.iter().flatten().copied().max().unwrap_or(0);
     let mut newest_first: Vec<(usize, u64)> = headers
         .iter()
@@ -81,23 +106,44 @@ pub(super) fn open(
         .collect();
     newest_first.sort_by_key(|(_, generation)| Reverse(*generation));
     for (index, segment_generation) in newest_first {
-        if let Some(state) = replay(&files[index], segment_generation, options).map_err(fail)? {
-            return Ok(Opened {
-                state,
+        let Some(file) = files[index] else { continue };
+        if let Some(state) = replay(file, segment_generation, options)? {
+            return Ok(Found {
                 generation,
-                valid: Some(index),
-                files,
-                lock,
+                state: Some((index, state)),
             });
         }
     }
-    Ok(Opened {
-        state: State::new(options.dedupe_keys, options.dead_letters),
+    Ok(Found {
         generation,
-        valid: None,
-        files,
-        lock,
+        state: None,
     })
+}
+
+/// The state of the journal in `dir` as its files hold it, read without its lock and without
+/// writing anything: `None` when no segment holds a complete snapshot.
+///
+/// A server may be appending meanwhile: a record it is writing fails its checksum and ends the
+/// replay there, as a torn write does, so what is read is the state as of some moment of the
+/// server's life (the end of one of its flushes).
+pub(super) fn read(dir: &Path, options: &JournalOptions) -> Result<Option<State>, StoreError> {
+    let fail = |e| StoreError::backend("read the journal", e);
+    let mut files = [None, None];
+    for (index, file) in files.iter_mut().enumerate() {
+        *file = match File::open(dir.join(segment_name(index))) {
+            Ok(file) => Some(file),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(fail(e)),
+        };
+    }
+    if files.iter().all(Option::is_none) {
+        return Err(fail(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{} holds no journal (no segment files)", dir.display()),
+        )));
+    }
+    let found = newest_complete([files[0].as_ref(), files[1].as_ref()], options).map_err(fail)?;
+    Ok(found.state.map(|(_, state)| state))
 }
 
 /// Opens segment file `index`, filling it with zeros up to `size` if it is shorter.

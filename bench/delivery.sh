@@ -10,7 +10,13 @@
 # http-compare.sh cannot see: how many deliveries the workers *handled* during the measured run,
 # counted from the server's HANDLED_LOG just before and just after it. For the queued modes
 # requests/s only says how fast deliveries were stored; handled/s says how fast they were run.
-# Prints each round, then per-round ratios to inline's requests/s and their medians.
+# It also reads the server's CPU time over the run (every thread, from /proc): per delivery, what
+# each mode costs the server's core; as a share of the run, whether that core set the rate. When
+# inline's server leaves part of its core unused (wrk, on the other core, is near its own limit),
+# ratios to inline's requests/s flatter the other modes; the ratio of CPU time per delivery does
+# not depend on the load generator.
+# Prints each round, then per-round ratios to inline (requests/s, handled/s, CPU per delivery)
+# and their medians.
 # Needs wrk (apt-get install wrk) and node (for make-distinct.js).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,6 +38,9 @@ node "$shared/make-distinct.js" "${N:-1000000}" "$SECRET" "$DISTINCT_FILE"
 export RUST_LOG=${RUST_LOG:-warn}
 
 lines() { [[ -f $1 ]] && wc -l <"$1" || echo 0; }
+hz=$(getconf CLK_TCK)
+# ticks PID: CPU time used by a process so far (user + system, all threads), in clock ticks.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # run NAME PORT DELIVERY: one measured run; prints "round R NAME rps=… handled_per_s=… p99_us=… errors=…"
 run() {
@@ -46,13 +55,18 @@ run() {
   done
   local url=http://127.0.0.1:$port/webhooks/roamify
   WRK_PHASE=warmup taskset -c 1 wrk -t1 -c"$conns" -d"${warmup}s" -s "$shared/post-distinct.lua" "$url" >/dev/null
-  local before after line
-  before=$(lines "$log")
+  local before after line ticks0 ticks1
+  before=$(lines "$log") ticks0=$(ticks "$pid")
   line=$(WRK_PHASE=run taskset -c 1 wrk -t1 -c"$conns" -d"${duration}s" -s "$shared/post-distinct.lua" "$url" | grep '^RESULT')
-  after=$(lines "$log")
+  after=$(lines "$log") ticks1=$(ticks "$pid")
   stop
   local handled=$(( (after - before) / duration ))
-  echo "round $r $name ${line#RESULT } handled_per_s=$handled"
+  # The server's CPU time (every thread, user and system) per delivery handled during the run,
+  # and as a share of its core over the run's duration (the server idles while wrk reads the body
+  # file before its run): under 100 %, something else than the server's core set the rate.
+  local cpu_ns=$(( (ticks1 - ticks0) * 1000000000 / hz / (after - before > 0 ? after - before : 1) ))
+  local busy=$(( (ticks1 - ticks0) * 100 / hz / duration ))
+  echo "round $r $name ${line#RESULT } handled_per_s=$handled cpu_us=$((cpu_ns / 1000)).$(( cpu_ns % 1000 / 100 )) busy=$busy%"
 }
 
 out="$work/results.txt"
@@ -72,7 +86,22 @@ ratio() { # name field
     END { for (r in base) if (base[r] > 0) print v[r " " n] / base[r] }' "$out" | sort -n |
     awk '{a[NR]=$1} END {printf "%.3f", (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
 }
+# Per round: inline's CPU time per delivery over the mode's (what the server could do with its
+# core to itself, whatever the load generator managed); then the median.
+capacity() { # name
+  awk -v n="$1" '
+    function val(key,   i, kv) { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) return kv[2] } }
+    /^round/ { cpu[$2 " " $3] = val("cpu_us"); rounds[$2] = 1 }
+    END { for (r in rounds) if (cpu[r " " n] > 0) print cpu[r " inline"] / cpu[r " " n] }' "$out" | sort -n |
+    awk '{a[NR]=$1} END {printf "%.3f", (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
+}
+median_of() { # name field (a number, % allowed)
+  awk -v n="$1" -v f="$2" '$3 == n { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) { sub(/%/, "", kv[2]); print kv[2] } } }' "$out" |
+    sort -n | awk '{a[NR]=$1} END {printf "%s", (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
+}
 echo "== per-round medians, relative to inline requests/s"
 for name in queued durable journal; do
-  echo "$name: rps $(ratio "$name" rps)x, handled/s $(ratio "$name" handled_per_s)x"
+  echo "$name: rps $(ratio "$name" rps)x, handled/s $(ratio "$name" handled_per_s)x, CPU per delivery: inline's / this $(capacity "$name")x"
 done
+echo "== server CPU per delivery (median µs): inline $(median_of inline cpu_us), queued $(median_of queued cpu_us), durable $(median_of durable cpu_us), journal $(median_of journal cpu_us)"
+echo "== the server's use of its core during the runs (median): inline $(median_of inline busy)%, queued $(median_of queued busy)%, durable $(median_of durable busy)%, journal $(median_of journal busy)%"

@@ -77,14 +77,17 @@ for ((r = 1; r <= rounds; r++)); do
   run journal 8104 "journal:$work/journal" "$r" | tee -a "$out"
 done
 
+# median FORMAT: the median of the numbers on standard input, one per line.
+median() {
+  sort -n | awk -v f="$1" '{a[NR]=$1} END {printf f, (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
+}
 # Per round: each mode's figure over inline's requests/s of the same round; then the median.
 ratio() { # name field
   awk -v n="$1" -v f="$2" '
     function val(line, key,   i, kv) { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) return kv[2] } }
     /^round/ { v[$2 " " $3] = val($0, f); base[$2] = (base[$2] ? base[$2] : 0) }
     /^round [0-9]+ inline / { for (i = 1; i <= NF; i++) if ($i ~ /^rps=/) { split($i, kv, "="); base[$2] = kv[2] } }
-    END { for (r in base) if (base[r] > 0) print v[r " " n] / base[r] }' "$out" | sort -n |
-    awk '{a[NR]=$1} END {printf "%.3f", (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
+    END { for (r in base) if (base[r] > 0) print v[r " " n] / base[r] }' "$out" | median %.3f
 }
 # Per round: inline's CPU time per delivery over the mode's (what the server could do with its
 # core to itself, whatever the load generator managed); then the median.
@@ -92,12 +95,10 @@ capacity() { # name
   awk -v n="$1" '
     function val(key,   i, kv) { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) return kv[2] } }
     /^round/ { cpu[$2 " " $3] = val("cpu_us"); rounds[$2] = 1 }
-    END { for (r in rounds) if (cpu[r " " n] > 0) print cpu[r " inline"] / cpu[r " " n] }' "$out" | sort -n |
-    awk '{a[NR]=$1} END {printf "%.3f", (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
+    END { for (r in rounds) if (cpu[r " " n] > 0) print cpu[r " inline"] / cpu[r " " n] }' "$out" | median %.3f
 }
 median_of() { # name field (a number, % allowed)
-  awk -v n="$1" -v f="$2" '$3 == n { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) { sub(/%/, "", kv[2]); print kv[2] } } }' "$out" |
-    sort -n | awk '{a[NR]=$1} END {printf "%s", (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
+  awk -v n="$1" -v f="$2" '$3 == n { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) { sub(/%/, "", kv[2]); print kv[2] } } }' "$out" | median %s
 }
 echo "== per-round medians, relative to inline requests/s"
 for name in queued durable journal; do

@@ -240,11 +240,13 @@ async fn a_journal_is_read_while_held_and_changed_once_its_server_let_go_of_it()
 
     let store = JournalStore::open(&journal).expect("open");
     let window = Duration::from_secs(3600);
-    let stored = store
-        .enqueue("dead-1".to_owned(), body("3.33").into_bytes(), window, 10)
-        .await
-        .expect("enqueue");
-    assert_eq!(stored, Enqueued::Stored);
+    let enqueue = |key: &str, balance: &str| {
+        store.enqueue(key.to_owned(), body(balance).into_bytes(), window, 10)
+    };
+    assert_eq!(
+        enqueue("dead-1", "3.33").await.expect("enqueue"),
+        Enqueued::Stored
+    );
     let job = store.lease(1, window).await.expect("lease").remove(0);
     let dead = Resolution::Dead {
         error: "ledger unavailable".to_owned(),
@@ -253,11 +255,10 @@ async fn a_journal_is_read_while_held_and_changed_once_its_server_let_go_of_it()
     assert_eq!(settled.expect("settle"), [true]);
 
     // Outcomes are flushed with the next group: this delivery's answer waits for the burial.
-    let stored = store
-        .enqueue("fresh".to_owned(), body("4.44").into_bytes(), window, 10)
-        .await
-        .expect("enqueue");
-    assert_eq!(stored, Enqueued::Stored);
+    assert_eq!(
+        enqueue("fresh", "4.44").await.expect("enqueue"),
+        Enqueued::Stored
+    );
 
     let held = dead_keys(&store_url).await;
     assert_eq!(held.len(), 1, "read while held: {held:?}");

@@ -649,13 +649,9 @@ impl JournalView {
             dedupe_keys: 1,
             ..options.clone()
         };
-        let Some(state) = recover::read(dir.as_ref(), &options)? else {
-            // Created but never written past its first snapshot: empty.
-            return Ok(Self {
-                counts: StoreCounts::default(),
-                dead: Vec::new(),
-            });
-        };
+        // No complete snapshot: created but never written past its first one, so empty.
+        let state = recover::read(dir.as_ref(), &options)?
+            .unwrap_or_else(|| State::new(options.dedupe_keys, options.dead_letters));
         Ok(Self {
             counts: state.counts(Instant::now()),
             dead: state.dead.into_iter().collect(),

@@ -84,12 +84,12 @@ pub(crate) fn ended(outcome: &Outcome, key: Option<&str>, started: Option<Instan
         Outcome::TooOld { age, .. } => {
             tracing::warn!(target: TARGET, %category, %kind, key, ?age, "delivery refused (400): older than the maximum age");
         }
-        Outcome::Unavailable { reason } => {
+        Outcome::Unavailable { reason, .. } => {
             let cause = reason.report();
-            tracing::warn!(target: TARGET, %category, %kind, reason = reason.label(), %cause, "delivery refused for now (503); Roamify will retry");
+            tracing::warn!(target: TARGET, %category, %kind, key, reason = reason.label(), %cause, "delivery refused for now (503); Roamify will retry");
         }
         Outcome::ShuttingDown => {
-            tracing::warn!(target: TARGET, "delivery refused (503): shutting down; Roamify will retry");
+            tracing::warn!(target: TARGET, key, "delivery refused (503): shutting down; Roamify will retry");
         }
         Outcome::BadSignature(reason) => {
             tracing::warn!(target: TARGET, cause = %reason, "delivery refused (401): invalid signature");

@@ -57,6 +57,8 @@ pub enum Outcome {
     /// Verified, but it could not be stored (the queue is full, or the store failing): answer
     /// 503 so Roamify retries. Nothing was acknowledged.
     Unavailable {
+        /// The event.
+        event: EventName,
         /// Why, for logs (the store's error keeps its cause).
         reason: Unavailable,
     },
@@ -93,11 +95,9 @@ impl Outcome {
             | Self::HandlerFailed { event, .. }
             | Self::Queued { event, .. }
             | Self::Duplicate { event, .. }
-            | Self::TooOld { event, .. } => Some(event),
-            Self::BadSignature(_)
-            | Self::Malformed { .. }
-            | Self::Unavailable { .. }
-            | Self::ShuttingDown => None,
+            | Self::TooOld { event, .. }
+            | Self::Unavailable { event, .. } => Some(event),
+            Self::BadSignature(_) | Self::Malformed { .. } | Self::ShuttingDown => None,
         }
     }
 
@@ -144,7 +144,7 @@ impl Outcome {
             Self::BadSignature(_) => "bad_signature",
             Self::Malformed { .. } => "malformed",
             Self::TooOld { .. } => "too_old",
-            Self::Unavailable { reason } => reason.label(),
+            Self::Unavailable { reason, .. } => reason.label(),
             Self::ShuttingDown => "shutting_down",
             Self::Handled { .. }
             | Self::Acknowledged { .. }

@@ -526,7 +526,8 @@ async fn ingest_only_and_worker_only_receivers_split_the_work_over_one_store() {
         matches!(
             refused,
             Outcome::Unavailable {
-                reason: Unavailable::WorkerOnly
+                reason: Unavailable::WorkerOnly,
+                ..
             }
         ),
         "a worker-only receiver accepts nothing: {refused:?}"

@@ -162,11 +162,13 @@ async fn a_failing_store_answers_503_with_its_cause_loses_nothing_and_recovers()
 
     let refused = deliver(&receiver, &body(6, 0)).await;
     let Outcome::Unavailable {
+        event,
         reason: Unavailable::Store(error),
     } = &refused
     else {
         panic!("a new delivery is refused while the store is down: {refused:?}");
     };
+    assert_eq!((event.category(), event.kind()), ("partner", "top_up"));
     let cause = error.source().expect("the store error keeps its cause");
     assert_eq!(cause.to_string(), "connection refused");
     assert_eq!(
@@ -230,7 +232,7 @@ async fn a_locked_sqlite_file_refuses_with_sqlites_error_and_keeps_what_it_ackno
     let other = rusqlite::Connection::open(&path).expect("open");
     other.execute_batch("BEGIN EXCLUSIVE").expect("lock");
     let refused = deliver(&receiver, &body(4, 0)).await;
-    let Outcome::Unavailable { reason } = &refused else {
+    let Outcome::Unavailable { reason, .. } = &refused else {
         panic!("refused while the file is locked: {refused:?}");
     };
     assert_eq!(reason.label(), "store_failed");
@@ -287,6 +289,7 @@ async fn a_full_sqlite_file_refuses_new_deliveries_and_accepts_them_again_once_w
     assert!(stored >= 3, "the file held only {stored} deliveries");
     let Outcome::Unavailable {
         reason: Unavailable::Store(error),
+        ..
     } = &refused
     else {
         panic!("a new delivery is refused when the file is full: {refused:?}");
@@ -635,6 +638,7 @@ async fn outage(store: Arc<dyn Store>, proxy: &Proxy, what: &str) {
     let refused = deliver(&receiver, &body(4, 0)).await;
     let Outcome::Unavailable {
         reason: Unavailable::Store(error),
+        ..
     } = &refused
     else {
         panic!("refused while the {what} is unreachable: {refused:?}");

@@ -36,19 +36,7 @@ impl<D: Dispatch> Receiver<D> {
             Step::Done(outcome) => outcome,
             Step::Await(awaited) => self.receive_awaited(awaited, body).await,
             #[cfg(feature = "queue")]
-            Step::Enqueue(enqueued) => {
-                let outcome = self
-                    .enqueue(
-                        enqueued.engine,
-                        &enqueued.event,
-                        enqueued.name,
-                        body,
-                        enqueued.secret_index,
-                    )
-                    .await;
-                observe::ended(&outcome, None, enqueued.started);
-                outcome
-            }
+            Step::Enqueue(enqueued) => self.enqueue(enqueued, body).await,
             #[cfg(not(feature = "queue"))]
             Step::Never(never, _) => match never {},
         }
@@ -260,53 +248,62 @@ impl<D: Dispatch> Receiver<D> {
         (age > max_age).then_some(age)
     }
 
+    /// Stores a delivery for the workers, and logs how that went (a refusal with its key).
     #[cfg(feature = "queue")]
-    async fn enqueue(
-        &self,
-        engine: &Engine,
-        event: &Event,
-        name: EventName,
-        body: &[u8],
-        secret_index: usize,
-    ) -> Outcome {
+    async fn enqueue(&self, enqueued: Enqueued<'_>, body: &[u8]) -> Outcome {
         use crate::delivery::Accepted;
-        let key = idempotency_key(event, body);
-        match engine.accept(key.clone(), body).await {
+        let Enqueued {
+            engine,
+            event,
+            name,
+            secret_index,
+            started,
+        } = enqueued;
+        let key = idempotency_key(&event, body);
+        let counters = &self.inner.counters;
+        let outcome = match engine.accept(key.clone(), body).await {
             Accepted::Stored => {
-                Counters::bump(&self.inner.counters.queued);
-                Outcome::Queued {
+                Counters::bump(&counters.queued);
+                let outcome = Outcome::Queued {
                     event: name,
                     key,
                     secret_index,
-                }
+                };
+                observe::ended(&outcome, None, started);
+                return outcome;
             }
             Accepted::Duplicate => {
-                Counters::bump(&self.inner.counters.deduplicated);
+                Counters::bump(&counters.deduplicated);
                 Outcome::Duplicate {
                     event: name,
                     secret_index,
                 }
             }
             Accepted::Full => {
-                Counters::bump(&self.inner.counters.refused_full);
+                Counters::bump(&counters.refused_full);
                 Outcome::Unavailable {
+                    event: name,
                     reason: Unavailable::QueueFull,
                 }
             }
             Accepted::Unavailable(error) => {
-                Counters::bump(&self.inner.counters.refused_unavailable);
+                Counters::bump(&counters.refused_unavailable);
                 Outcome::Unavailable {
+                    event: name,
                     reason: Unavailable::Store(error),
                 }
             }
             Accepted::ShuttingDown => {
-                Counters::bump(&self.inner.counters.refused_shutting_down);
+                Counters::bump(&counters.refused_shutting_down);
                 Outcome::ShuttingDown
             }
             Accepted::WorkerOnly => Outcome::Unavailable {
+                event: name,
                 reason: Unavailable::WorkerOnly,
             },
-        }
+        };
+        observe::ended(&outcome, Some(&key), started);
+        outcome
     }
 
     /// Runs the handler of an already verified and parsed event, now.

@@ -54,12 +54,60 @@ pub fn start_server_with_metrics(secret: &str, env: &[(&str, &str)]) -> (Running
     (running, addr, metrics)
 }
 
+/// Starts `command` (which runs the example `name`, e.g. under a wrapper) as [`start_server`]
+/// does, and copies the rest of its standard output (its log) to the file `log`, line by line,
+/// until it exits; its standard error goes to the same file.
+pub fn start_command_logged(
+    mut command: Command,
+    name: &str,
+    secret: &str,
+    env: &[(&str, &str)],
+    log: &std::path::Path,
+) -> (Running, String) {
+    use std::io::Write as _;
+    configure(&mut command, secret, env);
+    let mut file = std::fs::File::create(log).expect("create the log file");
+    command.stderr(file.try_clone().expect("the log file, again"));
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("start the {name} example (built by cargo test): {e}"));
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout"))
+        .lines()
+        .map_while(Result::ok);
+    let first = lines
+        .by_ref()
+        .find(|line| line.starts_with("listening on "))
+        .unwrap_or_default();
+    std::thread::spawn(move || {
+        for line in lines {
+            if writeln!(file, "{line}").is_err() {
+                break;
+            }
+        }
+    });
+    (Running(child), webhook_addr(&first))
+}
+
 fn spawn_server(
     name: &str,
     secret: &str,
     env: &[(&str, &str)],
 ) -> (Running, impl Iterator<Item = String> + use<>) {
     let mut command = Command::new(example(name));
+    configure(&mut command, secret, env);
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("start the {name} example (built by cargo test): {e}"));
+    let stdout = child.stdout.take().expect("stdout");
+    let lines = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .filter(|line| line.starts_with("listening on ") || line.starts_with("metrics on "));
+    (Running(child), lines)
+}
+
+/// The server's address, secret, one worker, WARN logging, its standard output piped; then `env`.
+fn configure(command: &mut Command, secret: &str, env: &[(&str, &str)]) {
     command
         .env("ROAMIFY_WEBHOOK_SECRET", secret)
         .env("BIND_ADDR", "127.0.0.1:0")
@@ -70,15 +118,6 @@ fn spawn_server(
     for (key, value) in env {
         command.env(key, value);
     }
-    let mut child = command
-        .spawn()
-        .unwrap_or_else(|e| panic!("start the {name} example (built by cargo test): {e}"));
-    let stdout = child.stdout.take().expect("stdout");
-    let lines = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .filter(|line| line.starts_with("listening on ") || line.starts_with("metrics on "));
-    (Running(child), lines)
 }
 
 fn webhook_addr(line: &str) -> String {

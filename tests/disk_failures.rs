@@ -1,15 +1,17 @@
-//! The SQLite store when the disk refuses writes, for real: the server example runs as a child
-//! process in durable mode while the operating system makes its database files unwritable.
+//! The durable stores when the disk refuses writes, for real: the server example runs as a
+//! child process in a durable mode while the operating system makes its store's files unwritable.
 //!
 //! - A file size limit (`RLIMIT_FSIZE`, set with `prlimit`, with `SIGXFSZ` ignored) that the
-//!   database reaches: writes past it fail with `EFBIG` or come out short, as on a full disk.
-//! - The database's files made immutable (`chattr +i`), then writable again (needs root with
-//!   `CAP_LINUX_IMMUTABLE` on a file system that supports it; skipped, saying so, elsewhere,
-//!   unless `ROAMIFY_TEST_NO_SKIP` is set, as CI does).
+//!   SQLite database reaches: writes past it fail with `EFBIG` or come out short, as on a full
+//!   disk. (The journal writes into segment files allocated whole when it opens, so it meets a
+//!   full disk at start-up, not while running.)
+//! - The SQLite database's files, or the journal's segment files, made immutable (`chattr +i`),
+//!   then writable again (needs root with `CAP_LINUX_IMMUTABLE` on a file system that supports
+//!   it; skipped, saying so, elsewhere, unless `ROAMIFY_TEST_NO_SKIP` is set, as CI does).
 //!
-//! Either way the server keeps running, answers 503 (with the store's cause) for deliveries it
-//! cannot store, and loses nothing it acknowledged: every delivery answered 200 is handled in the
-//! end, checked by idempotency key in the server's `HANDLED_LOG`.
+//! Each time the server keeps running, answers 503 for deliveries it cannot store and logs which
+//! delivery and why, and loses nothing it acknowledged: every delivery answered 200 is handled in
+//! the end, checked by idempotency key in the server's `HANDLED_LOG`.
 
 mod support;
 
@@ -38,27 +40,52 @@ fn skip(why: &str) {
     eprintln!("skipped: {why}");
 }
 
-/// A server's files: its SQLite database, its `HANDLED_LOG`, in a directory of their own.
+/// A server's files: its store (a SQLite database or a journal's directory), its `HANDLED_LOG`,
+/// in a directory of their own.
 struct Files {
     dir: tempfile::TempDir,
-    database: std::path::PathBuf,
+    store: std::path::PathBuf,
     handled: std::path::PathBuf,
     mode: String,
 }
 
 impl Files {
-    fn new() -> Self {
+    /// For `ROAMIFY_DELIVERY=<scheme>:…`: `durable` (SQLite) or `journal`.
+    fn new(scheme: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let database = dir.path().join("deliveries.sqlite");
+        let store = dir.path().join(match scheme {
+            "durable" => "deliveries.sqlite",
+            _ => "journal",
+        });
         Self {
             handled: dir.path().join("handled.log"),
-            mode: format!("durable:{}", database.display()),
-            database,
+            mode: format!("{scheme}:{}", store.display()),
+            store,
             dir,
         }
     }
 
-    /// The server's variables: durable mode on the database, the handled log, and a short
+    /// The store's files that the disk can refuse to write. For SQLite, the database and its
+    /// write-ahead log, not the `-shm` index: SQLite maps it into memory, and a write through a
+    /// mapping of an immutable file kills the process with SIGBUS (seen: exit status 135), which
+    /// no store can answer. For a journal, its segment files.
+    fn writes(&self) -> Vec<std::path::PathBuf> {
+        if self.store.is_dir() {
+            let mut files: Vec<_> = std::fs::read_dir(&self.store)
+                .expect("the journal's directory")
+                .map(|entry| entry.expect("a directory entry").path())
+                .filter(|path| path.is_file())
+                .collect();
+            files.sort();
+            files
+        } else {
+            let mut wal = self.store.clone().into_os_string();
+            wal.push("-wal");
+            vec![self.store.clone(), wal.into()]
+        }
+    }
+
+    /// The server's variables: the delivery mode on the store, the handled log, and a short
     /// visibility timeout (a stopped server's leases are taken over soon after a restart).
     fn env(&self) -> [(&str, &str); 3] {
         [
@@ -197,7 +224,7 @@ async fn a_database_at_the_file_size_limit_answers_503_and_loses_nothing_acknowl
         skip("prlimit (util-linux) is not installed");
         return;
     }
-    let files = Files::new();
+    let files = Files::new("durable");
     let (log, env) = (&files.handled, files.env());
     // Room for some tens of deliveries (each commit appends several 4 KiB pages to the
     // write-ahead log); the handled log (65 bytes a delivery) stays far under it.
@@ -254,8 +281,8 @@ async fn a_database_at_the_file_size_limit_answers_503_and_loses_nothing_acknowl
     all_handled(&acknowledged, log).await;
 }
 
-/// `chattr` on the database's files; false when the file system or the process cannot.
-fn chattr(flag: &str, files: &[&Path]) -> bool {
+/// `chattr` on the store's files; false when the file system or the process cannot.
+fn chattr(flag: &str, files: &[std::path::PathBuf]) -> bool {
     files.iter().all(|file| {
         Command::new("chattr")
             .arg(flag)
@@ -268,7 +295,7 @@ fn chattr(flag: &str, files: &[&Path]) -> bool {
 
 /// Removes the immutable flag from `files` when dropped, so a failed assertion leaves a
 /// directory that can be deleted.
-struct Mutable<'a>(&'a [&'a Path]);
+struct Mutable<'a>(&'a [std::path::PathBuf]);
 
 impl Drop for Mutable<'_> {
     fn drop(&mut self) {
@@ -278,8 +305,20 @@ impl Drop for Mutable<'_> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_immutable_database_answers_503_and_recovers_once_writable_again() {
-    let files = Files::new();
-    let (database, log, env) = (&files.database, &files.handled, files.env());
+    immutable_store_answers_503_and_recovers("durable", "disk I/O error").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_immutable_journal_answers_503_and_recovers_once_writable_again() {
+    immutable_store_answers_503_and_recovers("journal", "Operation not permitted").await;
+}
+
+/// The store of `ROAMIFY_DELIVERY=<scheme>:…` made immutable while the server runs: 503s whose
+/// logged cause holds `cause`; writable again, deliveries are stored again, and every delivery
+/// acknowledged before, during or after is handled.
+async fn immutable_store_answers_503_and_recovers(scheme: &str, cause: &str) {
+    let files = Files::new(scheme);
+    let (log, env) = (&files.handled, files.env());
     let server_log = files.dir.path().join("server.log");
     let (_server, addr) = start_logged(None, &server_log, &env);
     let url = format!("http://{addr}/webhooks/roamify");
@@ -291,11 +330,7 @@ async fn an_immutable_database_answers_503_and_recovers_once_writable_again() {
         assert_eq!(answer.status, 200, "{}", answer.body);
         acknowledged.push(answer.key);
     }
-    // The database and its write-ahead log. Not the `-shm` index: SQLite maps it into memory,
-    // and a write through a mapping of an immutable file kills the process with SIGBUS (seen:
-    // exit status 135), which no store can answer.
-    let wal = files.dir.path().join("deliveries.sqlite-wal");
-    let unwritable = [database.as_path(), wal.as_path()];
+    let unwritable = files.writes();
     let guard = Mutable(&unwritable);
     if !chattr("+i", &unwritable) {
         skip(
@@ -310,7 +345,7 @@ async fn an_immutable_database_answers_503_and_recovers_once_writable_again() {
         assert_eq!(answer.status, 503, "delivery {n}: {}", answer.body);
         if n == 40 {
             let line = refusal(&server_log, &answer.key).await;
-            assert!(line.contains("disk I/O error"), "{line}");
+            assert!(line.contains(cause), "{line}");
         }
     }
 

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use roamify_hooks::delivery::{
-    DeadLetter, JournalStore, JournalView, PgOptions, PgStore, RedisOptions, RedisStore,
-    SqliteStore, Store, StoreCounts, StoreError,
+    DeadLetter, JournalInUse, JournalStore, JournalView, PgOptions, PgStore, RedisOptions,
+    RedisStore, SqliteStore, Store, StoreCounts, StoreError,
 };
 
 /// Where deliveries are stored, parsed from a URL: `durable:<path>`, `journal:<dir>`, `postgres://…` or
@@ -42,8 +42,8 @@ pub enum OpenError {
     /// one).
     #[error("no database at {}", .0.display())]
     Missing(PathBuf),
-    /// A journal held by a running server (or that failed to open): replay and discard change
-    /// the journal, which only the one process holding its directory can do.
+    /// A journal held by a running server: replay and discard change the journal, which only
+    /// the one process holding its directory can do.
     #[error(
         "cannot change the journal at {}: stop its server first (stats and dead-letters list/show read it while it runs)", .dir.display()
     )]
@@ -105,12 +105,16 @@ impl StoreConfig {
                 if !dir.is_dir() {
                     return Err(OpenError::Missing(dir.clone()));
                 }
-                Arc::new(
-                    JournalStore::open(dir).map_err(|source| OpenError::JournalHeld {
-                        dir: dir.clone(),
-                        source,
-                    })?,
-                )
+                Arc::new(JournalStore::open(dir).map_err(|source| {
+                    if source.backend_error::<JournalInUse>().is_some() {
+                        OpenError::JournalHeld {
+                            dir: dir.clone(),
+                            source,
+                        }
+                    } else {
+                        OpenError::Store(source)
+                    }
+                })?)
             }
             StoreUrl::Postgres(url) => Arc::new(
                 PgStore::connect(url, PgOptions::default().schema(self.pg_schema.as_str())).await?,

@@ -299,6 +299,17 @@ async fn a_journal_is_read_while_held_and_changed_once_its_server_let_go_of_it()
         2,
         "replayed, waiting to run beside the fresh one"
     );
+    drop(store);
+
+    // A journal that fails to open for another reason (a segment file replaced by a
+    // directory) says so, without blaming a server.
+    std::fs::remove_file(journal.join("journal.1")).expect("remove a segment");
+    std::fs::create_dir(journal.join("journal.1")).expect("a directory in its place");
+    let broken = cli_async(&["dead-letters", "replay", "dead-1", "--store", &store_url]).await;
+    assert!(!broken.status.success(), "replay: {broken:?}");
+    let said = String::from_utf8_lossy(&broken.stderr);
+    assert!(!said.contains("stop its server"), "{said}");
+    assert!(said.contains("journal.1"), "names the file: {said}");
 }
 
 #[test]

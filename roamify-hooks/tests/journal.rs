@@ -251,6 +251,12 @@ async fn one_process_at_a_time_holds_a_journal() {
         "{}",
         error.report()
     );
+    // Told apart by type, not by message.
+    let in_use = error
+        .backend_error::<roamify_hooks::delivery::JournalInUse>()
+        .expect("a JournalInUse");
+    assert_eq!(in_use.dir, dir.path());
+    assert!(error.backend_error::<std::io::Error>().is_none());
     drop(store);
     JournalStore::open_with(dir.path(), small()).expect("free once the first is dropped");
 }

@@ -44,6 +44,16 @@ impl StoreError {
     pub fn report(&self) -> String {
         crate::report(self)
     }
+
+    /// The engine's error as an `E`, when it is one: to tell one failure from another by type
+    /// (say, [`JournalInUse`](crate::delivery::JournalInUse)) rather than by message.
+    #[must_use]
+    pub fn backend_error<E: Error + 'static>(&self) -> Option<&E> {
+        match self {
+            Self::Closed => None,
+            Self::Backend { source, .. } => source.downcast_ref(),
+        }
+    }
 }
 
 /// Why a verified delivery was refused with 503 ([`Outcome::Unavailable`](crate::Outcome)):

@@ -67,7 +67,7 @@ pub(crate) use dedupe::Deduper;
 pub(crate) use engine::{Accepted, Engine};
 pub use error::{StoreError, Unavailable};
 #[cfg(feature = "durable")]
-pub use journal::{DEFAULT_SEGMENT_SIZE, JournalOptions, JournalStore, JournalView};
+pub use journal::{DEFAULT_SEGMENT_SIZE, JournalInUse, JournalOptions, JournalStore, JournalView};
 #[cfg(feature = "queue")]
 pub use memory::{DEFAULT_DEAD_LETTER_CAPACITY, MemoryStore};
 #[cfg(feature = "postgres")]

@@ -44,6 +44,27 @@ pub const DEFAULT_SEGMENT_SIZE: u64 = 64 << 20;
 /// The smallest segment size [`JournalOptions::segment_size`] accepts: 64 KiB.
 const MIN_SEGMENT_SIZE: u64 = 64 << 10;
 
+/// Why [`JournalStore::open`] failed when another process holds the journal (its directory's
+/// lock): the engine's error in the [`StoreError`] it returns, to tell this case from others.
+///
+/// ```no_run
+/// use roamify_hooks::delivery::{JournalInUse, JournalStore};
+///
+/// match JournalStore::open("/var/lib/app/journal") {
+///     Ok(_store) => {}
+///     Err(error) => match error.backend_error::<JournalInUse>() {
+///         Some(in_use) => eprintln!("stop the server of {} first", in_use.dir.display()),
+///         None => eprintln!("{}", error.report()),
+///     },
+/// }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("{} is in use by another process (it holds the directory's lock)", .dir.display())]
+pub struct JournalInUse {
+    /// The journal's directory.
+    pub dir: std::path::PathBuf,
+}
+
 /// Options of [`JournalStore::open_with`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]

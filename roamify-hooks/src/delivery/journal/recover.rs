@@ -8,7 +8,7 @@ use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use super::frame::{self, FRAME_HEAD, HEADER_LEN, Record};
-use super::{Clocks, JournalOptions};
+use super::{Clocks, JournalInUse, JournalOptions};
 use crate::delivery::StoreError;
 use crate::delivery::memory::{State, fingerprint};
 use crate::delivery::store::{DeadLetter, Job};
@@ -50,10 +50,9 @@ pub(super) fn open(
         Err(TryLockError::WouldBlock) => {
             return Err(StoreError::backend(
                 "open the journal",
-                format!(
-                    "{} is in use by another process (it holds the directory's lock)",
-                    dir.display()
-                ),
+                JournalInUse {
+                    dir: dir.to_path_buf(),
+                },
             ));
         }
         Err(TryLockError::Error(e)) => {
@@ -148,8 +147,14 @@ pub(super) fn read(dir: &Path, options: &JournalOptions) -> Result<Option<State>
 
 /// Opens segment file `index`, filling it with zeros up to `size` if it is shorter.
 fn segment(dir: &Path, index: usize, size: u64, created: &mut bool) -> Result<File, StoreError> {
-    let fail = |e| StoreError::backend("create the journal's segment files", e);
     let path = dir.join(segment_name(index));
+    // The file's path with the system's error, which names none.
+    let fail = |e: std::io::Error| {
+        StoreError::backend(
+            "create the journal's segment files",
+            std::io::Error::new(e.kind(), format!("{}: {e}", path.display())),
+        )
+    };
     let mut file = OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -11,15 +11,18 @@
 #   bench/inprocess.sh                          (PROCESSES=5, CPU=1; ROUNDS, BATCH reach the bench)
 #   BASE=/tmp/receive-before bench/inprocess.sh
 #   RATIO=async bench/inprocess.sh              (async/floor: the same handlers written `async fn`)
+#   RATIO=peer bench/inprocess.sh               (sdk/peer: against the reference peer's own parse,
+#                                                which reads the envelope, then the payload)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 processes=${PROCESSES:-5}
 cpu=${CPU:-1}
 fixtures=${ROAMIFY_FIXTURES:-$(cd ../shared/fixtures && pwd)}
 case ${RATIO:-sdk} in
-  sdk) column=6 ;;
-  async) column=10 ;;
-  *) echo "inprocess.sh: RATIO is sdk (sync handlers, the default) or async" >&2; exit 2 ;;
+  sdk) column=6 label=sdk/floor ;;
+  async) column=10 label=async/floor ;;
+  peer) column=12 label=sdk/peer ;;
+  *) echo "inprocess.sh: RATIO is sdk (sync handlers, the default), async or peer" >&2; exit 2 ;;
 esac
 command -v taskset >/dev/null || { echo "inprocess.sh: needs taskset (util-linux)" >&2; exit 2; }
 cargo bench -p roamify-hooks --bench receive --no-run -q 2>/dev/null
@@ -37,16 +40,16 @@ for i in $(seq 1 "$processes"); do
     bin=$current
     [ "$build" = base ] && bin=$BASE
     # One line per fixture: name, floor, floor-simd, sdk, sdk+idem, sdk/floor, idem/floor,
-    # sdk/f-simd, sdk-async, async/floor.
+    # sdk/f-simd, sdk-async, async/floor, peer, sdk/peer.
     lines=$(ROAMIFY_FIXTURES=$fixtures taskset -c "$cpu" "$bin" \
-      | awk -v b="$build" -v c="$column" 'NF == 10 && $1 ~ /\.json$/ { print b, $1, $c }')
+      | awk -v b="$build" -v c="$column" 'NF == 12 && $1 ~ /\.json$/ { print b, $1, $c }')
     [ -n "$lines" ] || { echo "inprocess.sh: no results from $bin (a build of another version of the bench, with other columns?)" >&2; exit 1; }
     printf '%s\n' "$lines" >>"$raw"
     echo "process $i of $processes ($build) done" >&2
   done
 done
 
-printf '%-40s' "${RATIO:-sdk}/floor: median of $processes processes"
+printf "%-40s" "$label: median of $processes processes"
 for build in "${builds[@]}"; do printf ' %24s' "$build (min-max)"; done
 printf '\n'
 awk -v order="${builds[*]}" '

@@ -12,7 +12,12 @@
 //! - `floor-simd`: the same floor decoding the signature with the SIMD decoder the runtime uses
 //!   (`faster-hex`), so `sdk/f-simd` is the runtime's own cost, apart from its faster decoding;
 //! - `sdk-async`: `sdk` with the same handlers written `async fn` (as the examples' are): the
-//!   path a handler that must be awaited takes, where `sdk`'s synchronous handlers run in place.
+//!   path a handler that must be awaited takes, where `sdk`'s synchronous handlers run in place;
+//! - `peer`: the reference peer's logic (`../shared/bench/peers/actix-handwritten`, the receiver
+//!   the HTTP benchmarks measure against): the floor's verification, then the envelope's names
+//!   read, matched, and the payload parsed (nested, else flat); unknown events are acknowledged
+//!   unread. `floor` knows the fixture's kind in advance and parses once, which no receiver can
+//!   do; `sdk/floor` is the stricter ratio.
 //!
 //! Also the generated dispatch table against a hand-written `match` over 8 handlers.
 //!
@@ -173,6 +178,16 @@ impl Floor {
         }
     }
 
+    /// The reference peer's receiver: verification as [`Floor::for_fixture`]'s, then the
+    /// peer's own parse (envelope, `match`, payload), which learns the kind from the body.
+    fn peer() -> Self {
+        Floor {
+            mac: Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key"),
+            parse: peer_parse,
+            decode: hex_decode,
+        }
+    }
+
     /// Verification alone: decode, HMAC from the prepared key, constant-time compare.
     #[inline]
     fn verify(&self, signature: &[u8], body: &[u8]) -> bool {
@@ -203,6 +218,39 @@ fn nested<T: serde::de::DeserializeOwned>(body: &[u8]) -> bool {
 
 fn flat<T: serde::de::DeserializeOwned>(body: &[u8]) -> bool {
     serde_json::from_slice::<T>(body).map(black_box).is_ok()
+}
+
+/// The envelope's names, borrowed, as the reference peer reads them.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    event_category: &'a str,
+    #[serde(borrow)]
+    event_type: &'a str,
+}
+
+/// A payload nested under `data`, else flat (early deliveries), as the reference peer reads it.
+fn nested_or_flat<T: serde::de::DeserializeOwned>(body: &[u8]) -> bool {
+    nested::<T>(body) || flat::<T>(body)
+}
+
+/// The reference peer's parse (`../shared/bench/peers/actix-handwritten`, the floor the brief
+/// measures against): the envelope's names, a `match` on them, then the payload's typed parse;
+/// here into the runtime's payload types, as the other floors.
+fn peer_parse(body: &[u8]) -> bool {
+    let Ok(envelope) = serde_json::from_slice::<Envelope<'_>>(body) else {
+        return false;
+    };
+    match (envelope.event_category, envelope.event_type) {
+        ("esim", "usage" | "esim_usage") => nested_or_flat::<EsimUsage>(body),
+        ("esim", "status" | "esim_status") => nested_or_flat::<EsimStatus>(body),
+        ("partner", "low_balance" | "insufficient_balance" | "top_up") => {
+            nested_or_flat::<PartnerBalance>(body)
+        }
+        ("affiliate", "order") => nested_or_flat::<AffiliateOrder>(body),
+        ("refund", "refunded" | "rejected") => nested_or_flat::<Refund>(body),
+        _ => true,
+    }
 }
 
 /// The one typed parse a receiver that already knows the fixture's kind and shape would do.
@@ -320,7 +368,7 @@ fn main() {
 
     println!("receive: median ns per delivery over {rounds} alternating rounds of {batch}");
     println!(
-        "{:<40} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>11} {:>9} {:>11}",
+        "{:<40} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>11} {:>9} {:>11} {:>9} {:>11}",
         "fixture",
         "floor",
         "floor-simd",
@@ -330,11 +378,15 @@ fn main() {
         "idem/floor",
         "sdk/f-simd",
         "sdk-async",
-        "async/floor"
+        "async/floor",
+        "peer",
+        "sdk/peer"
     );
     let mut worst: f64 = 0.0;
     let mut worst_simd: f64 = 0.0;
     let mut worst_async: f64 = 0.0;
+    let mut worst_peer: f64 = 0.0;
+    let peer = Floor::peer();
     for name in &names {
         let body = std::fs::read(fixtures().join("events").join(name)).expect("fixture");
         let signature = testing::sign(SECRET, &body);
@@ -352,7 +404,7 @@ fn main() {
             })
             .collect();
         let mut idem_i = 0usize;
-        let [f, fs, s, i, a]: [f64; 5] = compare(
+        let [f, fs, s, i, a, p]: [f64; 6] = compare(
             rounds,
             batch,
             &mut [
@@ -379,6 +431,9 @@ fn main() {
                         asynced.receive([black_box(signature.as_bytes())], black_box(&body))
                     ));
                 }),
+                ("peer", &mut |_| {
+                    black_box(peer.receive(black_box(signature.as_bytes()), black_box(&body)));
+                }),
             ],
         )
         .try_into()
@@ -386,17 +441,20 @@ fn main() {
         worst = worst.max(s / f);
         worst_simd = worst_simd.max(s / fs);
         worst_async = worst_async.max(a / f);
+        worst_peer = worst_peer.max(s / p);
         println!(
-            "{name:<40} {f:>9.0} {fs:>9.0} {s:>9.0} {i:>9.0} {:>11.3} {:>11.3} {:>11.3} {a:>9.0} {:>11.3}",
+            "{name:<40} {f:>9.0} {fs:>9.0} {s:>9.0} {i:>9.0} {:>11.3} {:>11.3} {:>11.3} {a:>9.0} {:>11.3} {p:>9.0} {:>11.3}",
             s / f,
             i / f,
             s / fs,
-            a / f
+            a / f,
+            s / p
         );
     }
     println!("worst sdk/floor ratio: {worst:.3}");
     println!("worst sdk/(floor with the runtime's SIMD hex decoding) ratio: {worst_simd:.3}");
     println!("worst sdk-async/floor ratio: {worst_async:.3}");
+    println!("worst sdk/peer ratio: {worst_peer:.3}");
 
     // The generated table against a hand-written match over the same 8 handlers.
     let events: Vec<Event> = names

@@ -6,7 +6,8 @@
 //! and kinds without a handler) tries the handlers found by name, then the fallback.
 //!
 //! `dispatch_now` is the same `match` without a future: an arm whose handler is synchronous
-//! (`Handler::CALL_NOW`) calls it in place; every other event is given back for `dispatch`.
+//! (`Handler::CALL_NOW`) calls it in place, and so does the `_` arm with a synchronous fallback
+//! when no handler is found by name; every other event is given back for `dispatch`.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -184,7 +185,6 @@ fn expand(krate: &TokenStream, paths: &[Path], fallback: Option<&Path>) -> Token
         }
     });
     // Events no arm takes go to the handlers found by name and the fallback, awaited.
-    let has_fallback = fallback.is_some();
     let by_name_keys = handlers
         .iter()
         .map(|h| quote!(<#h as #private::Handler>::ROUTE_KEY == #private::BY_NAME));
@@ -198,6 +198,26 @@ fn expand(krate: &TokenStream, paths: &[Path], fallback: Option<&Path>) -> Token
             }
         }
     });
+    // In place, a synchronous fallback runs as an arm does; any other is awaited.
+    let fallback_now = match fallback {
+        Some(f) => quote! {
+            match <#f as #private::Handler>::CALL_NOW {
+                #private::Some(__call) => #private::Ok(match #private::take::<#f>(__event) {
+                    #private::Ok(__payload) => #private::call_now::<#f>(
+                        __call,
+                        __payload,
+                        ::core::clone::Clone::clone(&self.fallback),
+                    ),
+                    #private::Err(__done) => __done,
+                }),
+                #private::None => #private::Err(__event),
+            }
+        },
+        None => quote! {{
+            ::core::mem::drop(__event);
+            #private::Ok(#private::Dispatched::NoHandler)
+        }},
+    };
     let (fallback_field, fallback_bind, fallback_run) = match fallback {
         Some(f) => (
             quote!(fallback: <#f as #private::Handler>::State,),
@@ -274,12 +294,13 @@ fn expand(krate: &TokenStream, paths: &[Path], fallback: Option<&Path>) -> Token
                 {
                     match #private::route_key(&__event) {
                         #(#arms_now)*
+                        // Handlers found by name are awaited (whichever takes the event is
+                        // known only once one has taken it).
                         _ => {
-                            if #has_fallback #(|| #by_name_keys)* {
+                            if false #(|| #by_name_keys)* {
                                 #private::Err(__event)
                             } else {
-                                ::core::mem::drop(__event);
-                                #private::Ok(#private::Dispatched::NoHandler)
+                                #fallback_now
                             }
                         }
                     }

@@ -88,6 +88,9 @@ fn anything_else(event: UnknownEvent, log: State<Log>) {
     log.push(format!("fallback {}.{}", event.category(), event.kind()));
 }
 
+#[on_event(fallback)]
+async fn awaited_unknown(_: UnknownEvent) {}
+
 const SECRET: &str = "whsec_roamify_test";
 
 /// A handler for every kind (sync and async), one found by name, and a fallback.
@@ -437,6 +440,35 @@ fn dispatch_now_runs_synchronous_handlers_and_gives_back_the_rest() {
         bare.dispatch_now(unknown.clone()),
         Ok(roamify_hooks::Dispatched::NoHandler)
     ));
+    // A synchronous fallback runs in place too, for unknown events and kinds without a handler,
+    // as `dispatch` would run it; an awaited one is given back.
+    let with_fallback = handlers![status, fallback = anything_else]
+        .bind(&states)
+        .expect("bound");
+    let now = with_fallback
+        .dispatch_now(unknown.clone())
+        .expect("run in place");
+    let later = futures_executor::block_on(with_fallback.dispatch(unknown.clone()));
+    assert_eq!(format!("{now:?}"), format!("{later:?}"));
+    assert!(matches!(
+        now,
+        roamify_hooks::Dispatched::Handled {
+            handler: "anything_else"
+        }
+    ));
+    assert!(matches!(
+        with_fallback.dispatch_now(top_up.clone()),
+        Ok(roamify_hooks::Dispatched::NoHandler)
+    ));
+    assert_eq!(
+        log.take(),
+        ["fallback esim.topup", "fallback esim.topup"],
+        "the fallback ran once each way"
+    );
+    let awaited_fallback = handlers![status, fallback = awaited_unknown]
+        .bind(&states)
+        .expect("bound");
+    assert!(awaited_fallback.dispatch_now(unknown.clone()).is_err());
     let by_name = handlers![status, esim_topup].bind(&states).expect("bound");
     assert!(by_name.dispatch_now(unknown).is_err());
     assert!(matches!(

@@ -21,6 +21,9 @@
 //! - `ROAMIFY_ROLE` (default `both`): `ingest` accepts and stores deliveries but runs no
 //!   handlers; `worker` runs handlers of stored deliveries and serves no HTTP (until SIGINT or
 //!   SIGTERM). Needs a queued mode.
+//! - `JOURNAL_SEGMENT_BYTES` (default 67108864; less than 65536 is raised to it): with
+//!   `journal:<dir>`, the size of each of the journal's two segment files (see
+//!   `roamify_hooks::delivery::JournalOptions::segment_size`).
 //! - `QUEUE_CAPACITY` (default 10000), `QUEUE_CONCURRENCY` (8), `QUEUE_BATCH` (64),
 //!   `MAX_ATTEMPTS` (8), `HANDLER_TIMEOUT_SECS` (60), `VISIBILITY_TIMEOUT_SECS` (300): the queued
 //!   and durable modes' options (see `roamify_hooks::delivery::QueueOptions`).

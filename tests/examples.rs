@@ -58,6 +58,44 @@ fn server_refuses_to_start_without_a_secret() {
     assert!(message[0].contains("ROAMIFY_WEBHOOK_SECRET"), "{stderr}");
 }
 
+/// `JOURNAL_SEGMENT_BYTES` sizes the journal's segment files, which the journal allocates whole.
+#[test]
+fn the_server_example_sizes_the_journal_segments_from_the_environment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = dir.path().join("journal");
+    let mode = format!("journal:{}", journal.display());
+    let (server, addr) = start_server(
+        "whsec_readme",
+        &[
+            ("ROAMIFY_DELIVERY", &mode),
+            ("JOURNAL_SEGMENT_BYTES", "131072"),
+        ],
+    );
+    let (sent, answer) = send(&addr, &["partner.top_up"]);
+    assert!(sent, "{answer}");
+    for segment in ["journal.0", "journal.1"] {
+        let size = std::fs::metadata(journal.join(segment))
+            .expect("a segment file")
+            .len();
+        assert_eq!(size, 131_072, "{segment}");
+    }
+    drop(server);
+
+    let refused = Command::new(example("server"))
+        .env("ROAMIFY_WEBHOOK_SECRET", "whsec_readme")
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("ROAMIFY_DELIVERY", &mode)
+        .env("JOURNAL_SEGMENT_BYTES", "lots")
+        .output()
+        .expect("run the server example");
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("JOURNAL_SEGMENT_BYTES must be a positive number"),
+        "{said}"
+    );
+}
+
 #[test]
 fn the_axum_server_example_delivers_durably_like_the_actix_one() {
     let dir = tempfile::tempdir().expect("temporary directory");

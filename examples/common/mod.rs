@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use roamify_hooks::delivery::{QueueOptions, RetryPolicy, Role};
+use roamify_hooks::delivery::{
+    JournalOptions, JournalStore, QueueOptions, RetryPolicy, Role, Store,
+};
 use roamify_hooks::events::{AffiliateOrder, EsimStatus, EsimUsage, PartnerBalance, Refund};
 use roamify_hooks::{DeliveryMode, Dispatch, Receiver, Secret, UnknownEvent, handlers, on_event};
 use roamify_hooks_cli::store::{StoreConfig, StoreUrl};
@@ -222,6 +224,7 @@ pub(crate) fn receiver(
     let mut builder = Receiver::builder().secret(secret);
     builder = match delivery()? {
         Delivery::Mode(mode) => builder.delivery(mode),
+        Delivery::Store(store, options) => builder.store(store, options),
         Delivery::Shared(config) => {
             let store = futures_executor::block_on(config.open())?;
             builder.store(store, queue_options()?)
@@ -299,6 +302,8 @@ pub(crate) fn stop<D: Dispatch>(receiver: &Receiver<D>, role: Role) {
 
 enum Delivery {
     Mode(DeliveryMode),
+    /// A store opened here with options of its own (a journal with `JOURNAL_SEGMENT_BYTES`).
+    Store(Arc<dyn Store>, QueueOptions),
     /// A store shared by several servers, opened as `roamify-hooks` (the CLI) opens it.
     Shared(StoreConfig),
 }
@@ -321,10 +326,23 @@ fn delivery() -> Result<Delivery, String> {
                 path,
                 options: queue_options()?,
             }),
-            StoreUrl::Journal(dir) => Delivery::Mode(DeliveryMode::Journal {
-                dir,
-                options: queue_options()?,
-            }),
+            StoreUrl::Journal(dir) => match positive("JOURNAL_SEGMENT_BYTES")? {
+                None => Delivery::Mode(DeliveryMode::Journal {
+                    dir,
+                    options: queue_options()?,
+                }),
+                Some(bytes) => {
+                    let options = JournalOptions::default().segment_size(bytes);
+                    let store = JournalStore::open_with(&dir, options).map_err(|e| {
+                        format!(
+                            "cannot open the journal at {}: {}",
+                            dir.display(),
+                            e.report()
+                        )
+                    })?;
+                    Delivery::Store(Arc::new(store), queue_options()?)
+                }
+            },
             url => Delivery::Shared(StoreConfig {
                 url,
                 pg_schema: scope("PG_SCHEMA"),
@@ -332,6 +350,19 @@ fn delivery() -> Result<Delivery, String> {
             }),
         },
     })
+}
+
+/// The variable `name` as a positive number, `None` when unset.
+fn positive(name: &str) -> Result<Option<u64>, String> {
+    match std::env::var(name) {
+        Ok(value) => value
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Some)
+            .ok_or(format!("{name} must be a positive number, not {value:?}")),
+        Err(_) => Ok(None),
+    }
 }
 
 /// `ROAMIFY_ROLE`: `both` (default), `ingest` or `worker`.
@@ -349,17 +380,7 @@ fn role() -> Result<Role, String> {
 /// The queued modes' options from `QUEUE_CAPACITY`, `QUEUE_CONCURRENCY`, `QUEUE_BATCH`,
 /// `MAX_ATTEMPTS`, `HANDLER_TIMEOUT_SECS` and `VISIBILITY_TIMEOUT_SECS`.
 fn queue_options() -> Result<QueueOptions, String> {
-    fn number(name: &str) -> Result<Option<u64>, String> {
-        match std::env::var(name) {
-            Ok(value) => value
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .map(Some)
-                .ok_or(format!("{name} must be a positive number, not {value:?}")),
-            Err(_) => Ok(None),
-        }
-    }
+    let number = positive;
     let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
     let mut options = QueueOptions::default();
     if let Some(n) = number("QUEUE_CAPACITY")? {

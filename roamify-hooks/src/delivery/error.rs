@@ -46,7 +46,7 @@ impl StoreError {
     }
 
     /// The engine's error as an `E`, when it is one: to tell one failure from another by type
-    /// (say, [`JournalInUse`](crate::delivery::JournalInUse)) rather than by message.
+    /// (say, `JournalInUse`, with the feature `durable`) rather than by message.
     #[must_use]
     pub fn backend_error<E: Error + 'static>(&self) -> Option<&E> {
         match self {

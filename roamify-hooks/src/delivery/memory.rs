@@ -41,8 +41,9 @@ pub(super) struct State {
     pub(super) ready: VecDeque<Job>,
     /// Retries, by the time they come due.
     pub(super) later: BTreeMap<(Instant, u64), Job>,
-    /// Leased: key → (deadline, job).
-    pub(super) leased: HashMap<String, (Instant, Job)>,
+    /// Leased: lease number → (deadline, job). Keyed by the lease, which is unique and cheap to
+    /// hash, rather than by the job's key, which would be copied once more per lease.
+    pub(super) leased: HashMap<u64, (Instant, Job)>,
     pub(super) dead: VecDeque<DeadLetter>,
     dead_capacity: usize,
     /// Keys enqueued, by fingerprint, for deduplication.
@@ -109,14 +110,15 @@ impl State {
     }
 
     pub(super) fn settle(&mut self, settlement: &Settlement) -> bool {
+        // A lease that ran out and was given again has a new number: the old one settles nothing.
         if self
             .leased
-            .get(&settlement.key)
-            .is_none_or(|(_, j)| j.lease != settlement.lease)
+            .get(&settlement.lease)
+            .is_none_or(|(_, j)| j.key != settlement.key)
         {
             return false;
         }
-        let Some((_, mut job)) = self.leased.remove(&settlement.key) else {
+        let Some((_, mut job)) = self.leased.remove(&settlement.lease) else {
             return false;
         };
         if settlement.resolution == Resolution::Released {
@@ -186,14 +188,14 @@ impl State {
     /// [`Store::lease`] at `now`.
     pub(super) fn lease(&mut self, max: usize, visibility: Duration, now: Instant) -> Vec<Job> {
         // Leases whose worker never answered come due again.
-        let expired: Vec<String> = self
+        let expired: Vec<u64> = self
             .leased
             .iter()
             .filter(|(_, (deadline, _))| *deadline <= now)
-            .map(|(k, _)| k.clone())
+            .map(|(lease, _)| *lease)
             .collect();
-        for key in expired {
-            if let Some((_, job)) = self.leased.remove(&key) {
+        for lease in expired {
+            if let Some((_, job)) = self.leased.remove(&lease) {
                 self.ready.push_back(job);
             }
         }
@@ -211,7 +213,7 @@ impl State {
             };
             job.lease = self.next_lease();
             self.leased
-                .insert(job.key.clone(), (now + visibility, job.clone()));
+                .insert(job.lease, (now + visibility, job.clone()));
             out.push(job);
         }
         out

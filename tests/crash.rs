@@ -6,13 +6,12 @@
 
 mod support;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use support::{handled_keys, start_server};
+use support::start_server;
 
 const SECRET: &str = "whsec_crash";
 const KILLS: usize = 4;
@@ -107,25 +106,9 @@ async fn survives_sigkill(scheme: &str, name: &str) {
 
     // A last start resumes whatever the kills left pending.
     let (_server, _addr) = start_server(SECRET, &env);
-    let expected: HashSet<String> = acknowledged.iter().cloned().collect();
-    assert_eq!(expected.len(), acknowledged.len(), "distinct deliveries");
-    let mut missing = expected.len();
-    for _ in 0..3000 {
-        let handled: HashSet<String> = handled_keys(&log).into_iter().collect();
-        missing = expected.difference(&handled).count();
-        if missing == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(
-        missing,
-        0,
-        "{missing} of {} acknowledged deliveries were never handled",
-        expected.len()
-    );
+    support::all_handled(&acknowledged, &log).await;
     eprintln!(
         "{scheme}: {} deliveries acknowledged across {KILLS} SIGKILLs, all handled",
-        expected.len()
+        acknowledged.len()
     );
 }

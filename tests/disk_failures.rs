@@ -15,13 +15,12 @@
 
 mod support;
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use support::{Running, handled_keys, start_server};
+use support::{Running, start_server};
 
 const SECRET: &str = "whsec_disk";
 
@@ -135,25 +134,6 @@ fn client() -> reqwest::Client {
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client")
-}
-
-/// Waits until every key of `acknowledged` is in `log`, for at most 30 s.
-async fn all_handled(acknowledged: &[String], log: &Path) {
-    let expected: HashSet<&String> = acknowledged.iter().collect();
-    assert_eq!(expected.len(), acknowledged.len(), "distinct deliveries");
-    let mut missing = expected.len();
-    for _ in 0..3000 {
-        let handled: HashSet<String> = handled_keys(log).into_iter().collect();
-        missing = expected.iter().filter(|k| !handled.contains(**k)).count();
-        if missing == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!(
-        "{missing} of {} acknowledged deliveries were never handled",
-        expected.len()
-    );
 }
 
 /// The server example with its log (WARN and above) copied to `log`, under a file size limit of
@@ -278,7 +258,7 @@ async fn a_database_at_the_file_size_limit_answers_503_and_loses_nothing_acknowl
     let answer = send(&client, &url, &server_log, n + 2).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     acknowledged.push(answer.key);
-    all_handled(&acknowledged, log).await;
+    support::all_handled(&acknowledged, log).await;
 }
 
 /// `chattr` on the store's files; false when the file system or the process cannot.
@@ -376,5 +356,5 @@ async fn immutable_store_answers_503_and_recovers(scheme: &str, cause: &str) {
         acknowledged.push(answer.key);
     }
     // Every delivery acknowledged before, during or after is handled.
-    all_handled(&acknowledged, log).await;
+    support::all_handled(&acknowledged, log).await;
 }

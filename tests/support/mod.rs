@@ -151,5 +151,25 @@ pub fn handled_keys(path: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
+/// Waits until every key of `acknowledged` (distinct deliveries) is in the `HANDLED_LOG` at
+/// `log`, for at most 30 s; panics with how many never were.
+pub async fn all_handled(acknowledged: &[String], log: &std::path::Path) {
+    let expected: std::collections::HashSet<&String> = acknowledged.iter().collect();
+    assert_eq!(expected.len(), acknowledged.len(), "distinct deliveries");
+    let mut missing = expected.len();
+    for _ in 0..3000 {
+        let handled: std::collections::HashSet<String> = handled_keys(log).into_iter().collect();
+        missing = expected.iter().filter(|k| !handled.contains(**k)).count();
+        if missing == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!(
+        "{missing} of {} acknowledged deliveries were never handled",
+        expected.len()
+    );
+}
+
 /// Length of an idempotency key: a SHA-256 in hex.
 pub const KEY_LEN: usize = 64;

@@ -165,15 +165,15 @@ impl<'de> Visitor<'de> for EnvelopeVisitor<'_, 'de> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let env = self.envelope;
         while let Some(WireKey(key)) = map.next_key()? {
-            match &*key {
-                "event_category" => env.category = Some(map.next_value::<Name<'de>>()?.0),
-                "event_type" => env.kind = Some(map.next_value::<Name<'de>>()?.0),
-                "event_id" => {
+            match TopKey::of(&key) {
+                TopKey::Category => env.category = Some(map.next_value::<Name<'de>>()?.0),
+                TopKey::Kind => env.kind = Some(map.next_value::<Name<'de>>()?.0),
+                TopKey::EventId => {
                     env.event_id = map.next_value_seed(
                         crate::wire::FieldSeed::<Option<String>>(Default::default()),
                     )?;
                 }
-                "data" => {
+                TopKey::Data => {
                     let known = match (&env.category, &env.kind) {
                         (Some(c), Some(k)) => EventKind::from_wire_bytes(c, k),
                         _ => None,
@@ -188,7 +188,7 @@ impl<'de> Visitor<'de> for EnvelopeVisitor<'_, 'de> {
                         None => Data::Raw(map.next_value()?),
                     });
                 }
-                _ => {
+                TopKey::Other => {
                     // Pre-2025-07-20 flat shape with both names first: read the payload from the
                     // rest of this map, in the same pass.
                     // Only a documented field proves the flat shape: an unknown key could come
@@ -219,6 +219,36 @@ impl<'de> Visitor<'de> for EnvelopeVisitor<'_, 'de> {
             }
         }
         Ok(())
+    }
+}
+
+/// A top-level key, as far as the envelope is concerned.
+#[derive(Clone, Copy)]
+enum TopKey {
+    Category,
+    Kind,
+    EventId,
+    Data,
+    Other,
+}
+
+impl TopKey {
+    /// Classifies `key` by its length first, then compares it with the one name of that length
+    /// as a fixed-size array: compiled to a few loads, where a `match` on the string calls
+    /// `memcmp` once per candidate.
+    #[inline]
+    fn of(key: &str) -> TopKey {
+        fn is<const N: usize>(key: &[u8], name: &[u8; N]) -> bool {
+            <&[u8; N]>::try_from(key).is_ok_and(|key| key == name)
+        }
+        let key = key.as_bytes();
+        match key.len() {
+            14 if is(key, b"event_category") => TopKey::Category,
+            10 if is(key, b"event_type") => TopKey::Kind,
+            8 if is(key, b"event_id") => TopKey::EventId,
+            4 if is(key, b"data") => TopKey::Data,
+            _ => TopKey::Other,
+        }
     }
 }
 

@@ -94,7 +94,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Event, ParseError> {
     // Filled in place by the visitor: returned by value, the envelope would be copied out of
     // each layer right after being written.
     let mut envelope = Envelope::default();
-    de.deserialize_map(EnvelopeVisitor {
+    de.deserialize_map(EnvelopeVisitor::<'_, '_, false> {
         failed: &failed,
         parsed: &mut parsed,
         envelope: &mut envelope,
@@ -145,7 +145,9 @@ enum Data<'de> {
     Raw(&'de RawValue),
 }
 
-struct EnvelopeVisitor<'a, 'de> {
+/// Reads the envelope; `TEXT_KEYS` reads its keys as strings rather than bytes (see
+/// [`KeySeed`]).
+struct EnvelopeVisitor<'a, 'de, const TEXT_KEYS: bool> {
     /// Set while a known kind's payload is being read in-stream, so a failure there is reported
     /// as an invalid payload rather than a bad envelope.
     failed: &'a Cell<Option<EventKind>>,
@@ -155,7 +157,7 @@ struct EnvelopeVisitor<'a, 'de> {
     envelope: &'a mut Envelope<'de>,
 }
 
-impl<'de> Visitor<'de> for EnvelopeVisitor<'_, 'de> {
+impl<'de, const TEXT_KEYS: bool> Visitor<'de> for EnvelopeVisitor<'_, 'de, TEXT_KEYS> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -164,7 +166,9 @@ impl<'de> Visitor<'de> for EnvelopeVisitor<'_, 'de> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let env = self.envelope;
-        while let Some(WireKey(key)) = map.next_key()? {
+        // Keys are read as bytes: the envelope's own are matched as such, and only other keys
+        // are checked for UTF-8 (see `text_key`).
+        while let Some(Name(key)) = map.next_key_seed(KeySeed::<TEXT_KEYS>)? {
             match TopKey::of(&key) {
                 TopKey::Category => env.category = Some(map.next_value::<Name<'de>>()?.0),
                 TopKey::Kind => env.kind = Some(map.next_value::<Name<'de>>()?.0),
@@ -189,6 +193,7 @@ impl<'de> Visitor<'de> for EnvelopeVisitor<'_, 'de> {
                     });
                 }
                 TopKey::Other => {
+                    let key = text_key(key)?;
                     // Pre-2025-07-20 flat shape with both names first: read the payload from the
                     // rest of this map, in the same pass.
                     // Only a documented field proves the flat shape: an unknown key could come
@@ -237,11 +242,10 @@ impl TopKey {
     /// as a fixed-size array: compiled to a few loads, where a `match` on the string calls
     /// `memcmp` once per candidate.
     #[inline]
-    fn of(key: &str) -> TopKey {
+    fn of(key: &[u8]) -> TopKey {
         fn is<const N: usize>(key: &[u8], name: &[u8; N]) -> bool {
             <&[u8; N]>::try_from(key).is_ok_and(|key| key == name)
         }
-        let key = key.as_bytes();
         match key.len() {
             14 if is(key, b"event_category") => TopKey::Category,
             10 if is(key, b"event_type") => TopKey::Kind,
@@ -249,6 +253,20 @@ impl TopKey {
             4 if is(key, b"data") => TopKey::Data,
             _ => TopKey::Other,
         }
+    }
+}
+
+/// A top-level key read as bytes, as text: checked for UTF-8 here, where it is not one of the
+/// envelope's names (which are matched as bytes, as a string parse would have checked them).
+fn text_key<E: de::Error>(key: Cow<'_, [u8]>) -> Result<Cow<'_, str>, E> {
+    let invalid = || E::custom("an object key is not valid UTF-8");
+    match key {
+        Cow::Borrowed(key) => std::str::from_utf8(key)
+            .map(Cow::Borrowed)
+            .map_err(|_| invalid()),
+        Cow::Owned(key) => String::from_utf8(key)
+            .map(Cow::Owned)
+            .map_err(|_| invalid()),
     }
 }
 
@@ -303,8 +321,9 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for RestOfMap<'_, 'de, A> {
     }
 }
 
-/// `event_category` / `event_type`: a JSON string read as bytes, borrowed when it has no
-/// escapes. Known names are matched as bytes; only unknown ones are checked for UTF-8.
+/// `event_category` / `event_type` (and the envelope's keys): a JSON string read as bytes,
+/// borrowed when it has no escapes. Known names are matched as bytes; only unknown ones are
+/// checked for UTF-8.
 struct Name<'de>(Cow<'de, [u8]>);
 
 impl<'de> de::Deserialize<'de> for Name<'de> {
@@ -314,6 +333,23 @@ impl<'de> de::Deserialize<'de> for Name<'de> {
 }
 
 struct NameVisitor;
+
+/// How the envelope visitor reads a top-level key: as bytes, or (`TEXT`), in the second read
+/// that names a failing field, as a string (`serde_path_to_error` records only keys read as
+/// strings).
+struct KeySeed<const TEXT: bool>;
+
+impl<'de, const TEXT: bool> DeserializeSeed<'de> for KeySeed<TEXT> {
+    type Value = Name<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Name<'de>, D::Error> {
+        if TEXT {
+            d.deserialize_str(NameVisitor)
+        } else {
+            d.deserialize_bytes(NameVisitor)
+        }
+    }
+}
 
 impl<'de> Visitor<'de> for NameVisitor {
     type Value = Name<'de>;
@@ -419,7 +455,7 @@ fn payload_error_in_stream(kind: EventKind, body: &[u8], first: &serde_json::Err
     let mut de = serde_json::Deserializer::from_slice(body);
     let mut track = serde_path_to_error::Track::new();
     let result = serde_path_to_error::Deserializer::new(&mut de, &mut track).deserialize_map(
-        EnvelopeVisitor {
+        EnvelopeVisitor::<'_, '_, true> {
             failed: &failed,
             parsed: &mut None,
             envelope: &mut Envelope::default(),

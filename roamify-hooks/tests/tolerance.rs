@@ -162,6 +162,35 @@ fn not_an_envelope() {
 }
 
 #[test]
+fn keys_are_read_as_json_strings() {
+    // Escaped envelope keys name the same fields as plain ones.
+    let escaped = r#"{"event\u005fcategory":"partner","event_typ\u0065":"top_up","\u0064ata":{"timestamp":1,"balance":2.5,"currency":"EUR"}}"#;
+    let Ok(Event::PartnerTopUp(top_up)) = parse(escaped) else {
+        panic!("{escaped}: expected a top-up");
+    };
+    assert_eq!(top_up.balance.to_string(), "2.5");
+    // So do the escaped keys of a flat payload, and an escaped unknown key is kept aside.
+    let flat = r#"{"event_category":"partner","event_type":"top_up","b\u0061lance":2.5,"timestamp":1,"currency":"EUR","n\u00e9w":1}"#;
+    assert_eq!(
+        parse(flat).expect("flat, escaped keys").kind(),
+        Some(EventKind::PartnerTopUp)
+    );
+    // A top-level key that is not UTF-8 is refused like any other invalid JSON string, whether
+    // before or after the event's names.
+    for body in [
+        &b"{\"\xff\":1,\"event_category\":\"partner\",\"event_type\":\"top_up\",\"data\":{\"timestamp\":1,\"balance\":1,\"currency\":\"EUR\"}}"[..],
+        &b"{\"event_category\":\"partner\",\"event_type\":\"top_up\",\"\xc3\":1,\"data\":{\"timestamp\":1,\"balance\":1,\"currency\":\"EUR\"}}"[..],
+    ] {
+        match Event::parse(&Verified::assume_signed(body)) {
+            Err(ParseError::NotEnvelope { reason }) => {
+                assert!(reason.contains("UTF-8"), "{reason}");
+            }
+            other => panic!("{}: expected NotEnvelope, got {other:?}", body.escape_ascii()),
+        }
+    }
+}
+
+#[test]
 fn invalid_payload_names_the_field() {
     let cases = [
         (

@@ -10,7 +10,7 @@
 //! when no handler is found by name; every other event is given back for `dispatch`.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
@@ -122,6 +122,24 @@ fn aliases(private: &TokenStream, handlers: &[Path]) -> (TokenStream, Vec<TokenS
     (quote!(#(#imports)*), names)
 }
 
+/// In `dispatch_now`: runs synchronous handler `handler` in place on `__event`, with its state
+/// from field `state` of the table, or gives the event back when the handler must be awaited.
+fn run_now(private: &TokenStream, handler: &impl ToTokens, state: &impl ToTokens) -> TokenStream {
+    quote! {
+        match <#handler as #private::Handler>::CALL_NOW {
+            #private::Some(__call) => #private::Ok(match #private::take::<#handler>(__event) {
+                #private::Ok(__payload) => #private::call_now::<#handler>(
+                    __call,
+                    __payload,
+                    ::core::clone::Clone::clone(&self.#state),
+                ),
+                #private::Err(__done) => __done,
+            }),
+            #private::None => #private::Err(__event),
+        }
+    }
+}
+
 fn expand(krate: &TokenStream, paths: &[Path], fallback: Option<&Path>) -> TokenStream {
     let private = quote!(#krate::__private);
     let (imports, handlers) = aliases(&private, paths);
@@ -170,19 +188,8 @@ fn expand(krate: &TokenStream, paths: &[Path], fallback: Option<&Path>) -> Token
     });
     // The same arms run in place when the handler is synchronous; anything else is given back.
     let arms_now = handlers.iter().zip(&states).map(|(h, s)| {
-        quote! {
-            <#h as #private::Handler>::ROUTE_KEY => match <#h as #private::Handler>::CALL_NOW {
-                #private::Some(__call) => #private::Ok(match #private::take::<#h>(__event) {
-                    #private::Ok(__payload) => #private::call_now::<#h>(
-                        __call,
-                        __payload,
-                        ::core::clone::Clone::clone(&self.#s),
-                    ),
-                    #private::Err(__done) => __done,
-                }),
-                #private::None => #private::Err(__event),
-            },
-        }
+        let run = run_now(&private, h, s);
+        quote!(<#h as #private::Handler>::ROUTE_KEY => #run,)
     });
     // Events no arm takes go to the handlers found by name and the fallback, awaited.
     let by_name_keys = handlers
@@ -200,19 +207,7 @@ fn expand(krate: &TokenStream, paths: &[Path], fallback: Option<&Path>) -> Token
     });
     // In place, a synchronous fallback runs as an arm does; any other is awaited.
     let fallback_now = match fallback {
-        Some(f) => quote! {
-            match <#f as #private::Handler>::CALL_NOW {
-                #private::Some(__call) => #private::Ok(match #private::take::<#f>(__event) {
-                    #private::Ok(__payload) => #private::call_now::<#f>(
-                        __call,
-                        __payload,
-                        ::core::clone::Clone::clone(&self.fallback),
-                    ),
-                    #private::Err(__done) => __done,
-                }),
-                #private::None => #private::Err(__event),
-            }
-        },
+        Some(f) => run_now(&private, f, &quote!(fallback)),
         None => quote! {{
             ::core::mem::drop(__event);
             #private::Ok(#private::Dispatched::NoHandler)

@@ -50,6 +50,8 @@ mod redis;
 #[cfg(any(feature = "postgres", feature = "redis"))]
 mod runtime;
 #[cfg(feature = "durable")]
+mod sched;
+#[cfg(feature = "durable")]
 mod sqlite;
 #[cfg(feature = "queue")]
 mod store;

@@ -56,7 +56,10 @@ pub(super) fn start(
     };
     std::thread::Builder::new()
         .name("roamify-journal".to_owned())
-        .spawn(move || flusher.serve(&shared, bytes))
+        .spawn(move || {
+            crate::delivery::sched::batch_thread();
+            flusher.serve(&shared, bytes)
+        })
         .map_err(|e| StoreError::backend("start the journal's flusher", e))
 }
 

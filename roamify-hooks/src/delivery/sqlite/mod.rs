@@ -226,7 +226,10 @@ impl SqliteStore {
         };
         std::thread::Builder::new()
             .name("roamify-sqlite".to_owned())
-            .spawn(move || owner.serve(&receiver))
+            .spawn(move || {
+                crate::delivery::sched::batch_thread();
+                owner.serve(&receiver)
+            })
             .map_err(|e| StoreError::backend("start the SQLite threads", e))?;
         Ok(Self { commands, path })
     }

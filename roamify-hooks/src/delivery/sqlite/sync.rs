@@ -30,7 +30,10 @@ pub(super) fn start(db: &Path) -> Result<mpsc::Sender<Committed>, StoreError> {
     let (committed, to_flush) = mpsc::channel::<Committed>();
     std::thread::Builder::new()
         .name("roamify-sqlite-flush".to_owned())
-        .spawn(move || flusher.serve(&to_flush))
+        .spawn(move || {
+            crate::delivery::sched::batch_thread();
+            flusher.serve(&to_flush)
+        })
         .map_err(|e| StoreError::backend("start the SQLite threads", e))?;
     Ok(committed)
 }

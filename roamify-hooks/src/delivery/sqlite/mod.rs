@@ -93,6 +93,10 @@ impl SqliteOptions {
 /// leased, 2 done, 3 dead; `due_ms` is when a ready row is due, when a lease ends, when a done
 /// row may be purged, or when a row died. Done rows keep their key (not their body) until the
 /// deduplication window ends, then are deleted in bounded batches.
+///
+/// It runs two threads of its own: one owns the connection (`roamify-sqlite`), one flushes the
+/// write-ahead log (`roamify-sqlite-flush`). On Linux (glibc) both run under `SCHED_BATCH`: same
+/// nice value and share of CPU time, but their wake-ups do not preempt the thread serving HTTP.
 #[derive(Debug)]
 pub struct SqliteStore {
     commands: mpsc::Sender<Command>,

@@ -3,8 +3,8 @@
 //!
 //! - A file size limit (`RLIMIT_FSIZE`, set with `prlimit`, with `SIGXFSZ` ignored) that the
 //!   SQLite database reaches: writes past it fail with `EFBIG` or come out short, as on a full
-//!   disk. (The journal writes into segment files allocated whole when it opens, so it meets a
-//!   full disk at start-up, not while running.)
+//!   disk. The journal writes into segment files allocated whole when it opens, so it meets a
+//!   full disk at start-up, not while running: the server then refuses to start.
 //! - The SQLite database's files, or the journal's segment files, made immutable (`chattr +i`),
 //!   then writable again (needs root with `CAP_LINUX_IMMUTABLE` on a file system that supports
 //!   it; skipped, saying so, elsewhere, unless `ROAMIFY_TEST_NO_SKIP` is set, as CI does).
@@ -141,20 +141,36 @@ fn client() -> reqwest::Client {
 /// of killing the process.
 fn start_logged(limit: Option<u64>, log: &Path, env: &[(&str, &str)]) -> (Running, String) {
     let mut command = match limit {
-        Some(limit) => {
-            let mut command = Command::new("sh");
-            command
-                .arg("-c")
-                .arg(r#"trap '' XFSZ; exec prlimit --fsize="$1" -- "$2""#)
-                .arg("sh")
-                .arg(limit.to_string())
-                .arg(support::example("server"));
-            command
-        }
+        Some(limit) => limited_server(limit),
         None => Command::new(support::example("server")),
     };
     command.env("NO_COLOR", "1");
     support::start_command_logged(command, "server", SECRET, env, log)
+}
+
+/// The server example under a file size limit of `limit` bytes, with `SIGXFSZ` ignored.
+fn limited_server(limit: u64) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(r#"trap '' XFSZ; exec prlimit --fsize="$1" -- "$2""#)
+        .arg("sh")
+        .arg(limit.to_string())
+        .arg(support::example("server"));
+    command
+}
+
+/// Whether `prlimit` can be run; says the test was skipped when not.
+fn has_prlimit() -> bool {
+    let found = Command::new("prlimit")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        skip("prlimit (util-linux) is not installed");
+    }
+    found
 }
 
 /// The server's log once it holds `needle` (lines reach it within about 100 ms), for the causes
@@ -195,13 +211,7 @@ async fn refusal(log: &Path, key: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_at_the_file_size_limit_answers_503_and_loses_nothing_acknowledged() {
-    if Command::new("prlimit")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_err()
-    {
-        skip("prlimit (util-linux) is not installed");
+    if !has_prlimit() {
         return;
     }
     let files = Files::new("durable");
@@ -259,6 +269,60 @@ async fn a_database_at_the_file_size_limit_answers_503_and_loses_nothing_acknowl
     assert_eq!(answer.status, 200, "{}", answer.body);
     acknowledged.push(answer.key);
     support::all_handled(&acknowledged, log).await;
+}
+
+/// The journal allocates its two segment files whole when it opens (64 MiB each by default), so
+/// a disk without room for them stops the server at start-up, saying which file and why, rather
+/// than accepting deliveries it could not store. The half-allocated file it leaves does not stand
+/// in the way: started again with room, the server opens the same directory and stores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_without_room_for_its_segments_stops_the_server_at_start_up() {
+    if !has_prlimit() {
+        return;
+    }
+    let files = Files::new("journal");
+    let env = files.env();
+    let mut server = limited_server(1024 * 1024)
+        .envs(env)
+        .env("ROAMIFY_WEBHOOK_SECRET", SECRET)
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the server example");
+    // It must stop on its own; one that started serving is killed and the test fails.
+    let mut waited = Duration::ZERO;
+    while server.try_wait().expect("the server's status").is_none() {
+        if waited > Duration::from_secs(30) {
+            let _ = server.kill();
+            panic!("the server started although its journal has no room for its segments");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += Duration::from_millis(50);
+    }
+    let output = server.wait_with_output().expect("the server's output");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    let segment = files.store.join("journal.0");
+    let line = stderr
+        .lines()
+        .find(|line| line.starts_with("server: cannot open the delivery store"))
+        .unwrap_or_else(|| panic!("no start-up error on stderr:\n{stderr}"));
+    assert!(
+        line.contains(&segment.display().to_string()) && line.contains("File too large"),
+        "the error names the segment file and the cause: {line}"
+    );
+    eprintln!("refused to start: {line}");
+
+    // With room, the same directory opens and stores deliveries.
+    let server_log = files.dir.path().join("server.log");
+    let (_server, addr) = start_logged(None, &server_log, &env);
+    let url = format!("http://{addr}/webhooks/roamify");
+    let answer = send(&client(), &url, &server_log, 1).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    support::all_handled(&[answer.key], &files.handled).await;
 }
 
 /// `chattr` on the store's files; false when the file system or the process cannot.

@@ -41,15 +41,26 @@ fn send_delivers_every_kind_to_the_server() {
     assert!(answer.starts_with("401 "), "{answer}");
 }
 
-#[test]
-fn server_refuses_to_start_without_a_secret() {
-    let output = Command::new(example("server"))
+/// Runs example `name` on `127.0.0.1:0` with `env` only (no webhook secret unless `env` gives
+/// one), expecting it to refuse to start; returns what it said on stderr.
+fn refused_start(name: &str, env: &[(&str, &str)]) -> String {
+    let output = Command::new(example(name))
         .env_remove("ROAMIFY_WEBHOOK_SECRET")
         .env("BIND_ADDR", "127.0.0.1:0")
+        .envs(env.iter().copied())
         .output()
-        .expect("run the server example");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+        .unwrap_or_else(|e| panic!("run the {name} example: {e}"));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        !output.status.success(),
+        "the {name} example started: {stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn server_refuses_to_start_without_a_secret() {
+    let stderr = refused_start("server", &[]);
     let message: Vec<&str> = stderr
         .lines()
         .filter(|l| l.starts_with("server:"))
@@ -81,15 +92,14 @@ fn the_server_example_sizes_the_journal_segments_from_the_environment() {
     }
     drop(server);
 
-    let refused = Command::new(example("server"))
-        .env("ROAMIFY_WEBHOOK_SECRET", "whsec_readme")
-        .env("BIND_ADDR", "127.0.0.1:0")
-        .env("ROAMIFY_DELIVERY", &mode)
-        .env("JOURNAL_SEGMENT_BYTES", "lots")
-        .output()
-        .expect("run the server example");
-    assert!(!refused.status.success());
-    let said = String::from_utf8_lossy(&refused.stderr);
+    let said = refused_start(
+        "server",
+        &[
+            ("ROAMIFY_WEBHOOK_SECRET", "whsec_readme"),
+            ("ROAMIFY_DELIVERY", &mode),
+            ("JOURNAL_SEGMENT_BYTES", "lots"),
+        ],
+    );
     assert!(
         said.contains("JOURNAL_SEGMENT_BYTES must be a positive number"),
         "{said}"
@@ -135,15 +145,14 @@ fn the_axum_server_example_delivers_durably_like_the_actix_one() {
 
 #[test]
 fn the_axum_server_example_refuses_tls_variables_rather_than_serve_plain_http() {
-    let output = Command::new(example("axum_server"))
-        .env("ROAMIFY_WEBHOOK_SECRET", "whsec_readme")
-        .env("BIND_ADDR", "127.0.0.1:0")
-        .env("TLS_CERT_FILE", "/nonexistent/cert.pem")
-        .env("TLS_KEY_FILE", "/nonexistent/key.pem")
-        .output()
-        .expect("run the axum_server example");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused_start(
+        "axum_server",
+        &[
+            ("ROAMIFY_WEBHOOK_SECRET", "whsec_readme"),
+            ("TLS_CERT_FILE", "/nonexistent/cert.pem"),
+            ("TLS_KEY_FILE", "/nonexistent/key.pem"),
+        ],
+    );
     assert!(
         stderr.contains("axum_server: axum_server serves plain HTTP only"),
         "{stderr}"

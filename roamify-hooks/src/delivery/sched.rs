@@ -9,9 +9,11 @@
 /// requests it has ready, answers the few deliveries stored so far and starts the next flush with
 /// a small group. As a batch thread it runs once the HTTP thread waits, and takes everything that
 /// thread stored meanwhile. On one core (the server and its stores on CPU 0) this raised the
-/// journal's throughput by 13–20 % and SQLite's by 1–6 %, with lower median latency; the
-/// queued mode's workers, tried the same way, got slower, so they are left as they are
-/// (`BENCHMARKS.md`, 2026-12-03).
+/// journal's throughput by 17–22 % and SQLite's by 1–6 %, with lower median latency. Tried the
+/// same way, the queued mode's workers got slower and the network stores' threads (PostgreSQL,
+/// Redis) gained nothing measurable, so they are left as they are (`BENCHMARKS.md`, 2026-12-03). The price: on a core kept fully busy, a woken writer waits
+/// for the running thread's time slice to end (a few milliseconds at most) before it flushes;
+/// with a core to spare it runs at once, as before.
 ///
 /// A failure (a seccomp filter, say) is logged at DEBUG and changes nothing else.
 pub(super) fn batch_thread() {

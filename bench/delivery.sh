@@ -15,6 +15,8 @@
 # inline's server leaves part of its core unused (wrk, on the other core, is near its own limit),
 # ratios to inline's requests/s flatter the other modes; the ratio of CPU time per delivery does
 # not depend on the load generator.
+# It also splits that CPU time by thread (name:µs per delivery, from /proc/<pid>/task), which shows
+# where a mode's extra cost goes: the HTTP thread, the workers, a store's own threads.
 # Prints each round, then per-round ratios to inline (requests/s, handled/s, CPU per delivery)
 # and their medians.
 # Needs wrk (apt-get install wrk) and node (for make-distinct.js).
@@ -41,6 +43,13 @@ lines() { [[ -f $1 ]] && wc -l <"$1" || echo 0; }
 hz=$(getconf CLK_TCK)
 # ticks PID: CPU time used by a process so far (user + system, all threads), in clock ticks.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# thread_ticks PID: "name ticks" per thread of a process, summed by thread name (spaces in names
+# become _; the fields of stat are counted after the name, which may hold spaces).
+thread_ticks() {
+  for task in /proc/"$1"/task/*; do
+    { printf '%s ' "$(tr ' ' _ <"$task/comm")"; sed 's/.*) //' "$task/stat" | awk '{print $12 + $13}'; } 2>/dev/null || true
+  done | awk '{t[$1] += $2} END {for (n in t) print n, t[n]}' | LC_ALL=C sort
+}
 
 # run NAME PORT DELIVERY: one measured run; prints "round R NAME rps=… handled_per_s=… p99_us=… errors=…"
 run() {
@@ -56,9 +65,10 @@ run() {
   local url=http://127.0.0.1:$port/webhooks/roamify
   WRK_PHASE=warmup taskset -c 1 wrk -t1 -c"$conns" -d"${warmup}s" -s "$shared/post-distinct.lua" "$url" >/dev/null
   local before after line ticks0 ticks1
-  before=$(lines "$log") ticks0=$(ticks "$pid")
+  local threads0 threads1
+  before=$(lines "$log") ticks0=$(ticks "$pid") threads0=$(thread_ticks "$pid")
   line=$(WRK_PHASE=run taskset -c 1 wrk -t1 -c"$conns" -d"${duration}s" -s "$shared/post-distinct.lua" "$url" | grep '^RESULT')
-  after=$(lines "$log") ticks1=$(ticks "$pid")
+  after=$(lines "$log") ticks1=$(ticks "$pid") threads1=$(thread_ticks "$pid")
   stop
   local handled=$(( (after - before) / duration ))
   # The server's CPU time (every thread, user and system) per delivery handled during the run,
@@ -66,7 +76,13 @@ run() {
   # file before its run): under 100 %, something else than the server's core set the rate.
   local cpu_ns=$(( (ticks1 - ticks0) * 1000000000 / hz / (after - before > 0 ? after - before : 1) ))
   local busy=$(( (ticks1 - ticks0) * 100 / hz / duration ))
-  echo "round $r $name ${line#RESULT } handled_per_s=$handled cpu_us=$((cpu_ns / 1000)).$(( cpu_ns % 1000 / 100 )) busy=$busy%"
+  # The same CPU time per delivery, by thread (name:µs, comma-separated; threads under 0.05 µs
+  # left out): which thread a mode's extra cost is on.
+  local by_thread
+  by_thread=$(LC_ALL=C join -a 2 -e 0 -o 0,1.2,2.2 <(printf '%s\n' "$threads0") <(printf '%s\n' "$threads1") |
+    awk -v hz="$hz" -v n=$(( after - before > 0 ? after - before : 1 )) '
+      { us = ($3 - $2) * 1e6 / hz / n; if (us >= 0.05) { printf "%s%s:%.1f", sep, $1, us; sep = "," } }')
+  echo "round $r $name ${line#RESULT } handled_per_s=$handled cpu_us=$((cpu_ns / 1000)).$(( cpu_ns % 1000 / 100 )) busy=$busy% threads=${by_thread:-none}"
 }
 
 out="$work/results.txt"

@@ -259,14 +259,14 @@ impl TopKey {
 /// A top-level key read as bytes, as text: checked for UTF-8 here, where it is not one of the
 /// envelope's names (which are matched as bytes, as a string parse would have checked them).
 fn text_key<E: de::Error>(key: Cow<'_, [u8]>) -> Result<Cow<'_, str>, E> {
-    let invalid = || E::custom("an object key is not valid UTF-8");
-    match key {
-        Cow::Borrowed(key) => std::str::from_utf8(key)
-            .map(Cow::Borrowed)
-            .map_err(|_| invalid()),
-        Cow::Owned(key) => String::from_utf8(key)
-            .map(Cow::Owned)
-            .map_err(|_| invalid()),
+    utf8(key).ok_or_else(|| E::custom("an object key is not valid UTF-8"))
+}
+
+/// Bytes read from a JSON string as text, still borrowed if they were; `None` if not UTF-8.
+fn utf8(bytes: Cow<'_, [u8]>) -> Option<Cow<'_, str>> {
+    match bytes {
+        Cow::Borrowed(bytes) => std::str::from_utf8(bytes).ok().map(Cow::Borrowed),
+        Cow::Owned(bytes) => String::from_utf8(bytes).ok().map(Cow::Owned),
     }
 }
 
@@ -371,8 +371,9 @@ impl<'de> Visitor<'de> for NameVisitor {
 }
 
 fn name_text(name: Cow<'_, [u8]>) -> Result<String, ParseError> {
-    String::from_utf8(name.into_owned())
-        .map_err(|_| not_envelope("event names are not valid UTF-8"))
+    utf8(name)
+        .map(Cow::into_owned)
+        .ok_or_else(|| not_envelope("event names are not valid UTF-8"))
 }
 
 impl<'de> Envelope<'de> {

@@ -11,12 +11,13 @@
 /// thread stored meanwhile. On one core (the server and its stores on CPU 0) this raised the
 /// journal's throughput by 17–22 % and SQLite's by 1–6 %, with lower median latency. Tried the
 /// same way, the queued mode's workers got slower and the network stores' threads (PostgreSQL,
-/// Redis) gained nothing measurable, so they are left as they are (`BENCHMARKS.md`, 2026-12-03). The price: on a core kept fully busy, a woken writer waits
-/// for the running thread's time slice to end (a few milliseconds at most) before it flushes;
-/// with a core to spare it runs at once, as before.
+/// Redis) gained nothing measurable, so they are left as they are (`BENCHMARKS.md`, 2026-12-03).
+/// The price: on a core kept fully busy, a woken writer waits for the running thread's time
+/// slice to end (a few milliseconds at most) before it flushes; with a core to spare it runs at
+/// once, as before.
 ///
 /// A failure (a seccomp filter, say) is logged at DEBUG and changes nothing else.
-pub(super) fn batch_thread() {
+fn batch_thread() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if let Err(error) = set_batch_policy() {
         tracing::debug!(
@@ -25,6 +26,20 @@ pub(super) fn batch_thread() {
             "this store thread stays under the default scheduling policy"
         );
     }
+}
+
+/// Starts a store's writer thread named `name`, running `work` as a batch thread (see
+/// [`batch_thread`]).
+pub(super) fn spawn_writer<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<T>> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            batch_thread();
+            work()
+        })
 }
 
 /// `sched_setscheduler(0, SCHED_BATCH, {0})`: the calling thread's policy, nothing else.

@@ -54,12 +54,7 @@ pub(super) fn start(
         current,
         offset,
     };
-    std::thread::Builder::new()
-        .name("roamify-journal".to_owned())
-        .spawn(move || {
-            crate::delivery::sched::batch_thread();
-            flusher.serve(&shared, bytes)
-        })
+    crate::delivery::sched::spawn_writer("roamify-journal", move || flusher.serve(&shared, bytes))
         .map_err(|e| StoreError::backend("start the journal's flusher", e))
 }
 

@@ -228,12 +228,7 @@ impl SqliteStore {
             purge: PurgePacer::default(),
             committed,
         };
-        std::thread::Builder::new()
-            .name("roamify-sqlite".to_owned())
-            .spawn(move || {
-                crate::delivery::sched::batch_thread();
-                owner.serve(&receiver)
-            })
+        crate::delivery::sched::spawn_writer("roamify-sqlite", move || owner.serve(&receiver))
             .map_err(|e| StoreError::backend("start the SQLite threads", e))?;
         Ok(Self { commands, path })
     }

@@ -28,12 +28,7 @@ pub(super) fn start(db: &Path) -> Result<mpsc::Sender<Committed>, StoreError> {
         wal: None,
     };
     let (committed, to_flush) = mpsc::channel::<Committed>();
-    std::thread::Builder::new()
-        .name("roamify-sqlite-flush".to_owned())
-        .spawn(move || {
-            crate::delivery::sched::batch_thread();
-            flusher.serve(&to_flush)
-        })
+    crate::delivery::sched::spawn_writer("roamify-sqlite-flush", move || flusher.serve(&to_flush))
         .map_err(|e| StoreError::backend("start the SQLite threads", e))?;
     Ok(committed)
 }

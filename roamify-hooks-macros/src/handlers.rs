@@ -5,6 +5,10 @@
 //! Catalog kinds are `u16` constants, so the `match` is a jump table; the `_` arm (unknown events
 //! and kinds without a handler) tries the handlers found by name, then the fallback.
 //!
+//! `dispatch_boxed` is the same `match`, each arm boxing only its own handler's future (so a
+//! small handler's box is small), the `_` arm likewise for the handler found by name or the
+//! fallback that takes the event.
+//!
 //! `dispatch_now` is the same `match` without a future: an arm whose handler is synchronous
 //! (`Handler::CALL_NOW`) calls it in place, and so does the `_` arm with a synchronous fallback
 //! when no handler is found by name; every other event is given back for `dispatch`.
@@ -186,6 +190,18 @@ fn expand(krate: &TokenStream, paths: &[Path], fallback: Option<&Path>) -> Token
             },
         }
     });
+    // The same arms, each boxing only its own handler's future (for a worker, which moves it).
+    let arms_boxed = handlers.iter().zip(&states).map(|(h, s)| {
+        quote! {
+            <#h as #private::Handler>::ROUTE_KEY => match #private::take::<#h>(__event) {
+                #private::Ok(__payload) => #private::call_boxed::<#h>(
+                    __payload,
+                    ::core::clone::Clone::clone(&self.#s),
+                ),
+                #private::Err(__done) => #private::boxed(::core::future::ready(__done)),
+            },
+        }
+    });
     // The same arms run in place when the handler is synchronous; anything else is given back.
     let arms_now = handlers.iter().zip(&states).map(|(h, s)| {
         let run = run_now(&private, h, s);
@@ -233,6 +249,31 @@ fn expand(krate: &TokenStream, paths: &[Path], fallback: Option<&Path>) -> Token
             }),
         ),
     };
+    // In `dispatch_boxed`, the same, each handler's future boxed on its own: one async block
+    // around them all would be as large as the largest handler's future (a handler not found by
+    // name is skipped at run time, but its future is still laid out in the block).
+    let by_name_boxed = handlers.iter().zip(&states).map(|(h, s)| {
+        quote! {
+            if <#h as #private::Handler>::ROUTE_KEY == #private::BY_NAME {
+                match #private::run_boxed::<#h>(__event, &self.#s) {
+                    #private::Ok(__run) => return __run,
+                    #private::Err(__other) => __event = __other,
+                }
+            }
+        }
+    });
+    let fallback_boxed = match fallback {
+        Some(f) => quote! {
+            match #private::run_boxed::<#f>(__event, &self.fallback) {
+                #private::Ok(__run) => __run,
+                #private::Err(_) => #private::boxed(::core::future::ready(#private::Dispatched::NoHandler)),
+            }
+        },
+        None => quote! {{
+            let _ = __event;
+            #private::boxed(::core::future::ready(#private::Dispatched::NoHandler))
+        }},
+    };
     let table = quote!(__RoamifyTable);
     let unbound = quote!(__RoamifyHandlers);
     let span = Span::call_site();
@@ -278,6 +319,18 @@ fn expand(krate: &TokenStream, paths: &[Path], fallback: Option<&Path>) -> Token
                                 #(#by_name)*
                                 #fallback_run
                             }
+                        }
+                    }
+                }
+
+                #[allow(unreachable_patterns, unused_mut)]
+                fn dispatch_boxed(&self, __event: #private::Event) -> #private::BoxDispatch<'_> {
+                    match #private::route_key(&__event) {
+                        #(#arms_boxed)*
+                        _ => {
+                            let mut __event = __event;
+                            #(#by_name_boxed)*
+                            #fallback_boxed
                         }
                     }
                 }

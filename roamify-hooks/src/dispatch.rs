@@ -3,13 +3,16 @@
 //! `#[on_event]` implements [`Handler`] for each annotated function, and `handlers![…]` builds a
 //! table implementing [`Handlers`] (then, once bound to the application's state, [`Dispatch`])
 //! whose `dispatch` is one `match` on the event's kind. Its `dispatch_now` is the same `match` for
-//! synchronous handlers, which the receiver then calls in place, with no future around them. Both
-//! traits are ordinary and documented: a table can be written by hand (see [`Dispatch`]).
+//! synchronous handlers, which the receiver then calls in place, with no future around them; its
+//! `dispatch_boxed` is the same `match` again, boxing only the chosen handler's future, which a
+//! queued mode's worker awaits. Both traits are ordinary and documented: a table can be written
+//! by hand (see [`Dispatch`]).
 
 use std::any::{Any, TypeId, type_name};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::catalog::Event;
@@ -17,6 +20,9 @@ use crate::parse::ParseError;
 
 /// A boxed error, what handlers' errors are converted into.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A handler's run as a boxed future: what [`Dispatch::dispatch_boxed`] returns.
+pub type BoxDispatch<'a> = Pin<Box<dyn Future<Output = Dispatched> + Send + 'a>>;
 
 /// A handler function, as `#[on_event]` registers it.
 ///
@@ -148,6 +154,19 @@ pub trait Dispatch: Send + Sync + 'static {
     #[allow(clippy::result_large_err)] // The event is handed back by value, as in `Taken`.
     fn dispatch_now(&self, event: Event) -> Result<Dispatched, Event> {
         Err(event)
+    }
+
+    /// Routes `event` and returns its handler's run as a boxed future, which can be moved
+    /// (into a task, say) without copying it: what the queued and durable modes' workers await
+    /// when [`dispatch_now`](Self::dispatch_now) gave the event back. Whatever it resolves to
+    /// must be what [`dispatch`](Self::dispatch) would have given.
+    ///
+    /// The default boxes `dispatch`'s future, which is as large as the table's largest handler's
+    /// future. A table made by `handlers![…]` boxes only the future of the handler the event goes
+    /// to: a small handler's run takes a small allocation, however large the table's other
+    /// handlers' futures are.
+    fn dispatch_boxed(&self, event: Event) -> BoxDispatch<'_> {
+        Box::pin(self.dispatch(event))
     }
 }
 

@@ -133,7 +133,7 @@ pub mod __private;
 pub use catalog::{CATALOG, CatalogEntry, Event, EventKind, EventName};
 pub use delivery::{DeliveryMode, Handled, Stats};
 pub use dispatch::{
-    BoxError, Dispatch, Dispatched, FallbackHandler, Handler, HandlerError, Handlers,
+    BoxDispatch, BoxError, Dispatch, Dispatched, FallbackHandler, Handler, HandlerError, Handlers,
     IntoHandlerResult, MissingState, State, StateArg, States, Taken,
 };
 pub use events::UnknownEvent;

@@ -20,7 +20,7 @@ pub use core::result::Result::{self, Err, Ok};
 pub use crate::catalog::{BY_NAME, CatalogKind, Event, kind, payload_of};
 pub use crate::dispatch::sealed::Registration;
 pub use crate::dispatch::{
-    BoxError, Dispatch, Dispatched, FallbackHandler, Handler, HandlerError, Handlers,
+    BoxDispatch, BoxError, Dispatch, Dispatched, FallbackHandler, Handler, HandlerError, Handlers,
     IntoHandlerResult, MissingState, StateArg, States, Taken,
 };
 use crate::events::UnknownEvent;
@@ -42,6 +42,22 @@ pub async fn run<H: Handler>(event: Event, state: &H::State) -> Result<Dispatche
         Ok(payload) => Ok(called::<H>(call::<H>(payload, state.clone()).await)),
         Err(Taken::NotMine(event)) => Err(event),
         Err(Taken::Invalid(error)) => Ok(Dispatched::Invalid(error)),
+    }
+}
+
+/// [`run`], boxed on its own: `H`'s run when the event is `H`'s (`dispatch_boxed`'s handlers
+/// found by name, and its fallback).
+///
+/// # Errors
+/// Gives the event back when it is not `H`'s.
+pub fn run_boxed<H: Handler>(
+    event: Event,
+    state: &H::State,
+) -> Result<BoxDispatch<'static>, Event> {
+    match H::take(event) {
+        Ok(payload) => Ok(call_boxed::<H>(payload, state.clone())),
+        Err(Taken::NotMine(event)) => Err(event),
+        Err(Taken::Invalid(error)) => Ok(boxed(core::future::ready(Dispatched::Invalid(error)))),
     }
 }
 
@@ -67,6 +83,20 @@ pub fn call<H: Handler>(
     state: H::State,
 ) -> impl Future<Output = std::thread::Result<Result<(), BoxError>>> + Send + 'static {
     AssertUnwindSafe(H::call(payload, state)).catch_unwind()
+}
+
+/// [`call`] then [`called`], boxed: a `dispatch_boxed` arm, whose box is the size of `H`'s own
+/// future.
+#[inline]
+pub fn call_boxed<H: Handler>(payload: H::Payload, state: H::State) -> BoxDispatch<'static> {
+    Box::pin(call::<H>(payload, state).map(called::<H>))
+}
+
+/// A future, boxed (the `_` arm of `dispatch_boxed`, and the outcome of an arm whose event did
+/// not fit).
+#[inline]
+pub fn boxed<'a>(future: impl Future<Output = Dispatched> + Send + 'a) -> BoxDispatch<'a> {
+    Box::pin(future)
 }
 
 /// Calls `H`'s synchronous body (its [`Handler::CALL_NOW`]) under `catch_unwind`.

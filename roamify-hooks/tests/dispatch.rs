@@ -476,3 +476,62 @@ fn dispatch_now_runs_synchronous_handlers_and_gives_back_the_rest() {
         Err(Event::PartnerTopUp(_))
     ));
 }
+
+/// An `async fn` handler whose future is large: it keeps 16 KiB across an await.
+#[on_event(category = "refund", kind = "refunded")]
+async fn large_refunded(event: Refund, log: State<Log>) {
+    let buffer = std::hint::black_box([1_u8; 16 * 1024]);
+    std::future::ready(()).await;
+    log.push(format!("large_refunded {} {}", event.refund_id, buffer[0]));
+}
+
+/// `dispatch_boxed` gives what `dispatch` gives, for every fixture (handled by a sync or async
+/// handler, by name, by the fallback), and boxes only the future of the handler the event goes
+/// to: a small handler's box stays small beside a handler whose future is 16 KiB.
+#[test]
+fn dispatch_boxed_gives_what_dispatch_gives_in_a_box_the_size_of_one_handler() {
+    use roamify_hooks::{Dispatch, Handlers, States};
+
+    let log = std::sync::Arc::new(Log::default());
+    let mut states = States::default();
+    states.insert_arc(log.clone());
+    let table = table().bind(&states).expect("all state registered");
+    for name in common::event_names() {
+        let event = common::parsed_event(&name);
+        let boxed = futures_executor::block_on(table.dispatch_boxed(event.clone()));
+        let awaited = futures_executor::block_on(table.dispatch(event));
+        assert_eq!(format!("{boxed:?}"), format!("{awaited:?}"), "{name}");
+    }
+    let ran = log.take();
+    assert_eq!(ran.len(), 2 * common::event_names().len(), "{ran:?}");
+    assert!(ran.chunks(2).all(|pair| pair[0] == pair[1]), "{ran:?}");
+
+    let mixed = handlers![insufficient, large_refunded, fallback = awaited_unknown]
+        .bind(&states)
+        .expect("bound");
+    let whole =
+        std::mem::size_of_val(&mixed.dispatch(common::parsed_event("refund_refunded.json")));
+    assert!(whole > 16 * 1024, "the table's future is {whole} bytes");
+    let small = mixed.dispatch_boxed(common::parsed_event("partner_insufficient_balance.json"));
+    let size = std::mem::size_of_val(&*small);
+    assert!(size < 1024, "a small handler's box is {size} bytes");
+    assert!(matches!(
+        futures_executor::block_on(small),
+        roamify_hooks::Dispatched::Handled {
+            handler: "insufficient"
+        }
+    ));
+    let unknown = mixed.dispatch_boxed(common::parsed_event("unknown_future_event.json"));
+    let size = std::mem::size_of_val(&*unknown);
+    assert!(size < 1024, "the fallback's box is {size} bytes");
+    let large = mixed.dispatch_boxed(common::parsed_event("refund_refunded.json"));
+    let size = std::mem::size_of_val(&*large);
+    assert!(size > 16 * 1024, "the large handler's box is {size} bytes");
+    assert!(matches!(
+        futures_executor::block_on(large),
+        roamify_hooks::Dispatched::Handled {
+            handler: "large_refunded"
+        }
+    ));
+    assert_eq!(log.take().len(), 2);
+}

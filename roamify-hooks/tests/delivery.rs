@@ -625,3 +625,83 @@ async fn a_handler_over_its_timeout_is_stopped_and_dead_lettered() {
         dead[0].error
     );
 }
+
+/// How many handlers run at once, and the most that ever did.
+#[derive(Default)]
+struct Overlap {
+    now: AtomicU32,
+    most: AtomicU32,
+    done: AtomicU32,
+    /// Set by the test to let the handlers finish.
+    release: AtomicBool,
+}
+
+/// Runs until released (or for 10 s).
+#[on_event(category = "partner", kind = "top_up")]
+async fn overlapping(_: PartnerBalance, overlap: State<Overlap>) {
+    let now = overlap.now.fetch_add(1, Ordering::SeqCst) + 1;
+    overlap.most.fetch_max(now, Ordering::SeqCst);
+    for _ in 0..1000 {
+        if overlap.release.load(Ordering::SeqCst) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    overlap.now.fetch_sub(1, Ordering::SeqCst);
+    overlap.done.fetch_add(1, Ordering::SeqCst);
+}
+
+/// `concurrency` handlers run at once, and no more: with 4, four waiting handlers overlap (one
+/// waiting handler does not hold up the others), and eight more deliveries, leased meanwhile,
+/// wait for them rather than join them.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrency_handlers_run_at_once_and_no_more() {
+    let overlap = Arc::new(Overlap::default());
+    let receiver = Receiver::builder()
+        .secret(Secret::new(SECRET).unwrap())
+        .state_arc(overlap.clone())
+        .delivery(DeliveryMode::Queued(QueueOptions::default().concurrency(4)))
+        .build(handlers![overlapping])
+        .unwrap();
+    let store = |range: std::ops::Range<u32>| {
+        let receiver = &receiver;
+        async move {
+            for n in range {
+                let outcome = deliver(receiver, &body(n)).await;
+                assert!(matches!(outcome, Outcome::Queued { .. }), "{outcome:?}");
+            }
+        }
+    };
+    store(0..4).await;
+    eventually("four handlers run at once", || {
+        overlap.now.load(Ordering::SeqCst) == 4
+    })
+    .await;
+    store(4..12).await;
+    for _ in 0..100 {
+        if receiver.counts().await.unwrap().leased == 12 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        receiver.counts().await.unwrap().leased,
+        12,
+        "all twelve leased"
+    );
+    // Leased, and still waiting for a free runner.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        overlap.most.load(Ordering::SeqCst),
+        4,
+        "the most runs at once"
+    );
+    overlap.release.store(true, Ordering::SeqCst);
+    assert!(receiver.wait_idle(Duration::from_secs(60)).await.unwrap());
+    assert_eq!(overlap.done.load(Ordering::SeqCst), 12);
+    assert_eq!(
+        overlap.most.load(Ordering::SeqCst),
+        4,
+        "the most runs at once"
+    );
+}

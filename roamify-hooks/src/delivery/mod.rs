@@ -139,7 +139,9 @@ pub struct QueueOptions {
     /// Handlers running at once. Default 8.
     pub concurrency: usize,
     /// Deliveries leased, and outcomes recorded, per store round trip, at most. The workers of
-    /// one receiver hold at most `concurrency + batch` deliveries at once. Default 64.
+    /// one receiver hold at most `concurrency + batch` deliveries at once, and lease again once
+    /// at least half a batch of that room is free (so a backlog is leased in groups of half a
+    /// batch or more, never job by job). Default 64.
     pub batch: usize,
     /// How often and how soon a failing handler is retried.
     pub retry: RetryPolicy,

@@ -308,7 +308,9 @@ async fn a_journal_without_room_for_its_segments_stops_the_server_at_start_up() 
     let segment = files.store.join("journal.0");
     let line = stderr
         .lines()
-        .find(|line| line.starts_with("server: cannot open the delivery store"))
+        .find(|line| {
+            line.starts_with("server: cannot build the receiver: the delivery store could not")
+        })
         .unwrap_or_else(|| panic!("no start-up error on stderr:\n{stderr}"));
     assert!(
         line.contains(&segment.display().to_string()) && line.contains("File too large"),

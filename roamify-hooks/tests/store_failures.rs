@@ -480,7 +480,7 @@ fn errors_keep_their_causes() {
         .build(handlers![record])
         .expect_err("the directory does not exist");
     assert!(matches!(error, BuildError::Store(_)), "{error:?}");
-    assert_eq!(error.to_string(), "cannot open the delivery store");
+    assert_eq!(error.to_string(), "cannot build the receiver");
     let store_error = error.source().expect("a store error");
     assert!(
         store_error

@@ -433,10 +433,11 @@ impl<D: Dispatch> Worker<D> {
         let started = crate::meter::start();
         // A synchronous handler runs in place, in the span; others are awaited, within the
         // timeout. Boxed: a table's future is as large as its largest handler's (the example
-        // server's is about 4 KiB). Unboxed, every spawn of a run would copy it into the task,
-        // and again as the task moved; boxed, the task stays small and the future is written
-        // once. `dispatch_boxed` boxes only the chosen handler's future: a 4 KiB allocation per
-        // delivery cost glibc's allocator a consolidation of its free lists each time.
+        // server's is about 4 KiB). Unboxed, it would be part of each runner's task, and written
+        // into it (and moved within it) for every job; boxed, the task stays small and the
+        // future is written once. `dispatch_boxed` boxes only the chosen handler's future: a
+        // 4 KiB allocation per delivery cost glibc's allocator a consolidation of its free lists
+        // each time.
         let now = {
             let _entered = span.enter();
             self.table.dispatch_now(event)
@@ -535,13 +536,15 @@ async fn settler(
 ) {
     let mut waiting = Vec::with_capacity(batch);
     while finished.recv_many(&mut waiting, batch).await > 0 {
-        let settlements: Vec<Settlement> = waiting.iter().map(|f| f.settlement.clone()).collect();
         let mut backoff = BACKOFF_MIN;
         let applied = loop {
-            match store.settle(settlements.clone()).await {
+            // Copied for the store, which takes them; the originals are logged once recorded.
+            let settlements: Vec<Settlement> =
+                waiting.iter().map(|f| f.settlement.clone()).collect();
+            match store.settle(settlements).await {
                 Ok(applied) => break applied,
                 Err(error) => {
-                    tracing::error!(error = %error.report(), jobs = settlements.len(), retry_in = ?backoff, "could not record the outcome of deliveries");
+                    tracing::error!(error = %error.report(), jobs = waiting.len(), retry_in = ?backoff, "could not record the outcome of deliveries");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                 }

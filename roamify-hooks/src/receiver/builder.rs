@@ -75,8 +75,9 @@ pub enum BuildError {
     /// A handler needs state that was never registered.
     #[error(transparent)]
     MissingState(#[from] MissingState),
-    /// The delivery store could not be opened.
-    #[error("cannot open the delivery store")]
+    /// The delivery store could not be opened (its error, the source, says which and why:
+    /// `the delivery store could not open …`).
+    #[error("cannot build the receiver")]
     Store(#[source] StoreError),
     /// The delivery workers' threads could not be started.
     #[error("cannot start the delivery workers")]

@@ -817,3 +817,25 @@ async fn a_backlog_is_leased_in_groups_of_at_least_half_a_batch() {
         leases.len()
     );
 }
+
+/// Options whose public fields were set to 0 work as the setters' minimum of 1: deliveries still
+/// run.
+#[tokio::test(flavor = "multi_thread")]
+async fn zero_concurrency_and_batch_set_through_the_fields_still_run_deliveries() {
+    let mut options = QueueOptions::default();
+    options.concurrency = 0;
+    options.batch = 0;
+    let ran = Arc::new(Count::default());
+    let receiver = Receiver::builder()
+        .secret(Secret::new(SECRET).unwrap())
+        .state_arc(ran.clone())
+        .delivery(DeliveryMode::Queued(options))
+        .build(handlers![count])
+        .unwrap();
+    for n in 0..3 {
+        let outcome = deliver(&receiver, &body(n)).await;
+        assert!(matches!(outcome, Outcome::Queued { .. }), "{outcome:?}");
+    }
+    assert!(receiver.wait_idle(Duration::from_secs(30)).await.unwrap());
+    assert_eq!(ran.0.load(Ordering::SeqCst), 3);
+}

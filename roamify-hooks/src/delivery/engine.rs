@@ -98,12 +98,16 @@ impl Engine {
     pub(crate) fn start<D: Dispatch>(
         role: Role,
         store: Arc<dyn Store>,
-        options: QueueOptions,
+        mut options: QueueOptions,
         window: Duration,
         table: Arc<D>,
         counters: Arc<Counters>,
         on_handled: Option<OnHandled>,
     ) -> std::io::Result<Self> {
+        // As the setters do, for options whose public fields were set to 0: no runner, or
+        // leases of no job, would leave every delivery waiting.
+        options.concurrency = options.concurrency.max(1);
+        options.batch = options.batch.max(1);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(
                 options

@@ -198,7 +198,7 @@ fn expand(krate: &TokenStream, paths: &[Path], fallback: Option<&Path>) -> Token
                     __payload,
                     ::core::clone::Clone::clone(&self.#s),
                 ),
-                #private::Err(__done) => #private::boxed(::core::future::ready(__done)),
+                #private::Err(__done) => #private::done(__done),
             },
         }
     });
@@ -266,12 +266,12 @@ fn expand(krate: &TokenStream, paths: &[Path], fallback: Option<&Path>) -> Token
         Some(f) => quote! {
             match #private::run_boxed::<#f>(__event, &self.fallback) {
                 #private::Ok(__run) => __run,
-                #private::Err(_) => #private::boxed(::core::future::ready(#private::Dispatched::NoHandler)),
+                #private::Err(_) => #private::done(#private::Dispatched::NoHandler),
             }
         },
         None => quote! {{
             let _ = __event;
-            #private::boxed(::core::future::ready(#private::Dispatched::NoHandler))
+            #private::done(#private::Dispatched::NoHandler)
         }},
     };
     let table = quote!(__RoamifyTable);

@@ -57,7 +57,7 @@ pub fn run_boxed<H: Handler>(
     match H::take(event) {
         Ok(payload) => Ok(call_boxed::<H>(payload, state.clone())),
         Err(Taken::NotMine(event)) => Err(event),
-        Err(Taken::Invalid(error)) => Ok(boxed(core::future::ready(Dispatched::Invalid(error)))),
+        Err(Taken::Invalid(error)) => Ok(done(Dispatched::Invalid(error))),
     }
 }
 
@@ -92,11 +92,11 @@ pub fn call_boxed<H: Handler>(payload: H::Payload, state: H::State) -> BoxDispat
     Box::pin(call::<H>(payload, state).map(called::<H>))
 }
 
-/// A future, boxed (the `_` arm of `dispatch_boxed`, and the outcome of an arm whose event did
-/// not fit).
+/// An outcome known without running a handler, as `dispatch_boxed`'s future: an event that did
+/// not fit its handler, or that no handler took.
 #[inline]
-pub fn boxed<'a>(future: impl Future<Output = Dispatched> + Send + 'a) -> BoxDispatch<'a> {
-    Box::pin(future)
+pub fn done(outcome: Dispatched) -> BoxDispatch<'static> {
+    Box::pin(core::future::ready(outcome))
 }
 
 /// Calls `H`'s synchronous body (its [`Handler::CALL_NOW`]) under `catch_unwind`.

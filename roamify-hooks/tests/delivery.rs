@@ -3,6 +3,7 @@
 //! the order of events and wait (bounded) for conditions.
 
 mod common;
+mod tapped;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -706,63 +707,6 @@ async fn concurrency_handlers_run_at_once_and_no_more() {
     );
 }
 
-/// A `MemoryStore` that records each lease: how many jobs were asked for, how many were given.
-struct CountingLeases {
-    inner: Arc<dyn roamify_hooks::delivery::Store>,
-    leases: std::sync::Mutex<Vec<(usize, usize)>>,
-}
-
-impl roamify_hooks::delivery::Store for CountingLeases {
-    fn enqueue(
-        &self,
-        key: String,
-        body: Vec<u8>,
-        window: Duration,
-        capacity: usize,
-    ) -> roamify_hooks::delivery::StoreFuture<'_, roamify_hooks::delivery::Enqueued> {
-        self.inner.enqueue(key, body, window, capacity)
-    }
-    fn lease(
-        &self,
-        max: usize,
-        visibility: Duration,
-    ) -> roamify_hooks::delivery::StoreFuture<'_, Vec<roamify_hooks::delivery::Job>> {
-        Box::pin(async move {
-            let jobs = self.inner.lease(max, visibility).await?;
-            self.leases
-                .lock()
-                .expect("the lease log")
-                .push((max, jobs.len()));
-            Ok(jobs)
-        })
-    }
-    fn settle(
-        &self,
-        batch: Vec<roamify_hooks::delivery::Settlement>,
-    ) -> roamify_hooks::delivery::StoreFuture<'_, Vec<bool>> {
-        self.inner.settle(batch)
-    }
-    fn dead_letters(
-        &self,
-    ) -> roamify_hooks::delivery::StoreFuture<'_, Vec<roamify_hooks::delivery::DeadLetter>> {
-        self.inner.dead_letters()
-    }
-    fn replay(&self, key: String) -> roamify_hooks::delivery::StoreFuture<'_, bool> {
-        self.inner.replay(key)
-    }
-    fn pending(&self) -> roamify_hooks::delivery::StoreFuture<'_, usize> {
-        self.inner.pending()
-    }
-    fn counts(
-        &self,
-    ) -> roamify_hooks::delivery::StoreFuture<'_, roamify_hooks::delivery::StoreCounts> {
-        self.inner.counts()
-    }
-    fn discard(&self, key: String) -> roamify_hooks::delivery::StoreFuture<'_, bool> {
-        self.inner.discard(key)
-    }
-}
-
 /// With a backlog, the workers lease in groups of at least half a batch, not a job or two each
 /// time one finishes (each lease being a store round trip, each a settle batch of its own).
 #[tokio::test(flavor = "multi_thread")]
@@ -781,10 +725,7 @@ async fn a_backlog_is_leased_in_groups_of_at_least_half_a_batch() {
         let outcome = deliver(&ingest, &body(n)).await;
         assert!(matches!(outcome, Outcome::Queued { .. }), "{outcome:?}");
     }
-    let counting = Arc::new(CountingLeases {
-        inner,
-        leases: std::sync::Mutex::default(),
-    });
+    let counting = Arc::new(tapped::Tapped::new(inner));
     let worked = Arc::new(Count::default());
     let options = QueueOptions::default();
     let half = options.batch.div_ceil(2);

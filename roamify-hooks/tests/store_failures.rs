@@ -7,6 +7,7 @@
 
 mod common;
 mod stores;
+mod tapped;
 
 use std::collections::BTreeSet;
 use std::error::Error as _;
@@ -16,14 +17,15 @@ use std::time::Duration;
 
 use common::eventually;
 use roamify_hooks::delivery::{
-    DeadLetter, Enqueued, Job, MemoryStore, QueueOptions, Resolution, Settlement, SqliteOptions,
-    SqliteStore, Store, StoreCounts, StoreError, StoreFuture, Unavailable,
+    Enqueued, MemoryStore, QueueOptions, Resolution, Settlement, SqliteOptions, SqliteStore, Store,
+    Unavailable,
 };
 use roamify_hooks::events::PartnerBalance;
 use roamify_hooks::{
     BuildError, DeliveryMode, Dispatch, Outcome, Receiver, Secret, State, handlers, on_event,
     testing,
 };
+use tapped::Tapped;
 use tokio::sync::Semaphore;
 
 const SECRET: &str = "whsec_failures";
@@ -83,74 +85,9 @@ fn gated(store: Arc<dyn Store>) -> (Receiver<impl Dispatch>, Arc<Seen>) {
     (receiver, seen)
 }
 
-/// A store in front of a `MemoryStore` that fails every operation while `down`, like a database
-/// whose connection dropped.
-struct Flaky {
-    inner: MemoryStore,
-    down: AtomicBool,
-}
-
-impl Flaky {
-    fn check(&self, operation: &'static str) -> Result<(), StoreError> {
-        if self.down.load(Ordering::SeqCst) {
-            Err(StoreError::backend(
-                operation,
-                std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused"),
-            ))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl Store for Flaky {
-    fn enqueue(
-        &self,
-        key: String,
-        body: Vec<u8>,
-        window: Duration,
-        capacity: usize,
-    ) -> StoreFuture<'_, Enqueued> {
-        match self.check("enqueue") {
-            Ok(()) => self.inner.enqueue(key, body, window, capacity),
-            Err(e) => Box::pin(std::future::ready(Err(e))),
-        }
-    }
-    fn lease(&self, max: usize, visibility: Duration) -> StoreFuture<'_, Vec<Job>> {
-        match self.check("lease") {
-            Ok(()) => self.inner.lease(max, visibility),
-            Err(e) => Box::pin(std::future::ready(Err(e))),
-        }
-    }
-    fn settle(&self, batch: Vec<Settlement>) -> StoreFuture<'_, Vec<bool>> {
-        match self.check("settle") {
-            Ok(()) => self.inner.settle(batch),
-            Err(e) => Box::pin(std::future::ready(Err(e))),
-        }
-    }
-    fn dead_letters(&self) -> StoreFuture<'_, Vec<DeadLetter>> {
-        self.inner.dead_letters()
-    }
-    fn replay(&self, key: String) -> StoreFuture<'_, bool> {
-        self.inner.replay(key)
-    }
-    fn pending(&self) -> StoreFuture<'_, usize> {
-        self.inner.pending()
-    }
-    fn counts(&self) -> StoreFuture<'_, StoreCounts> {
-        self.inner.counts()
-    }
-    fn discard(&self, key: String) -> StoreFuture<'_, bool> {
-        self.inner.discard(key)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_store_answers_503_with_its_cause_loses_nothing_and_recovers() {
-    let store = Arc::new(Flaky {
-        inner: MemoryStore::new(),
-        down: AtomicBool::new(false),
-    });
+    let store = Arc::new(Tapped::new(Arc::new(MemoryStore::new())));
     let (receiver, seen) = gated(store.clone());
     for n in 1..=5 {
         let outcome = deliver(&receiver, &body(n, 0)).await;

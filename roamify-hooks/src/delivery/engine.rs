@@ -112,8 +112,7 @@ impl Engine {
             .worker_threads(
                 options
                     .concurrency
-                    .min(std::thread::available_parallelism().map_or(1, usize::from))
-                    .max(1),
+                    .min(std::thread::available_parallelism().map_or(1, usize::from)),
             )
             .thread_name("roamify-worker")
             .enable_time()
@@ -349,16 +348,14 @@ impl<D: Dispatch> Worker<D> {
             self.shared
                 .unsettled
                 .fetch_add(jobs.len(), Ordering::AcqRel);
-            // Unused slots (fewer jobs than asked for) are released with `taken`.
+            // Unused slots (fewer jobs than asked for) are released with `taken`. A job not
+            // queued (more jobs than asked for, from a faulty store; or the runners are gone, the
+            // runtime stopping) is left to its lease, which runs out: it is handed out again.
             for job in jobs {
-                let Some(slot) = taken.split(1) else {
-                    // A store that gave more jobs than asked for: the extra ones' leases run out.
-                    self.shared.unsettled.fetch_sub(1, Ordering::AcqRel);
-                    continue;
-                };
-                if queue.send((job, slot)).is_err() {
-                    // The runners are gone (the runtime is stopping): the lease runs out and the
-                    // job is handed out again.
+                let queued = taken
+                    .split(1)
+                    .is_some_and(|slot| queue.send((job, slot)).is_ok());
+                if !queued {
                     self.shared.unsettled.fetch_sub(1, Ordering::AcqRel);
                 }
             }

@@ -14,6 +14,7 @@
 //! `capacity / rate` (about 33 minutes at 100 deliveries per second).
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,39 @@ const RECOVERED_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// of a full index (one key out, one in) is absorbed by rehashing in place: a map sized only for
 /// its bound doubles once its deleted slots run out, a sudden jump in memory.
 const PREALLOCATED_KEYS: usize = 2 << 20;
+
+/// A map whose keys are hashes already (fingerprints) or unique numbers (lease tokens).
+pub(super) type PrehashedMap<K, V> = HashMap<K, V, BuildHasherDefault<Prehashed>>;
+
+/// Hashes keys that need no SipHash: a fingerprint (xxh3) is folded to 64 bits; other keys, such
+/// as sequential lease numbers, are mixed by a multiplication (Fibonacci hashing), which spreads
+/// them over both the bits the map indexes with and the bits it tags entries with. Neither kind of
+/// key is chosen by a sender: fingerprints are of signed bodies, lease numbers are counted here.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0_u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(29) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    #[allow(clippy::cast_possible_truncation)] // folding the halves truncates on purpose
+    fn write_u128(&mut self, n: u128) {
+        self.0 ^= (n as u64) ^ ((n >> 64) as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// Keys seen within `window`, forgotten in arrival order once older, or once `capacity` newer
 /// keys arrived. Thread-safe; inline mode's index.
@@ -45,7 +79,7 @@ pub(crate) struct Recent {
     start: Instant,
     /// Fingerprints as two `u64` halves: 24-byte entries instead of the 32 a `u128` (aligned to
     /// 16) would take.
-    at: HashMap<[u64; 2], u64>,
+    at: PrehashedMap<[u64; 2], u64>,
     /// Arrival order; an entry whose key was forgotten (or seen again later) is stale and skipped.
     /// Every key in `at` has an entry here, so `at.len() <= order.len() <= capacity`.
     order: VecDeque<(u64, [u64; 2])>,
@@ -62,7 +96,10 @@ impl Recent {
             // Backdated, so keys a journal recovers with the time they arrived before this
             // process started keep their own age (up to this much).
             start: now.checked_sub(RECOVERED_AGE).unwrap_or(now),
-            at: HashMap::with_capacity(capacity.saturating_mul(2).min(PREALLOCATED_KEYS)),
+            at: PrehashedMap::with_capacity_and_hasher(
+                capacity.saturating_mul(2).min(PREALLOCATED_KEYS),
+                BuildHasherDefault::default(),
+            ),
             order: VecDeque::new(),
             evicted_early: 0,
         }
@@ -216,6 +253,23 @@ mod tests {
             d.first_time(key);
         }
         assert_eq!(d.len(), (3, 3));
+    }
+
+    #[test]
+    fn the_prehashed_hasher_tells_keys_apart() {
+        let hash = |write: &dyn Fn(&mut Prehashed)| {
+            let mut hasher = Prehashed::default();
+            write(&mut hasher);
+            hasher.finish()
+        };
+        assert_ne!(hash(&|h| h.write(b"a")), hash(&|h| h.write(b"b")));
+        assert_eq!(hash(&|h| h.write(b"abc")), hash(&|h| h.write(b"abc")));
+        assert_ne!(hash(&|h| h.write_u128(1)), hash(&|h| h.write_u128(2)));
+        // Sequential numbers differ in the low bits (the map's index) and the top 7 (its tags).
+        let tags: std::collections::HashSet<u64> = (0..64_u64)
+            .map(|n| hash(&|h| h.write_u64(n)) >> 57)
+            .collect();
+        assert!(tags.len() > 32, "{} distinct tags", tags.len());
     }
 
     #[test]

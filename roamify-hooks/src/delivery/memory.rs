@@ -1,10 +1,10 @@
 //! The in-memory store of the queued mode.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::dedupe::{DEFAULT_DEDUPE_CAPACITY, Recent};
+use super::dedupe::{DEFAULT_DEDUPE_CAPACITY, PrehashedMap, Recent};
 use super::store::{
     DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreCounts, StoreFuture,
 };
@@ -43,7 +43,7 @@ pub(super) struct State {
     pub(super) later: BTreeMap<(Instant, u64), Job>,
     /// Leased: lease number → (deadline, job). Keyed by the lease, which is unique and cheap to
     /// hash, rather than by the job's key, which would be copied once more per lease.
-    pub(super) leased: HashMap<u64, (Instant, Job)>,
+    pub(super) leased: PrehashedMap<u64, (Instant, Job)>,
     pub(super) dead: VecDeque<DeadLetter>,
     dead_capacity: usize,
     /// Keys enqueued, by fingerprint, for deduplication.
@@ -92,7 +92,7 @@ impl State {
         Self {
             ready: VecDeque::new(),
             later: BTreeMap::new(),
-            leased: HashMap::new(),
+            leased: PrehashedMap::default(),
             dead: VecDeque::new(),
             dead_capacity: dead_letters.max(1),
             seen: Recent::new(dedupe_keys),
@@ -111,16 +111,14 @@ impl State {
 
     pub(super) fn settle(&mut self, settlement: &Settlement) -> bool {
         // A lease that ran out and was given again has a new number: the old one settles nothing.
-        if self
-            .leased
-            .get(&settlement.lease)
-            .is_none_or(|(_, j)| j.key != settlement.key)
-        {
-            return false;
-        }
-        let Some((_, mut job)) = self.leased.remove(&settlement.lease) else {
+        // Taken out at once (one lookup), and put back in the rare case it is another key's.
+        let Some((deadline, mut job)) = self.leased.remove(&settlement.lease) else {
             return false;
         };
+        if job.key != settlement.key {
+            self.leased.insert(settlement.lease, (deadline, job));
+            return false;
+        }
         if settlement.resolution == Resolution::Released {
             self.ready.push_front(job);
             return true;

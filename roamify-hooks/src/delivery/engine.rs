@@ -23,9 +23,11 @@ use tokio::sync::{Mutex, Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tracing::Instrument as _;
 
 use super::StoreError;
+use super::handoff::Handoff;
 use super::store::{DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreCounts};
 use super::{Counters, QueueOptions, Role};
 use super::{Handled, OnHandled};
+use crate::catalog::Event;
 use crate::dispatch::{Dispatch, Dispatched};
 
 /// How long an idle fetcher waits before looking for retries that came due.
@@ -56,6 +58,14 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// The store an engine runs on.
+pub(crate) struct Backing {
+    pub(crate) store: Arc<dyn Store>,
+    /// Whether only this process reads it (the in-memory store, the journal): then every job it
+    /// stores is run here, and its event, parsed on the way in, is kept for its worker.
+    pub(crate) private: bool,
+}
+
 /// What accepting one delivery did.
 pub(crate) enum Accepted {
     Stored,
@@ -73,13 +83,16 @@ struct Shared {
     counters: Arc<Counters>,
     /// Jobs leased and not yet settled.
     unsettled: AtomicUsize,
+    /// Events parsed on the way in, for the workers that run them (stores only this process
+    /// reads).
+    handoff: Option<Handoff>,
 }
 
 /// A finished run on its way to the store, with the slot it frees once recorded.
 struct Finished {
     settlement: Settlement,
     attempts: u32,
-    _slot: OwnedSemaphorePermit,
+    slot: OwnedSemaphorePermit,
 }
 
 /// A leased job on its way to a runner, with its slot.
@@ -97,7 +110,7 @@ struct Worker<D> {
 impl Engine {
     pub(crate) fn start<D: Dispatch>(
         role: Role,
-        store: Arc<dyn Store>,
+        Backing { store, private }: Backing,
         mut options: QueueOptions,
         window: Duration,
         table: Arc<D>,
@@ -117,12 +130,16 @@ impl Engine {
             .thread_name("roamify-worker")
             .enable_time()
             .build()?;
+        // Only where this process runs every job it stores can it keep each one's parsed event
+        // for the worker that runs it.
+        let handoff = (private && role == Role::Both).then(|| Handoff::new(options.capacity));
         let (worker, finished) = Worker::new(
             Arc::clone(&store),
             table,
             options.clone(),
             counters,
             on_handled,
+            handoff,
         );
         let shared = Arc::clone(&worker.shared);
         if role != Role::IngestOnly {
@@ -152,19 +169,28 @@ impl Engine {
         })
     }
 
-    /// Stores a verified delivery; the caller acknowledges it only on `Stored` or `Duplicate`.
-    pub(crate) async fn accept(&self, key: String, body: &[u8]) -> Accepted {
+    /// Stores a verified delivery, parsed as `event`; the caller acknowledges it only on
+    /// `Stored` or `Duplicate`.
+    pub(crate) async fn accept(&self, key: String, body: &[u8], event: Event) -> Accepted {
         if self.role == Role::WorkerOnly {
             return Accepted::WorkerOnly;
         }
         if self.shared.closed.load(Ordering::Acquire) {
             return Accepted::ShuttingDown;
         }
-        match self
+        // Left before the delivery is stored: a worker may lease it at once.
+        let handoff = self.shared.handoff.as_ref();
+        let ticket = handoff.and_then(|handoff| handoff.offer(body, event));
+        let enqueued = self
             .store
             .enqueue(key, body.to_vec(), self.window, self.options.capacity)
-            .await
+            .await;
+        if !matches!(enqueued, Ok(Enqueued::Stored))
+            && let (Some(handoff), Some(ticket)) = (handoff, ticket)
         {
+            handoff.withdraw(ticket);
+        }
+        match enqueued {
             Ok(Enqueued::Stored) => {
                 self.shared.wake.notify_one();
                 Accepted::Stored
@@ -279,6 +305,7 @@ impl<D: Dispatch> Worker<D> {
         options: QueueOptions,
         counters: Arc<Counters>,
         on_handled: Option<OnHandled>,
+        handoff: Option<Handoff>,
     ) -> (Arc<Self>, mpsc::UnboundedReceiver<Finished>) {
         let (settle, finished) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
@@ -286,6 +313,7 @@ impl<D: Dispatch> Worker<D> {
             closed: AtomicBool::new(false),
             counters,
             unsettled: AtomicUsize::new(0),
+            handoff,
         });
         let worker = Arc::new(Worker {
             store,
@@ -389,10 +417,16 @@ impl<D: Dispatch> Worker<D> {
                 .fetch_sub(1, Ordering::Relaxed);
             self.resolve(&job, result)
         };
+        let attempts = job.attempts + 1;
         let finished = Finished {
-            settlement: Settlement::new(&job, resolution),
-            attempts: job.attempts + 1,
-            _slot: slot,
+            // The key moves from the finished job, not copied.
+            settlement: Settlement {
+                key: job.key,
+                lease: job.lease,
+                resolution,
+            },
+            attempts,
+            slot,
         };
         if self.settle.send(finished).is_err() {
             // The settler is gone (the runtime is stopping): the lease runs out and the job is
@@ -420,8 +454,15 @@ impl<D: Dispatch> Worker<D> {
     }
 
     async fn attempt(&self, job: &Job) -> Result<(), Failure> {
-        let event =
-            crate::parse::parse(&job.body).map_err(|e| Failure::Permanent(e.to_string()))?;
+        // The event parsed on the way in, or (a retry, a job stored by another process or
+        // before a restart) parsed from the stored body now.
+        let handed = self.shared.handoff.as_ref().and_then(|h| h.take(&job.body));
+        let event = match handed {
+            Some(event) => event,
+            None => {
+                crate::parse::parse(&job.body).map_err(|e| Failure::Permanent(e.to_string()))?
+            }
+        };
         let name = crate::catalog::EventName::of(&event);
         // The handler's own log lines carry the delivery's key, name and attempt.
         let span = tracing::info_span!(
@@ -551,11 +592,20 @@ async fn settler(
                 }
             }
         };
+        // The batch's slots are freed together, one change to the semaphore instead of one per
+        // job. A store answering for fewer jobs than it was given recorded none of the rest.
+        let settled = waiting.len();
+        let mut freed: Option<OwnedSemaphorePermit> = None;
+        let applied = applied.into_iter().chain(std::iter::repeat(false));
         for (done, applied) in waiting.drain(..).zip(applied) {
             record(&shared.counters, &done, applied, max_attempts);
-            drop(done);
-            shared.unsettled.fetch_sub(1, Ordering::AcqRel);
+            match &mut freed {
+                Some(freed) => freed.merge(done.slot),
+                None => freed = Some(done.slot),
+            }
         }
+        drop(freed);
+        shared.unsettled.fetch_sub(settled, Ordering::AcqRel);
     }
 }
 
@@ -591,7 +641,6 @@ enum Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Event;
     use crate::delivery::MemoryStore;
 
     /// A table whose handler keeps 16 KiB across an await, as a handler holding a large
@@ -608,6 +657,95 @@ mod tests {
         }
     }
 
+    /// Records the events it is given.
+    #[derive(Default)]
+    struct Recorder(std::sync::Mutex<Vec<Event>>);
+
+    impl Dispatch for Recorder {
+        async fn dispatch(&self, event: Event) -> Dispatched {
+            self.0.lock().expect("not poisoned").push(event);
+            Dispatched::Handled { handler: "record" }
+        }
+    }
+
+    fn engine(private: bool, table: &Arc<Recorder>) -> Engine {
+        Engine::start(
+            Role::Both,
+            Backing {
+                store: Arc::new(MemoryStore::new()),
+                private,
+            },
+            QueueOptions::default(),
+            Duration::from_secs(3600),
+            Arc::clone(table),
+            Arc::default(),
+            None,
+        )
+        .expect("workers start")
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a runtime")
+            .block_on(future)
+    }
+
+    /// An event the pipeline parsed from `body` (here deliberately another one, to see which the
+    /// handler gets): a store only this process reads hands it to the worker; a shared one
+    /// (whose jobs other processes may run) lets the worker parse the stored body.
+    #[test]
+    fn a_private_store_hands_the_parsed_event_to_its_worker_and_a_shared_one_does_not() {
+        let (body, other) = super::super::handoff::tests::bodies();
+        let stored = crate::parse::parse(&body).expect("parses");
+        let handed = crate::parse::parse(&other).expect("parses");
+        assert_ne!(stored, handed);
+        for private in [true, false] {
+            let table = Arc::new(Recorder::default());
+            let engine = engine(private, &table);
+            block_on(async {
+                let accepted = engine.accept("k".to_owned(), &body, handed.clone()).await;
+                assert!(matches!(accepted, Accepted::Stored));
+                assert!(matches!(
+                    engine.wait_idle(Duration::from_secs(10)).await,
+                    Ok(true)
+                ));
+            });
+            let expected = if private { &handed } else { &stored };
+            assert_eq!(
+                table.0.lock().expect("not poisoned").as_slice(),
+                std::slice::from_ref(expected)
+            );
+            let kept = engine.shared.handoff.as_ref().map(Handoff::len);
+            assert_eq!(kept, private.then_some(0), "nothing left behind");
+        }
+    }
+
+    /// A delivery that is not stored takes its event back: a duplicate's (another body under a
+    /// stored key) would otherwise stay until the bound.
+    #[test]
+    fn an_event_whose_delivery_was_not_stored_is_not_kept() {
+        let table = Arc::new(Recorder::default());
+        let engine = engine(true, &table);
+        let (first, again) = super::super::handoff::tests::bodies();
+        block_on(async {
+            let event = crate::parse::parse(&first).expect("parses");
+            let accepted = engine.accept("k".to_owned(), &first, event).await;
+            assert!(matches!(accepted, Accepted::Stored));
+            assert!(matches!(
+                engine.wait_idle(Duration::from_secs(10)).await,
+                Ok(true)
+            ));
+            let event = crate::parse::parse(&again).expect("parses");
+            let accepted = engine.accept("k".to_owned(), &again, event).await;
+            assert!(matches!(accepted, Accepted::Duplicate));
+        });
+        let kept = engine.shared.handoff.as_ref().map(Handoff::len);
+        assert_eq!(kept, Some(0));
+        assert_eq!(table.0.lock().expect("not poisoned").len(), 1);
+    }
+
     /// A run must not embed the table's future (whose size is the largest handler's), or every
     /// job would copy it in and out of the runner's task.
     #[test]
@@ -617,6 +755,7 @@ mod tests {
             Arc::new(Large),
             QueueOptions::default(),
             Arc::default(),
+            None,
             None,
         );
         let slots = Arc::new(Semaphore::new(1));

@@ -37,6 +37,8 @@ mod dedupe;
 #[cfg(feature = "queue")]
 mod engine;
 mod error;
+#[cfg(feature = "queue")]
+mod handoff;
 #[cfg(feature = "durable")]
 mod journal;
 #[cfg(feature = "queue")]
@@ -66,7 +68,7 @@ use sha2::{Digest, Sha256};
 pub use dedupe::DEFAULT_DEDUPE_CAPACITY;
 pub(crate) use dedupe::Deduper;
 #[cfg(feature = "queue")]
-pub(crate) use engine::{Accepted, Engine};
+pub(crate) use engine::{Accepted, Backing, Engine};
 pub use error::{StoreError, Unavailable};
 #[cfg(feature = "durable")]
 pub use journal::{DEFAULT_SEGMENT_SIZE, JournalInUse, JournalOptions, JournalStore, JournalView};

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use super::{Inner, Mode, Receiver};
 use crate::delivery::Handled;
+#[cfg(feature = "queue")]
+use crate::delivery::{Backing, Engine, QueueOptions, Role, Store};
 use crate::delivery::{
     Counters, DEFAULT_DEDUPE_CAPACITY, Deduper, DeliveryMode, OnHandled, StoreError,
 };
-#[cfg(feature = "queue")]
-use crate::delivery::{Engine, QueueOptions, Role, Store};
 use crate::dispatch::{Handlers, MissingState, States};
 use crate::secret::{Secret, SecretError};
 use crate::signature::Secrets;
@@ -198,21 +198,23 @@ impl ReceiverBuilder {
         let table = Arc::new(table.bind(&self.states)?);
         let counters = Arc::new(Counters::default());
         #[cfg(feature = "queue")]
-        let store: Option<(Arc<dyn Store>, QueueOptions)> = match (self.store, self.mode) {
-            (Some(custom), _) => Some(custom),
+        // With whether only this process reads the store (a custom store may be shared; so may
+        // a SQLite file).
+        let store: Option<(Arc<dyn Store>, QueueOptions, bool)> = match (self.store, self.mode) {
+            (Some((custom, options)), _) => Some((custom, options, false)),
             (None, DeliveryMode::Inline) => None,
             (None, DeliveryMode::Queued(options)) => {
-                Some((Arc::new(crate::delivery::MemoryStore::new()), options))
+                Some((Arc::new(crate::delivery::MemoryStore::new()), options, true))
             }
             #[cfg(feature = "durable")]
             (None, DeliveryMode::Durable { path, options }) => {
                 let store = crate::delivery::SqliteStore::open(&path).map_err(BuildError::Store)?;
-                Some((Arc::new(store), options))
+                Some((Arc::new(store), options, false))
             }
             #[cfg(feature = "durable")]
             (None, DeliveryMode::Journal { dir, options }) => {
                 let store = crate::delivery::JournalStore::open(&dir).map_err(BuildError::Store)?;
-                Some((Arc::new(store), options))
+                Some((Arc::new(store), options, true))
             }
         };
         #[cfg(feature = "queue")]
@@ -221,10 +223,10 @@ impl ReceiverBuilder {
         }
         #[cfg(feature = "queue")]
         let engine = match store {
-            Some((store, options)) => Some(
+            Some((store, options, private)) => Some(
                 Engine::start(
                     self.role,
-                    store,
+                    Backing { store, private },
                     options,
                     self.window.unwrap_or(Duration::ZERO),
                     Arc::clone(&table),

@@ -261,7 +261,7 @@ impl<D: Dispatch> Receiver<D> {
         } = enqueued;
         let key = idempotency_key(&event, body);
         let counters = &self.inner.counters;
-        let outcome = match engine.accept(key.clone(), body).await {
+        let outcome = match engine.accept(key.clone(), body, event).await {
             Accepted::Stored => {
                 Counters::bump(&counters.queued);
                 let outcome = Outcome::Queued {

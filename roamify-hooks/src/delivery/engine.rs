@@ -1,5 +1,6 @@
-//! The workers of the queued and durable modes: lease in batches, parse, dispatch with a
-//! timeout, then settle outcomes in batches (complete, retry with backoff, or dead-letter).
+//! The workers of the queued and durable modes: lease in batches, parse (or take the event the
+//! request parsed, see [`Handoff`]), dispatch with a timeout, then settle outcomes in batches
+//! (complete, retry with backoff, or dead-letter).
 //!
 //! Workers run on a Tokio runtime the receiver owns (its own threads), so they do not depend on
 //! the web framework's executor and keep running whatever the HTTP side does.

@@ -24,7 +24,10 @@
 //! is forgotten early: a redelivery of it would run again); the queue holds at most
 //! [`QueueOptions::capacity`] deliveries (one more is answered 503); the in-memory dead letters
 //! keep the newest 10 000 (dropping the oldest is logged at ERROR); the workers of a receiver
-//! hold at most [`QueueOptions::concurrency`] + [`QueueOptions::batch`] deliveries at once.
+//! hold at most [`QueueOptions::concurrency`] + [`QueueOptions::batch`] deliveries at once. With
+//! the in-memory store and the journal, each stored delivery's parsed event waits for its worker
+//! (so the body is not parsed twice), at most [`QueueOptions::capacity`] of them: past that, a
+//! worker parses the stored body.
 //!
 //! # Failures
 //!

@@ -179,17 +179,19 @@ impl Engine {
         if self.shared.closed.load(Ordering::Acquire) {
             return Accepted::ShuttingDown;
         }
-        // Left before the delivery is stored: a worker may lease it at once.
-        let handoff = self.shared.handoff.as_ref();
-        let ticket = handoff.and_then(|handoff| handoff.offer(body, event));
+        // Left before the delivery is stored: a worker may lease it at once. Taken back unless
+        // it was stored (also when this future is dropped while the store works).
+        let offered = self
+            .shared
+            .handoff
+            .as_ref()
+            .map(|handoff| handoff.offer(body, event));
         let enqueued = self
             .store
             .enqueue(key, body.to_vec(), self.window, self.options.capacity)
             .await;
-        if !matches!(enqueued, Ok(Enqueued::Stored))
-            && let (Some(handoff), Some(ticket)) = (handoff, ticket)
-        {
-            handoff.withdraw(ticket);
+        if let (Ok(Enqueued::Stored), Some(offered)) = (&enqueued, offered) {
+            offered.keep();
         }
         match enqueued {
             Ok(Enqueued::Stored) => {

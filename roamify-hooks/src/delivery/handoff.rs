@@ -26,10 +26,33 @@ pub(super) struct Handoff {
     events: Mutex<PrehashedMap<u128, Event>>,
 }
 
-/// A ticket for an event left with [`Handoff::offer`], to take it back if its delivery was not
-/// stored.
+/// An event left with [`Handoff::offer`]: taken back when this is dropped, unless
+/// [`keep`](Offered::keep) was called once its delivery was stored. So an event whose delivery
+/// was not stored (a duplicate, a full queue, a failing store), or whose request was dropped
+/// while the store worked, does not stay behind.
 #[derive(Debug)]
-pub(super) struct Ticket(u128);
+pub(super) struct Offered<'a> {
+    handoff: &'a Handoff,
+    /// The fingerprint it was left under; `None` when it was not kept, or is kept for good.
+    print: Option<u128>,
+}
+
+impl Offered<'_> {
+    /// The delivery was stored: the event stays for its worker.
+    pub(super) fn keep(mut self) {
+        self.print = None;
+    }
+}
+
+impl Drop for Offered<'_> {
+    fn drop(&mut self) {
+        if let Some(print) = self.print.take() {
+            // Unless a worker took it already. Dropped after the lock is released.
+            let event = self.handoff.events().remove(&print);
+            drop(event);
+        }
+    }
+}
 
 impl Handoff {
     pub(super) fn new(capacity: usize) -> Self {
@@ -46,29 +69,23 @@ impl Handoff {
     }
 
     /// Leaves `event`, parsed from `body`, for the worker that will lease `body`. Called before
-    /// the delivery is stored (a worker may lease it at once); `None` when it was not kept (an
-    /// event for the same body is already waiting, or the bound is reached).
-    pub(super) fn offer(&self, body: &[u8], event: Event) -> Option<Ticket> {
+    /// the delivery is stored (a worker may lease it at once). Not kept when an event for the
+    /// same body is already waiting (it stays, for its own job), or at the bound.
+    pub(super) fn offer(&self, body: &[u8], event: Event) -> Offered<'_> {
         let print = fingerprint(body);
         let mut events = self.events();
-        if events.len() >= self.capacity {
-            return None;
+        let kept = events.len() < self.capacity
+            && match events.entry(print) {
+                Entry::Occupied(_) => false,
+                Entry::Vacant(vacant) => {
+                    vacant.insert(event);
+                    true
+                }
+            };
+        Offered {
+            handoff: self,
+            print: kept.then_some(print),
         }
-        match events.entry(print) {
-            // Another delivery of the same body: its event stays, and so does its job's claim.
-            Entry::Occupied(_) => None,
-            Entry::Vacant(vacant) => {
-                vacant.insert(event);
-                Some(Ticket(print))
-            }
-        }
-    }
-
-    /// Takes back an offered event whose delivery was not stored (a duplicate, a full queue, a
-    /// failing store), unless a worker took it already.
-    pub(super) fn withdraw(&self, ticket: Ticket) {
-        let dropped = self.events().remove(&ticket.0);
-        drop(dropped);
     }
 
     /// The event parsed from `body` on its way in, if it is still here.
@@ -110,7 +127,7 @@ pub(super) mod tests {
     fn a_worker_takes_the_event_of_the_body_it_leased_once() {
         let (low, other) = bodies();
         let handoff = Handoff::new(10);
-        assert!(handoff.offer(&low, event(&low)).is_some());
+        handoff.offer(&low, event(&low)).keep();
         assert!(handoff.take(&other).is_none(), "another body takes nothing");
         assert_eq!(handoff.take(&low), Some(event(&low)));
         assert!(handoff.take(&low).is_none(), "taken once");
@@ -118,16 +135,27 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn a_second_offer_of_the_same_body_is_not_kept() {
+    fn a_second_offer_of_the_same_body_is_not_kept_and_does_not_take_the_first_back() {
         let (low, _) = bodies();
         let handoff = Handoff::new(10);
-        let first = handoff.offer(&low, event(&low)).expect("kept");
-        assert!(
-            handoff.offer(&low, event(&low)).is_none(),
-            "the first stays"
-        );
+        let first = handoff.offer(&low, event(&low));
+        drop(handoff.offer(&low, event(&low)));
+        assert_eq!(handoff.len(), 1, "the first stays");
+        first.keep();
         assert_eq!(handoff.len(), 1);
-        handoff.withdraw(first);
+    }
+
+    /// Dropped without `keep` (not stored, or the request dropped while the store worked).
+    #[test]
+    fn an_offer_not_kept_is_taken_back_when_dropped() {
+        let (low, _) = bodies();
+        let handoff = Handoff::new(10);
+        drop(handoff.offer(&low, event(&low)));
+        assert_eq!(handoff.len(), 0);
+        // A worker took it before the offer was dropped: nothing to take back.
+        let offered = handoff.offer(&low, event(&low));
+        assert!(handoff.take(&low).is_some());
+        drop(offered);
         assert_eq!(handoff.len(), 0);
     }
 
@@ -135,13 +163,12 @@ pub(super) mod tests {
     fn holds_at_most_capacity_events() {
         let (low, other) = bodies();
         let handoff = Handoff::new(1);
-        assert!(handoff.offer(&low, event(&low)).is_some());
-        assert!(
-            handoff.offer(&other, event(&other)).is_none(),
-            "at the bound"
-        );
+        handoff.offer(&low, event(&low)).keep();
+        handoff.offer(&other, event(&other)).keep();
+        assert_eq!(handoff.len(), 1, "at the bound");
         assert!(handoff.take(&other).is_none());
         assert!(handoff.take(&low).is_some());
-        assert!(handoff.offer(&other, event(&other)).is_some(), "room again");
+        handoff.offer(&other, event(&other)).keep();
+        assert!(handoff.take(&other).is_some(), "room again");
     }
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# inprocess.sh: the in-process benchmark (benches/receive.rs) in several processes; per fixture,
+# inprocess.sh: the in-process benchmark (bench/inprocess/receive.rs, `cargo bench -p roamify-hooks --bench receive`) in several processes; per fixture,
 # the median over processes of each process's sdk/floor ratio, and the worst fixture's median.
 #
 # One process's ratios move with its code and heap layout: two runs of the same binary differ by

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use roamify_hooks::events::PartnerBalance;
-use roamify_hooks::{Receiver, Secret, State, UnixTime, handlers, on_event};
+use roamify_hooks::{Receiver, Secret, State, events::UnixTime, handlers, on_event};
 use rust_decimal::Decimal;
 
 /// The application state the handlers share.

@@ -17,7 +17,7 @@ use std::time::Duration;
 use actix_web::{App, HttpServer};
 use roamify_hooks::delivery::QueueOptions;
 use roamify_hooks::events::{AffiliateOrder, EsimStatus, EsimUsage, PartnerBalance, Refund};
-use roamify_hooks::{DeliveryMode, Receiver, Secret, handlers, on_event};
+use roamify_hooks::{Receiver, Secret, delivery::DeliveryMode, handlers, on_event};
 
 fn sleep_time() -> Duration {
     Duration::from_millis(

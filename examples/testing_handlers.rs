@@ -44,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 mod tests {
     use super::*;
     use roamify_hooks::testing::{SignedDelivery, sample_payload, sample_with};
-    use roamify_hooks::{DeliveryMode, EventKind, Outcome};
+    use roamify_hooks::{EventKind, Outcome, delivery::DeliveryMode};
 
     #[cfg_attr(test, test)]
     pub(crate) fn direct_call() {

@@ -3,8 +3,7 @@
 //! policy. After each bad input the server still answers. One suite, run against both adapters
 //! (actix-web and axum); HTTPS against actix-web; and the README's status table against both.
 
-#[path = "../roamify-hooks/tests/common/mod.rs"]
-mod common;
+mod support;
 
 use std::sync::{Arc, Mutex};
 
@@ -12,7 +11,8 @@ use actix_web::{App, HttpServer};
 use roamify_hooks::delivery::{QueueOptions, Role};
 use roamify_hooks::events::{AffiliateOrder, EsimStatus, EsimUsage, PartnerBalance, Refund};
 use roamify_hooks::{
-    DeliveryMode, Dispatch, Receiver, Secret, State, UnknownEvent, handlers, on_event, testing,
+    Dispatch, Receiver, Secret, State, UnknownEvent, delivery::DeliveryMode, handlers, on_event,
+    testing,
 };
 
 /// The web framework a test runs against.
@@ -132,7 +132,7 @@ fn builder(seen: Arc<Seen>) -> roamify_hooks::ReceiverBuilder {
         .state_arc(seen)
 }
 
-fn table() -> impl roamify_hooks::Handlers {
+fn table() -> impl roamify_hooks::dispatch::Handlers {
     handlers![
         usage,
         status,
@@ -237,8 +237,8 @@ const UNAUTHORIZED: &str = r#"{"code":401,"message":"invalid signature"}"#;
 
 async fn every_fixture_is_handled(adapter: Adapter) {
     let server = start(adapter, None).await;
-    for name in common::event_names() {
-        let body = common::event(&name);
+    for name in support::runtime::event_names() {
+        let body = support::runtime::event(&name);
         let (status, answer) = server.signed(&body).await;
         assert_eq!((status, answer.as_str()), (200, OK), "{name}");
         let seen = server.seen.take();
@@ -257,7 +257,7 @@ async fn every_fixture_is_handled(adapter: Adapter) {
 
 async fn every_signature_vector(adapter: Adapter) {
     let server = start(adapter, None).await;
-    for v in common::vectors().vectors {
+    for v in support::runtime::vectors().vectors {
         // The server knows one secret; vectors made with other secrets are valid only for them.
         let body = hex::decode(&v.body_hex).expect("hex");
         let ours = v.secret == SECRET;

@@ -6,9 +6,9 @@
 //! duplicates sent to another instance were not handled again. Needs `ROAMIFY_TEST_POSTGRES` /
 //! `ROAMIFY_TEST_REDIS` (CI sets both); each test says it was skipped otherwise.
 
-#[path = "../roamify-hooks/tests/stores/mod.rs"]
-mod stores;
 mod support;
+
+use support::runtime::stores;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;

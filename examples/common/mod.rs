@@ -11,7 +11,9 @@ use roamify_hooks::delivery::{
     JournalOptions, JournalStore, QueueOptions, RetryPolicy, Role, Store,
 };
 use roamify_hooks::events::{AffiliateOrder, EsimStatus, EsimUsage, PartnerBalance, Refund};
-use roamify_hooks::{DeliveryMode, Dispatch, Receiver, Secret, UnknownEvent, handlers, on_event};
+use roamify_hooks::{
+    Dispatch, Receiver, Secret, UnknownEvent, delivery::DeliveryMode, handlers, on_event,
+};
 use roamify_hooks_cli::store::{StoreConfig, StoreUrl};
 use tracing::info;
 

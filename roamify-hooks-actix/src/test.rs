@@ -43,6 +43,6 @@ pub fn signed_request(
     let signature = roamify_hooks::testing::sign(secret, &body);
     TestRequest::post()
         .uri(path)
-        .insert_header((roamify_hooks::SIGNATURE_HEADER, signature))
+        .insert_header((roamify_hooks::signature::SIGNATURE_HEADER, signature))
         .set_payload(body)
 }

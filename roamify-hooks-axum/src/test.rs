@@ -46,6 +46,6 @@ pub fn signed_request(
     Request::builder()
         .method(Method::POST)
         .uri(path)
-        .header(roamify_hooks::SIGNATURE_HEADER, signature)
+        .header(roamify_hooks::signature::SIGNATURE_HEADER, signature)
         .body(Body::from(body))
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use roamify_hooks::{EventKind, SIGNATURE_HEADER, testing};
+use roamify_hooks::{EventKind, signature::SIGNATURE_HEADER, testing};
 
 /// Why a delivery could not be sent.
 #[derive(Debug, thiserror::Error)]

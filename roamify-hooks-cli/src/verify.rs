@@ -9,7 +9,10 @@
 
 use std::fmt;
 
-use roamify_hooks::{Secret, Secrets, SignatureError};
+use roamify_hooks::{
+    Secret,
+    signature::{Secrets, SignatureError},
+};
 
 /// What [`diagnose`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]

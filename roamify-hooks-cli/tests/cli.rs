@@ -12,7 +12,7 @@ use std::time::Duration;
 use actix_web::{App, HttpServer};
 use roamify_hooks::delivery::{QueueOptions, RetryPolicy};
 use roamify_hooks::events::PartnerBalance;
-use roamify_hooks::{DeliveryMode, Receiver, Secret, State, handlers, on_event};
+use roamify_hooks::{Receiver, Secret, State, delivery::DeliveryMode, handlers, on_event};
 
 const SECRET: &str = "whsec_cli";
 

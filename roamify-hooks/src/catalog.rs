@@ -129,7 +129,7 @@ macro_rules! catalog {
 
             /// When Roamify triggered (or, for refunds, sent) the event; `None` for unknown events.
             #[must_use]
-            pub fn timestamp(&self) -> Option<crate::UnixTime> {
+            pub fn timestamp(&self) -> Option<crate::time::UnixTime> {
                 match self {
                     $( Event::$variant(p) => Some(p.timestamp), )*
                     Event::Unknown(_) => None,
@@ -402,4 +402,41 @@ impl std::fmt::Display for EventName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}.{}", self.category(), self.kind())
     }
+}
+
+/// Why a signed body could not be turned into an [`Event`].
+///
+/// An event of an unknown category or kind is *not* an error: it parses to
+/// [`Event::Unknown`] and is acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// The body is not a Roamify envelope: not JSON, not an object, or without string
+    /// `event_category` and `event_type`.
+    #[error("not a Roamify event envelope: {reason}")]
+    NotEnvelope {
+        /// What is wrong, for logs.
+        reason: String,
+    },
+    /// A known kind whose payload does not match the documented fields.
+    #[error("invalid `{kind}` payload at `{path}`: {message}")]
+    InvalidPayload {
+        /// The event's kind.
+        kind: EventKind,
+        /// JSON path of the offending field, from the top of the body (e.g. `data.balance`).
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// An event outside the catalog, handled by an `uncatalogued` handler whose payload type
+    /// does not fit its fields.
+    #[error("invalid `{category}.{kind}` payload for its uncatalogued handler: {message}")]
+    InvalidUncatalogued {
+        /// `event_category`.
+        category: String,
+        /// `event_type`.
+        kind: String,
+        /// What is wrong.
+        message: String,
+    },
 }

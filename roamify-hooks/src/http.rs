@@ -13,7 +13,7 @@
 //!
 //! Every body is JSON ([`CONTENT_TYPE`]). No `Content-Type` is required of the request: Roamify
 //! documents none. An adapter reads the body with [`read_body`], hands the bytes and the
-//! [`SIGNATURE_HEADER`](crate::SIGNATURE_HEADER) values to [`Receiver::receive`], and answers
+//! [`SIGNATURE_HEADER`](crate::signature::SIGNATURE_HEADER) values to [`Receiver::receive`], and answers
 //! [`Outcome::reply`]:
 //!
 //! ```

@@ -65,13 +65,13 @@
 //!
 //! # Signatures
 //!
-//! [`Secrets`] prepares each secret's HMAC key once; [`Secrets::verify`] takes the header values
-//! and the raw bytes (any bytes) and returns a [`Verified`] body, the only input
+//! [`signature::Secrets`] prepares each secret's HMAC key once; its `verify` takes the header
+//! values and the raw bytes (any bytes) and returns a [`signature::Verified`] body, the only input
 //! [`Event::parse`] accepts. Several secrets may be active at once for rotation.
 //!
 //! # Delivery modes and features
 //!
-//! By default handlers run before the answer ([`DeliveryMode::Inline`]) and duplicates (same
+//! By default handlers run before the answer ([`delivery::DeliveryMode::Inline`]) and duplicates (same
 //! `event_id`, or same body, within 24 hours) are acknowledged without running them again. Cargo
 //! features add modes that acknowledge at once and run handlers on worker threads with retries,
 //! timeouts and dead letters:
@@ -112,16 +112,20 @@
 
 mod catalog;
 pub mod delivery;
-mod dispatch;
+pub mod dispatch;
 pub mod events;
 pub mod http;
+mod logs;
 mod meter;
 mod observe;
 mod outcome;
 mod parse;
 mod receiver;
+mod report;
+mod run;
 mod secret;
-mod signature;
+pub mod signature;
+mod stats;
 pub mod testing;
 mod time;
 mod wire;
@@ -130,53 +134,17 @@ mod wire;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use catalog::{CATALOG, CatalogEntry, Event, EventKind, EventName};
-pub use delivery::{DeliveryMode, Handled, Stats};
-pub use dispatch::{
-    BoxDispatch, BoxError, Dispatch, Dispatched, FallbackHandler, Handler, HandlerError, Handlers,
-    IntoHandlerResult, MissingState, State, StateArg, States, Taken,
-};
+pub use catalog::{CATALOG, CatalogEntry, Event, EventKind, EventName, ParseError};
+pub use dispatch::{BoxError, Dispatch, HandlerError, State};
 pub use events::UnknownEvent;
 pub use outcome::Outcome;
-pub use parse::ParseError;
-pub use receiver::{BuildError, DEFAULT_IDEMPOTENCY_WINDOW, Receiver, ReceiverBuilder};
+pub use receiver::{BuildError, Receiver, ReceiverBuilder};
+pub use report::report;
+pub use run::Handled;
 /// Money in payloads: exact decimals, as sent (re-exported from `rust_decimal`).
 pub use rust_decimal::Decimal;
-pub use secret::{SECRET_ENV, Secret, SecretError};
-pub use signature::{SIGNATURE_HEADER, Secrets, SignatureError, Verified};
-pub use time::UnixTime;
-
-/// `Debug` for an error type as its [`report`]: a program whose `main` returns the error with
-/// `?` prints `Error: <message>: <causes>`, not the variant's internals.
-macro_rules! debug_as_report {
-    ($error:ty) => {
-        impl ::std::fmt::Debug for $error {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                f.write_str(&$crate::report(self))
-            }
-        }
-    };
-}
-pub(crate) use debug_as_report;
-
-/// An error and its whole cause chain on one line: `outer: cause: root cause` — what a log
-/// line or a program's last words should say.
-///
-/// ```
-/// let error = roamify_hooks::Secret::new("").unwrap_err();
-/// assert_eq!(roamify_hooks::report(&error), "the webhook secret is empty");
-/// ```
-#[must_use]
-pub fn report(error: &(dyn std::error::Error + 'static)) -> String {
-    use std::fmt::Write as _;
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let _ = write!(text, ": {cause}");
-        source = cause.source();
-    }
-    text
-}
+pub use secret::{Secret, SecretError};
+pub use stats::Stats;
 
 /// Registers a function as the handler of one Roamify event.
 ///

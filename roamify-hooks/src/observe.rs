@@ -9,51 +9,16 @@
 
 use std::time::Instant;
 
-use tracing::Span;
-
-use crate::catalog::EventName;
+use crate::logs::TARGET;
 use crate::outcome::Outcome;
 
-/// The `target` of the receiver's log records (filter with `RUST_LOG=roamify_hooks=…`).
-const TARGET: &str = "roamify_hooks";
-
-/// The span a handler runs in, named from the start: created with its fields (formatted once),
-/// never recorded into afterwards. `None` when nothing would see it (`started` is `None`): no
-/// `tracing` subscriber and no `log` logger enabled at INFO (creating, entering and leaving a
-/// span that only the `log` fallback could record costs as much as routing the event).
-pub(crate) fn delivery_span(name: &EventName, started: Option<Instant>) -> Option<Span> {
-    // `started` is read only when INFO is seen (see `started`).
-    started?;
-    Some(tracing::info_span!(
-        "roamify_delivery",
-        category = %name.category(),
-        kind = %name.kind()
-    ))
-}
-
-/// Whether a `tracing` subscriber or a `log` logger may record INFO (two atomic loads).
-fn info_seen() -> bool {
-    tracing::level_enabled!(tracing::Level::INFO) || log::max_level() >= log::LevelFilter::Info
-}
-
-/// When a delivery started, for the `latency_us` of its INFO outcome; `None` when INFO is not
-/// recorded (only successes carry a latency, and reading the clock is a tenth of the runtime's
-/// own cost per delivery).
-pub(crate) fn started() -> Option<Instant> {
-    info_seen().then(Instant::now)
-}
-
-/// Logs how a delivery ended, once, every field on the event itself. `key` is its idempotency
-/// key when known (stored, failed); `started` comes from [`started`].
+/// Counts how a request ended and logs it, once, every field on the event itself. `key` is its
+/// idempotency key when known (stored, refused); `started` comes from [`crate::logs::started`]. A run's
+/// outcomes (handled, acknowledged, handler failed) were logged by the run (`crate::run`), the
+/// same way for requests and workers' jobs: they are only counted here.
 pub(crate) fn ended(outcome: &Outcome, key: Option<&str>, started: Option<Instant>) {
-    crate::meter::delivery(outcome.label(), outcome.event(), outcome.refusal());
-    let success = matches!(
-        outcome,
-        Outcome::Handled { .. }
-            | Outcome::Acknowledged { .. }
-            | Outcome::Queued { .. }
-            | Outcome::Duplicate { .. }
-    );
+    counted(outcome);
+    let success = matches!(outcome, Outcome::Queued { .. } | Outcome::Duplicate { .. });
     if success && started.is_none() {
         // Logged at INFO, which nothing records.
         return;
@@ -69,12 +34,6 @@ pub(crate) fn ended(outcome: &Outcome, key: Option<&str>, started: Option<Instan
         })
     };
     match outcome {
-        Outcome::Handled { handler, .. } => {
-            tracing::info!(target: TARGET, %category, %kind, handler, secret, latency_us = latency(), "delivery handled");
-        }
-        Outcome::Acknowledged { .. } => {
-            tracing::info!(target: TARGET, %category, %kind, secret, latency_us = latency(), "acknowledged, no handler");
-        }
         Outcome::Queued { key, .. } => {
             tracing::info!(target: TARGET, %category, %kind, %key, secret, latency_us = latency(), "delivery stored");
         }
@@ -97,10 +56,15 @@ pub(crate) fn ended(outcome: &Outcome, key: Option<&str>, started: Option<Instan
         Outcome::Malformed { error, .. } => {
             tracing::warn!(target: TARGET, key, cause = %error, "delivery refused (400): malformed event");
         }
-        Outcome::HandlerFailed { error, .. } => {
-            tracing::error!(target: TARGET, %category, %kind, key, handler = error.handler(), cause = %error.report(), "handler failed (500); Roamify will retry");
-        }
+        // Logged by the run.
+        Outcome::Handled { .. } | Outcome::Acknowledged { .. } | Outcome::HandlerFailed { .. } => {}
     }
+}
+
+/// Counts a delivery's outcome without logging it: a run's outcome, whose record the run left
+/// (see `crate::run`).
+pub(crate) fn counted(outcome: &Outcome) {
+    crate::meter::delivery(outcome.label(), outcome.event(), outcome.refusal());
 }
 
 /// Logs a delivery refused before its body was read whole (over the limit, or unreadable), and

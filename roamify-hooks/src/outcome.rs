@@ -2,10 +2,9 @@
 
 use std::time::Duration;
 
-use crate::catalog::EventName;
+use crate::catalog::{EventName, ParseError};
 use crate::delivery::Unavailable;
 use crate::dispatch::HandlerError;
-use crate::parse::ParseError;
 use crate::signature::SignatureError;
 
 /// What happened to one delivery. [`Outcome::reply`] is its HTTP answer.

@@ -15,53 +15,17 @@ use serde::de::value::{MapAccessDeserializer, MapDeserializer};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::catalog::{Event, EventKind, KindSeed};
+use crate::catalog::{Event, EventKind, KindSeed, ParseError};
 use crate::events::UnknownEvent;
 use crate::signature::Verified;
 use crate::wire::WireKey;
-
-/// Why a signed body could not be turned into an [`Event`].
-///
-/// An event of an unknown category or kind is *not* an error: it parses to
-/// [`Event::Unknown`] and is acknowledged.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ParseError {
-    /// The body is not a Roamify envelope: not JSON, not an object, or without string
-    /// `event_category` and `event_type`.
-    #[error("not a Roamify event envelope: {reason}")]
-    NotEnvelope {
-        /// What is wrong, for logs.
-        reason: String,
-    },
-    /// A known kind whose payload does not match the documented fields.
-    #[error("invalid `{kind}` payload at `{path}`: {message}")]
-    InvalidPayload {
-        /// The event's kind.
-        kind: EventKind,
-        /// JSON path of the offending field, from the top of the body (e.g. `data.balance`).
-        path: String,
-        /// What is wrong with it.
-        message: String,
-    },
-    /// An event outside the catalog, handled by an `uncatalogued` handler whose payload type
-    /// does not fit its fields.
-    #[error("invalid `{category}.{kind}` payload for its uncatalogued handler: {message}")]
-    InvalidUncatalogued {
-        /// `event_category`.
-        category: String,
-        /// `event_type`.
-        kind: String,
-        /// What is wrong.
-        message: String,
-    },
-}
 
 impl Event {
     /// Parses a verified body.
     ///
     /// ```
-    /// use roamify_hooks::{testing, Event, Secret, Secrets};
+    /// use roamify_hooks::signature::Secrets;
+    /// use roamify_hooks::{testing, Event, Secret};
     ///
     /// let secrets = Secrets::new(Secret::new("whsec_test")?);
     /// let body = br#"{"event_category":"partner","event_type":"top_up",

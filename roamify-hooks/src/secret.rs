@@ -98,4 +98,4 @@ impl fmt::Display for Secret {
     }
 }
 
-crate::debug_as_report!(SecretError);
+crate::report::debug_as_report!(SecretError);

@@ -3,6 +3,7 @@
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
+pub use crate::secret::SECRET_ENV;
 use crate::secret::Secret;
 
 /// The header Roamify signs deliveries with (match it case-insensitively).
@@ -16,7 +17,8 @@ type HmacSha256 = Hmac<Sha256>;
 /// [`Verified::secret_index`] says which one matched.
 ///
 /// ```
-/// use roamify_hooks::{testing, Secret, Secrets};
+/// use roamify_hooks::signature::Secrets;
+/// use roamify_hooks::{testing, Secret};
 ///
 /// let secrets = Secrets::new(Secret::new("whsec_old")?).with(Secret::new("whsec_new")?);
 /// let body = br#"{"event_category":"esim","event_type":"status","data":{}}"#;

@@ -66,7 +66,8 @@ pub fn sample(kind: EventKind) -> &'static [u8] {
 ///
 /// ```
 /// use roamify_hooks::testing;
-/// use roamify_hooks::{EventKind, Event, Secrets, Secret};
+/// use roamify_hooks::signature::Secrets;
+/// use roamify_hooks::{EventKind, Event, Secret};
 ///
 /// let body = testing::sample_with(EventKind::PartnerLowBalance, |json| {
 ///     json["data"]["balance"] = serde_json::json!(-12.5);

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// [`SystemTime::from`].
 ///
 /// ```
-/// use roamify_hooks::UnixTime;
+/// use roamify_hooks::events::UnixTime;
 /// use std::time::{Duration, SystemTime, UNIX_EPOCH};
 ///
 /// let t = UnixTime::from_secs(1_700_000_000);

@@ -2,20 +2,21 @@
 //! dead letters and replay, and resuming from SQLite. No timing assertions: the tests assert
 //! the order of events and wait (bounded) for conditions.
 
-mod common;
+mod support;
+#[path = "support/tapped.rs"]
 mod tapped;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use common::eventually;
 use roamify_hooks::delivery::{QueueOptions, RetryPolicy, idempotency_key};
 use roamify_hooks::events::PartnerBalance;
 use roamify_hooks::{
-    DeliveryMode, Dispatch, Event, EventKind, Outcome, Receiver, Secret, State, Verified, handlers,
-    on_event, testing,
+    Dispatch, Event, EventKind, Outcome, Receiver, Secret, State, delivery::DeliveryMode, handlers,
+    on_event, signature::Verified, testing,
 };
+use support::eventually;
 use tokio::sync::Semaphore;
 
 const SECRET: &str = "whsec_delivery";
@@ -415,7 +416,7 @@ async fn maximum_age_refuses_old_events_when_set() {
         matches!(deliver(&receiver, &body(1)).await, Outcome::TooOld { .. }),
         "1970 is too old"
     );
-    let now = roamify_hooks::UnixTime::now().as_secs();
+    let now = roamify_hooks::events::UnixTime::now().as_secs();
     let fresh = format!(
         r#"{{"event_category":"partner","event_type":"top_up","data":{{"timestamp":{now},"balance":1,"currency":"EUR"}}}}"#
     );

@@ -1,7 +1,7 @@
 //! A table of handlers for all 8 kinds dispatches each fixture to the right handler, unknown
 //! events to the uncatalogued handler or the fallback; state, failures and panics.
 
-mod common;
+mod support;
 
 use std::sync::Mutex;
 
@@ -94,7 +94,7 @@ async fn awaited_unknown(_: UnknownEvent) {}
 const SECRET: &str = "whsec_roamify_test";
 
 /// A handler for every kind (sync and async), one found by name, and a fallback.
-fn table() -> impl roamify_hooks::Handlers {
+fn table() -> impl roamify_hooks::dispatch::Handlers {
     handlers![
         usage,
         status,
@@ -168,10 +168,10 @@ fn every_fixture_reaches_its_handler() {
             "uncatalogued topup esim-europe-30days-10gb-all",
         ),
     ];
-    assert_eq!(common::event_names(), expected.map(|e| e.0));
+    assert_eq!(support::event_names(), expected.map(|e| e.0));
     futures_executor::block_on(async {
         for (fixture, handler, entry) in expected {
-            match deliver(&receiver, &common::event(fixture)).await {
+            match deliver(&receiver, &support::event(fixture)).await {
                 Outcome::Handled {
                     handler: h,
                     secret_index: 0,
@@ -268,7 +268,7 @@ fn failures_and_panics_become_outcomes() {
             deliver(&receiver, status).await,
             Outcome::Acknowledged { .. }
         ));
-        let unknown = common::event("unknown_future_event.json");
+        let unknown = support::event("unknown_future_event.json");
         assert!(matches!(
             deliver(&receiver, &unknown).await,
             Outcome::Acknowledged { .. }
@@ -368,7 +368,7 @@ fn a_fallback_taking_event_receives_known_and_unknown_events_without_a_handler()
                 ..
             }
         ));
-        let unknown = common::event("unknown_future_event.json");
+        let unknown = support::event("unknown_future_event.json");
         assert!(matches!(
             deliver(&receiver, &unknown).await,
             Outcome::Handled {
@@ -389,7 +389,10 @@ fn a_fallback_taking_event_receives_known_and_unknown_events_without_a_handler()
 /// what `dispatch` gives.
 #[test]
 fn dispatch_now_runs_synchronous_handlers_and_gives_back_the_rest() {
-    use roamify_hooks::{Dispatch, Event, Handlers, States};
+    use roamify_hooks::{
+        Dispatch, Event,
+        dispatch::{Handlers, States},
+    };
 
     let log = std::sync::Arc::new(Log::default());
     let mut states = States::default();
@@ -401,14 +404,14 @@ fn dispatch_now_runs_synchronous_handlers_and_gives_back_the_rest() {
         "partner_insufficient_balance.json",
         "unknown_future_event.json",
     ];
-    for name in common::event_names() {
-        let event = common::parsed_event(&name);
+    for name in support::event_names() {
+        let event = support::parsed_event(&name);
         match table.dispatch_now(event.clone()) {
             Ok(now) => {
                 assert!(!awaited.contains(&name.as_str()), "{name} ran in place");
                 let later = futures_executor::block_on(table.dispatch(event));
                 assert!(
-                    matches!(now, roamify_hooks::Dispatched::Handled { .. }),
+                    matches!(now, roamify_hooks::dispatch::Dispatched::Handled { .. }),
                     "{name}: {now:?}"
                 );
                 assert_eq!(format!("{now:?}"), format!("{later:?}"), "{name}");
@@ -423,22 +426,22 @@ fn dispatch_now_runs_synchronous_handlers_and_gives_back_the_rest() {
     let ran = log.take();
     assert_eq!(
         ran.len(),
-        2 * (common::event_names().len() - awaited.len()),
+        2 * (support::event_names().len() - awaited.len()),
         "{ran:?}"
     );
 
     // Without a fallback or handlers found by name, an event without a handler is answered in
     // place; with a fallback it is given back.
     let bare = handlers![status].bind(&states).expect("bound");
-    let top_up = common::parsed_event("partner_top_up.json");
+    let top_up = support::parsed_event("partner_top_up.json");
     assert!(matches!(
         bare.dispatch_now(top_up.clone()),
-        Ok(roamify_hooks::Dispatched::NoHandler)
+        Ok(roamify_hooks::dispatch::Dispatched::NoHandler)
     ));
-    let unknown = common::parsed_event("unknown_future_event.json");
+    let unknown = support::parsed_event("unknown_future_event.json");
     assert!(matches!(
         bare.dispatch_now(unknown.clone()),
-        Ok(roamify_hooks::Dispatched::NoHandler)
+        Ok(roamify_hooks::dispatch::Dispatched::NoHandler)
     ));
     // A synchronous fallback runs in place too, for unknown events and kinds without a handler,
     // as `dispatch` would run it; an awaited one is given back.
@@ -452,13 +455,13 @@ fn dispatch_now_runs_synchronous_handlers_and_gives_back_the_rest() {
     assert_eq!(format!("{now:?}"), format!("{later:?}"));
     assert!(matches!(
         now,
-        roamify_hooks::Dispatched::Handled {
+        roamify_hooks::dispatch::Dispatched::Handled {
             handler: "anything_else"
         }
     ));
     assert!(matches!(
         with_fallback.dispatch_now(top_up.clone()),
-        Ok(roamify_hooks::Dispatched::NoHandler)
+        Ok(roamify_hooks::dispatch::Dispatched::NoHandler)
     ));
     assert_eq!(
         log.take(),
@@ -490,46 +493,49 @@ async fn large_refunded(event: Refund, log: State<Log>) {
 /// to: a small handler's box stays small beside a handler whose future is 16 KiB.
 #[test]
 fn dispatch_boxed_gives_what_dispatch_gives_in_a_box_the_size_of_one_handler() {
-    use roamify_hooks::{Dispatch, Handlers, States};
+    use roamify_hooks::{
+        Dispatch,
+        dispatch::{Handlers, States},
+    };
 
     let log = std::sync::Arc::new(Log::default());
     let mut states = States::default();
     states.insert_arc(log.clone());
     let table = table().bind(&states).expect("all state registered");
-    for name in common::event_names() {
-        let event = common::parsed_event(&name);
+    for name in support::event_names() {
+        let event = support::parsed_event(&name);
         let boxed = futures_executor::block_on(table.dispatch_boxed(event.clone()));
         let awaited = futures_executor::block_on(table.dispatch(event));
         assert_eq!(format!("{boxed:?}"), format!("{awaited:?}"), "{name}");
     }
     let ran = log.take();
-    assert_eq!(ran.len(), 2 * common::event_names().len(), "{ran:?}");
+    assert_eq!(ran.len(), 2 * support::event_names().len(), "{ran:?}");
     assert!(ran.chunks(2).all(|pair| pair[0] == pair[1]), "{ran:?}");
 
     let mixed = handlers![insufficient, large_refunded, fallback = awaited_unknown]
         .bind(&states)
         .expect("bound");
     let whole =
-        std::mem::size_of_val(&mixed.dispatch(common::parsed_event("refund_refunded.json")));
+        std::mem::size_of_val(&mixed.dispatch(support::parsed_event("refund_refunded.json")));
     assert!(whole > 16 * 1024, "the table's future is {whole} bytes");
-    let small = mixed.dispatch_boxed(common::parsed_event("partner_insufficient_balance.json"));
+    let small = mixed.dispatch_boxed(support::parsed_event("partner_insufficient_balance.json"));
     let size = std::mem::size_of_val(&*small);
     assert!(size < 1024, "a small handler's box is {size} bytes");
     assert!(matches!(
         futures_executor::block_on(small),
-        roamify_hooks::Dispatched::Handled {
+        roamify_hooks::dispatch::Dispatched::Handled {
             handler: "insufficient"
         }
     ));
-    let unknown = mixed.dispatch_boxed(common::parsed_event("unknown_future_event.json"));
+    let unknown = mixed.dispatch_boxed(support::parsed_event("unknown_future_event.json"));
     let size = std::mem::size_of_val(&*unknown);
     assert!(size < 1024, "the fallback's box is {size} bytes");
-    let large = mixed.dispatch_boxed(common::parsed_event("refund_refunded.json"));
+    let large = mixed.dispatch_boxed(support::parsed_event("refund_refunded.json"));
     let size = std::mem::size_of_val(&*large);
     assert!(size > 16 * 1024, "the large handler's box is {size} bytes");
     assert!(matches!(
         futures_executor::block_on(large),
-        roamify_hooks::Dispatched::Handled {
+        roamify_hooks::dispatch::Dispatched::Handled {
             handler: "large_refunded"
         }
     ));

@@ -1,11 +1,11 @@
 //! Every documented example payload parses to the expected variant, with exact fields.
 
-mod common;
+mod support;
 
 use std::str::FromStr;
 
 use roamify_hooks::events::{EsimState, OrderStatus, RefundStatus};
-use roamify_hooks::{Event, EventKind, UnixTime};
+use roamify_hooks::{Event, EventKind, events::UnixTime};
 use rust_decimal::Decimal;
 
 fn dec(s: &str) -> Decimal {
@@ -30,7 +30,7 @@ fn every_fixture_is_covered_here() {
         "unknown_future_event.json",
     ];
     assert_eq!(
-        common::event_names(),
+        support::event_names(),
         covered,
         "a fixture was added or removed: cover it in this file"
     );
@@ -39,7 +39,7 @@ fn every_fixture_is_covered_here() {
 #[test]
 fn esim_usage_nested_and_flat() {
     for name in ["esim_usage.json", "esim_usage_flat.json"] {
-        let Event::EsimUsage(u) = common::parsed_event(name) else {
+        let Event::EsimUsage(u) = support::parsed_event(name) else {
             panic!("{name}: wrong variant")
         };
         assert_eq!(u.timestamp, UnixTime::from_secs(1_700_000_000));
@@ -81,7 +81,7 @@ fn esim_usage_nested_and_flat() {
 #[test]
 fn esim_status_nested_flat_and_legacy() {
     for name in ["esim_status.json", "esim_status_flat.json"] {
-        let Event::EsimStatus(s) = common::parsed_event(name) else {
+        let Event::EsimStatus(s) = support::parsed_event(name) else {
             panic!("{name}: wrong variant")
         };
         assert_eq!(s.timestamp.as_secs(), 1_700_000_000);
@@ -91,7 +91,7 @@ fn esim_status_nested_flat_and_legacy() {
         assert_eq!(s.end.map(UnixTime::as_secs), Some(1_700_000_400));
         assert_eq!(s.status, EsimState::Activated);
     }
-    let Event::EsimStatus(s) = common::parsed_event("esim_status_legacy_name_compact.json") else {
+    let Event::EsimStatus(s) = support::parsed_event("esim_status_legacy_name_compact.json") else {
         panic!("legacy name")
     };
     assert_eq!(s.iccid, "8935308728471951");
@@ -104,7 +104,7 @@ fn esim_status_nested_flat_and_legacy() {
 #[test]
 fn partner_balance_events_keep_money_exact() {
     for name in ["partner_low_balance.json", "partner_low_balance_flat.json"] {
-        let Event::PartnerLowBalance(p) = common::parsed_event(name) else {
+        let Event::PartnerLowBalance(p) = support::parsed_event(name) else {
             panic!("{name}: wrong variant")
         };
         assert_eq!(p.timestamp.as_secs(), 1_673_123_456);
@@ -115,14 +115,14 @@ fn partner_balance_events_keep_money_exact() {
         assert_eq!(p.currency, "USD");
     }
     let Event::PartnerInsufficientBalance(p) =
-        common::parsed_event("partner_insufficient_balance.json")
+        support::parsed_event("partner_insufficient_balance.json")
     else {
         panic!()
     };
     assert_eq!(p.balance.to_string(), "3.25");
     assert_eq!((p.threshold, p.threshold_percentage), (None, None));
     assert_eq!(p.currency, "EUR");
-    let Event::PartnerTopUp(p) = common::parsed_event("partner_top_up.json") else {
+    let Event::PartnerTopUp(p) = support::parsed_event("partner_top_up.json") else {
         panic!()
     };
     assert_eq!(p.balance.to_string(), "1003.25");
@@ -132,7 +132,7 @@ fn partner_balance_events_keep_money_exact() {
 
 #[test]
 fn affiliate_order() {
-    let Event::AffiliateOrder(o) = common::parsed_event("affiliate_order.json") else {
+    let Event::AffiliateOrder(o) = support::parsed_event("affiliate_order.json") else {
         panic!()
     };
     assert_eq!(o.timestamp.as_secs(), 1_700_000_000);
@@ -158,7 +158,7 @@ fn affiliate_order() {
 
 #[test]
 fn refunds_carry_their_event_id() {
-    let Event::RefundRefunded(r) = common::parsed_event("refund_refunded.json") else {
+    let Event::RefundRefunded(r) = support::parsed_event("refund_refunded.json") else {
         panic!()
     };
     assert_eq!(
@@ -176,7 +176,7 @@ fn refunds_carry_their_event_id() {
     assert_eq!(r.rejection_reason, None);
     assert_eq!(r.timestamp.as_secs(), 1_764_288_000);
 
-    let Event::RefundRejected(r) = common::parsed_event("refund_rejected.json") else {
+    let Event::RefundRejected(r) = support::parsed_event("refund_rejected.json") else {
         panic!()
     };
     assert_eq!(
@@ -193,8 +193,8 @@ fn refunds_carry_their_event_id() {
 
 #[test]
 fn unknown_event_is_kept_whole() {
-    let body = common::event("unknown_future_event.json");
-    let Event::Unknown(u) = common::parsed_event("unknown_future_event.json") else {
+    let body = support::event("unknown_future_event.json");
+    let Event::Unknown(u) = support::parsed_event("unknown_future_event.json") else {
         panic!()
     };
     assert_eq!((u.category(), u.kind()), ("esim", "topup"));
@@ -212,9 +212,9 @@ fn unknown_event_is_kept_whole() {
 
 #[test]
 fn every_kind_appears_among_fixtures() {
-    let mut seen: Vec<EventKind> = common::event_names()
+    let mut seen: Vec<EventKind> = support::event_names()
         .iter()
-        .filter_map(|n| common::parsed_event(n).kind())
+        .filter_map(|n| support::parsed_event(n).kind())
         .collect();
     seen.sort();
     seen.dedup();

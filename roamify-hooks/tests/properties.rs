@@ -1,7 +1,11 @@
 //! Properties over arbitrary input: no panics, sign-then-verify, bit flips always fail.
 
 use proptest::prelude::*;
-use roamify_hooks::{Event, Secret, Secrets, Verified, testing};
+use roamify_hooks::{
+    Event, Secret,
+    signature::{Secrets, Verified},
+    testing,
+};
 
 fn secrets(key: &[u8]) -> Secrets {
     Secrets::new(Secret::from_bytes(key.to_vec()).expect("non-empty"))

@@ -1,16 +1,20 @@
 //! The signature vectors made with node:crypto, through the public API; header-count rules;
 //! rotation; secrets.
 
-mod common;
+mod support;
 
-use roamify_hooks::{Secret, SecretError, Secrets, SignatureError, testing};
+use roamify_hooks::{
+    Secret, SecretError,
+    signature::{Secrets, SignatureError},
+    testing,
+};
 
-use common::vectors;
+use support::vectors;
 
 #[test]
 fn every_vector_gives_its_expected_result() {
     let all = vectors();
-    assert_eq!(all.header, roamify_hooks::SIGNATURE_HEADER);
+    assert_eq!(all.header, roamify_hooks::signature::SIGNATURE_HEADER);
     assert!(all.vectors.len() >= 30, "{} vectors", all.vectors.len());
     let (mut valid, mut invalid) = (0, 0);
     for v in &all.vectors {

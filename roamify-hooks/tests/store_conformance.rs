@@ -7,8 +7,9 @@
 //! order of events cannot flip on a slow machine (a short delay is only ever waited out, never
 //! raced).
 
-mod common;
-mod stores;
+mod support;
+
+use support::stores;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,9 +5,11 @@
 //! leases; errors keep their causes; in-memory bounds hold. No timing assertions: bounded waits
 //! for conditions.
 
-mod common;
-mod stores;
+mod support;
+#[path = "support/tapped.rs"]
 mod tapped;
+
+use support::stores;
 
 use std::collections::BTreeSet;
 use std::error::Error as _;
@@ -15,16 +17,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::eventually;
 use roamify_hooks::delivery::{
     Enqueued, MemoryStore, QueueOptions, Resolution, Settlement, SqliteOptions, SqliteStore, Store,
     Unavailable,
 };
 use roamify_hooks::events::PartnerBalance;
 use roamify_hooks::{
-    BuildError, DeliveryMode, Dispatch, Outcome, Receiver, Secret, State, handlers, on_event,
-    testing,
+    BuildError, Dispatch, Outcome, Receiver, Secret, State, delivery::DeliveryMode, handlers,
+    on_event, testing,
 };
+use support::eventually;
 use tapped::Tapped;
 use tokio::sync::Semaphore;
 

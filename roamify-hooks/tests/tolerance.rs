@@ -1,7 +1,7 @@
 //! The spec's "What a receiver must tolerate", one test each, plus the three kinds of error.
 
 use roamify_hooks::events::{EsimState, OrderStatus, RefundStatus};
-use roamify_hooks::{Event, EventKind, ParseError, Verified};
+use roamify_hooks::{Event, EventKind, ParseError, signature::Verified};
 
 fn parse(body: &str) -> Result<Event, ParseError> {
     Event::parse(&Verified::assume_signed(body.as_bytes()))

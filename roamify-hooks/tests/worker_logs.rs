@@ -1,6 +1,7 @@
-//! The workers of a queued receiver run each job in a span `roamify_job` with its key,
-//! category, kind and attempt: a handler's own lines carry them, async or synchronous. (A global subscriber, so in a
-//! binary of its own: the workers run on the receiver's threads.)
+//! The workers of a queued receiver run each job in a span `roamify_delivery` with its
+//! category, kind, key and attempt: a handler's own lines carry them, async or synchronous; and
+//! each successful run is logged at INFO, as the inline path logs it. (A global subscriber, so
+//! in a binary of its own: the workers run on the receiver's threads.)
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -9,7 +10,7 @@ use std::time::Duration;
 use roamify_hooks::delivery::QueueOptions;
 use roamify_hooks::events::PartnerBalance;
 use roamify_hooks::testing::sign;
-use roamify_hooks::{DeliveryMode, Outcome, Receiver, Secret, handlers, on_event};
+use roamify_hooks::{Outcome, Receiver, Secret, delivery::DeliveryMode, handlers, on_event};
 
 const SECRET: &str = "whsec_worker_logs";
 
@@ -54,16 +55,18 @@ fn a_workers_handler_lines_carry_key_category_kind_and_attempt() {
         .delivery(DeliveryMode::Queued(QueueOptions::default()))
         .build(handlers![chatty, chatty_now])
         .expect("build");
-    for (kind, message, name) in [
+    for (kind, message, name, handler) in [
         (
             roamify_hooks::EventKind::PartnerLowBalance,
             "inside the handler",
             "low_balance",
+            "chatty",
         ),
         (
             roamify_hooks::EventKind::PartnerTopUp,
             "inside the synchronous handler",
             "top_up",
+            "chatty_now",
         ),
     ] {
         let body = roamify_hooks::testing::sample(kind);
@@ -84,11 +87,33 @@ fn a_workers_handler_lines_carry_key_category_kind_and_attempt() {
             std::thread::sleep(Duration::from_millis(10));
         }
         let line = line.expect("the handler ran and logged");
-        assert!(line.contains("roamify_job{"), "{line}");
+        assert!(line.contains("roamify_delivery{"), "{line}");
         assert!(line.contains(&format!("key={key}")), "{line}");
         assert!(line.contains("category=partner"), "{line}");
         assert!(line.contains(&format!("kind={name}")), "{line}");
         assert!(line.contains("attempt=1"), "{line}");
+        // The run's own record, once the handler returned.
+        let mut handled = None;
+        for _ in 0..500 {
+            let text = String::from_utf8_lossy(&captured.0.lock().expect("lock")).into_owned();
+            handled = text
+                .lines()
+                .find(|l| l.contains("delivery handled") && l.contains(&format!("key={key}")))
+                .map(str::to_owned);
+            if handled.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let handled = handled.expect("the worker's run logged its success");
+        assert!(handled.contains(" INFO "), "{handled}");
+        assert!(handled.contains("category=partner"), "{handled}");
+        assert!(handled.contains(&format!("kind={name}")), "{handled}");
+        assert!(
+            handled.contains(&format!("handler=\"{handler}\"")),
+            "{handled}"
+        );
+        assert!(handled.contains("attempt=1"), "{handled}");
     }
     receiver.shutdown(Duration::from_secs(5));
 }

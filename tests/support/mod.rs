@@ -1,5 +1,10 @@
-//! Running the examples as child processes.
+//! The end-to-end tests' helpers: running the examples as child processes; the runtime's own
+//! helpers (fixtures, services) under [`runtime`].
 #![allow(dead_code, unreachable_pub)]
+
+/// The runtime's test helpers (fixtures, PostgreSQL and Redis), shared with these tests.
+#[path = "../../roamify-hooks/tests/support/mod.rs"]
+pub mod runtime;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

@@ -1,6 +1,7 @@
-//! The workers of the queued and durable modes: lease in batches, parse (or take the event the
-//! request parsed, see [`Handoff`]), dispatch with a timeout, then settle outcomes in batches
-//! (complete, retry with backoff, or dead-letter).
+//! The workers of the queued and durable modes: lease in batches, run each job (with the event
+//! the request parsed, see [`Handoff`], or parsing the stored body) through the receiver's
+//! [`Runner`], the same run as the inline path's, within a timeout; then settle outcomes in
+//! batches (complete, retry with backoff, or dead-letter).
 //!
 //! Workers run on a Tokio runtime the receiver owns (its own threads), so they do not depend on
 //! the web framework's executor and keep running whatever the HTTP side does.
@@ -21,15 +22,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Mutex, Notify, OwnedSemaphorePermit, Semaphore, mpsc};
-use tracing::Instrument as _;
 
 use super::StoreError;
 use super::handoff::Handoff;
 use super::store::{DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreCounts};
-use super::{Counters, QueueOptions, Role};
-use super::{Handled, OnHandled};
+use super::{QueueOptions, Role};
 use crate::catalog::Event;
-use crate::dispatch::{Dispatch, Dispatched};
+use crate::dispatch::Dispatch;
+use crate::run::{Ran, Runner};
+use crate::stats::Counters;
 
 /// How long an idle fetcher waits before looking for retries that came due.
 const IDLE_POLL: Duration = Duration::from_millis(100);
@@ -101,10 +102,9 @@ type Leased = (Job, OwnedSemaphorePermit);
 
 struct Worker<D> {
     store: Arc<dyn Store>,
-    table: Arc<D>,
+    runner: Runner<D>,
     options: QueueOptions,
     shared: Arc<Shared>,
-    on_handled: Option<OnHandled>,
     settle: mpsc::UnboundedSender<Finished>,
 }
 
@@ -114,9 +114,7 @@ impl Engine {
         Backing { store, private }: Backing,
         mut options: QueueOptions,
         window: Duration,
-        table: Arc<D>,
-        counters: Arc<Counters>,
-        on_handled: Option<OnHandled>,
+        runner: Runner<D>,
     ) -> std::io::Result<Self> {
         // As the setters do, for options whose public fields were set to 0: no runner, or
         // leases of no job, would leave every delivery waiting.
@@ -134,14 +132,7 @@ impl Engine {
         // Only where this process runs every job it stores can it keep each one's parsed event
         // for the worker that runs it.
         let handoff = (private && role == Role::Both).then(|| Handoff::new(options.capacity));
-        let (worker, finished) = Worker::new(
-            Arc::clone(&store),
-            table,
-            options.clone(),
-            counters,
-            on_handled,
-            handoff,
-        );
+        let (worker, finished) = Worker::new(Arc::clone(&store), runner, options.clone(), handoff);
         let shared = Arc::clone(&worker.shared);
         if role != Role::IngestOnly {
             let slots = Arc::new(Semaphore::new(options.concurrency + options.batch));
@@ -304,26 +295,23 @@ impl<D: Dispatch> Worker<D> {
     /// runs arrive on the receiver returned beside it (for the settler).
     fn new(
         store: Arc<dyn Store>,
-        table: Arc<D>,
+        runner: Runner<D>,
         options: QueueOptions,
-        counters: Arc<Counters>,
-        on_handled: Option<OnHandled>,
         handoff: Option<Handoff>,
     ) -> (Arc<Self>, mpsc::UnboundedReceiver<Finished>) {
         let (settle, finished) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             wake: Notify::new(),
             closed: AtomicBool::new(false),
-            counters,
+            counters: Arc::clone(&runner.counters),
             unsettled: AtomicUsize::new(0),
             handoff,
         });
         let worker = Arc::new(Worker {
             store,
-            table,
+            runner,
             options,
             shared,
-            on_handled,
             settle,
         });
         (worker, finished)
@@ -412,13 +400,13 @@ impl<D: Dispatch> Worker<D> {
         } else {
             Counters::bump(&self.shared.counters.in_flight);
             crate::meter::in_flight(true);
-            let result = self.attempt(&job).await;
+            let ran = self.attempt(&job).await;
             crate::meter::in_flight(false);
             self.shared
                 .counters
                 .in_flight
                 .fetch_sub(1, Ordering::Relaxed);
-            self.resolve(&job, result)
+            self.resolve(&job, ran)
         };
         let attempts = job.attempts + 1;
         let finished = Finished {
@@ -438,90 +426,43 @@ impl<D: Dispatch> Worker<D> {
         }
     }
 
-    fn resolve(&self, job: &Job, result: Result<(), Failure>) -> Resolution {
-        match result {
-            Ok(()) => Resolution::Completed,
-            Err(Failure::Permanent(error)) => Resolution::Dead { error },
-            Err(Failure::Transient(error)) => {
-                let attempts = job.attempts + 1;
-                if attempts >= self.options.retry.max_attempts {
-                    Resolution::Dead { error }
-                } else {
-                    Resolution::Retry {
-                        after: self.options.retry.delay(attempts),
-                        error,
-                    }
-                }
+    /// What the store records of a run: its error becomes text only here, where it is stored.
+    fn resolve(&self, job: &Job, ran: Ran) -> Resolution {
+        let error = match ran {
+            Ran::Handled | Ran::NoHandler => return Resolution::Completed,
+            // Retrying cannot help: the payload does not fit.
+            Ran::Invalid(error) => {
+                return Resolution::Dead {
+                    error: error.to_string(),
+                };
+            }
+            Ran::Failed(error) => error.report(),
+            Ran::TimedOut(after) => format!("handler timed out after {after:?}"),
+        };
+        let attempts = job.attempts + 1;
+        if attempts >= self.options.retry.max_attempts {
+            Resolution::Dead { error }
+        } else {
+            Resolution::Retry {
+                after: self.options.retry.delay(attempts),
+                error,
             }
         }
     }
 
-    async fn attempt(&self, job: &Job) -> Result<(), Failure> {
-        // The event parsed on the way in, or (a retry, a job stored by another process or
-        // before a restart) parsed from the stored body now.
+    /// Runs a job: the event parsed on the way in, or (a retry, a job stored by another process
+    /// or before a restart) parsed from the stored body by the run.
+    async fn attempt(&self, job: &Job) -> Ran {
         let handed = self.shared.handoff.as_ref().and_then(|h| h.take(&job.body));
-        let event = match handed {
-            Some(event) => event,
-            None => {
-                crate::parse::parse(&job.body).map_err(|e| Failure::Permanent(e.to_string()))?
-            }
-        };
-        let name = crate::catalog::EventName::of(&event);
-        // The handler's own log lines carry the delivery's key, name and attempt.
-        let span = tracing::info_span!(
-            "roamify_job",
-            key = %job.key,
-            category = %name.category(),
-            kind = %name.kind(),
-            attempt = job.attempts + 1,
-        );
-        let started = crate::meter::start();
-        // A synchronous handler runs in place, in the span; others are awaited, within the
-        // timeout. Boxed: a table's future is as large as its largest handler's (the example
-        // server's is about 4 KiB). Unboxed, it would be part of each runner's task, and written
-        // into it (and moved within it) for every job; boxed, the task stays small and the
-        // future is written once. `dispatch_boxed` boxes only the chosen handler's future: a
-        // 4 KiB allocation per delivery cost glibc's allocator a consolidation of its free lists
-        // each time.
-        let now = {
-            let _entered = span.enter();
-            self.table.dispatch_now(event)
-        };
-        let dispatched = match now {
-            Ok(dispatched) => Ok(dispatched),
-            Err(event) => {
-                ready_or_within(
-                    self.options.handler_timeout,
-                    self.table.dispatch_boxed(event).instrument(span),
-                )
-                .await
-            }
-        };
-        let ok = matches!(
-            dispatched,
-            Ok(Dispatched::Handled { .. } | Dispatched::NoHandler)
-        );
-        crate::meter::handler_ran(&name, started, ok);
-        match dispatched {
-            Ok(Dispatched::Handled { handler }) => {
-                Counters::bump(&self.shared.counters.handled);
-                if let Some(hook) = &self.on_handled {
-                    hook(&Handled {
-                        key: &job.key,
-                        event: &name,
-                        handler,
-                    });
-                }
-                Ok(())
-            }
-            Ok(Dispatched::NoHandler) => Ok(()),
-            Ok(Dispatched::Invalid(error)) => Err(Failure::Permanent(error.to_string())),
-            Ok(Dispatched::Failed(error)) => Err(Failure::Transient(error.report())),
-            Err(_) => Err(Failure::Transient(format!(
-                "handler timed out after {:?}",
-                self.options.handler_timeout
-            ))),
-        }
+        self.runner
+            .run(
+                handed,
+                &job.body,
+                &job.key,
+                job.attempts + 1,
+                self.options.handler_timeout,
+            )
+            .await
     }
 }
 
@@ -546,27 +487,6 @@ async fn take_slots(slots: &Arc<Semaphore>, batch: usize) -> Option<OwnedSemapho
         taken.merge(extra);
     }
     Some(taken)
-}
-
-/// `future`'s output, or `Err` when it is still pending after `limit`. The timer is armed only
-/// if the first poll does not finish it: most handlers (synchronous ones, and asynchronous ones
-/// that do not wait) finish there, and skip registering and cancelling a timer.
-async fn ready_or_within<F: std::future::Future>(
-    limit: Duration,
-    future: F,
-) -> Result<F::Output, tokio::time::error::Elapsed> {
-    let mut future = std::pin::pin!(future);
-    // Always ready at once: `Some` with the output, or `None` when the future is pending (its
-    // waker is this task's, and the timeout below polls it again).
-    let ready = std::future::poll_fn(|context| match future.as_mut().poll(context) {
-        std::task::Poll::Ready(output) => std::task::Poll::Ready(Some(output)),
-        std::task::Poll::Pending => std::task::Poll::Ready(None),
-    })
-    .await;
-    match ready {
-        Some(output) => Ok(output),
-        None => tokio::time::timeout(limit, future).await,
-    }
 }
 
 /// Records finished runs in batches. A batch the store refuses is tried again with back-off
@@ -624,7 +544,7 @@ fn record(counters: &Counters, done: &Finished, applied: bool, max_attempts: u32
         Resolution::Retry { after, error } => {
             crate::meter::job("retried");
             Counters::bump(&counters.retried);
-            tracing::warn!(%key, attempts = done.attempts, max_attempts, retry_in = ?after, %error, "handler failed; will retry");
+            tracing::warn!(%key, attempts = done.attempts, max_attempts, retry_in = ?after, %error, "delivery will be retried");
         }
         Resolution::Dead { error } => {
             crate::meter::job("dead");
@@ -635,16 +555,11 @@ fn record(counters: &Counters, done: &Finished, applied: bool, max_attempts: u32
     }
 }
 
-enum Failure {
-    /// Retrying cannot help (the payload does not fit).
-    Permanent(String),
-    Transient(String),
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::delivery::MemoryStore;
+    use crate::dispatch::Dispatched;
 
     /// A table whose handler keeps 16 KiB across an await, as a handler holding a large
     /// payload or buffer does.
@@ -680,9 +595,7 @@ mod tests {
             },
             QueueOptions::default(),
             Duration::from_secs(3600),
-            Arc::clone(table),
-            Arc::default(),
-            None,
+            Runner::new(Arc::clone(table), Arc::default(), None),
         )
         .expect("workers start")
     }
@@ -755,10 +668,8 @@ mod tests {
     fn a_run_task_does_not_embed_the_tables_future() {
         let (worker, _finished) = Worker::new(
             Arc::new(MemoryStore::new()),
-            Arc::new(Large),
+            Runner::new(Arc::new(Large), Arc::default(), None),
             QueueOptions::default(),
-            Arc::default(),
-            None,
             None,
         );
         let slots = Arc::new(Semaphore::new(1));

@@ -42,7 +42,7 @@ impl StoreError {
     /// `the delivery store could not enqueue: database or disk is full`.
     #[must_use]
     pub fn report(&self) -> String {
-        crate::report(self)
+        crate::report::report(self)
     }
 
     /// The engine's error as an `E`, when it is one: to tell one failure from another by type
@@ -87,8 +87,8 @@ impl Unavailable {
     /// The reason and its whole cause chain on one line.
     #[must_use]
     pub fn report(&self) -> String {
-        crate::report(self)
+        crate::report::report(self)
     }
 }
 
-crate::debug_as_report!(StoreError);
+crate::report::debug_as_report!(StoreError);

@@ -61,9 +61,6 @@ mod sqlite;
 #[cfg(feature = "queue")]
 mod store;
 
-use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -89,6 +86,9 @@ pub use store::{
 };
 
 use crate::catalog::Event;
+
+/// The default idempotency window: 24 hours.
+pub const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// How deliveries reach their handlers. See the [module docs](self).
 #[derive(Debug, Clone, Default)]
@@ -298,98 +298,4 @@ pub(crate) fn unix_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// A delivery whose handler succeeded, as seen by [`ReceiverBuilder::on_handled`](crate::ReceiverBuilder::on_handled).
-#[derive(Debug)]
-#[non_exhaustive]
-pub struct Handled<'a> {
-    /// The delivery's idempotency key ([`idempotency_key`]).
-    pub key: &'a str,
-    /// The event.
-    pub event: &'a crate::catalog::EventName,
-    /// The handler that ran.
-    pub handler: &'static str,
-}
-
-/// The hook of [`ReceiverBuilder::on_handled`](crate::ReceiverBuilder::on_handled).
-pub(crate) type OnHandled = Arc<dyn Fn(&Handled<'_>) + Send + Sync>;
-
-/// Counters of what the receiver did, since it was built.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) handled: AtomicU64,
-    pub(crate) queued: AtomicU64,
-    pub(crate) in_flight: AtomicU64,
-    pub(crate) retried: AtomicU64,
-    pub(crate) dead_lettered: AtomicU64,
-    pub(crate) deduplicated: AtomicU64,
-    pub(crate) refused_full: AtomicU64,
-    pub(crate) refused_unavailable: AtomicU64,
-    pub(crate) refused_shutting_down: AtomicU64,
-}
-
-impl Counters {
-    pub(crate) fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn snapshot(&self) -> Stats {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        Stats {
-            handled: get(&self.handled),
-            queued: get(&self.queued),
-            in_flight: get(&self.in_flight),
-            retried: get(&self.retried),
-            dead_lettered: get(&self.dead_lettered),
-            deduplicated: get(&self.deduplicated),
-            refused_full: get(&self.refused_full),
-            refused_unavailable: get(&self.refused_unavailable),
-            refused_shutting_down: get(&self.refused_shutting_down),
-        }
-    }
-}
-
-/// A snapshot of the receiver's counters ([`Receiver::stats`](crate::Receiver::stats)): what
-/// this receiver did since it was built, in this process. What a store holds now (dead letters,
-/// pending deliveries, also after a restart) is `Receiver::counts`, read from the store.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Handler runs that succeeded.
-    pub handled: u64,
-    /// Deliveries accepted into the queue or store (queued and durable modes).
-    pub queued: u64,
-    /// Handlers running now.
-    pub in_flight: u64,
-    /// Failed runs scheduled again.
-    pub retried: u64,
-    /// Deliveries this receiver moved to the dead letters (not how many are stored now).
-    pub dead_lettered: u64,
-    /// Duplicates acknowledged without running handlers.
-    pub deduplicated: u64,
-    /// Deliveries answered 503 because the queue was full.
-    pub refused_full: u64,
-    /// Deliveries answered 503 because the store failed.
-    pub refused_unavailable: u64,
-    /// Deliveries answered 503 because the receiver was shutting down.
-    pub refused_shutting_down: u64,
-}
-
-impl fmt::Display for Stats {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "handled={} queued={} in_flight={} retried={} dead_lettered={} deduplicated={} refused_full={} refused_unavailable={} refused_shutting_down={}",
-            self.handled,
-            self.queued,
-            self.in_flight,
-            self.retried,
-            self.dead_lettered,
-            self.deduplicated,
-            self.refused_full,
-            self.refused_unavailable,
-            self.refused_shutting_down
-        )
-    }
 }

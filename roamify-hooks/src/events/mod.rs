@@ -16,3 +16,6 @@ pub use esim::{DailyUsage, EsimState, EsimStatus, EsimUsage, UsageData};
 pub use partner::PartnerBalance;
 pub use refund::{Refund, RefundStatus};
 pub use unknown::UnknownEvent;
+
+/// When an event happened, as Roamify sends it: whole seconds since the Unix epoch.
+pub use crate::time::UnixTime;

@@ -5,18 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Inner, Mode, Receiver};
-use crate::delivery::Handled;
 #[cfg(feature = "queue")]
 use crate::delivery::{Backing, Engine, QueueOptions, Role, Store};
 use crate::delivery::{
-    Counters, DEFAULT_DEDUPE_CAPACITY, Deduper, DeliveryMode, OnHandled, StoreError,
+    DEFAULT_DEDUPE_CAPACITY, DEFAULT_IDEMPOTENCY_WINDOW, Deduper, DeliveryMode, StoreError,
 };
 use crate::dispatch::{Handlers, MissingState, States};
+use crate::run::{Handled, OnHandled, Runner};
 use crate::secret::{Secret, SecretError};
 use crate::signature::Secrets;
-
-/// The default idempotency window: 24 hours.
-pub const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+use crate::stats::Counters;
 
 /// Builds a [`Receiver`].
 pub struct ReceiverBuilder {
@@ -195,8 +193,11 @@ impl ReceiverBuilder {
     /// was not registered — at start-up, never on a request.
     pub fn build<H: Handlers>(self, table: H) -> Result<Receiver<H::Bound>, BuildError> {
         let secrets = self.secrets.ok_or(BuildError::NoSecret)?;
-        let table = Arc::new(table.bind(&self.states)?);
-        let counters = Arc::new(Counters::default());
+        let runner = Runner::new(
+            Arc::new(table.bind(&self.states)?),
+            Arc::new(Counters::default()),
+            self.on_handled,
+        );
         #[cfg(feature = "queue")]
         // With whether only this process reads the store (a custom store may be shared; so may
         // a SQLite file).
@@ -229,9 +230,7 @@ impl ReceiverBuilder {
                     Backing { store, private },
                     options,
                     self.window.unwrap_or(Duration::ZERO),
-                    Arc::clone(&table),
-                    Arc::clone(&counters),
-                    self.on_handled.clone(),
+                    runner.clone(),
                 )
                 .map_err(BuildError::Workers)?,
             ),
@@ -253,14 +252,12 @@ impl ReceiverBuilder {
         Ok(Receiver {
             inner: Arc::new(Inner {
                 secrets,
-                table,
+                runner,
                 mode,
-                counters,
                 max_age: self.max_age,
-                on_handled: self.on_handled,
             }),
         })
     }
 }
 
-crate::debug_as_report!(BuildError);
+crate::report::debug_as_report!(BuildError);

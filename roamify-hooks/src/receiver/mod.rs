@@ -8,13 +8,15 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use builder::{BuildError, DEFAULT_IDEMPOTENCY_WINDOW, ReceiverBuilder};
+pub use builder::{BuildError, ReceiverBuilder};
 
-use crate::delivery::{Counters, Deduper, OnHandled, Stats};
+use crate::delivery::Deduper;
 #[cfg(feature = "queue")]
 use crate::delivery::{DeadLetter, Engine, StoreCounts, StoreError};
 use crate::dispatch::Dispatch;
+use crate::run::Runner;
 use crate::signature::Secrets;
+use crate::stats::Stats;
 
 /// Receives Roamify deliveries: holds the secrets and a bound dispatch table.
 ///
@@ -50,11 +52,10 @@ pub struct Receiver<D> {
 
 pub(crate) struct Inner<D> {
     pub(crate) secrets: Secrets,
-    pub(crate) table: Arc<D>,
+    /// Runs handlers, inline (and in the workers, which hold a clone).
+    pub(crate) runner: Runner<D>,
     pub(crate) mode: Mode,
-    pub(crate) counters: Arc<Counters>,
     pub(crate) max_age: Option<Duration>,
-    pub(crate) on_handled: Option<OnHandled>,
 }
 
 /// Where a verified delivery goes.
@@ -94,7 +95,7 @@ impl<D: Dispatch> Receiver<D> {
     /// What the receiver has done so far.
     #[must_use]
     pub fn stats(&self) -> Stats {
-        self.inner.counters.snapshot()
+        self.inner.runner.counters.snapshot()
     }
 
     /// Deliveries that exhausted their retries (queued and durable modes; empty inline).

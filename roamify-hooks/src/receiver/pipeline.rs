@@ -1,17 +1,17 @@
 //! One delivery's path: verify, parse, then run its handler (inline) or store it (queued).
 
-use std::time::Duration;
-
-use tracing::Instrument as _;
+use std::time::{Duration, Instant};
 
 use super::{Mode, Receiver};
 use crate::catalog::{Event, EventName};
-use crate::delivery::{Counters, Handled, fingerprint, idempotency_key, key_from};
 #[cfg(feature = "queue")]
 use crate::delivery::{Engine, Unavailable};
+use crate::delivery::{fingerprint, idempotency_key, key_from};
 use crate::dispatch::{Dispatch, Dispatched};
 use crate::outcome::Outcome;
-use crate::{meter, observe};
+use crate::run::{Begun, Origin};
+use crate::stats::Counters;
+use crate::{logs, meter, observe};
 
 impl<D: Dispatch> Receiver<D> {
     /// Handles one delivery: verifies `body` against the `X-Roamify-Signature` value(s), parses
@@ -22,7 +22,8 @@ impl<D: Dispatch> Receiver<D> {
     /// `info` when handled, acknowledged, stored or a duplicate; at `warn` for a refusal (bad
     /// signature, malformed, too old, 503) with its `cause`; at `error` when a handler failed,
     /// with the whole cause chain. A handler runs in a span `roamify_delivery` with `category`
-    /// and `kind`, so its own log lines carry them. Secrets and bodies are never logged.
+    /// and `kind` (and `key` when the `on_handled` hook is set), so its own log lines carry them;
+    /// a queued mode's workers log each run the same way. Secrets and bodies are never logged.
     pub async fn receive<I>(&self, signatures: I, body: &[u8]) -> Outcome
     where
         I: IntoIterator,
@@ -49,7 +50,7 @@ impl<D: Dispatch> Receiver<D> {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        let started = observe::started();
+        let started = logs::started();
         let mut key = None;
         // Verified, then parsed from `body` itself, not from the verification's result: reading
         // the body's address back out of that result would make the parse wait for the HMAC to
@@ -87,26 +88,32 @@ impl<D: Dispatch> Receiver<D> {
                 #[cfg(not(feature = "queue"))]
                 Admitted::Never(never, _) => match never {},
                 Admitted::Run(run) => {
-                    let span = observe::delivery_span(&name, started);
-                    let now = {
-                        let _entered = span.as_ref().map(tracing::Span::enter);
-                        self.inner.table.dispatch_now(event)
+                    let origin = Origin::Request {
+                        secret_index,
+                        started,
                     };
-                    match now {
-                        Ok(dispatched) => {
-                            self.ran(name, dispatched, run, body, secret_index, &mut key)
-                        }
-                        Err(event) => {
-                            return Step::Await(Awaited {
-                                event,
-                                name,
-                                run,
-                                secret_index,
-                                started,
-                                span,
-                            });
-                        }
-                    }
+                    let Begun { now, span, ran_at } =
+                        self.inner
+                            .runner
+                            .begin(event, &name, run.key.as_deref(), origin);
+                    return match now {
+                        Ok(dispatched) => Step::Done(self.ran(
+                            name,
+                            dispatched,
+                            run,
+                            ran_at,
+                            body,
+                            (secret_index, started),
+                        )),
+                        Err(event) => Step::Await(Awaited {
+                            event,
+                            name,
+                            run,
+                            ran_at,
+                            request: (secret_index, started),
+                            span,
+                        }),
+                    };
                 }
             }
         };
@@ -116,22 +123,15 @@ impl<D: Dispatch> Receiver<D> {
 
     /// The rest of a delivery whose handler must be awaited.
     async fn receive_awaited(&self, awaited: Awaited, body: &[u8]) -> Outcome {
-        let dispatch = std::pin::pin!(self.inner.table.dispatch(awaited.event));
-        let dispatched = match awaited.span {
-            Some(span) => dispatch.instrument(span).await,
-            None => dispatch.await,
-        };
-        let mut key = None;
-        let outcome = self.ran(
+        let dispatched = self.inner.runner.awaited(awaited.event, awaited.span).await;
+        self.ran(
             awaited.name,
             dispatched,
             awaited.run,
+            awaited.ran_at,
             body,
-            awaited.secret_index,
-            &mut key,
-        );
-        observe::ended(&outcome, key.as_deref(), awaited.started);
-        outcome
+            awaited.request,
+        )
     }
 
     /// What to do with a verified, parsed delivery: refuse it (too old), acknowledge it as a
@@ -163,7 +163,7 @@ impl<D: Dispatch> Receiver<D> {
         if let Some((dedupe, fingerprint)) = fingerprint
             && !dedupe.first_time(fingerprint)
         {
-            Counters::bump(&self.inner.counters.deduplicated);
+            Counters::bump(&self.inner.runner.counters.deduplicated);
             return Admitted::Refused(Outcome::Duplicate {
                 event: name.clone(),
                 secret_index,
@@ -173,53 +173,32 @@ impl<D: Dispatch> Receiver<D> {
         // log line reads it later.
         let key = self
             .inner
-            .on_handled
-            .as_ref()
-            .map(|_| idempotency_key(event, body));
+            .runner
+            .shows_keys()
+            .then(|| idempotency_key(event, body));
         Admitted::Run(Run {
             fingerprint: fingerprint.map(|(_, fingerprint)| fingerprint),
             key,
-            ran_at: meter::start(),
         })
     }
 
-    /// The outcome of a handler's run, with what follows it: the `on_handled` hook after a
-    /// success; after a failure, the key for the log line and the delivery forgotten by the
-    /// deduplication index (Roamify retries a failed delivery: it must run again).
+    /// The end of a handler's run, inline: the key for a failure's record (read again from the
+    /// body, rare enough not to copy it on every delivery) and the delivery forgotten by the
+    /// deduplication index (Roamify retries a failed delivery: it must run again); then the
+    /// run's end ([`Runner::finish`](crate::run::Runner::finish)) and the outcome, counted.
     #[inline]
     fn ran(
         &self,
         name: EventName,
         dispatched: Dispatched,
         run: Run,
+        ran_at: meter::Started,
         body: &[u8],
-        secret_index: usize,
-        failed_key: &mut Option<String>,
+        (secret_index, started): (usize, Option<Instant>),
     ) -> Outcome {
-        meter::handler_ran(
-            &name,
-            run.ran_at,
-            !matches!(dispatched, Dispatched::Failed(_)),
-        );
-        // What follows the run is done first, and the outcome built last, where it is returned:
-        // built earlier, it would be copied out right after being written, and wait for it.
-        match &dispatched {
-            Dispatched::Handled { handler } => {
-                if let (Some(hook), Some(key)) = (&self.inner.on_handled, &run.key) {
-                    hook(&Handled {
-                        key,
-                        event: &name,
-                        handler,
-                    });
-                }
-            }
+        let failed_key;
+        let key = match &dispatched {
             Dispatched::Failed(_) => {
-                // The event moved into its handler; a failure is rare enough to read the key
-                // (a refund's `event_id`) again rather than copy it on every delivery.
-                *failed_key = Some(run.key.unwrap_or_else(|| match crate::parse::parse(body) {
-                    Ok(event) => idempotency_key(&event, body),
-                    Err(_) => key_from(None, body),
-                }));
                 if let (
                     Mode::Inline {
                         dedupe: Some(dedupe),
@@ -229,17 +208,34 @@ impl<D: Dispatch> Receiver<D> {
                 {
                     dedupe.forget(fingerprint);
                 }
+                // The event moved into its handler: its key (a refund's `event_id`) is read again.
+                failed_key = run.key.unwrap_or_else(|| match crate::parse::parse(body) {
+                    Ok(event) => idempotency_key(&event, body),
+                    Err(_) => key_from(None, body),
+                });
+                Some(failed_key.as_str())
             }
-            _ => {}
-        }
-        self.outcome(name, dispatched, secret_index)
+            _ => run.key.as_deref(),
+        };
+        let origin = Origin::Request {
+            secret_index,
+            started,
+        };
+        self.inner
+            .runner
+            .finish(&name, &dispatched, ran_at, key, origin);
+        // The outcome is built last, where it is returned: built earlier, it would be copied out
+        // right after being written, and wait for it.
+        let outcome = self.outcome(name, dispatched, secret_index);
+        observe::counted(&outcome);
+        outcome
     }
 
     fn too_old(&self, event: &Event) -> Option<Duration> {
         let max_age = self.inner.max_age?;
         let sent = event.timestamp()?;
         let age = u64::try_from(
-            crate::UnixTime::now()
+            crate::time::UnixTime::now()
                 .as_secs()
                 .saturating_sub(sent.as_secs()),
         )
@@ -260,7 +256,7 @@ impl<D: Dispatch> Receiver<D> {
             started,
         } = enqueued;
         let key = idempotency_key(&event, body);
-        let counters = &self.inner.counters;
+        let counters = &self.inner.runner.counters;
         let outcome = match engine.accept(key.clone(), body, event).await {
             Accepted::Stored => {
                 Counters::bump(&counters.queued);
@@ -306,24 +302,14 @@ impl<D: Dispatch> Receiver<D> {
         outcome
     }
 
-    /// Runs the handler of an already verified and parsed event, now.
-    pub async fn dispatch(&self, event: Event, secret_index: usize) -> Outcome {
-        let name = EventName::of(&event);
-        let dispatched = self.inner.table.dispatch(event).await;
-        self.outcome(name, dispatched, secret_index)
-    }
-
     #[inline]
     fn outcome(&self, name: EventName, dispatched: Dispatched, secret_index: usize) -> Outcome {
         match dispatched {
-            Dispatched::Handled { handler } => {
-                Counters::bump(&self.inner.counters.handled);
-                Outcome::Handled {
-                    event: name,
-                    handler,
-                    secret_index,
-                }
-            }
+            Dispatched::Handled { handler } => Outcome::Handled {
+                event: name,
+                handler,
+                secret_index,
+            },
             Dispatched::NoHandler => Outcome::Acknowledged {
                 event: name,
                 secret_index,
@@ -376,13 +362,14 @@ enum Step<'a> {
     Never(std::convert::Infallible, std::marker::PhantomData<&'a ()>),
 }
 
-/// A delivery whose handler must be awaited, with what its outcome's log line needs.
+/// A delivery whose handler must be awaited, with what its run's end needs.
 struct Awaited {
     event: Event,
     name: EventName,
     run: Run,
-    secret_index: usize,
-    started: Option<std::time::Instant>,
+    ran_at: meter::Started,
+    /// The matching secret's index, and when the request arrived.
+    request: (usize, Option<Instant>),
     span: Option<tracing::Span>,
 }
 
@@ -401,6 +388,4 @@ struct Enqueued<'a> {
 struct Run {
     fingerprint: Option<u128>,
     key: Option<String>,
-    /// When the handler's run started, for its duration metric.
-    ran_at: meter::Started,
 }

@@ -1,6 +1,12 @@
-//! Access to the shared fixtures: `shared/fixtures` beside the workspace checkout, or
-//! `$ROAMIFY_FIXTURES`. Used by the runtime's tests and the workspace's end-to-end tests.
+//! The runtime's test helpers, one module for every test binary: access to the shared fixtures
+//! (`shared/fixtures` beside the workspace checkout, or `$ROAMIFY_FIXTURES`) here; the URLs and
+//! clean-up of PostgreSQL and Redis in [`stores`]. The workspace's end-to-end tests use it too
+//! (as `support::runtime`). `tapped.rs` beside it, a store that records and fails on demand,
+//! needs the feature `queue`: the tests that use it declare it themselves
+//! (`#[path = "support/tapped.rs"] mod tapped;`).
 #![allow(dead_code, unreachable_pub)]
+
+pub mod stores;
 
 use std::path::PathBuf;
 
@@ -27,7 +33,7 @@ pub fn event(name: &str) -> Vec<u8> {
 /// A fixture, parsed (as a verified body).
 pub fn parsed_event(name: &str) -> roamify_hooks::Event {
     let body = event(name);
-    roamify_hooks::Event::parse(&roamify_hooks::Verified::assume_signed(&body))
+    roamify_hooks::Event::parse(&roamify_hooks::signature::Verified::assume_signed(&body))
         .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 

@@ -22,9 +22,9 @@
 //! Also the generated dispatch table against a hand-written `match` over 8 handlers.
 //!
 //! `PARTS=name.json` shows where one fixture's time goes instead: verification, parse and the
-//! whole delivery each beside the floor's same step; the generated table, `Receiver::dispatch`
-//! and a hand-written `match` after the SDK's parse; verify, parse and either of the last two
-//! as one pipeline; and the sizes of the values a delivery moves.
+//! whole delivery each beside the floor's same step; the generated table and a hand-written
+//! `match` after the SDK's parse; verify, parse and the hand-written `match` as one pipeline; and
+//! the sizes of the values a delivery moves.
 //!
 //! Method: each case runs in alternating rounds (sdk, floor, sdk, floor, …) so both see the same
 //! machine state; a round times a batch of iterations; the median round is reported, with the
@@ -37,7 +37,8 @@ use std::time::Instant;
 use hmac::{Hmac, KeyInit, Mac};
 use roamify_hooks::events::{AffiliateOrder, EsimStatus, EsimUsage, PartnerBalance, Refund};
 use roamify_hooks::{
-    Dispatch, Event, Receiver, Secret, UnknownEvent, Verified, handlers, on_event, testing,
+    Dispatch, Event, Receiver, Secret, UnknownEvent, handlers, on_event, signature::Verified,
+    testing,
 };
 use sha2::Sha256;
 
@@ -488,15 +489,15 @@ fn main() {
 }
 
 fn plain_table() -> impl Dispatch {
-    use roamify_hooks::Handlers as _;
+    use roamify_hooks::dispatch::Handlers as _;
     unbound_table()
-        .bind(&roamify_hooks::States::default())
+        .bind(&roamify_hooks::dispatch::States::default())
         .expect("no state")
 }
 
 /// The 8 handlers and the fallback, for the measurements that do not count instructions (the
 /// timed comparison and `only` build theirs inline: see BENCHMARKS.md).
-fn unbound_table() -> impl roamify_hooks::Handlers {
+fn unbound_table() -> impl roamify_hooks::dispatch::Handlers {
     handlers![
         usage,
         status,
@@ -572,7 +573,7 @@ fn only(case: &str) {
 /// `PARTS=name.json`: where one delivery's time goes, each step of the SDK beside the floor's
 /// same step, in alternating rounds: verification, parse, and the whole delivery.
 fn parts(name: &str) {
-    use roamify_hooks::Secrets;
+    use roamify_hooks::signature::Secrets;
     let rounds = env_usize("ROUNDS", 31);
     let batch = env_usize("BATCH", 2000);
     let body = std::fs::read(fixtures().join("events").join(name)).expect("fixture");
@@ -591,11 +592,11 @@ fn parts(name: &str) {
         "sizes: Event {} B, Outcome {} B, Dispatched {} B, receive future {} B, table's dispatch future {} B",
         std::mem::size_of::<Event>(),
         std::mem::size_of::<roamify_hooks::Outcome>(),
-        std::mem::size_of::<roamify_hooks::Dispatched>(),
+        std::mem::size_of::<roamify_hooks::dispatch::Dispatched>(),
         std::mem::size_of_val(&sdk.receive([signature.as_bytes()], &body)),
         std::mem::size_of_val(&bound.dispatch(event.clone())),
     );
-    let medians: [f64; 11] = compare(
+    let medians: [f64; 9] = compare(
         rounds,
         batch,
         &mut [
@@ -628,11 +629,6 @@ fn parts(name: &str) {
                     black_box(run(bound.dispatch(event)));
                 }
             }),
-            ("parse + receiver dispatch", &mut |_| {
-                if let Ok(event) = Event::parse(black_box(&verified)) {
-                    black_box(run(sdk.dispatch(event, 0)));
-                }
-            }),
             ("parse + hand match", &mut |_| {
                 if let Ok(event) = Event::parse(black_box(&verified)) {
                     black_box(hand_match(event));
@@ -644,14 +640,6 @@ fn parts(name: &str) {
                     && let Ok(event) = Event::parse(&verified)
                 {
                     black_box(hand_match(event));
-                }
-            }),
-            ("verify + parse + Receiver::dispatch", &mut |_| {
-                if let Ok(verified) =
-                    secrets.verify([black_box(signature.as_bytes())], black_box(&body))
-                    && let Ok(event) = Event::parse(&verified)
-                {
-                    black_box(run(sdk.dispatch(event, verified.secret_index())));
                 }
             }),
         ],
@@ -666,10 +654,8 @@ fn parts(name: &str) {
         floor_delivery,
         sdk_delivery,
         parse_table,
-        parse_dispatch,
         parse_hand,
         pipeline_hand,
-        pipeline_dispatch,
     ] = medians;
     println!("{name}: median ns over {rounds} alternating rounds of {batch}");
     println!(
@@ -689,7 +675,6 @@ fn parts(name: &str) {
     }
     for (step, ns) in [
         ("parse + generated table", parse_table),
-        ("parse + Receiver::dispatch", parse_dispatch),
         ("parse + hand-written match", parse_hand),
     ] {
         println!(
@@ -698,25 +683,13 @@ fn parts(name: &str) {
             ns - sdk_parse
         );
     }
-    for (step, ns, what) in [
-        (
-            "verify + parse + hand match",
-            pipeline_hand,
-            "the least a router on this parse costs",
-        ),
-        (
-            "verify, parse, Receiver::dispatch",
-            pipeline_dispatch,
-            "public pieces, the same outcome as receive",
-        ),
-    ] {
-        println!(
-            "{step:<30} {:>8} {ns:>8.0} {:>10} {:>10.3}  ({what})",
-            "",
-            "",
-            ns / floor_delivery
-        );
-    }
+    println!(
+        "{:<30} {:>8} {pipeline_hand:>8.0} {:>10} {:>10.3}  (the least a router on this parse costs)",
+        "verify + parse + hand match",
+        "",
+        "",
+        pipeline_hand / floor_delivery
+    );
     println!(
         "receive's own steps (delivery - verify - parse - table): {:.0} ns",
         sdk_delivery - sdk_verify - parse_table

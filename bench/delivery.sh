@@ -3,6 +3,11 @@
 # distinct deliveries.
 #
 #   bench/delivery.sh        # ROUNDS (3), DURATION (8 s), WARMUP (2 s), CONNS (32), N (1000000)
+#   MODES="inline queued" bench/delivery.sh          # only these modes (default: all four)
+#   BEFORE=/tmp/before MODES="inline queued" bench/delivery.sh
+#       # each mode also run by the `server` built from an earlier commit (BEFORE holds its
+#       # release binary), right after the current one in every round; prints the per-round
+#       # ratios after/before
 #
 # Same method as ../shared/bench/http-compare.sh (each receiver started afresh pinned to CPU 0
 # with WORKERS=1, wrk pinned to CPU 1, ../shared/bench/post-distinct.lua with a body file from
@@ -51,12 +56,12 @@ thread_ticks() {
   done | awk '{t[$1] += $2} END {for (n in t) print n, t[n]}' | LC_ALL=C sort
 }
 
-# run NAME PORT DELIVERY: one measured run; prints "round R NAME rps=… handled_per_s=… p99_us=… errors=…"
+# run NAME PORT DELIVERY ROUND [BINARY]: one measured run; prints "round R NAME rps=… handled_per_s=… p99_us=… errors=…"
 run() {
-  local name=$1 port=$2 delivery=$3 r=$4 log="$work/$1-$4.handled"
+  local name=$1 port=$2 delivery=$3 r=$4 binary=${5:-$server} log="$work/$1-$4.handled"
   rm -rf "$work"/*.sqlite* "$work"/journal
   ROAMIFY_WEBHOOK_SECRET=$SECRET BIND_ADDR=127.0.0.1:$port WORKERS=1 ROAMIFY_DELIVERY=$delivery \
-    HANDLED_LOG=$log setsid taskset -c 0 "$server" >"$work/$name.log" 2>&1 &
+    HANDLED_LOG=$log setsid taskset -c 0 "$binary" >"$work/$name.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 300); do
     curl -s -o /dev/null -X POST "http://127.0.0.1:$port/webhooks/roamify" && break
@@ -86,11 +91,23 @@ run() {
 }
 
 out="$work/results.txt"
+modes=${MODES:-inline queued durable journal}
+delivery_of() { # mode -> ROAMIFY_DELIVERY
+  case $1 in
+    inline | queued) echo "$1" ;;
+    durable) echo "durable:$work/bench.sqlite" ;;
+    journal) echo "journal:$work/journal" ;;
+    *) echo "delivery.sh: unknown mode $1" >&2; exit 2 ;;
+  esac
+}
+port=8100
 for ((r = 1; r <= rounds; r++)); do
-  run inline 8101 inline "$r" | tee -a "$out"
-  run queued 8102 queued "$r" | tee -a "$out"
-  run durable 8103 "durable:$work/bench.sqlite" "$r" | tee -a "$out"
-  run journal 8104 "journal:$work/journal" "$r" | tee -a "$out"
+  for mode in $modes; do
+    run "$mode" $((port + 1)) "$(delivery_of "$mode")" "$r" | tee -a "$out"
+    if [[ -n ${BEFORE:-} ]]; then
+      run "$mode-before" $((port + 2)) "$(delivery_of "$mode")" "$r" "$BEFORE/server" | tee -a "$out"
+    fi
+  done
 done
 
 # median FORMAT: the median of the numbers on standard input, one per line.
@@ -116,9 +133,25 @@ capacity() { # name
 median_of() { # name field (a number, % allowed)
   awk -v n="$1" -v f="$2" '$3 == n { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) { sub(/%/, "", kv[2]); print kv[2] } } }' "$out" | median %s
 }
-echo "== per-round medians, relative to inline requests/s"
-for name in queued durable journal; do
-  echo "$name: rps $(ratio "$name" rps)x, handled/s $(ratio "$name" handled_per_s)x, CPU per delivery: inline's / this $(capacity "$name")x"
-done
-echo "== server CPU per delivery (median µs): inline $(median_of inline cpu_us), queued $(median_of queued cpu_us), durable $(median_of durable cpu_us), journal $(median_of journal cpu_us)"
-echo "== the server's use of its core during the runs (median): inline $(median_of inline busy)%, queued $(median_of queued busy)%, durable $(median_of durable busy)%, journal $(median_of journal busy)%"
+# Per round: NAME's figure over BASE's; then the median.
+versus() { # name base field
+  awk -v n="$1" -v b="$2" -v f="$3" '
+    function val(line, key,   i, kv) { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) return kv[2] } }
+    /^round/ { v[$2 " " $3] = val($0, f); rounds[$2] = 1 }
+    END { for (r in rounds) if (v[r " " b] > 0) print v[r " " n] / v[r " " b] }' "$out" | median %.3f
+}
+if [[ " $modes " == *" inline "* ]]; then
+  echo "== per-round medians, relative to inline requests/s"
+  for name in $modes; do
+    [[ $name == inline ]] && continue
+    echo "$name: rps $(ratio "$name" rps)x, handled/s $(ratio "$name" handled_per_s)x, CPU per delivery: inline's / this $(capacity "$name")x"
+  done
+fi
+echo "== server CPU per delivery (median µs):$(for m in $modes; do printf ' %s %s' "$m" "$(median_of "$m" cpu_us)"; done)"
+echo "== the server's use of its core during the runs (median):$(for m in $modes; do printf ' %s %s%%' "$m" "$(median_of "$m" busy)"; done)"
+if [[ -n ${BEFORE:-} ]]; then
+  echo "== per-round medians, after/before (the current server over the one in $BEFORE)"
+  for m in $modes; do
+    echo "$m: rps $(versus "$m" "$m-before" rps)x, handled/s $(versus "$m" "$m-before" handled_per_s)x, CPU per delivery: before/after $(versus "$m-before" "$m" cpu_us)x"
+  done
+fi

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! roamify-hooks send partner.low_balance --url http://127.0.0.1:8080/webhooks/roamify
+//! roamify-hooks send partner.low_balance --set data.balance=-5.00 --print
 //! roamify-hooks verify --secret whsec_… --signature 3f2a… captured.json
 //! roamify-hooks dead-letters list --store durable:deliveries.sqlite
 //! roamify-hooks dead-letters replay --all
@@ -21,7 +22,7 @@ use clap::{Args, Parser, Subcommand};
 use roamify_hooks::CATALOG;
 use roamify_hooks::delivery::{DeadLetter, Store, StoreCounts};
 use roamify_hooks_cli::store::{Reader, StoreConfig, StoreUrl};
-use roamify_hooks_cli::{send, verify};
+use roamify_hooks_cli::{json, send, verify};
 
 #[derive(Debug, Parser)]
 #[command(name = "roamify-hooks", version, about, long_about = None)]
@@ -75,6 +76,14 @@ struct SendArgs {
     /// List the built-in samples.
     #[arg(long)]
     list: bool,
+    /// Change a field before sending, by its path in the body as sent (`data.balance=-5`,
+    /// `data.usage_list.0.used=2.5`): the value is JSON when it parses as JSON, else a string.
+    /// Every other value keeps its exact text. Repeatable.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    sets: Vec<String>,
+    /// Print the body (with its changes) exactly as it would be sent, and send nothing.
+    #[arg(long)]
+    print: bool,
 }
 
 #[derive(Debug, Args)]
@@ -103,12 +112,16 @@ enum DeadLetters {
         #[arg(long)]
         json: bool,
     },
-    /// One dead letter in full, with its body.
+    /// One dead letter in full, with its body: indented, every value exactly as stored.
     Show {
         #[command(flatten)]
         store: StoreArgs,
         /// Its key (or a unique prefix of it).
         key: String,
+        /// Print only the body, byte for byte as stored (for `verify`, or a diff with
+        /// Roamify's dashboard).
+        #[arg(long)]
+        raw: bool,
     },
     /// Queue dead letters again, attempts reset; running workers pick them up.
     Replay {
@@ -196,7 +209,19 @@ async fn send_command(args: SendArgs) -> Result<bool, Failure> {
         return Ok(true);
     }
     let event = args.event.ok_or("name an event (see --list) or a file")?;
-    let body = send::body(&event)?;
+    let mut body = send::body(&event)?;
+    for assignment in &args.sets {
+        body = json::set_assignment(&body, assignment)?;
+    }
+    if args.print {
+        let mut out = std::io::stdout().lock();
+        out.write_all(&body)?;
+        if out.is_terminal() {
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+        return Ok(true);
+    }
     let secret = args
         .secret
         .ok_or("no secret: pass --secret or set ROAMIFY_WEBHOOK_SECRET (the server's secret)")?;
@@ -236,19 +261,33 @@ async fn dead_letters(command: DeadLetters) -> Result<bool, Failure> {
             }
             Ok(true)
         }
-        DeadLetters::Show { store, key } => {
+        DeadLetters::Show { store, key, raw } => {
             let letters = read(&store).await?.dead_letters().await?;
             let Some(letter) = find(&letters, &key)? else {
                 eprintln!("no dead letter with key {key}");
                 return Ok(false);
             };
+            if raw {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&letter.body)?;
+                out.flush()?;
+                return Ok(true);
+            }
             println!("key:      {}", letter.key);
             println!("event:    {}", event_name(&letter.body));
             println!("attempts: {}", letter.attempts);
             println!("died:     {}", time(letter));
             println!("error:    {}", letter.error);
             println!("body:");
-            println!("{}", pretty(&letter.body));
+            match json::pretty(&letter.body) {
+                Some(text) => println!("{text}"),
+                // Not JSON: the bytes as stored.
+                None => {
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(&letter.body)?;
+                    out.write_all(b"\n")?;
+                }
+            }
             Ok(true)
         }
         DeadLetters::Replay { store, which } => {
@@ -356,13 +395,6 @@ fn event_name(body: &[u8]) -> String {
 
 fn time(letter: &DeadLetter) -> String {
     humantime::format_rfc3339_seconds(letter.dead_at.to_system_time()).to_string()
-}
-
-fn pretty(body: &[u8]) -> String {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned())
 }
 
 fn one_line(text: &str, max: usize) -> String {

@@ -225,6 +225,132 @@ async fn dead_letters_are_listed_replayed_discarded_and_counted_by_the_binary() 
     receiver.shutdown(Duration::from_secs(5));
 }
 
+/// `send --set` changes one field of a sample (the server receives the changed value, every
+/// other value as written), `send --print` shows the body without sending it, and
+/// `dead-letters show` prints the stored body with its values exactly as received (`-5.00`, not
+/// the `-5.0` a JSON parser would print), byte for byte with `--raw`.
+#[actix_web::test]
+async fn send_changes_a_field_and_show_prints_the_stored_bytes_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("deliveries.sqlite");
+    let store = format!("durable:{}", db.display());
+    let switch = std::sync::Arc::new(Switch::default());
+    switch.failing.store(true, Ordering::SeqCst);
+    let receiver = Receiver::builder()
+        .secret(Secret::new(SECRET).expect("secret"))
+        .state_arc(switch.clone())
+        .delivery(DeliveryMode::Durable {
+            path: db.clone(),
+            options: QueueOptions::default().retry(RetryPolicy::new(
+                1,
+                Duration::from_millis(10),
+                Duration::from_millis(10),
+            )),
+        })
+        .build(handlers![top_up])
+        .expect("build");
+    let server = {
+        let receiver = receiver.clone();
+        HttpServer::new(move || {
+            App::new().service(roamify_hooks_actix::webhook(
+                "/webhooks/roamify",
+                receiver.clone(),
+            ))
+        })
+        .workers(1)
+        .bind("127.0.0.1:0")
+        .expect("bind")
+    };
+    let addr = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    let url = format!("http://{addr}/webhooks/roamify");
+
+    // Printed, not sent: the sample with its balance changed, the rest as the sample has it.
+    let set = [
+        "--set",
+        "data.balance=-5.00",
+        "--set",
+        "data.note=refund pending",
+    ];
+    let mut args = vec!["send", "partner.top_up", "--print"];
+    args.extend(set);
+    let printed = cli_async(&args).await;
+    assert!(printed.status.success(), "print: {printed:?}");
+    let body = printed.stdout.clone();
+    let text = String::from_utf8(body.clone()).expect("utf-8");
+    assert!(text.contains(r#""balance":-5.00"#), "{text}");
+    assert!(text.contains(r#""note":"refund pending""#), "{text}");
+    assert!(
+        text.contains("1764205200"),
+        "the sample's other values: {text}"
+    );
+    assert!(switch.ran.lock().expect("lock").is_empty());
+    assert!(
+        receiver
+            .dead_letters()
+            .await
+            .expect("dead letters")
+            .is_empty(),
+        "nothing sent"
+    );
+
+    // Sent: the handler gets the changed balance (its error names it) and gives up at once.
+    let mut args = vec!["send", "partner.top_up", "--url", &url, "--secret", SECRET];
+    args.extend(set);
+    let sent = cli_async(&args).await;
+    assert!(sent.status.success(), "send: {sent:?}");
+    let r = receiver.clone();
+    let mut dead = Vec::new();
+    for _ in 0..1000 {
+        dead = r.dead_letters().await.expect("dead letters");
+        if !dead.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(dead.len(), 1, "the delivery died");
+    assert!(
+        dead[0].error.contains("ledger unavailable for -5.00"),
+        "{}",
+        dead[0].error
+    );
+    assert_eq!(dead[0].body, body, "the body sent is the body printed");
+
+    // Shown: indented, every value as stored; --raw: the bytes themselves.
+    let key = dead[0].key.clone();
+    let shown = cli_async(&["dead-letters", "show", &key, "--store", &store]).await;
+    assert!(shown.status.success(), "show: {shown:?}");
+    let shown = stdout(&shown);
+    assert!(shown.contains("\"balance\": -5.00"), "{shown}");
+    assert!(
+        !shown.contains("-5.0,") && !shown.contains("-5.0\n"),
+        "{shown}"
+    );
+    let raw = cli_async(&["dead-letters", "show", &key, "--raw", "--store", &store]).await;
+    assert!(raw.status.success(), "show --raw: {raw:?}");
+    assert_eq!(raw.stdout, body, "--raw prints the stored bytes");
+    // A path through a plain value is refused with a clear message, nothing sent.
+    let refused = cli_async(&[
+        "send",
+        "partner.top_up",
+        "--print",
+        "--set",
+        "data.balance.x=1",
+    ])
+    .await;
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("`data.balance` is neither an object nor an array"),
+        "{refused:?}"
+    );
+
+    handle.stop(true).await;
+    receiver.shutdown(Duration::from_secs(5));
+}
+
 /// A journal is read by the binary while its server holds it (lists, shows, counts), and
 /// changed (replay) once the server let go of it; while held, a replay says why it cannot.
 #[actix_web::test]

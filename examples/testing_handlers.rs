@@ -5,7 +5,8 @@
 //! cargo run --example testing_handlers      # the same checks as a program
 //! ```
 //!
-//! Handlers are ordinary functions: call them with a sample payload. To test the whole path —
+//! Handlers are ordinary functions: call them with a sample payload, as is
+//! (`testing::sample_payload`) or changed (`testing::sample_payload_with`). To test the whole path —
 //! signature, parsing, routing — deliver a signed sample to a receiver built with your table;
 //! change a sample with `testing::sample_with`; go through actix-web's test service with
 //! `roamify_hooks_actix::test::signed_request`; in a queued mode, `Receiver::wait_idle` waits
@@ -33,6 +34,7 @@ pub fn refunded(event: Refund, refunds: State<Refunds>) -> Result<(), String> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     tests::direct_call();
+    tests::direct_call_with_an_edited_payload();
     tests::through_a_receiver();
     tests::an_edited_sample_through_actix();
     tests::queued_then_idle();
@@ -43,7 +45,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 #[cfg_attr(not(test), allow(dead_code))]
 mod tests {
     use super::*;
-    use roamify_hooks::testing::{SignedDelivery, sample_payload, sample_with};
+    use roamify_hooks::testing::{
+        SignedDelivery, sample_payload, sample_payload_with, sample_with,
+    };
     use roamify_hooks::{EventKind, Outcome, delivery::DeliveryMode};
 
     #[cfg_attr(test, test)]
@@ -53,6 +57,22 @@ mod tests {
         refunded(event.clone(), refunds.clone()).expect("handled");
         refunded(event, refunds.clone()).expect("a redelivery is fine");
         assert_eq!(refunds.0.lock().expect("lock").len(), 1, "idempotent");
+    }
+
+    /// Two refunds with their own ids: the payload changed in its JSON, read as Roamify's would
+    /// be, then handed to the handler.
+    #[cfg_attr(test, test)]
+    pub(crate) fn direct_call_with_an_edited_payload() {
+        let refunds = State::new(Refunds::default());
+        for id in ["rfd_1", "rfd_2"] {
+            let event: Refund = sample_payload_with(EventKind::RefundRefunded, |json| {
+                json["data"]["refund_id"] = id.into();
+            })
+            .expect("the edited sample parses");
+            assert_eq!(event.refund_id, id);
+            refunded(event, refunds.clone()).expect("handled");
+        }
+        assert_eq!(*refunds.0.lock().expect("lock"), ["rfd_1", "rfd_2"]);
     }
 
     #[cfg_attr(test, test)]

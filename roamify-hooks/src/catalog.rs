@@ -155,6 +155,15 @@ macro_rules! catalog {
                 }
             }
 
+            /// The payload, by value and type-erased (the test kit hands it back as the type a
+            /// test asks for); an unknown event gives its [`UnknownEvent`].
+            pub(crate) fn into_payload_any(self) -> Box<dyn std::any::Any> {
+                match self {
+                    $( Event::$variant(p) => Box::new(Unbox::<$payload>::unbox(p)), )*
+                    Event::Unknown(u) => Box::new(u),
+                }
+            }
+
             pub(crate) fn payload_extra_mut(&mut self) -> Option<&mut serde_json::Map<String, serde_json::Value>> {
                 match self {
                     $( Event::$variant(p) => Some(&mut p.extra), )*

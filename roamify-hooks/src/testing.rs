@@ -1,5 +1,6 @@
 //! A test kit for users' own handlers: sign bodies, build signed deliveries, and get a valid
-//! sample body for every event kind, as is or changed ([`sample_with`]). For HTTP-level tests,
+//! sample body for every event kind, as is or changed ([`sample_with`]), and its payload, as is
+//! ([`sample_payload`]) or changed ([`sample_payload_with`]). For HTTP-level tests,
 //! `roamify_hooks_actix::test` and `roamify_hooks_axum::test` build signed requests for each
 //! framework's own test tools; in queued modes, `Receiver::wait_idle` waits for the workers.
 //!
@@ -28,7 +29,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
 
-use crate::catalog::EventKind;
+use crate::catalog::{EventKind, ParseError};
 use crate::dispatch::Dispatch;
 use crate::outcome::Outcome;
 use crate::receiver::Receiver;
@@ -87,7 +88,8 @@ pub fn sample_with(kind: EventKind, edit: impl FnOnce(&mut serde_json::Value)) -
     json.to_string().into_bytes()
 }
 
-/// The payload of [`sample`]`(kind)`, parsed, for calling handlers directly.
+/// The payload of [`sample`]`(kind)`, parsed, for calling handlers directly
+/// ([`sample_payload_with`] changes it first).
 ///
 /// # Errors
 /// When `T` is not `kind`'s payload type.
@@ -97,6 +99,59 @@ pub fn sample_payload<T: DeserializeOwned>(kind: EventKind) -> Result<T, serde_j
         data: T,
     }
     serde_json::from_slice::<Envelope<T>>(sample(kind)).map(|e| e.data)
+}
+
+/// The payload of [`sample_with`]`(kind, edit)`: the sample's JSON changed by `edit`, then read
+/// by the receiver's own parser (every shape and spelling it tolerates), for calling a handler
+/// directly with an edited payload. `T` is `kind`'s payload type.
+///
+/// ```
+/// use roamify_hooks::events::PartnerBalance;
+/// use roamify_hooks::{Decimal, EventKind, testing};
+///
+/// let event: PartnerBalance = testing::sample_payload_with(EventKind::PartnerLowBalance, |json| {
+///     json["data"]["balance"] = serde_json::json!(-5);
+///     json["data"]["threshold"] = serde_json::Value::Null;
+/// })?;
+/// assert_eq!(event.balance, Decimal::from(-5));
+/// assert_eq!(event.threshold, None);
+/// # Ok::<(), roamify_hooks::testing::SampleError>(())
+/// ```
+///
+/// # Errors
+/// [`SampleError::Parse`] when the edited body is no longer a valid `kind` event;
+/// [`SampleError::NotThePayload`] when `T` is not `kind`'s payload type.
+pub fn sample_payload_with<T: 'static>(
+    kind: EventKind,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> Result<T, SampleError> {
+    let body = sample_with(kind, edit);
+    let event = crate::parse::parse(&body).map_err(SampleError::Parse)?;
+    event
+        .into_payload_any()
+        .downcast::<T>()
+        .map(|payload| *payload)
+        .map_err(|_| SampleError::NotThePayload {
+            kind,
+            asked: std::any::type_name::<T>(),
+        })
+}
+
+/// Why [`sample_payload_with`] gave no payload.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SampleError {
+    /// The edited sample is not a valid event any more (a required field removed, a wrong type).
+    #[error("the edited sample does not parse")]
+    Parse(#[source] ParseError),
+    /// The type asked for is not the kind's payload type.
+    #[error("`{asked}` is not the payload of `{kind}` (see the catalog's payload types)")]
+    NotThePayload {
+        /// The sample's kind.
+        kind: EventKind,
+        /// The type asked for.
+        asked: &'static str,
+    },
 }
 
 /// A delivery as Roamify would make it: a body and its `X-Roamify-Signature` value(s).

@@ -220,3 +220,42 @@ fn every_kind_appears_among_fixtures() {
     seen.dedup();
     assert_eq!(seen, EventKind::ALL);
 }
+
+/// `testing::sample_payload_with`: an edited sample read by the receiver's parser, as the
+/// payload type asked for; a clear error when the edit broke it or the type is not the kind's.
+#[test]
+fn an_edited_sample_payload_is_typed_or_refused_clearly() {
+    use roamify_hooks::events::{EsimUsage, PartnerBalance};
+    use roamify_hooks::testing::{SampleError, sample_payload_with};
+    use roamify_hooks::{Decimal, EventKind};
+
+    // The flat shape of old deliveries, with a string balance: what the parser tolerates.
+    let flat: PartnerBalance = sample_payload_with(EventKind::PartnerTopUp, |json| {
+        let data = json["data"].take();
+        json.as_object_mut().expect("an object").remove("data");
+        for (key, value) in data.as_object().expect("data is an object") {
+            json[key] = value.clone();
+        }
+        json["balance"] = "-5.00".into();
+    })
+    .expect("flat fields parse");
+    assert_eq!(flat.balance, Decimal::new(-500, 2));
+
+    let broken = sample_payload_with::<PartnerBalance>(EventKind::PartnerTopUp, |json| {
+        json["data"]["balance"] = "lots".into();
+    })
+    .expect_err("not a number");
+    assert!(matches!(broken, SampleError::Parse(_)), "{broken:?}");
+    assert!(
+        roamify_hooks::report(&broken).contains("data.balance"),
+        "names the field: {}",
+        roamify_hooks::report(&broken)
+    );
+
+    let wrong = sample_payload_with::<EsimUsage>(EventKind::PartnerTopUp, |_| {})
+        .expect_err("not the kind's payload");
+    assert_eq!(
+        wrong.to_string(),
+        "`roamify_hooks::events::esim::EsimUsage` is not the payload of `partner.top_up` (see the catalog's payload types)"
+    );
+}

@@ -212,7 +212,9 @@ impl<D: Dispatch> Runner<D> {
 
     /// A worker's whole run of a stored job: parses `body` when no parsed `event` came with it,
     /// then [`begin`](Self::begin), the rest awaited within `timeout` (boxed: only the chosen
-    /// handler's future, see [`Dispatch::dispatch_boxed`]), and [`finish`](Self::finish).
+    /// handler's future, see [`Dispatch::dispatch_boxed`]), and [`finish`](Self::finish). Gives
+    /// the event's name (`None` when the body is not an event) with how the run ended, for the
+    /// lines the worker logs once the outcome is recorded.
     #[cfg(feature = "queue")]
     pub(crate) async fn run(
         &self,
@@ -221,13 +223,13 @@ impl<D: Dispatch> Runner<D> {
         key: &str,
         attempt: u32,
         timeout: Duration,
-    ) -> Ran {
+    ) -> (Option<EventName>, Ran) {
         let origin = Origin::Job { attempt };
         let event = match event.map_or_else(|| crate::parse::parse(body), Ok) {
             Ok(event) => event,
             Err(error) => {
                 record(None, End::Invalid(&error), Some(key), origin);
-                return Ran::Invalid(error);
+                return (None, Ran::Invalid(error));
             }
         };
         let name = EventName::of(&event);
@@ -244,18 +246,19 @@ impl<D: Dispatch> Runner<D> {
                     Ok(dispatched) => dispatched,
                     Err(_) => {
                         self.ended(&name, End::TimedOut(timeout), ran_at, Some(key), origin);
-                        return Ran::TimedOut(timeout);
+                        return (Some(name), Ran::TimedOut(timeout));
                     }
                 }
             }
         };
         self.finish(&name, &dispatched, ran_at, Some(key), origin);
-        match dispatched {
+        let ran = match dispatched {
             Dispatched::Handled { .. } => Ran::Handled,
             Dispatched::NoHandler => Ran::NoHandler,
             Dispatched::Invalid(error) => Ran::Invalid(error),
             Dispatched::Failed(error) => Ran::Failed(error),
-        }
+        };
+        (Some(name), ran)
     }
 }
 

@@ -1,14 +1,15 @@
 //! The workers of a queued receiver run each job in a span `roamify_delivery` with its
 //! category, kind, key and attempt: a handler's own lines carry them, async or synchronous; and
-//! each successful run is logged at INFO, as the inline path logs it. (A global subscriber, so
-//! in a binary of its own: the workers run on the receiver's threads.)
+//! each successful run is logged at INFO, as the inline path logs it; a failing delivery's retry
+//! and dead-letter lines carry its category and kind. (A global subscriber, so in a binary of
+//! its own: the workers run on the receiver's threads.)
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use roamify_hooks::delivery::QueueOptions;
-use roamify_hooks::events::PartnerBalance;
+use roamify_hooks::delivery::{QueueOptions, RetryPolicy};
+use roamify_hooks::events::{EsimStatus, PartnerBalance};
 use roamify_hooks::testing::sign;
 use roamify_hooks::{Outcome, Receiver, Secret, delivery::DeliveryMode, handlers, on_event};
 
@@ -23,6 +24,12 @@ async fn chatty(event: PartnerBalance) {
 #[on_event(category = "partner", kind = "top_up")]
 fn chatty_now(event: PartnerBalance) {
     tracing::info!(balance = %event.balance, "inside the synchronous handler");
+}
+
+/// Fails every time: retried once, then a dead letter.
+#[on_event(category = "esim", kind = "status")]
+fn failing(_: EsimStatus) -> Result<(), String> {
+    Err("the CRM is down".to_owned())
 }
 
 #[derive(Clone, Default)]
@@ -115,5 +122,46 @@ fn a_workers_handler_lines_carry_key_category_kind_and_attempt() {
         );
         assert!(handled.contains("attempt=1"), "{handled}");
     }
+    receiver.shutdown(Duration::from_secs(5));
+
+    // A failing delivery's retry and dead-letter lines say which event it is.
+    let receiver = Receiver::builder()
+        .secret(Secret::new(SECRET).expect("secret"))
+        .delivery(DeliveryMode::Queued(QueueOptions::default().retry(
+            RetryPolicy::new(2, Duration::from_millis(1), Duration::from_millis(1)),
+        )))
+        .build(handlers![failing])
+        .expect("build");
+    let body = roamify_hooks::testing::sample(roamify_hooks::EventKind::EsimStatus);
+    let outcome = futures_executor::block_on(receiver.receive([sign(SECRET, body)], body));
+    let Outcome::Queued { key, .. } = outcome else {
+        panic!("{outcome:?}");
+    };
+    let line_of = |message: &str| {
+        let text = String::from_utf8_lossy(&captured.0.lock().expect("lock")).into_owned();
+        text.lines()
+            .find(|l| l.contains(message) && l.contains(&format!("key={key}")))
+            .map(str::to_owned)
+    };
+    let mut dead = None;
+    for _ in 0..1000 {
+        dead = line_of("delivery moved to the dead letters");
+        if dead.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let dead = dead.expect("the delivery died after two attempts");
+    let retried = line_of("delivery will be retried").expect("the first attempt was retried");
+    let failed = line_of("handler failed").expect("each run logged its failure");
+    for line in [&dead, &retried, &failed] {
+        assert!(line.contains("category=esim"), "{line}");
+        assert!(line.contains("kind=status"), "{line}");
+        assert!(line.contains("the CRM is down"), "the cause: {line}");
+    }
+    assert!(
+        dead.contains("ERROR") && retried.contains("WARN"),
+        "{dead}\n{retried}"
+    );
     receiver.shutdown(Duration::from_secs(5));
 }

@@ -27,7 +27,7 @@ use super::StoreError;
 use super::handoff::Handoff;
 use super::store::{DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreCounts};
 use super::{QueueOptions, Role};
-use crate::catalog::Event;
+use crate::catalog::{Event, EventName};
 use crate::dispatch::Dispatch;
 use crate::run::{Ran, Runner};
 use crate::stats::Counters;
@@ -94,6 +94,9 @@ struct Shared {
 struct Finished {
     settlement: Settlement,
     attempts: u32,
+    /// The event's name, for the retry and dead-letter lines (`None` when the job did not run,
+    /// or its body is not an event).
+    name: Option<EventName>,
     slot: OwnedSemaphorePermit,
 }
 
@@ -394,13 +397,15 @@ impl<D: Dispatch> Worker<D> {
     }
 
     async fn run(&self, job: Job, slot: OwnedSemaphorePermit) {
+        let mut name = None;
         let resolution = if self.shared.closed.load(Ordering::Acquire) {
             // Shutting down: hand the job back without running it.
             Resolution::Released
         } else {
             Counters::bump(&self.shared.counters.in_flight);
             crate::meter::in_flight(true);
-            let ran = self.attempt(&job).await;
+            let (ran_name, ran) = self.attempt(&job).await;
+            name = ran_name;
             crate::meter::in_flight(false);
             self.shared
                 .counters
@@ -417,6 +422,7 @@ impl<D: Dispatch> Worker<D> {
                 resolution,
             },
             attempts,
+            name,
             slot,
         };
         if self.settle.send(finished).is_err() {
@@ -452,7 +458,7 @@ impl<D: Dispatch> Worker<D> {
 
     /// Runs a job: the event parsed on the way in, or (a retry, a job stored by another process
     /// or before a restart) parsed from the stored body by the run.
-    async fn attempt(&self, job: &Job) -> Ran {
+    async fn attempt(&self, job: &Job) -> (Option<EventName>, Ran) {
         let handed = self.shared.handoff.as_ref().and_then(|h| h.take(&job.body));
         self.runner
             .run(
@@ -535,6 +541,10 @@ async fn settler(
 /// Counters move, and retries and dead letters are logged, once the store recorded them.
 fn record(counters: &Counters, done: &Finished, applied: bool, max_attempts: u32) {
     let key = &done.settlement.key;
+    let (category, kind) = done
+        .name
+        .as_ref()
+        .map_or(("", ""), |name| (name.category(), name.kind()));
     if !applied {
         tracing::warn!(%key, "the lease of a delivery moved on before its outcome was recorded; another worker has it");
         return;
@@ -544,12 +554,12 @@ fn record(counters: &Counters, done: &Finished, applied: bool, max_attempts: u32
         Resolution::Retry { after, error } => {
             crate::meter::job("retried");
             Counters::bump(&counters.retried);
-            tracing::warn!(%key, attempts = done.attempts, max_attempts, retry_in = ?after, %error, "delivery will be retried");
+            tracing::warn!(%category, %kind, %key, attempts = done.attempts, max_attempts, retry_in = ?after, %error, "delivery will be retried");
         }
         Resolution::Dead { error } => {
             crate::meter::job("dead");
             Counters::bump(&counters.dead_lettered);
-            tracing::error!(%key, attempts = done.attempts, %error, "delivery moved to the dead letters");
+            tracing::error!(%category, %kind, %key, attempts = done.attempts, %error, "delivery moved to the dead letters");
         }
         Resolution::Released => {}
     }

@@ -106,4 +106,31 @@ async fn the_prometheus_endpoint_counts_deliveries_refusals_and_handler_runs() {
         3.0,
         "{after}"
     );
+    // A histogram with buckets, not a summary: every run is under the last finite bucket.
+    assert_eq!(
+        sample(
+            &after,
+            "roamify_handler_duration_seconds_bucket",
+            &["kind=\"top_up\"", "result=\"ok\"", "le=\"60\""]
+        ),
+        3.0,
+        "{after}"
+    );
+    assert!(
+        !after.contains("quantile="),
+        "no summary quantiles: {after}"
+    );
+    // Every metric says what it is.
+    for metric in [
+        "roamify_deliveries_total",
+        "roamify_refused_total",
+        "roamify_handler_duration_seconds",
+    ] {
+        assert!(
+            after
+                .lines()
+                .any(|l| l.starts_with(&format!("# HELP {metric} "))),
+            "HELP for {metric}: {after}"
+        );
+    }
 }

@@ -423,7 +423,16 @@ impl Metrics {
         let Ok(addr) = std::env::var("METRICS_ADDR") else {
             return Ok(None);
         };
+        // The handler durations as a histogram with buckets (the exporter's default is a
+        // summary), the ones the library suggests.
         let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full(
+                    "roamify_handler_duration_seconds".to_owned(),
+                ),
+                roamify_hooks::meter::HANDLER_DURATION_BUCKETS,
+            )
+            .map_err(|e| format!("METRICS_ADDR: {e}"))?
             .install_recorder()
             .map_err(|e| format!("METRICS_ADDR: cannot install the Prometheus recorder: {e}"))?;
         Ok(Some(Self { addr, handle }))

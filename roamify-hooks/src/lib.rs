@@ -116,7 +116,7 @@ pub mod dispatch;
 pub mod events;
 pub mod http;
 mod logs;
-mod meter;
+pub mod meter;
 mod observe;
 mod outcome;
 mod parse;

@@ -2,7 +2,9 @@
 //! application installs the exporter it wants (Prometheus, StatsD, OpenTelemetry…); without one
 //! the calls cost a check. Without the feature every function here is empty.
 //!
-//! The metric names and labels are listed in the crate docs ("Logs and metrics").
+//! The metric names and labels are listed in the crate docs ("Logs and metrics"); each is
+//! described (HELP text, unit) to the recorder when a receiver is built. Public here: the
+//! buckets suggested for the handler duration histogram.
 
 #[cfg(feature = "metrics")]
 use std::time::Instant;
@@ -11,6 +13,56 @@ use std::time::Instant;
 use metrics::SharedString;
 
 use crate::catalog::EventName;
+
+/// The buckets this crate suggests for `roamify_handler_duration_seconds`, in seconds: from a
+/// millisecond (handlers that only record something) to Roamify's 2–3 s deadline and the
+/// workers' timeouts beyond it. An exporter that keeps histograms as buckets (Prometheus) uses
+/// them where the application passes them (see the `server` example).
+pub const HANDLER_DURATION_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// Describes every metric (HELP text and unit) to the installed recorder: called when a receiver
+/// is built, so a recorder installed before it sees the descriptions.
+#[cfg(feature = "metrics")]
+pub(crate) fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "roamify_deliveries_total",
+        Unit::Count,
+        "Roamify deliveries received, by outcome (handled, queued, duplicate, bad_signature…), category and kind"
+    );
+    describe_counter!(
+        "roamify_refused_total",
+        Unit::Count,
+        "Deliveries refused, by reason (bad_signature, malformed, too_old, queue_full, store_failed…)"
+    );
+    describe_histogram!(
+        "roamify_handler_duration_seconds",
+        Unit::Seconds,
+        "Handler runs, inline and in the workers, by category, kind and result (ok, error)"
+    );
+    #[cfg(feature = "queue")]
+    {
+        describe_counter!(
+            "roamify_jobs_total",
+            Unit::Count,
+            "Outcomes the workers recorded, by result (completed, retried, dead)"
+        );
+        describe_gauge!(
+            "roamify_jobs_in_flight",
+            Unit::Count,
+            "Handlers running in the workers"
+        );
+        describe_gauge!(
+            "roamify_queue_depth",
+            Unit::Count,
+            "Deliveries pending in the store (sampled by the workers at most once a second)"
+        );
+    }
+}
+#[cfg(not(feature = "metrics"))]
+pub(crate) fn describe() {}
 
 /// `category` and `kind` labels; a known kind's are static strings (no allocation).
 #[cfg(feature = "metrics")]

@@ -193,6 +193,7 @@ impl ReceiverBuilder {
     /// was not registered — at start-up, never on a request.
     pub fn build<H: Handlers>(self, table: H) -> Result<Receiver<H::Bound>, BuildError> {
         let secrets = self.secrets.ok_or(BuildError::NoSecret)?;
+        crate::meter::describe();
         let runner = Runner::new(
             Arc::new(table.bind(&self.states)?),
             Arc::new(Counters::default()),

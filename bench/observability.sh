@@ -4,6 +4,7 @@
 # alternating rounds, per-round ratios).
 #
 #   bench/observability.sh     # ROUNDS (default 9), DURATION (8 s), CONNS (32) passed through
+#   BEFORE=/tmp/before ONLY_BEFORE=1 bench/observability.sh   # only 3. below
 #
 # 1. logging: the release `server` example with its default log level (RUST_LOG unset: info,
 #    one line per delivery, written to a file by the non-blocking writer) against RUST_LOG=warn.
@@ -13,6 +14,9 @@
 # (the default): after the first request every delivery is a duplicate acknowledged 200, logged
 # and counted. 1b sends distinct deliveries (post-distinct.lua), so
 # every one runs its handler — which in the example logs a line of its own at info. Needs node.
+# 3. with BEFORE (a directory holding an earlier commit's release `server`): the queued mode with
+#    default logging and distinct deliveries, this build against that one, per-round ratio
+#    after/before: what a change to the workers' logging (a line per run) costs as users run it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 shared=$(cd "$root/../shared/bench" && pwd)
@@ -24,6 +28,11 @@ echo "== building (release)"
 (cd "$root" && cargo build --release -q --example server)
 server="$root/target/release/examples/server"
 
+work=$(mktemp -d /tmp/roamify-obs.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+distinct() { [[ -f $work/distinct.txt ]] || node "$shared/make-distinct.js" "${N:-600000}" "${SECRET:-whsec_bench}" "$work/distinct.txt" >/dev/null; }
+
+if [[ -z ${ONLY_BEFORE:-} ]]; then
 echo "== 1. default logging (info) against RUST_LOG=warn"
 compare /tmp/roamify-obs-logs.txt \
   "warn=8096=env RUST_LOG=warn $server" \
@@ -31,9 +40,7 @@ compare /tmp/roamify-obs-logs.txt \
 echo "per-round median: info/warn rps=$(per_round_ratio /tmp/roamify-obs-logs.txt info warn rps)"
 
 echo "== 1b. the same with distinct deliveries (every one handled, and the example's handlers log too)"
-work=$(mktemp -d /tmp/roamify-obs.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-node "$shared/make-distinct.js" "${N:-600000}" "${SECRET:-whsec_bench}" "$work/distinct.txt" >/dev/null
+distinct
 WRK_SCRIPT="$shared/post-distinct.lua" DISTINCT_FILE="$work/distinct.txt" compare /tmp/roamify-obs-logs-distinct.txt \
   "warn=8096=env RUST_LOG=warn $server" \
   "info=8097=env -u RUST_LOG $server"
@@ -44,3 +51,13 @@ compare /tmp/roamify-obs-metrics.txt \
   "off=8098=env -u RUST_LOG -u METRICS_ADDR $server" \
   "on=8099=env -u RUST_LOG METRICS_ADDR=127.0.0.1:0 $server"
 echo "per-round median: on/off rps=$(per_round_ratio /tmp/roamify-obs-metrics.txt on off rps)"
+fi
+
+if [[ -n ${BEFORE:-} ]]; then
+  echo "== 3. queued, default logging, distinct deliveries: this build against $BEFORE/server"
+  distinct
+  WRK_SCRIPT="$shared/post-distinct.lua" DISTINCT_FILE="$work/distinct.txt" compare /tmp/roamify-obs-before.txt \
+    "before=8094=env -u RUST_LOG ROAMIFY_DELIVERY=queued $BEFORE/server" \
+    "after=8095=env -u RUST_LOG ROAMIFY_DELIVERY=queued $server"
+  echo "per-round median (queued, info, distinct): after/before rps=$(per_round_ratio /tmp/roamify-obs-before.txt after before rps)"
+fi

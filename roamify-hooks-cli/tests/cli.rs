@@ -98,18 +98,24 @@ async fn dead_keys(store: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
-#[actix_web::test]
-async fn dead_letters_are_listed_replayed_discarded_and_counted_by_the_binary() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("deliveries.sqlite");
-    let store = format!("durable:{}", db.display());
+/// A durable receiver on `db` whose handler fails while its switch is on (it starts on), one
+/// attempt allowed (a failure is a dead letter at once), served over HTTP on loopback: the
+/// receiver, its switch, the webhook's URL and the server's handle.
+fn serve_failing(
+    db: &Path,
+) -> (
+    Receiver<impl roamify_hooks::Dispatch>,
+    std::sync::Arc<Switch>,
+    String,
+    actix_web::dev::ServerHandle,
+) {
     let switch = std::sync::Arc::new(Switch::default());
     switch.failing.store(true, Ordering::SeqCst);
     let receiver = Receiver::builder()
         .secret(Secret::new(SECRET).expect("secret"))
         .state_arc(switch.clone())
         .delivery(DeliveryMode::Durable {
-            path: db.clone(),
+            path: db.to_owned(),
             options: QueueOptions::default().retry(RetryPolicy::new(
                 1,
                 Duration::from_millis(10),
@@ -134,7 +140,20 @@ async fn dead_letters_are_listed_replayed_discarded_and_counted_by_the_binary() 
     let server = server.run();
     let handle = server.handle();
     actix_web::rt::spawn(server);
-    let url = format!("http://{addr}/webhooks/roamify");
+    (
+        receiver,
+        switch,
+        format!("http://{addr}/webhooks/roamify"),
+        handle,
+    )
+}
+
+#[actix_web::test]
+async fn dead_letters_are_listed_replayed_discarded_and_counted_by_the_binary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("deliveries.sqlite");
+    let store = format!("durable:{}", db.display());
+    let (receiver, switch, url, handle) = serve_failing(&db);
 
     // Two deliveries fail for good (one attempt allowed) and become dead letters.
     let file = dir.path().join("body.json");
@@ -234,38 +253,7 @@ async fn send_changes_a_field_and_show_prints_the_stored_bytes_exactly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("deliveries.sqlite");
     let store = format!("durable:{}", db.display());
-    let switch = std::sync::Arc::new(Switch::default());
-    switch.failing.store(true, Ordering::SeqCst);
-    let receiver = Receiver::builder()
-        .secret(Secret::new(SECRET).expect("secret"))
-        .state_arc(switch.clone())
-        .delivery(DeliveryMode::Durable {
-            path: db.clone(),
-            options: QueueOptions::default().retry(RetryPolicy::new(
-                1,
-                Duration::from_millis(10),
-                Duration::from_millis(10),
-            )),
-        })
-        .build(handlers![top_up])
-        .expect("build");
-    let server = {
-        let receiver = receiver.clone();
-        HttpServer::new(move || {
-            App::new().service(roamify_hooks_actix::webhook(
-                "/webhooks/roamify",
-                receiver.clone(),
-            ))
-        })
-        .workers(1)
-        .bind("127.0.0.1:0")
-        .expect("bind")
-    };
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
-    let url = format!("http://{addr}/webhooks/roamify");
+    let (receiver, switch, url, handle) = serve_failing(&db);
 
     // Printed, not sent: the sample with its balance changed, the rest as the sample has it.
     let set = [

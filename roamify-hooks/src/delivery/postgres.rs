@@ -41,6 +41,10 @@ const SCHEMA_VERSION: i32 = 1;
 pub struct PgOptions {
     /// The schema holding the store's tables (created if missing): letters, digits and `_`,
     /// starting with a letter or `_`. Default `roamify`.
+    ///
+    /// Give each application its own: every receiver using one schema shares one queue
+    /// (deduplication keys, deliveries, dead letters), whatever program it is, and the default
+    /// is the same for every receiver that keeps it.
     pub schema: String,
     /// Connections in the pool, at most. Default 16.
     pub pool_size: usize,

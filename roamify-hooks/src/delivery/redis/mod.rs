@@ -56,6 +56,9 @@ const FORGET_EVERY_MS: i64 = 60_000;
 pub struct RedisOptions {
     /// The hash tag of every key (`{name}:stream`, …): receivers sharing a name share the
     /// queue. Letters, digits, `_`, `-`, `.` and `:`. Default `roamify`.
+    ///
+    /// Give each application its own: every receiver using one name shares one queue, whatever
+    /// program it is, and the default is the same for every receiver that keeps it.
     pub name: String,
     /// How long an operation waits for Redis (to connect, or to answer) before it fails with a
     /// [`StoreError`] (a delivery is then answered 503). Default 5 s.

@@ -1,13 +1,15 @@
-//! What a delivery leaves in the logs, whatever the web framework: one event per outcome, with
-//! every field it needs on the event itself (category, kind, key, cause…), and a span around
-//! each handler run (so a handler's own lines carry `category` and `kind`).
+//! What a request leaves in the logs, whatever the web framework: one event per outcome, with
+//! every field it needs on the event itself (category, kind, key, cause…). A handler's run is
+//! logged by the run itself (`crate::run`), the same way inline and in the workers.
 //!
-//! Refusals and failures are logged at WARN or ERROR, successes at INFO; a span disabled at
-//! WARN takes nothing from them. Secrets and bodies are never logged. Success messages are short
+//! Refusals are logged at WARN, at most [`REFUSALS_LOGGED_PER_INTERVAL`] per reason every
+//! [`REFUSAL_INTERVAL_SECS`] (the rest counted, and summed up in one line); successes at INFO. Secrets and bodies are never logged. Success messages are short
 //! on purpose: there is one per delivery, and a subscriber's cost grows with each character
 //! (formatting and escaping), where the fields already say what happened.
 
 use std::time::Instant;
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::logs::TARGET;
 use crate::outcome::Outcome;
@@ -33,6 +35,11 @@ pub(crate) fn ended(outcome: &Outcome, key: Option<&str>, started: Option<Instan
             u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
         })
     };
+    if let Some(reason) = outcome.refusal()
+        && !admitted(reason)
+    {
+        return;
+    }
     match outcome {
         Outcome::Queued { key, .. } => {
             tracing::info!(target: TARGET, %category, %kind, %key, secret, latency_us = latency(), "delivery stored");
@@ -71,5 +78,109 @@ pub(crate) fn counted(outcome: &Outcome) {
 /// counts it by `label`.
 pub(crate) fn unread(label: &'static str, status: u16, why: &str) {
     crate::meter::refused(label);
-    tracing::warn!(target: TARGET, status, "delivery refused before verification: {why}");
+    if admitted(label) {
+        tracing::warn!(target: TARGET, status, "delivery refused before verification: {why}");
+    }
+}
+
+/// Refusals of one reason logged in each interval; the rest are counted (metrics, [`Stats`]),
+/// and summed up in one line when a later interval begins.
+///
+/// Anyone can send requests with a wrong signature, as fast as the server refuses them (about
+/// 100 000 a second on one core): one line each would fill a disk without the secret ever being
+/// known. Handler failures, retries and dead letters are not limited: they follow a verified
+/// delivery.
+///
+/// [`Stats`]: crate::stats::Stats
+pub(crate) const REFUSALS_LOGGED_PER_INTERVAL: u64 = 10;
+/// The interval of [`REFUSALS_LOGGED_PER_INTERVAL`], in seconds.
+pub(crate) const REFUSAL_INTERVAL_SECS: u64 = 10;
+
+/// Whether a refusal for `reason` is logged; when it is the first of a new interval and the
+/// last interval left refusals unlogged, logs how many first.
+fn admitted(reason: &'static str) -> bool {
+    let interval =
+        u64::try_from(crate::time::UnixTime::now().as_secs()).unwrap_or(0) / REFUSAL_INTERVAL_SECS;
+    let (log, unlogged) = throttle(reason).admit(interval);
+    if let Some(unlogged) = unlogged {
+        tracing::warn!(target: TARGET, reason, unlogged, interval_secs = REFUSAL_INTERVAL_SECS, "more deliveries were refused for this reason than are logged: counted, not logged");
+    }
+    log
+}
+
+/// One reason's refusals in the current interval: two atomics, no lock, so a flood of refusals
+/// on every thread contends on nothing but them.
+struct Throttle {
+    interval: AtomicU64,
+    seen: AtomicU64,
+}
+
+impl Throttle {
+    const fn new() -> Self {
+        Self {
+            interval: AtomicU64::new(0),
+            seen: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one refusal in `interval`: whether to log it, and how many refusals the previous
+    /// interval did not log when this one is the first of a new interval. (Refusals counted by
+    /// other threads while the interval turns may land in either interval's count.)
+    fn admit(&self, interval: u64) -> (bool, Option<u64>) {
+        let current = self.interval.load(Ordering::Relaxed);
+        let mut unlogged = None;
+        if current != interval
+            && self
+                .interval
+                .compare_exchange(current, interval, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            let previous = self.seen.swap(0, Ordering::AcqRel);
+            unlogged = previous
+                .checked_sub(REFUSALS_LOGGED_PER_INTERVAL)
+                .filter(|&n| n > 0);
+        }
+        let seen = self.seen.fetch_add(1, Ordering::Relaxed);
+        (seen < REFUSALS_LOGGED_PER_INTERVAL, unlogged)
+    }
+}
+
+/// The throttle of a refusal reason (see [`Outcome::refusal`] and the adapters' `unread`
+/// labels); any other label shares one.
+fn throttle(reason: &str) -> &'static Throttle {
+    static THROTTLES: [Throttle; 10] = [const { Throttle::new() }; 10];
+    let index = match reason {
+        "bad_signature" => 0,
+        "malformed" => 1,
+        "too_old" => 2,
+        "queue_full" => 3,
+        "store_failed" => 4,
+        "worker_only" => 5,
+        "shutting_down" => 6,
+        "too_large" => 7,
+        "unreadable" => 8,
+        _ => 9,
+    };
+    &THROTTLES[index]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_throttle_logs_the_first_of_each_interval_and_sums_up_the_rest() {
+        let throttle = Throttle::new();
+        let logged = (0..25).filter(|_| throttle.admit(7).0).count();
+        assert_eq!(logged, 10);
+        // The first refusal of a later interval is logged, with the 15 the last one did not.
+        assert_eq!(throttle.admit(9), (true, Some(15)));
+        let logged = (0..9).filter(|_| throttle.admit(9).0).count();
+        assert_eq!(logged, 9, "ten in this interval, the first included");
+        assert_eq!(throttle.admit(9), (false, None));
+        // An interval that logged everything has nothing to sum up.
+        let quiet = Throttle::new();
+        assert_eq!(quiet.admit(1), (true, None));
+        assert_eq!(quiet.admit(2), (true, None));
+    }
 }

@@ -16,6 +16,9 @@ pub(crate) struct Counters {
     pub(crate) refused_full: AtomicU64,
     pub(crate) refused_unavailable: AtomicU64,
     pub(crate) refused_shutting_down: AtomicU64,
+    pub(crate) refused_bad_signature: AtomicU64,
+    pub(crate) refused_malformed: AtomicU64,
+    pub(crate) refused_too_old: AtomicU64,
 }
 
 impl Counters {
@@ -35,6 +38,9 @@ impl Counters {
             refused_full: get(&self.refused_full),
             refused_unavailable: get(&self.refused_unavailable),
             refused_shutting_down: get(&self.refused_shutting_down),
+            refused_bad_signature: get(&self.refused_bad_signature),
+            refused_malformed: get(&self.refused_malformed),
+            refused_too_old: get(&self.refused_too_old),
         }
     }
 }
@@ -63,13 +69,21 @@ pub struct Stats {
     pub refused_unavailable: u64,
     /// Deliveries answered 503 because the receiver was shutting down.
     pub refused_shutting_down: u64,
+    /// Requests answered 401: no signature matched (anyone can send these; they are counted
+    /// here and in metrics, and only the first few of each interval are logged).
+    pub refused_bad_signature: u64,
+    /// Signed deliveries answered 400 because they are not a Roamify event, or their payload
+    /// does not fit its handler.
+    pub refused_malformed: u64,
+    /// Signed deliveries answered 400 because they were older than the maximum age.
+    pub refused_too_old: u64,
 }
 
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "handled={} queued={} in_flight={} retried={} dead_lettered={} deduplicated={} refused_full={} refused_unavailable={} refused_shutting_down={}",
+            "handled={} queued={} in_flight={} retried={} dead_lettered={} deduplicated={} refused_full={} refused_unavailable={} refused_shutting_down={} refused_bad_signature={} refused_malformed={} refused_too_old={}",
             self.handled,
             self.queued,
             self.in_flight,
@@ -78,7 +92,10 @@ impl fmt::Display for Stats {
             self.deduplicated,
             self.refused_full,
             self.refused_unavailable,
-            self.refused_shutting_down
+            self.refused_shutting_down,
+            self.refused_bad_signature,
+            self.refused_malformed,
+            self.refused_too_old
         )
     }
 }

@@ -117,6 +117,13 @@ impl<D: Dispatch> Receiver<D> {
                 }
             }
         };
+        let counters = &self.inner.runner.counters;
+        match &outcome {
+            Outcome::BadSignature(_) => Counters::bump(&counters.refused_bad_signature),
+            Outcome::Malformed { .. } => Counters::bump(&counters.refused_malformed),
+            Outcome::TooOld { .. } => Counters::bump(&counters.refused_too_old),
+            _ => {}
+        }
         observe::ended(&outcome, key.as_deref(), started);
         Step::Done(outcome)
     }
@@ -314,10 +321,13 @@ impl<D: Dispatch> Receiver<D> {
                 event: name,
                 secret_index,
             },
-            Dispatched::Invalid(error) => Outcome::Malformed {
-                error,
-                secret_index,
-            },
+            Dispatched::Invalid(error) => {
+                Counters::bump(&self.inner.runner.counters.refused_malformed);
+                Outcome::Malformed {
+                    error,
+                    secret_index,
+                }
+            }
             Dispatched::Failed(error) => Outcome::HandlerFailed {
                 event: name,
                 error,

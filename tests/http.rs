@@ -215,6 +215,59 @@ impl Server {
             .await
     }
 
+    /// POSTs `body` on a new connection the way a sender that reads nothing before it has
+    /// written everything does (`Content-Length`, or chunked in 16 KiB chunks), then reads the
+    /// answer to its end.
+    async fn write_all_then_read(&self, body: &[u8], chunked: bool) -> String {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let authority = self
+            .url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .expect("an authority");
+        let mut stream = tokio::net::TcpStream::connect(authority)
+            .await
+            .expect("connect");
+        let framing = if chunked {
+            "Transfer-Encoding: chunked".to_owned()
+        } else {
+            format!("Content-Length: {}", body.len())
+        };
+        let head = format!(
+            "POST /webhooks/roamify HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nX-Roamify-Signature: {}\r\n{framing}\r\nConnection: close\r\n\r\n",
+            testing::sign(SECRET, body)
+        );
+        stream
+            .write_all(head.as_bytes())
+            .await
+            .expect("write the head");
+        if chunked {
+            for chunk in body.chunks(16 * 1024) {
+                let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), chunk, b"\r\n"].concat();
+                stream
+                    .write_all(&framed)
+                    .await
+                    .expect("write a chunk: the server hung up");
+            }
+            stream
+                .write_all(b"0\r\n\r\n")
+                .await
+                .expect("write the last chunk");
+        } else {
+            stream
+                .write_all(body)
+                .await
+                .expect("write the body: the server hung up");
+        }
+        let mut answer = Vec::new();
+        stream
+            .read_to_end(&mut answer)
+            .await
+            .expect("read the answer: the server reset the connection");
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
     /// A good delivery still gets its 200 and reaches its handler.
     async fn still_serving(&self) {
         let n = self
@@ -324,6 +377,24 @@ async fn bad_inputs_get_the_documented_answers(adapter: Adapter) {
         assert_eq!(response.status().as_u16(), 413);
     }
     server.still_serving().await;
+    // A sender that writes its whole body before it reads anything (Node's `http` does) reads
+    // the 413 too, body declared or chunked, rather than a broken pipe.
+    // 8 MiB: more than loopback's socket buffers hold (a megabyte fits in them), so the write
+    // itself fails if the server stops reading (axum did: a broken pipe); within the bound the
+    // runtime still reads a refused body (`http::DRAIN_LIMIT`).
+    let huge = vec![b' '; 8 * 1024 * 1024];
+    for chunked in [false, true] {
+        let answer = server.write_all_then_read(&huge, chunked).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 413"),
+            "chunked {chunked}: {answer:?}"
+        );
+        assert!(
+            answer.contains(r#""code":413"#),
+            "chunked {chunked}: {answer:?}"
+        );
+        server.still_serving().await;
+    }
     // Other methods.
     for method in [
         reqwest::Method::GET,

@@ -151,10 +151,20 @@ impl Unread {
     }
 }
 
+/// How much of a body over the limit is still read, and thrown away, before the 413 is sent:
+/// a client that writes its whole body before reading the answer (Node's `http`, many scripts)
+/// can then read the 413, where a server that stops reading makes that client's write fail
+/// (a broken pipe) once the socket's buffers are full. Past this (declared or read), the answer
+/// is sent at once and the connection is left to the server to close. Nothing read past the
+/// limit is kept: it costs the time to read it, no memory.
+pub const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+
 /// Reads a whole request body from its chunks (a framework's body stream), under `limit`
-/// bytes: refused on `Content-Length` (the header's raw value, when sent) before reading, and as
-/// soon as the chunks read pass the limit. A `Content-Length` that is not a number is left to the
-/// server; the limit still holds while reading.
+/// bytes: refused on `Content-Length` (the header's raw value, when sent) before keeping
+/// anything, and as soon as the chunks read pass the limit. A refused body is then read to its
+/// end and thrown away, up to [`DRAIN_LIMIT`] bytes in all, so its sender can read the answer. A
+/// `Content-Length` that is not a number is left to the server; the limit still holds while
+/// reading.
 ///
 /// # Errors
 /// [`Unread::TooLarge`] over the limit; [`Unread::Unreadable`] when a chunk is an error.
@@ -167,12 +177,36 @@ where
     S: Stream<Item = Result<B, E>>,
     B: AsRef<[u8]>,
 {
-    let mut body = BodyReader::new(content_length, limit)?;
     let mut chunks = std::pin::pin!(chunks);
-    while let Some(chunk) = chunks.next().await {
-        body.push(chunk.map_err(|_| Unread::Unreadable)?.as_ref())?;
+    let (refused, mut read) = match BodyReader::new(content_length, limit) {
+        Ok(mut body) => loop {
+            let Some(chunk) = chunks.next().await else {
+                return Ok(body.bytes);
+            };
+            let chunk = chunk.map_err(|_| Unread::Unreadable)?;
+            if let Err(refused) = body.push(chunk.as_ref()) {
+                break (refused, body.bytes.len() + chunk.as_ref().len());
+            }
+        },
+        Err(refused) => (refused, 0),
+    };
+    if declared_length(content_length).is_none_or(|n| n <= DRAIN_LIMIT) {
+        // Read what the sender still writes, keeping none of it, within the bound.
+        while read <= DRAIN_LIMIT {
+            match chunks.next().await {
+                Some(Ok(chunk)) => read += chunk.as_ref().len(),
+                Some(Err(_)) | None => break,
+            }
+        }
     }
-    Ok(body.bytes)
+    Err(refused)
+}
+
+/// A `Content-Length` value as a number, when it is one.
+fn declared_length(content_length: Option<&[u8]>) -> Option<usize> {
+    content_length
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.trim().parse::<usize>().ok())
 }
 
 /// A body being read under a limit (see [`read_body`]).
@@ -186,9 +220,7 @@ impl BodyReader {
     /// Starts reading a body declared `content_length` bytes long under `limit` bytes; over
     /// the limit already by its declared length, [`Unread::TooLarge`].
     fn new(content_length: Option<&[u8]>, limit: usize) -> Result<Self, Unread> {
-        let declared = content_length
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .and_then(|v| v.trim().parse::<usize>().ok());
+        let declared = declared_length(content_length);
         if declared.is_some_and(|n| n > limit) {
             return Err(Unread::TooLarge);
         }
@@ -230,6 +262,43 @@ mod tests {
         assert_eq!(body.push(b"!").unwrap_err(), Unread::TooLarge);
         assert_eq!(body.bytes(), b"1234567890");
         assert!(BodyReader::new(None, 0).unwrap().bytes().is_empty());
+    }
+
+    /// A refused body is read to its end, nothing kept, within `DRAIN_LIMIT`; past it, or when
+    /// its declared length is past it, reading stops.
+    #[test]
+    fn a_refused_body_is_drained_within_the_bound() {
+        const CHUNK: usize = 64 * 1024;
+        fn read(declared: Option<&[u8]>, chunks: usize) -> (Result<Vec<u8>, Unread>, usize) {
+            let pulled = std::cell::Cell::new(0);
+            let stream = futures_util::stream::iter((0..chunks).map(|_| {
+                pulled.set(pulled.get() + 1);
+                Ok::<_, std::io::Error>(vec![b' '; CHUNK])
+            }));
+            let result = futures_executor::block_on(read_body(declared, 10 * CHUNK, stream));
+            (result, pulled.get())
+        }
+        // Over the limit while reading: the rest is still read.
+        let (result, pulled) = read(None, 100);
+        assert_eq!(result.unwrap_err(), Unread::TooLarge);
+        assert_eq!(pulled, 100);
+        // Declared over the limit but within the bound: read, none of it kept.
+        let declared = (100 * CHUNK).to_string();
+        let (result, pulled) = read(Some(declared.as_bytes()), 100);
+        assert_eq!(result.unwrap_err(), Unread::TooLarge);
+        assert_eq!(pulled, 100);
+        // Past the bound: reading stops there.
+        let (result, pulled) = read(None, 1000);
+        assert_eq!(result.unwrap_err(), Unread::TooLarge);
+        assert_eq!(pulled, DRAIN_LIMIT / CHUNK + 1);
+        // Declared past the bound: not read at all.
+        let declared = (DRAIN_LIMIT + 1).to_string();
+        let (result, pulled) = read(Some(declared.as_bytes()), 100);
+        assert_eq!(result.unwrap_err(), Unread::TooLarge);
+        assert_eq!(pulled, 0);
+        // Within the limit: the body.
+        let (result, _) = read(Some(b"131072"), 2);
+        assert_eq!(result.unwrap().len(), 2 * CHUNK);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use axum::http::header;
 use axum::routing::get;
 use roamify_hooks::delivery::Role;
 
-use common::{Metrics, PATH};
+use common::{LIVE_PATH, Metrics, PATH, READY_PATH};
 
 fn main() -> ExitCode {
     let _flush_logs_on_exit = common::init_logs();
@@ -57,7 +57,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             common::stopped().await;
             return Ok::<(), std::io::Error>(());
         }
-        let app = Router::new().route(PATH, roamify_hooks_axum::webhook(for_server));
+        let app = Router::new()
+            .route(PATH, roamify_hooks_axum::webhook(for_server.clone()))
+            .route(LIVE_PATH, roamify_hooks_axum::liveness())
+            .route(READY_PATH, roamify_hooks_axum::readiness(for_server));
         let listener = tokio::net::TcpListener::bind(&bind).await?;
         println!("listening on http://{}{PATH}", listener.local_addr()?);
         axum::serve(listener, app)

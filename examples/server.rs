@@ -46,7 +46,7 @@ use std::process::ExitCode;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use roamify_hooks::delivery::Role;
 
-use common::{Metrics, PATH};
+use common::{LIVE_PATH, Metrics, PATH, READY_PATH};
 
 fn main() -> ExitCode {
     let _flush_logs_on_exit = common::init_logs();
@@ -76,7 +76,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let for_server = receiver.clone();
     actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || {
-            App::new().service(roamify_hooks_actix::webhook(PATH, for_server.clone()))
+            App::new()
+                .service(roamify_hooks_actix::webhook(PATH, for_server.clone()))
+                .service(roamify_hooks_actix::liveness(LIVE_PATH))
+                .service(roamify_hooks_actix::readiness(
+                    READY_PATH,
+                    for_server.clone(),
+                ))
         })
         .workers(workers);
         let (server, scheme) = match tls {

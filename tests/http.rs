@@ -4,6 +4,8 @@
 //! (actix-web and axum); HTTPS against actix-web; and the README's status table against both.
 
 mod support;
+#[path = "../roamify-hooks/tests/support/tapped.rs"]
+mod tapped;
 
 use std::sync::{Arc, Mutex};
 
@@ -49,6 +51,7 @@ for_both_adapters!(
     every_signature_vector,
     bad_inputs_get_the_documented_answers,
     the_readme_status_table_is_what_the_adapter_answers,
+    the_probes_say_live_and_which_readiness_condition_failed,
 );
 
 const SECRET: &str = "whsec_roamify_test";
@@ -89,6 +92,10 @@ async fn top_up(e: PartnerBalance, seen: State<Seen>) -> Result<(), std::io::Err
     }
     if e.balance.to_string() == "666" {
         return Err(std::io::Error::other("ledger unavailable"));
+    }
+    // The readiness test's delivery waits while it holds the queue full.
+    while e.balance.to_string() == "777" && HOLD.load(std::sync::atomic::Ordering::SeqCst) {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     seen.push(format!("top_up {}", e.balance));
     Ok(())
@@ -184,6 +191,166 @@ async fn serve<D: Dispatch>(
         }
     };
     format!("http://{addr}/webhooks/roamify")
+}
+
+/// Serves `receiver`'s webhook, liveness probe (`/healthz`) and readiness probe (`/readyz`)
+/// with `adapter`; returns the base URL.
+async fn serve_with_probes<D: Dispatch>(adapter: Adapter, receiver: Receiver<D>) -> String {
+    let addr = match adapter {
+        Adapter::Actix => {
+            let server = HttpServer::new(move || {
+                App::new()
+                    .service(roamify_hooks_actix::webhook(
+                        "/webhooks/roamify",
+                        receiver.clone(),
+                    ))
+                    .service(roamify_hooks_actix::liveness("/healthz"))
+                    .service(roamify_hooks_actix::readiness("/readyz", receiver.clone()))
+            })
+            .workers(1)
+            .bind(("127.0.0.1", 0))
+            .expect("bind");
+            let addr = server.addrs()[0];
+            actix_web::rt::spawn(server.run());
+            addr
+        }
+        Adapter::Axum => {
+            let app = ::axum::Router::new()
+                .route(
+                    "/webhooks/roamify",
+                    roamify_hooks_axum::webhook(receiver.clone()),
+                )
+                .route("/healthz", roamify_hooks_axum::liveness())
+                .route("/readyz", roamify_hooks_axum::readiness(receiver));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let addr = listener.local_addr().expect("address");
+            tokio::spawn(async move { ::axum::serve(listener, app).await });
+            addr
+        }
+    };
+    format!("http://{addr}")
+}
+
+/// `GET base + path`: the status and the body.
+async fn probe(client: &reqwest::Client, base: &str, path: &str) -> (u16, String) {
+    let response = client
+        .get(format!("{base}{path}"))
+        .send()
+        .await
+        .expect("probe");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+/// The readiness probe's answer once it is `expected` (readiness is cached for a second).
+async fn readiness_becomes(client: &reqwest::Client, base: &str, expected: (u16, &str)) {
+    let mut last = (0, String::new());
+    for _ in 0..300 {
+        last = probe(client, base, "/readyz").await;
+        if last.0 == expected.0 && last.1 == expected.1 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("readiness stayed {last:?}, expected {expected:?}");
+}
+
+/// Holds `top_up` runs of a balance of 777 while set (the queue-full case holds its one slot
+/// with it).
+static HOLD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+const READY: &str = r#"{"code":200,"message":"ready"}"#;
+
+/// Liveness answers 200; readiness answers 200, then 503 naming the condition that failed: the
+/// store stopped answering (and back), the queue full (and drained), the receiver shutting down
+/// — while deliveries are still taken.
+async fn the_probes_say_live_and_which_readiness_condition_failed(adapter: Adapter) {
+    install_crypto();
+    let client = reqwest::Client::new();
+    let seen = Arc::new(Seen::default());
+    let body = testing::sample(roamify_hooks::EventKind::EsimStatus);
+    let signature = testing::sign(SECRET, body);
+
+    // A store that stops answering, as a database whose connection dropped.
+    let store = Arc::new(tapped::Tapped::new(Arc::new(
+        roamify_hooks::delivery::MemoryStore::new(),
+    )));
+    let receiver = builder(seen.clone())
+        .store(store.clone(), QueueOptions::default())
+        .build(table())
+        .expect("receiver");
+    let base = serve_with_probes(adapter, receiver.clone()).await;
+    assert_eq!(
+        probe(&client, &base, "/healthz").await,
+        (200, r#"{"code":200,"message":"live"}"#.to_owned())
+    );
+    readiness_becomes(&client, &base, (200, READY)).await;
+    store.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    readiness_becomes(
+        &client,
+        &base,
+        (
+            503,
+            r#"{"code":503,"message":"not ready","reason":"store_unavailable"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(probe(&client, &base, "/healthz").await.0, 200, "still live");
+    store.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    readiness_becomes(&client, &base, (200, READY)).await;
+
+    // Shutting down: not ready at once, and a delivery still taken.
+    receiver.begin_shutdown();
+    assert_eq!(
+        probe(&client, &base, "/readyz").await,
+        (
+            503,
+            r#"{"code":503,"message":"not ready","reason":"shutting_down"}"#.to_owned()
+        )
+    );
+    let accepted = client
+        .post(format!("{base}/webhooks/roamify"))
+        .header("X-Roamify-Signature", &signature)
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("deliver");
+    assert_eq!(accepted.status().as_u16(), 200, "taken while shutting down");
+    receiver.shutdown(std::time::Duration::from_secs(5));
+
+    // A queue of one, held by a handler that waits: full, then not once it ran.
+    HOLD.store(true, std::sync::atomic::Ordering::SeqCst);
+    let full = builder(seen.clone())
+        .delivery(DeliveryMode::Queued(QueueOptions::default().capacity(1)))
+        .build(table())
+        .expect("receiver");
+    let base = serve_with_probes(adapter, full.clone()).await;
+    readiness_becomes(&client, &base, (200, READY)).await;
+    let top_up = testing::sample_with(roamify_hooks::EventKind::PartnerTopUp, |json| {
+        json["data"]["balance"] = 777.into();
+    });
+    let answer = client
+        .post(format!("{base}/webhooks/roamify"))
+        .header("X-Roamify-Signature", testing::sign(SECRET, &top_up))
+        .body(top_up)
+        .send()
+        .await
+        .expect("deliver");
+    assert_eq!(answer.status().as_u16(), 200);
+    readiness_becomes(
+        &client,
+        &base,
+        (
+            503,
+            r#"{"code":503,"message":"not ready","reason":"queue_full"}"#,
+        ),
+    )
+    .await;
+    HOLD.store(false, std::sync::atomic::Ordering::SeqCst);
+    readiness_becomes(&client, &base, (200, READY)).await;
+    full.shutdown(std::time::Duration::from_secs(5));
 }
 
 /// Starts the test receiver with `adapter`.

@@ -19,6 +19,10 @@ use tracing::info;
 
 /// Where the webhook is served.
 pub(crate) const PATH: &str = "/webhooks/roamify";
+/// The liveness probe's path (200 while the process answers).
+pub(crate) const LIVE_PATH: &str = "/healthz";
+/// The readiness probe's path (503 with the reason while not ready).
+pub(crate) const READY_PATH: &str = "/readyz";
 
 #[on_event(category = "esim", kind = "usage")]
 async fn esim_usage(event: EsimUsage) {

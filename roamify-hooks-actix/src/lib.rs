@@ -110,6 +110,22 @@ impl<D: Dispatch> HttpServiceFactory for Webhook<D> {
     }
 }
 
+/// The liveness probe at `path` (`GET`, e.g. `/healthz`): 200 while the process answers. No
+/// token, no body: mount it where the orchestrator can reach it (see [`roamify_hooks::health`]).
+pub fn liveness(path: &str) -> actix_web::Resource {
+    web::resource(path).route(web::get().to(|| async { respond(Reply::LIVE) }))
+}
+
+/// The readiness probe of `receiver` at `path` (`GET`, e.g. `/readyz`): 200 when ready, 503
+/// saying which condition failed (`shutting_down`, `store_unavailable`, `queue_full`); see
+/// [`Receiver::readiness`].
+pub fn readiness<D: Dispatch>(path: &str, receiver: Receiver<D>) -> actix_web::Resource {
+    web::resource(path).route(web::get().to(move || {
+        let receiver = receiver.clone();
+        async move { respond(Reply::readiness(receiver.readiness().await)) }
+    }))
+}
+
 async fn method_not_allowed() -> HttpResponse {
     let mut response = respond(Reply::METHOD_NOT_ALLOWED);
     response

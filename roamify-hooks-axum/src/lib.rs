@@ -40,7 +40,7 @@
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
-use axum::routing::{MethodRouter, post};
+use axum::routing::{MethodRouter, get, post};
 use roamify_hooks::http::{self as policy, Reply};
 use roamify_hooks::{Dispatch, Receiver};
 
@@ -72,6 +72,26 @@ where
 {
     post(move |request: Request| async move { respond(deliver(&receiver, request, limit).await) })
         .fallback(method_not_allowed)
+}
+
+/// The liveness probe (`GET`; mount it at e.g. `/healthz`): 200 while the process answers.
+/// No token, no body (see [`roamify_hooks::health`]).
+pub fn liveness<S>() -> MethodRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    get(|| async { respond(Reply::LIVE) })
+}
+
+/// The readiness probe of `receiver` (`GET`; mount it at e.g. `/readyz`): 200 when ready, 503
+/// saying which condition failed (`shutting_down`, `store_unavailable`, `queue_full`); see
+/// [`Receiver::readiness`].
+pub fn readiness<S, D>(receiver: Receiver<D>) -> MethodRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    D: Dispatch,
+{
+    get(move || async move { respond(Reply::readiness(receiver.readiness().await)) })
 }
 
 async fn method_not_allowed() -> Response {

@@ -39,6 +39,7 @@
 
 use futures_util::{Stream, StreamExt as _};
 
+use crate::health::NotReady;
 use crate::outcome::Outcome;
 
 /// The default body limit: 256 KiB, far above any documented Roamify event.
@@ -75,6 +76,37 @@ impl Reply {
     /// 503: the delivery could not be stored now; Roamify retries.
     pub const UNAVAILABLE: Self =
         Self::new(503, r#"{"code":503,"message":"temporarily unavailable"}"#);
+
+    /// 200: a liveness probe (the process answers).
+    pub const LIVE: Self = Self::new(200, r#"{"code":200,"message":"live"}"#);
+    /// 200: a readiness probe, ready.
+    pub const READY: Self = Self::new(200, r#"{"code":200,"message":"ready"}"#);
+    /// 503: a readiness probe, shutting down.
+    pub const NOT_READY_SHUTTING_DOWN: Self = Self::new(
+        503,
+        r#"{"code":503,"message":"not ready","reason":"shutting_down"}"#,
+    );
+    /// 503: a readiness probe, the store does not answer.
+    pub const NOT_READY_STORE_UNAVAILABLE: Self = Self::new(
+        503,
+        r#"{"code":503,"message":"not ready","reason":"store_unavailable"}"#,
+    );
+    /// 503: a readiness probe, the queue is full.
+    pub const NOT_READY_QUEUE_FULL: Self = Self::new(
+        503,
+        r#"{"code":503,"message":"not ready","reason":"queue_full"}"#,
+    );
+
+    /// The answer to a readiness probe (see [`crate::health`]).
+    #[must_use]
+    pub const fn readiness(readiness: Result<(), NotReady>) -> Self {
+        match readiness {
+            Ok(()) => Self::READY,
+            Err(NotReady::ShuttingDown) => Self::NOT_READY_SHUTTING_DOWN,
+            Err(NotReady::StoreUnavailable) => Self::NOT_READY_STORE_UNAVAILABLE,
+            Err(NotReady::QueueFull) => Self::NOT_READY_QUEUE_FULL,
+        }
+    }
 
     /// Every answer the endpoint gives.
     pub const ALL: [Self; 7] = [

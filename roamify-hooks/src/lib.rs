@@ -114,6 +114,7 @@ mod catalog;
 pub mod delivery;
 pub mod dispatch;
 pub mod events;
+pub mod health;
 pub mod http;
 mod logs;
 pub mod meter;

@@ -29,6 +29,7 @@ use super::store::{DeadLetter, Enqueued, Job, Resolution, Settlement, Store, Sto
 use super::{QueueOptions, Role};
 use crate::catalog::{Event, EventName};
 use crate::dispatch::Dispatch;
+use crate::health::{NotReady, READINESS_CACHE, STORE_CHECK_TIMEOUT};
 use crate::run::{Ran, Runner};
 use crate::stats::Counters;
 
@@ -50,6 +51,8 @@ pub(crate) struct Engine {
     window: Duration,
     shared: Arc<Shared>,
     runtime: std::sync::Mutex<Option<tokio::runtime::Runtime>>,
+    /// The last readiness answer, and when it was found.
+    readiness: std::sync::Mutex<Option<(std::time::Instant, Result<(), NotReady>)>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -161,6 +164,7 @@ impl Engine {
             window,
             shared,
             runtime: std::sync::Mutex::new(Some(runtime)),
+            readiness: std::sync::Mutex::new(None),
         })
     }
 
@@ -220,6 +224,57 @@ impl Engine {
 
     pub(crate) async fn pending(&self) -> Result<usize, StoreError> {
         self.store.pending().await
+    }
+
+    /// Whether the store answers and holds fewer pending deliveries than the capacity: asked at
+    /// most once per [`READINESS_CACHE`], within [`STORE_CHECK_TIMEOUT`] (on the workers'
+    /// runtime, which has a timer; awaited from any executor). A change of answer is logged.
+    pub(crate) async fn readiness(&self) -> Result<(), NotReady> {
+        if let Ok(cached) = self.readiness.lock()
+            && let Some((at, answer)) = *cached
+            && at.elapsed() < READINESS_CACHE
+        {
+            return answer;
+        }
+        let handle = match self.runtime.lock() {
+            Ok(runtime) => match runtime.as_ref() {
+                Some(runtime) => runtime.handle().clone(),
+                None => return Err(NotReady::ShuttingDown),
+            },
+            Err(_) => return Err(NotReady::ShuttingDown),
+        };
+        let store = Arc::clone(&self.store);
+        let capacity = self.options.capacity;
+        let checked = handle.spawn(async move {
+            match tokio::time::timeout(STORE_CHECK_TIMEOUT, store.counts()).await {
+                Ok(Ok(counts)) if counts.pending() >= capacity => Err((NotReady::QueueFull, None)),
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(error)) => Err((NotReady::StoreUnavailable, Some(error.report()))),
+                Err(_) => Err((
+                    NotReady::StoreUnavailable,
+                    Some(format!("no answer within {STORE_CHECK_TIMEOUT:?}")),
+                )),
+            }
+        });
+        let (answer, cause) = match checked.await {
+            Ok(Ok(())) => (Ok(()), None),
+            Ok(Err((reason, cause))) => (Err(reason), cause),
+            Err(_) => (Err(NotReady::ShuttingDown), None),
+        };
+        if let Ok(mut cached) = self.readiness.lock() {
+            let before = cached.map(|(_, answer)| answer);
+            *cached = Some((std::time::Instant::now(), answer));
+            if before != Some(answer) {
+                match answer {
+                    Ok(()) => tracing::info!(target: crate::logs::TARGET, "ready"),
+                    Err(reason) => {
+                        let cause = cause.unwrap_or_default();
+                        tracing::warn!(target: crate::logs::TARGET, reason = reason.label(), %cause, "not ready: {reason}");
+                    }
+                }
+            }
+        }
+        answer
     }
 
     /// Waits until nothing is ready or leased in the store and this process has settled every

@@ -256,6 +256,7 @@ impl ReceiverBuilder {
                 runner,
                 mode,
                 max_age: self.max_age,
+                stopping: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }

@@ -6,6 +6,7 @@ mod pipeline;
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub use builder::{BuildError, ReceiverBuilder};
@@ -14,6 +15,7 @@ use crate::delivery::Deduper;
 #[cfg(feature = "queue")]
 use crate::delivery::{DeadLetter, Engine, StoreCounts, StoreError};
 use crate::dispatch::Dispatch;
+use crate::health::NotReady;
 use crate::run::Runner;
 use crate::signature::Secrets;
 use crate::stats::Stats;
@@ -56,6 +58,8 @@ pub(crate) struct Inner<D> {
     pub(crate) runner: Runner<D>,
     pub(crate) mode: Mode,
     pub(crate) max_age: Option<Duration>,
+    /// Set by [`Receiver::begin_shutdown`] or [`Receiver::shutdown`]: not ready any more.
+    pub(crate) stopping: AtomicBool,
 }
 
 /// Where a verified delivery goes.
@@ -169,6 +173,7 @@ impl<D: Dispatch> Receiver<D> {
     /// the calling thread (at most about twice `grace`), also when called from an `async fn main`.
     #[cfg(feature = "queue")]
     pub fn shutdown(&self, grace: Duration) -> usize {
+        self.inner.stopping.store(true, Ordering::Release);
         match self.engine() {
             Some(engine) => engine.shutdown(grace),
             None => 0,
@@ -195,6 +200,34 @@ impl<D: Dispatch> Receiver<D> {
         match &self.inner.mode {
             Mode::Queue(engine) => Some(engine),
             Mode::Inline { .. } => None,
+        }
+    }
+
+    /// Whether the receiver should be sent deliveries: not when it is shutting down, nor, in
+    /// the queued and durable modes, when its store does not answer or is full. See
+    /// [`health`](crate::health) for what is checked and how often; adapters answer it on the
+    /// path the application chooses.
+    ///
+    /// # Errors
+    /// The first condition that failed.
+    pub async fn readiness(&self) -> Result<(), NotReady> {
+        if self.inner.stopping.load(Ordering::Acquire) {
+            return Err(NotReady::ShuttingDown);
+        }
+        match &self.inner.mode {
+            Mode::Inline { .. } => Ok(()),
+            #[cfg(feature = "queue")]
+            Mode::Queue(engine) => engine.readiness().await,
+        }
+    }
+
+    /// The first step of a clean stop: readiness fails from now on (so a load balancer stops
+    /// sending deliveries here), while deliveries that still arrive are taken as before. Give
+    /// the balancer time to notice, stop the HTTP server, then call `shutdown` (queued and
+    /// durable modes) so running handlers finish.
+    pub fn begin_shutdown(&self) {
+        if !self.inner.stopping.swap(true, Ordering::AcqRel) {
+            tracing::info!(target: crate::logs::TARGET, "shutting down: not ready any more, still taking deliveries");
         }
     }
 

@@ -80,7 +80,10 @@ impl Store for Tapped {
         self.inner.pending()
     }
     fn counts(&self) -> StoreFuture<'_, StoreCounts> {
-        self.inner.counts()
+        Box::pin(async move {
+            self.check("counts")?;
+            self.inner.counts().await
+        })
     }
     fn discard(&self, key: String) -> StoreFuture<'_, bool> {
         self.inner.discard(key)

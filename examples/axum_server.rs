@@ -42,6 +42,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let workers = common::workers()?;
     let metrics = Metrics::from_env()?;
     let (receiver, role) = common::receiver("axum_server")?;
+    let graces = common::graces()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()
@@ -60,15 +61,18 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let app = Router::new()
             .route(PATH, roamify_hooks_axum::webhook(for_server.clone()))
             .route(LIVE_PATH, roamify_hooks_axum::liveness())
-            .route(READY_PATH, roamify_hooks_axum::readiness(for_server));
+            .route(
+                READY_PATH,
+                roamify_hooks_axum::readiness(for_server.clone()),
+            );
         let listener = tokio::net::TcpListener::bind(&bind).await?;
         println!("listening on http://{}{PATH}", listener.local_addr()?);
         axum::serve(listener, app)
-            .with_graceful_shutdown(common::stopped())
+            .with_graceful_shutdown(common::stopping(for_server, graces.shutdown))
             .await
     })?;
     drop(runtime);
-    common::stop(&receiver, role);
+    common::stop(&receiver, role, graces.drain);
     Ok(())
 }
 

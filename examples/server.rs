@@ -59,6 +59,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let tls = tls::from_env()?;
     let metrics = Metrics::from_env()?;
     let (receiver, role) = common::receiver("server")?;
+    let graces = common::graces()?;
 
     if role == Role::WorkerOnly {
         // Nothing to serve: run the workers until SIGINT or SIGTERM.
@@ -70,10 +71,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             common::stopped().await;
             Ok::<(), std::io::Error>(())
         })?;
-        common::stop(&receiver, role);
+        common::stop(&receiver, role, graces.drain);
         return Ok(());
     }
     let for_server = receiver.clone();
+    let for_signals = receiver.clone();
     actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || {
             App::new()
@@ -84,7 +86,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                     for_server.clone(),
                 ))
         })
-        .workers(workers);
+        .workers(workers)
+        // SIGTERM is handled below: readiness fails first, the server stops after the grace.
+        .disable_signals();
         let (server, scheme) = match tls {
             Some(config) => (server.bind_rustls_0_23(&bind, config)?, "https"),
             None => (server.bind(&bind)?, "http"),
@@ -95,9 +99,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         if let Some(metrics) = metrics {
             actix_web::rt::spawn(serve_metrics(metrics)?);
         }
-        server.run().await
+        let server = server.run();
+        let handle = server.handle();
+        actix_web::rt::spawn(async move {
+            common::stopping(for_signals, graces.shutdown).await;
+            handle.stop(true).await;
+        });
+        server.await
     })?;
-    common::stop(&receiver, role);
+    common::stop(&receiver, role, graces.drain);
     Ok(())
 }
 

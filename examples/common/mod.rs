@@ -292,10 +292,48 @@ pub(crate) async fn stopped() {
     }
 }
 
+/// The two graces of a clean stop on SIGTERM.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Graces {
+    /// `SHUTDOWN_GRACE_SECS` (default 5): how long the server keeps taking deliveries once its
+    /// readiness failed, so the load balancer notices before connections are refused.
+    pub(crate) shutdown: Duration,
+    /// `DRAIN_GRACE_SECS` (default 10): once the HTTP server stopped, how long running handlers
+    /// (and, in the queued mode, the queue) get to finish.
+    pub(crate) drain: Duration,
+}
+
+/// [`Graces`] from the environment (0 allowed).
+pub(crate) fn graces() -> Result<Graces, String> {
+    let seconds = |name: &str, default: u64| match std::env::var(name) {
+        Ok(value) => value
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| format!("{name} must be a number of seconds, not {value:?}")),
+        Err(_) => Ok(Duration::from_secs(default)),
+    };
+    Ok(Graces {
+        shutdown: seconds("SHUTDOWN_GRACE_SECS", 5)?,
+        drain: seconds("DRAIN_GRACE_SECS", 10)?,
+    })
+}
+
+/// Waits for SIGINT or SIGTERM, then makes `receiver` not ready and goes on taking deliveries
+/// for `grace`: returns when the HTTP server should stop taking connections.
+pub(crate) async fn stopping<D: Dispatch>(receiver: Receiver<D>, grace: Duration) {
+    stopped().await;
+    receiver.begin_shutdown();
+    info!(
+        grace_secs = grace.as_secs(),
+        "stopping: not ready any more, still taking deliveries for the grace"
+    );
+    tokio::time::sleep(grace).await;
+}
+
 /// After the HTTP server (or, worker-only, the wait for a signal) stopped: lets running handlers
-/// finish, and says what is left.
-pub(crate) fn stop<D: Dispatch>(receiver: &Receiver<D>, role: Role) {
-    let pending = receiver.shutdown(Duration::from_secs(10));
+/// finish within `drain`, and says what is left.
+pub(crate) fn stop<D: Dispatch>(receiver: &Receiver<D>, role: Role, drain: Duration) {
+    let pending = receiver.shutdown(drain);
     if role == Role::WorkerOnly {
         info!(pending, "workers stopped");
     } else if pending > 0 {

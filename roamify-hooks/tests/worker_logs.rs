@@ -1,8 +1,9 @@
 //! The workers of a queued receiver run each job in a span `roamify_delivery` with its
 //! category, kind, key and attempt: a handler's own lines carry them, async or synchronous; and
 //! each successful run is logged at INFO, as the inline path logs it; a failing delivery's retry
-//! and dead-letter lines carry its category and kind. (A global subscriber, so in a binary of
-//! its own: the workers run on the receiver's threads.)
+//! and dead-letter lines carry its category and kind; what the queued mode's shutdown cannot
+//! run is logged as lost, with its keys. (A global subscriber, so in a binary of its own: the
+//! workers run on the receiver's threads.)
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -24,6 +25,12 @@ async fn chatty(event: PartnerBalance) {
 #[on_event(category = "partner", kind = "top_up")]
 fn chatty_now(event: PartnerBalance) {
     tracing::info!(balance = %event.balance, "inside the synchronous handler");
+}
+
+/// Takes its time: holds the only runner while a shutdown's grace runs out.
+#[on_event(category = "partner", kind = "insufficient_balance")]
+async fn slow(_: PartnerBalance) {
+    tokio::time::sleep(Duration::from_millis(800)).await;
 }
 
 /// Fails every time: retried once, then a dead letter.
@@ -164,4 +171,45 @@ fn a_workers_handler_lines_carry_key_category_kind_and_attempt() {
         "{dead}\n{retried}"
     );
     receiver.shutdown(Duration::from_secs(5));
+
+    // The queued mode's memory dies with the process: what its shutdown could not run within
+    // the grace is logged at ERROR, each delivery with its key.
+    let receiver = Receiver::builder()
+        .secret(Secret::new(SECRET).expect("secret"))
+        .delivery(DeliveryMode::Queued(
+            QueueOptions::default().concurrency(1).batch(1),
+        ))
+        .build(handlers![slow])
+        .expect("build");
+    let mut keys = Vec::new();
+    for n in 0..3 {
+        let body = roamify_hooks::testing::sample_with(
+            roamify_hooks::EventKind::PartnerInsufficientBalance,
+            |json| json["data"]["balance"] = n.into(),
+        );
+        let outcome = futures_executor::block_on(receiver.receive([sign(SECRET, &body)], &body));
+        let Outcome::Queued { key, .. } = outcome else {
+            panic!("{outcome:?}");
+        };
+        keys.push(key);
+    }
+    let pending = receiver.shutdown(Duration::from_millis(300));
+    assert!(
+        pending >= 1,
+        "the grace is shorter than the runs: {pending}"
+    );
+    let text = String::from_utf8_lossy(&captured.0.lock().expect("lock")).into_owned();
+    let lost: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("delivery lost") && l.contains("ERROR"))
+        .collect();
+    assert!(!lost.is_empty() && lost.len() <= pending, "{lost:#?}");
+    for line in &lost {
+        assert!(keys.iter().any(|k| line.contains(k.as_str())), "{line}");
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.contains("they are lost") && l.contains(&format!("pending={pending}"))),
+        "and a summary: {text}"
+    );
 }

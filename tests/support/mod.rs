@@ -32,6 +32,29 @@ impl Drop for Running {
     }
 }
 
+impl Running {
+    /// Sends SIGTERM (a clean stop), as an orchestrator does.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed: {status}");
+    }
+
+    /// Waits for the process to exit, for at most `timeout`; its status, or `None`.
+    pub fn exited(&mut self, timeout: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
+}
+
 /// Starts the server example on 127.0.0.1:0 with `env`, and returns it with its `host:port`.
 pub fn start_server(secret: &str, env: &[(&str, &str)]) -> (Running, String) {
     start_example("server", secret, env)
@@ -111,13 +134,16 @@ fn spawn_server(
     (Running(child), lines)
 }
 
-/// The server's address, secret, one worker, WARN logging, its standard output piped; then `env`.
+/// The server's address, secret, one worker, WARN logging, no shutdown grace, its standard
+/// output piped; then `env`.
 fn configure(command: &mut Command, secret: &str, env: &[(&str, &str)]) {
     command
         .env("ROAMIFY_WEBHOOK_SECRET", secret)
         .env("BIND_ADDR", "127.0.0.1:0")
         .env("WORKERS", "1")
         .env("RUST_LOG", "warn")
+        // Stop at once on SIGTERM (the tests of a clean stop set their own grace).
+        .env("SHUTDOWN_GRACE_SECS", "0")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     for (key, value) in env {

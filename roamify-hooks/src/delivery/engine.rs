@@ -47,6 +47,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 pub(crate) struct Engine {
     role: Role,
     store: Arc<dyn Store>,
+    /// See [`Backing::ephemeral`].
+    ephemeral: bool,
     options: QueueOptions,
     window: Duration,
     shared: Arc<Shared>,
@@ -69,6 +71,20 @@ pub(crate) struct Backing {
     /// Whether only this process reads it (the in-memory store, the journal): then every job it
     /// stores is run here, and its event, parsed on the way in, is kept for its worker.
     pub(crate) private: bool,
+    /// Whether it dies with the process (the in-memory store of the queued mode): then a
+    /// shutdown runs what it holds while its grace lasts, and logs what is left as lost.
+    pub(crate) ephemeral: bool,
+}
+
+impl Backing {
+    /// A store other processes may read too, which outlives this one.
+    pub(crate) fn shared(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            private: false,
+            ephemeral: false,
+        }
+    }
 }
 
 /// What accepting one delivery did.
@@ -84,6 +100,9 @@ pub(crate) enum Accepted {
 /// State shared by the engine handle, the fetcher, the runs and the settler.
 struct Shared {
     wake: Notify,
+    /// New deliveries are refused (shutting down); the workers may still run what is stored.
+    refusing: AtomicBool,
+    /// The workers stop: lease nothing more, hand back what has not started.
     closed: AtomicBool,
     counters: Arc<Counters>,
     /// Jobs leased and not yet settled.
@@ -117,7 +136,11 @@ struct Worker<D> {
 impl Engine {
     pub(crate) fn start<D: Dispatch>(
         role: Role,
-        Backing { store, private }: Backing,
+        Backing {
+            store,
+            private,
+            ephemeral,
+        }: Backing,
         mut options: QueueOptions,
         window: Duration,
         runner: Runner<D>,
@@ -160,6 +183,7 @@ impl Engine {
         Ok(Self {
             role,
             store,
+            ephemeral,
             options,
             window,
             shared,
@@ -174,7 +198,9 @@ impl Engine {
         if self.role == Role::WorkerOnly {
             return Accepted::WorkerOnly;
         }
-        if self.shared.closed.load(Ordering::Acquire) {
+        if self.shared.refusing.load(Ordering::Acquire)
+            || self.shared.closed.load(Ordering::Acquire)
+        {
             return Accepted::ShuttingDown;
         }
         // Left before the delivery is stored: a worker may lease it at once. Taken back unless
@@ -312,31 +338,69 @@ impl Engine {
     /// Stops accepting, lets running handlers finish and their outcomes be recorded for up to
     /// `grace`, hands back leased jobs that had not started, then stops the workers. Returns how
     /// many deliveries were still pending (kept by a durable store, lost by memory).
+    ///
+    /// The in-memory store dies with the process, so there the workers first go on running what
+    /// it holds, until it is empty or `grace` is over; whatever is still there then is logged at
+    /// ERROR, with its key, as lost.
     pub(crate) fn shutdown(&self, grace: Duration) -> usize {
-        self.shared.closed.store(true, Ordering::Release);
-        self.shared.wake.notify_waiters();
+        self.shared.refusing.store(true, Ordering::Release);
+        if !self.ephemeral {
+            self.shared.closed.store(true, Ordering::Release);
+            self.shared.wake.notify_waiters();
+        }
         let Some(runtime) = self.runtime.lock().ok().and_then(|mut r| r.take()) else {
             return 0;
         };
         let store = Arc::clone(&self.store);
         let shared = Arc::clone(&self.shared);
+        let ephemeral = self.ephemeral;
         // On a thread of its own, so a caller inside another runtime (an `async fn main`) can
         // call this without nesting runtimes.
         let waiter = std::thread::spawn(move || {
             let pending = runtime.block_on(async move {
                 let deadline = tokio::time::Instant::now() + grace;
-                while shared.unsettled.load(Ordering::Acquire) > 0
-                    && tokio::time::Instant::now() < deadline
-                {
+                let settled = || shared.unsettled.load(Ordering::Acquire) == 0;
+                if ephemeral {
+                    while tokio::time::Instant::now() < deadline
+                        && !(settled() && store.pending().await.unwrap_or(0) == 0)
+                    {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    shared.closed.store(true, Ordering::Release);
+                    shared.wake.notify_waiters();
+                }
+                while !settled() && tokio::time::Instant::now() < deadline {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
-                store.pending().await.unwrap_or(0)
+                let pending = store.pending().await.unwrap_or(0);
+                if ephemeral && pending > 0 {
+                    log_lost(&*store, pending).await;
+                }
+                pending
             });
             runtime.shutdown_timeout(grace);
             pending
         });
         waiter.join().unwrap_or(0)
     }
+}
+
+/// Logs, at ERROR with its key, each delivery an in-memory store still holds when its receiver
+/// stops: acknowledged to Roamify, never to run. (Leased here to read them; nothing runs them.)
+async fn log_lost(store: &dyn Store, pending: usize) {
+    let listed = match store.lease(pending, Duration::from_secs(3600)).await {
+        Ok(jobs) => {
+            for job in &jobs {
+                tracing::error!(target: crate::logs::TARGET, key = %job.key, "delivery lost: still queued in memory when the receiver stopped (the queued mode cannot keep it; use a durable store)");
+            }
+            jobs.len()
+        }
+        Err(error) => {
+            tracing::error!(target: crate::logs::TARGET, error = %error.report(), "could not list the deliveries left in memory");
+            0
+        }
+    };
+    tracing::error!(target: crate::logs::TARGET, pending, listed, "the receiver stopped with deliveries it acknowledged still queued in memory: they are lost");
 }
 
 impl Drop for Engine {
@@ -360,6 +424,7 @@ impl<D: Dispatch> Worker<D> {
         let (settle, finished) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             wake: Notify::new(),
+            refusing: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             counters: Arc::clone(&runner.counters),
             unsettled: AtomicUsize::new(0),
@@ -657,6 +722,7 @@ mod tests {
             Backing {
                 store: Arc::new(MemoryStore::new()),
                 private,
+                ephemeral: false,
             },
             QueueOptions::default(),
             Duration::from_secs(3600),

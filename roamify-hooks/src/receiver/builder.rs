@@ -201,22 +201,32 @@ impl ReceiverBuilder {
         );
         #[cfg(feature = "queue")]
         // With whether only this process reads the store (a custom store may be shared; so may
-        // a SQLite file).
-        let store: Option<(Arc<dyn Store>, QueueOptions, bool)> = match (self.store, self.mode) {
-            (Some((custom, options)), _) => Some((custom, options, false)),
+        // a SQLite file), and whether it dies with the process (the queued mode's memory).
+        let store: Option<(Backing, QueueOptions)> = match (self.store, self.mode) {
+            (Some((custom, options)), _) => Some((Backing::shared(custom), options)),
             (None, DeliveryMode::Inline) => None,
-            (None, DeliveryMode::Queued(options)) => {
-                Some((Arc::new(crate::delivery::MemoryStore::new()), options, true))
-            }
+            (None, DeliveryMode::Queued(options)) => Some((
+                Backing {
+                    store: Arc::new(crate::delivery::MemoryStore::new()),
+                    private: true,
+                    ephemeral: true,
+                },
+                options,
+            )),
             #[cfg(feature = "durable")]
             (None, DeliveryMode::Durable { path, options }) => {
                 let store = crate::delivery::SqliteStore::open(&path).map_err(BuildError::Store)?;
-                Some((Arc::new(store), options, false))
+                Some((Backing::shared(Arc::new(store)), options))
             }
             #[cfg(feature = "durable")]
             (None, DeliveryMode::Journal { dir, options }) => {
                 let store = crate::delivery::JournalStore::open(&dir).map_err(BuildError::Store)?;
-                Some((Arc::new(store), options, true))
+                let backing = Backing {
+                    store: Arc::new(store),
+                    private: true,
+                    ephemeral: false,
+                };
+                Some((backing, options))
             }
         };
         #[cfg(feature = "queue")]
@@ -225,10 +235,10 @@ impl ReceiverBuilder {
         }
         #[cfg(feature = "queue")]
         let engine = match store {
-            Some((store, options, private)) => Some(
+            Some((backing, options)) => Some(
                 Engine::start(
                     self.role,
-                    Backing { store, private },
+                    backing,
                     options,
                     self.window.unwrap_or(Duration::ZERO),
                     runner.clone(),

@@ -2,8 +2,10 @@
 //! every field it needs on the event itself (category, kind, key, cause…). A handler's run is
 //! logged by the run itself (`crate::run`), the same way inline and in the workers.
 //!
-//! Refusals are logged at WARN, at most [`REFUSALS_LOGGED_PER_INTERVAL`] per reason every
-//! [`REFUSAL_INTERVAL_SECS`] (the rest counted, and summed up in one line); successes at INFO. Secrets and bodies are never logged. Success messages are short
+//! Refusals are logged at WARN: those that come before verification (a bad signature, a body
+//! too large or unreadable) at most [`REFUSALS_LOGGED_PER_INTERVAL`] per reason every
+//! [`REFUSAL_INTERVAL_SECS`] (the rest counted, and summed up in one line), the others (which
+//! follow a verified delivery) each with its key; successes at INFO. Secrets and bodies are never logged. Success messages are short
 //! on purpose: there is one per delivery, and a subscriber's cost grows with each character
 //! (formatting and escaping), where the fields already say what happened.
 
@@ -35,8 +37,8 @@ pub(crate) fn ended(outcome: &Outcome, key: Option<&str>, started: Option<Instan
             u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
         })
     };
-    if let Some(reason) = outcome.refusal()
-        && !admitted(reason)
+    if let Outcome::BadSignature(_) = outcome
+        && !admitted("bad_signature")
     {
         return;
     }
@@ -83,13 +85,15 @@ pub(crate) fn unread(label: &'static str, status: u16, why: &str) {
     }
 }
 
-/// Refusals of one reason logged in each interval; the rest are counted (metrics, [`Stats`]),
-/// and summed up in one line when a later interval begins.
+/// Refusals of one reason logged in each interval, for the refusals anyone can cause (a bad
+/// signature, a body too large or unreadable); the rest are counted (metrics, [`Stats`]), and
+/// summed up in one line when a later interval begins.
 ///
 /// Anyone can send requests with a wrong signature, as fast as the server refuses them (about
 /// 100 000 a second on one core): one line each would fill a disk without the secret ever being
-/// known. Handler failures, retries and dead letters are not limited: they follow a verified
-/// delivery.
+/// known. What follows a verified delivery — a malformed or too old event, a 503, a handler
+/// failure, a retry, a dead letter — is logged each time, with its key: only the secret's holder
+/// can cause it, and an operator needs every key.
 ///
 /// [`Stats`]: crate::stats::Stats
 pub(crate) const REFUSALS_LOGGED_PER_INTERVAL: u64 = 10;
@@ -145,21 +149,15 @@ impl Throttle {
     }
 }
 
-/// The throttle of a refusal reason (see [`Outcome::refusal`] and the adapters' `unread`
-/// labels); any other label shares one.
+/// The throttle of a refusal before verification: `bad_signature`, and the adapters' `unread`
+/// labels (`too_large`, `unreadable`); any other label shares one.
 fn throttle(reason: &str) -> &'static Throttle {
-    static THROTTLES: [Throttle; 10] = [const { Throttle::new() }; 10];
+    static THROTTLES: [Throttle; 4] = [const { Throttle::new() }; 4];
     let index = match reason {
         "bad_signature" => 0,
-        "malformed" => 1,
-        "too_old" => 2,
-        "queue_full" => 3,
-        "store_failed" => 4,
-        "worker_only" => 5,
-        "shutting_down" => 6,
-        "too_large" => 7,
-        "unreadable" => 8,
-        _ => 9,
+        "too_large" => 1,
+        "unreadable" => 2,
+        _ => 3,
     };
     &THROTTLES[index]
 }

@@ -22,6 +22,7 @@ use roamify_hooks::delivery::{
     Unavailable,
 };
 use roamify_hooks::events::PartnerBalance;
+use roamify_hooks::health::NotReady;
 use roamify_hooks::{
     BuildError, Dispatch, Outcome, Receiver, Secret, State, delivery::DeliveryMode, handlers,
     on_event, testing,
@@ -558,7 +559,8 @@ impl Proxy {
 }
 
 /// Deliveries through `store`, whose server the `proxy` cuts off and lets back: 503 with the
-/// cause while it is away, accepted again and every delivery handled once when it is back.
+/// cause while it is away (and readiness failing, `store_unavailable`), accepted again (and
+/// ready) and every delivery handled once when it is back.
 async fn outage(store: Arc<dyn Store>, proxy: &Proxy, what: &str) {
     let seen = Arc::new(Seen::default());
     let receiver = Receiver::builder()
@@ -598,6 +600,20 @@ async fn outage(store: Arc<dyn Store>, proxy: &Proxy, what: &str) {
         "the cause is kept: {}",
         error.report()
     );
+    // Readiness says so too (asked at most once a second, within a second).
+    let mut readiness = Ok(());
+    for _ in 0..100 {
+        readiness = receiver.readiness().await;
+        if readiness == Err(NotReady::StoreUnavailable) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        readiness,
+        Err(NotReady::StoreUnavailable),
+        "while the {what} is cut off"
+    );
 
     proxy.set_up(true);
     let mut last = None;
@@ -616,6 +632,15 @@ async fn outage(store: Arc<dyn Store>, proxy: &Proxy, what: &str) {
     if let Some(outcome) = last {
         panic!("not accepted again once the {what} is back: {outcome:?}");
     }
+    let mut readiness = Err(NotReady::StoreUnavailable);
+    for _ in 0..100 {
+        readiness = receiver.readiness().await;
+        if readiness.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(readiness, Ok(()), "ready again once the {what} is back");
     let delivered = usize::try_from(n).expect("a count");
     eventually("the workers resumed", || seen.distinct().len() == delivered).await;
     assert_eq!(seen.runs(), delivered, "each delivery ran once");

@@ -154,7 +154,8 @@ fn table() -> impl roamify_hooks::dispatch::Handlers {
 }
 
 /// Serves `receiver` on 127.0.0.1:0 with `adapter` (actix-web with two workers, or axum on the
-/// test's runtime), with a body limit when given; returns the webhook's URL.
+/// test's runtime), with a body limit when given, and its probes (`/healthz`, `/readyz`);
+/// returns the webhook's URL.
 async fn serve<D: Dispatch>(
     adapter: Adapter,
     receiver: Receiver<D>,
@@ -164,10 +165,13 @@ async fn serve<D: Dispatch>(
         Adapter::Actix => {
             let server = HttpServer::new(move || {
                 let hook = roamify_hooks_actix::webhook("/webhooks/roamify", receiver.clone());
-                App::new().service(match limit {
-                    Some(limit) => hook.limit(limit),
-                    None => hook,
-                })
+                App::new()
+                    .service(match limit {
+                        Some(limit) => hook.limit(limit),
+                        None => hook,
+                    })
+                    .service(roamify_hooks_actix::liveness("/healthz"))
+                    .service(roamify_hooks_actix::readiness("/readyz", receiver.clone()))
             })
             .workers(2)
             .bind(("127.0.0.1", 0))
@@ -178,10 +182,13 @@ async fn serve<D: Dispatch>(
         }
         Adapter::Axum => {
             let route = roamify_hooks_axum::webhook_with_limit(
-                receiver,
+                receiver.clone(),
                 limit.unwrap_or(roamify_hooks_axum::DEFAULT_LIMIT),
             );
-            let app = ::axum::Router::new().route("/webhooks/roamify", route);
+            let app = ::axum::Router::new()
+                .route("/webhooks/roamify", route)
+                .route("/healthz", roamify_hooks_axum::liveness())
+                .route("/readyz", roamify_hooks_axum::readiness(receiver));
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind");
@@ -193,44 +200,10 @@ async fn serve<D: Dispatch>(
     format!("http://{addr}/webhooks/roamify")
 }
 
-/// Serves `receiver`'s webhook, liveness probe (`/healthz`) and readiness probe (`/readyz`)
-/// with `adapter`; returns the base URL.
+/// [`serve`], returning the base URL (the probes' paths follow it).
 async fn serve_with_probes<D: Dispatch>(adapter: Adapter, receiver: Receiver<D>) -> String {
-    let addr = match adapter {
-        Adapter::Actix => {
-            let server = HttpServer::new(move || {
-                App::new()
-                    .service(roamify_hooks_actix::webhook(
-                        "/webhooks/roamify",
-                        receiver.clone(),
-                    ))
-                    .service(roamify_hooks_actix::liveness("/healthz"))
-                    .service(roamify_hooks_actix::readiness("/readyz", receiver.clone()))
-            })
-            .workers(1)
-            .bind(("127.0.0.1", 0))
-            .expect("bind");
-            let addr = server.addrs()[0];
-            actix_web::rt::spawn(server.run());
-            addr
-        }
-        Adapter::Axum => {
-            let app = ::axum::Router::new()
-                .route(
-                    "/webhooks/roamify",
-                    roamify_hooks_axum::webhook(receiver.clone()),
-                )
-                .route("/healthz", roamify_hooks_axum::liveness())
-                .route("/readyz", roamify_hooks_axum::readiness(receiver));
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            let addr = listener.local_addr().expect("address");
-            tokio::spawn(async move { ::axum::serve(listener, app).await });
-            addr
-        }
-    };
-    format!("http://{addr}")
+    let url = serve(adapter, receiver, None).await;
+    url.trim_end_matches("/webhooks/roamify").to_owned()
 }
 
 /// `GET base + path`: the status and the body.

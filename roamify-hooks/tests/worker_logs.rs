@@ -42,6 +42,21 @@ fn failing(_: EsimStatus) -> Result<(), String> {
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
+impl Captured {
+    /// The first line that `matches`, waiting for it for up to 10 s (the workers log on their
+    /// own threads).
+    fn line(&self, matches: impl Fn(&str) -> bool) -> Option<String> {
+        for _ in 0..1000 {
+            let text = String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned();
+            if let Some(line) = text.lines().find(|l| matches(l)) {
+                return Some(line.to_owned());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+}
+
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().expect("lock").extend_from_slice(buf);
@@ -88,38 +103,18 @@ fn a_workers_handler_lines_carry_key_category_kind_and_attempt() {
         let Outcome::Queued { key, .. } = outcome else {
             panic!("{outcome:?}");
         };
-        let mut line = None;
-        for _ in 0..500 {
-            let text = String::from_utf8_lossy(&captured.0.lock().expect("lock")).into_owned();
-            line = text
-                .lines()
-                .find(|l| l.contains(message))
-                .map(str::to_owned);
-            if line.is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let line = line.expect("the handler ran and logged");
+        let line = captured
+            .line(|l| l.contains(message))
+            .expect("the handler ran and logged");
         assert!(line.contains("roamify_delivery{"), "{line}");
         assert!(line.contains(&format!("key={key}")), "{line}");
         assert!(line.contains("category=partner"), "{line}");
         assert!(line.contains(&format!("kind={name}")), "{line}");
         assert!(line.contains("attempt=1"), "{line}");
         // The run's own record, once the handler returned.
-        let mut handled = None;
-        for _ in 0..500 {
-            let text = String::from_utf8_lossy(&captured.0.lock().expect("lock")).into_owned();
-            handled = text
-                .lines()
-                .find(|l| l.contains("delivery handled") && l.contains(&format!("key={key}")))
-                .map(str::to_owned);
-            if handled.is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let handled = handled.expect("the worker's run logged its success");
+        let handled = captured
+            .line(|l| l.contains("delivery handled") && l.contains(&format!("key={key}")))
+            .expect("the worker's run logged its success");
         assert!(handled.contains(" INFO "), "{handled}");
         assert!(handled.contains("category=partner"), "{handled}");
         assert!(handled.contains(&format!("kind={name}")), "{handled}");
@@ -144,21 +139,10 @@ fn a_workers_handler_lines_carry_key_category_kind_and_attempt() {
     let Outcome::Queued { key, .. } = outcome else {
         panic!("{outcome:?}");
     };
-    let line_of = |message: &str| {
-        let text = String::from_utf8_lossy(&captured.0.lock().expect("lock")).into_owned();
-        text.lines()
-            .find(|l| l.contains(message) && l.contains(&format!("key={key}")))
-            .map(str::to_owned)
-    };
-    let mut dead = None;
-    for _ in 0..1000 {
-        dead = line_of("delivery moved to the dead letters");
-        if dead.is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let dead = dead.expect("the delivery died after two attempts");
+    let line_of =
+        |message: &str| captured.line(|l| l.contains(message) && l.contains(&format!("key={key}")));
+    let dead = line_of("delivery moved to the dead letters")
+        .expect("the delivery died after two attempts");
     let retried = line_of("delivery will be retried").expect("the first attempt was retried");
     let failed = line_of("handler failed").expect("each run logged its failure");
     for line in [&dead, &retried, &failed] {

@@ -5,7 +5,7 @@
 //! - **Live** while the process answers at all: [`LIVE`](crate::http::Reply::LIVE), always.
 //! - **Ready** ([`Receiver::readiness`](crate::Receiver::readiness)) while the receiver is not
 //!   shutting down ([`Receiver::begin_shutdown`](crate::Receiver::begin_shutdown) or
-//!   [`Receiver::shutdown`](crate::Receiver::shutdown) was called), its store answers, and the
+//!   `Receiver::shutdown` (queued modes) was called), its store answers, and the
 //!   store holds fewer pending deliveries than the queue's capacity. The store is asked at most
 //!   once per [`READINESS_CACHE`], with a bound of [`STORE_CHECK_TIMEOUT`], so probes cost next
 //!   to nothing. Inline mode has no store: it is ready until it shuts down.

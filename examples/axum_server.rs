@@ -48,7 +48,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .enable_all()
         .build()?;
     let for_server = receiver.clone();
-    runtime.block_on(async move {
+    let pending = runtime.block_on(async move {
         if let Some(metrics) = metrics {
             serve_metrics(metrics).await?;
         }
@@ -56,7 +56,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             // Nothing to serve: run the workers until SIGINT or SIGTERM.
             println!("running workers only (ROAMIFY_ROLE=worker)");
             common::stopped().await;
-            return Ok::<(), std::io::Error>(());
+            return Ok::<_, std::io::Error>(None);
         }
         let app = Router::new()
             .route(PATH, roamify_hooks_axum::webhook(for_server.clone()))
@@ -67,12 +67,22 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             );
         let listener = tokio::net::TcpListener::bind(&bind).await?;
         println!("listening on http://{}{PATH}", listener.local_addr()?);
-        axum::serve(listener, app)
-            .with_graceful_shutdown(common::stopping(for_server, graces.shutdown))
-            .await
+        // On SIGTERM: not ready at once, deliveries taken for the grace, then stopped.
+        roamify_hooks_axum::serve_until_stopped(
+            listener,
+            app,
+            for_server,
+            graces,
+            common::stopped(),
+        )
+        .await
+        .map(Some)
     })?;
     drop(runtime);
-    common::stop(&receiver, role, graces.drain);
+    match pending {
+        Some(pending) => common::stopped_with(pending),
+        None => common::stop_workers(&receiver, graces.drain),
+    }
     Ok(())
 }
 

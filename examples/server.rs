@@ -71,12 +71,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             common::stopped().await;
             Ok::<(), std::io::Error>(())
         })?;
-        common::stop(&receiver, role, graces.drain);
+        common::stop_workers(&receiver, graces.drain);
         return Ok(());
     }
     let for_server = receiver.clone();
-    let for_signals = receiver.clone();
-    actix_web::rt::System::new().block_on(async move {
+    let pending = actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || {
             App::new()
                 .service(roamify_hooks_actix::webhook(PATH, for_server.clone()))
@@ -87,7 +86,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 ))
         })
         .workers(workers)
-        // SIGTERM is handled below: readiness fails first, the server stops after the grace.
+        // SIGTERM is handled by `run_until_stopped`: readiness fails first.
         .disable_signals();
         let (server, scheme) = match tls {
             Some(config) => (server.bind_rustls_0_23(&bind, config)?, "https"),
@@ -99,15 +98,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         if let Some(metrics) = metrics {
             actix_web::rt::spawn(serve_metrics(metrics)?);
         }
-        let server = server.run();
-        let handle = server.handle();
-        actix_web::rt::spawn(async move {
-            common::stopping(for_signals, graces.shutdown).await;
-            handle.stop(true).await;
-        });
-        server.await
+        // On SIGTERM: not ready at once, deliveries taken for the grace, then stopped.
+        roamify_hooks_actix::run_until_stopped(server.run(), receiver, graces, common::stopped())
+            .await
     })?;
-    common::stop(&receiver, role, graces.drain);
+    common::stopped_with(pending);
     Ok(())
 }
 

@@ -60,17 +60,24 @@ async fn sender(url: String, next: Arc<AtomicU32>, stop: Arc<AtomicBool>) -> Vec
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_in_the_queued_mode_loses_nothing() {
-    stops_cleanly("queued", None).await;
+    stops_cleanly("server", "queued", None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_in_the_journal_mode_loses_nothing() {
-    stops_cleanly("journal", Some("journal")).await;
+    stops_cleanly("server", "journal", Some("journal")).await;
 }
 
-/// Stops the server with SIGTERM under load in `ROAMIFY_DELIVERY=<mode>` (with a path under a
-/// temporary directory when `path` is given), and checks what the module docs say.
-async fn stops_cleanly(mode: &str, path: Option<&str>) {
+/// The same through axum (`roamify_hooks_axum::serve_until_stopped`; the `server` example uses
+/// `roamify_hooks_actix::run_until_stopped`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_on_axum_loses_nothing() {
+    stops_cleanly("axum_server", "queued", None).await;
+}
+
+/// Stops the `example` server with SIGTERM under load in `ROAMIFY_DELIVERY=<mode>` (with a path
+/// under a temporary directory when `path` is given), and checks what the module docs say.
+async fn stops_cleanly(example: &str, mode: &str, path: Option<&str>) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("handled.log");
@@ -86,7 +93,7 @@ async fn stops_cleanly(mode: &str, path: Option<&str>) {
         ("SHUTDOWN_GRACE_SECS", grace.as_str()),
         ("DRAIN_GRACE_SECS", "20"),
     ];
-    let (mut server, addr) = start_server(SECRET, &env);
+    let (mut server, addr) = support::start_example(example, SECRET, &env);
     let url = format!("http://{addr}/webhooks/roamify");
     let ready = format!("http://{addr}/readyz");
     let probe = reqwest::Client::new();
@@ -189,7 +196,7 @@ async fn stops_cleanly(mode: &str, path: Option<&str>) {
         support::all_handled(&acknowledged, &log).await;
     }
     eprintln!(
-        "{mode}: {} acknowledged ({} during the grace), all handled; {missing} resumed after a restart",
+        "{example}, {mode}: {} acknowledged ({} during the grace), all handled; {missing} resumed after a restart",
         acknowledged.len(),
         during_grace.len()
     );

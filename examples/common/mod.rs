@@ -11,6 +11,7 @@ use roamify_hooks::delivery::{
     JournalOptions, JournalStore, QueueOptions, RetryPolicy, Role, Store,
 };
 use roamify_hooks::events::{AffiliateOrder, EsimStatus, EsimUsage, PartnerBalance, Refund};
+use roamify_hooks::health::Graces;
 use roamify_hooks::{
     Dispatch, Receiver, Secret, UnknownEvent, delivery::DeliveryMode, handlers, on_event,
 };
@@ -292,51 +293,35 @@ pub(crate) async fn stopped() {
     }
 }
 
-/// The two graces of a clean stop on SIGTERM.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Graces {
-    /// `SHUTDOWN_GRACE_SECS` (default 5): how long the server keeps taking deliveries once its
-    /// readiness failed, so the load balancer notices before connections are refused.
-    pub(crate) shutdown: Duration,
-    /// `DRAIN_GRACE_SECS` (default 10): once the HTTP server stopped, how long running handlers
-    /// (and, in the queued mode, the queue) get to finish.
-    pub(crate) drain: Duration,
-}
-
-/// [`Graces`] from the environment (0 allowed).
+/// The graces of a clean stop on SIGTERM (0 allowed): `SHUTDOWN_GRACE_SECS` (default 5), how
+/// long the server keeps taking deliveries once its readiness failed, so the load balancer
+/// notices before connections are refused; `DRAIN_GRACE_SECS` (default 10), then how long
+/// running handlers (and, in the queued mode, the queue) get to finish.
 pub(crate) fn graces() -> Result<Graces, String> {
-    let seconds = |name: &str, default: u64| match std::env::var(name) {
+    let seconds = |name: &str, default: Duration| match std::env::var(name) {
         Ok(value) => value
             .parse::<u64>()
             .map(Duration::from_secs)
             .map_err(|_| format!("{name} must be a number of seconds, not {value:?}")),
-        Err(_) => Ok(Duration::from_secs(default)),
+        Err(_) => Ok(default),
     };
-    Ok(Graces {
-        shutdown: seconds("SHUTDOWN_GRACE_SECS", 5)?,
-        drain: seconds("DRAIN_GRACE_SECS", 10)?,
-    })
+    let defaults = Graces::default();
+    Ok(Graces::new(
+        seconds("SHUTDOWN_GRACE_SECS", defaults.shutdown)?,
+        seconds("DRAIN_GRACE_SECS", defaults.drain)?,
+    ))
 }
 
-/// Waits for SIGINT or SIGTERM, then makes `receiver` not ready and goes on taking deliveries
-/// for `grace`: returns when the HTTP server should stop taking connections.
-pub(crate) async fn stopping<D: Dispatch>(receiver: Receiver<D>, grace: Duration) {
-    stopped().await;
-    receiver.begin_shutdown();
-    info!(
-        grace_secs = grace.as_secs(),
-        "stopping: not ready any more, still taking deliveries for the grace"
-    );
-    tokio::time::sleep(grace).await;
-}
-
-/// After the HTTP server (or, worker-only, the wait for a signal) stopped: lets running handlers
-/// finish within `drain`, and says what is left.
-pub(crate) fn stop<D: Dispatch>(receiver: &Receiver<D>, role: Role, drain: Duration) {
+/// Worker-only (no HTTP server), after the signal: lets running handlers finish within `drain`.
+pub(crate) fn stop_workers<D: Dispatch>(receiver: &Receiver<D>, drain: Duration) {
     let pending = receiver.shutdown(drain);
-    if role == Role::WorkerOnly {
-        info!(pending, "workers stopped");
-    } else if pending > 0 {
+    info!(pending, "workers stopped");
+}
+
+/// What the receiver left pending once stopped (after `run_until_stopped` or
+/// `serve_until_stopped`).
+pub(crate) fn stopped_with(pending: usize) {
+    if pending > 0 {
         info!(
             pending,
             "stopped with deliveries pending (a durable store resumes them on the next start)"

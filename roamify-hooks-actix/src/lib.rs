@@ -47,6 +47,7 @@ use actix_web::dev::{AppService, HttpServiceFactory};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
+use roamify_hooks::health::Graces;
 use roamify_hooks::http::{self as policy, Reply};
 use roamify_hooks::{Dispatch, Receiver};
 
@@ -124,6 +125,59 @@ pub fn readiness<D: Dispatch>(path: &str, receiver: Receiver<D>) -> actix_web::R
         let receiver = receiver.clone();
         async move { respond(Reply::readiness(receiver.readiness().await)) }
     }))
+}
+
+/// A clean stop in one call: runs `server` until `signal` completes (SIGTERM, say), then makes
+/// `receiver` not ready at once while it still takes deliveries for `graces.shutdown`, stops
+/// the server (no new connections, requests in flight finish), and calls
+/// [`Receiver::shutdown`] with `graces.drain`. Returns how many deliveries were still pending.
+///
+/// Build the server with [`HttpServer::disable_signals`](actix_web::HttpServer::disable_signals):
+/// otherwise actix-web stops it at once on SIGTERM, before readiness could fail.
+///
+/// ```no_run
+/// # use roamify_hooks::{handlers, Receiver, Secret};
+/// # async fn run() -> std::io::Result<()> {
+/// # let receiver = Receiver::builder().secret(Secret::new("s").unwrap()).build(handlers![]).unwrap();
+/// use actix_web::{App, HttpServer};
+/// use roamify_hooks::health::Graces;
+///
+/// let for_server = receiver.clone();
+/// let server = HttpServer::new(move || {
+///     App::new()
+///         .service(roamify_hooks_actix::webhook("/webhooks/roamify", for_server.clone()))
+///         .service(roamify_hooks_actix::liveness("/healthz"))
+///         .service(roamify_hooks_actix::readiness("/readyz", for_server.clone()))
+/// })
+/// .disable_signals()
+/// .bind("0.0.0.0:8080")?
+/// .run();
+/// let sigterm = async {
+///     let _ = actix_web::rt::signal::ctrl_c().await; // or SIGTERM, as the examples do
+/// };
+/// roamify_hooks_actix::run_until_stopped(server, receiver, Graces::default(), sigterm).await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+/// The server's own error.
+pub async fn run_until_stopped<D: Dispatch>(
+    server: actix_web::dev::Server,
+    receiver: Receiver<D>,
+    graces: Graces,
+    signal: impl std::future::Future<Output = ()> + 'static,
+) -> std::io::Result<usize> {
+    let handle = server.handle();
+    let stopping = receiver.clone();
+    actix_web::rt::spawn(async move {
+        signal.await;
+        stopping.begin_shutdown();
+        actix_web::rt::time::sleep(graces.shutdown).await;
+        handle.stop(true).await;
+    });
+    server.await?;
+    Ok(receiver.shutdown(graces.drain))
 }
 
 async fn method_not_allowed() -> HttpResponse {

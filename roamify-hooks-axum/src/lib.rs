@@ -41,6 +41,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::{MethodRouter, get, post};
+use roamify_hooks::health::Graces;
 use roamify_hooks::http::{self as policy, Reply};
 use roamify_hooks::{Dispatch, Receiver};
 
@@ -92,6 +93,52 @@ where
     D: Dispatch,
 {
     get(move || async move { respond(Reply::readiness(receiver.readiness().await)) })
+}
+
+/// A clean stop in one call: serves `app` on `listener` until `signal` completes (SIGTERM,
+/// say), then makes `receiver` not ready at once while it still takes deliveries for
+/// `graces.shutdown`, stops taking connections (requests in flight finish), and calls
+/// [`Receiver::shutdown`] with `graces.drain`. Returns how many deliveries were still pending.
+///
+/// ```no_run
+/// # use roamify_hooks::{handlers, Receiver, Secret};
+/// # async fn run() -> std::io::Result<()> {
+/// # let receiver = Receiver::builder().secret(Secret::new("s").unwrap()).build(handlers![]).unwrap();
+/// use axum::Router;
+/// use roamify_hooks::health::Graces;
+///
+/// let app = Router::new()
+///     .route("/webhooks/roamify", roamify_hooks_axum::webhook(receiver.clone()))
+///     .route("/healthz", roamify_hooks_axum::liveness())
+///     .route("/readyz", roamify_hooks_axum::readiness(receiver.clone()));
+/// let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
+/// let sigterm = async {
+///     let _ = tokio::signal::ctrl_c().await; // or SIGTERM, as the examples do
+/// };
+/// roamify_hooks_axum::serve_until_stopped(listener, app, receiver, Graces::default(), sigterm)
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+/// The server's own error.
+pub async fn serve_until_stopped<D: Dispatch>(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    receiver: Receiver<D>,
+    graces: Graces,
+    signal: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<usize> {
+    let stopping = receiver.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            signal.await;
+            stopping.begin_shutdown();
+            tokio::time::sleep(graces.shutdown).await;
+        })
+        .await?;
+    Ok(receiver.shutdown(graces.drain))
 }
 
 async fn method_not_allowed() -> Response {

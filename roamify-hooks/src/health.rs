@@ -21,6 +21,36 @@ pub const READINESS_CACHE: Duration = Duration::from_secs(1);
 /// How long the readiness check waits for the store before calling it unavailable.
 pub const STORE_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// The two graces of a clean stop, as the adapters' `run_until_stopped` / `serve_until_stopped`
+/// take them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Graces {
+    /// Once the stop begins, how long deliveries are still taken while readiness fails, so a
+    /// load balancer notices before connections are refused (default 5 s).
+    pub shutdown: Duration,
+    /// Once the HTTP server stopped taking connections, how long running handlers (and, in the
+    /// queued mode, the queue) get to finish (default 10 s).
+    pub drain: Duration,
+}
+
+impl Default for Graces {
+    fn default() -> Self {
+        Self {
+            shutdown: Duration::from_secs(5),
+            drain: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Graces {
+    /// Graces of `shutdown` and `drain`.
+    #[must_use]
+    pub const fn new(shutdown: Duration, drain: Duration) -> Self {
+        Self { shutdown, drain }
+    }
+}
+
 /// Why a receiver is not ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

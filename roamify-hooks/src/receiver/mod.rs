@@ -169,15 +169,18 @@ impl<D: Dispatch> Receiver<D> {
     /// Stops taking deliveries (they are answered [`Outcome::ShuttingDown`](crate::Outcome::ShuttingDown), so Roamify retries
     /// them later), lets running handlers finish for up to `grace`, and stops the workers.
     /// Returns how many deliveries were still pending: a durable store keeps them for the next
-    /// start; the in-memory queue loses them. Call it after the HTTP server has stopped. It blocks
-    /// the calling thread (at most about twice `grace`), also when called from an `async fn main`.
-    #[cfg(feature = "queue")]
+    /// start; the in-memory queue runs what it can within `grace` and logs the rest as lost.
+    /// Call it after the HTTP server has stopped. It blocks the calling thread (at most about
+    /// twice `grace`), also when called from an `async fn main`. Inline, where handlers ran
+    /// before each answer, it only marks the receiver not ready and returns 0.
     pub fn shutdown(&self, grace: Duration) -> usize {
         self.inner.stopping.store(true, Ordering::Release);
-        match self.engine() {
-            Some(engine) => engine.shutdown(grace),
-            None => 0,
+        #[cfg(feature = "queue")]
+        if let Some(engine) = self.engine() {
+            return engine.shutdown(grace);
         }
+        let _ = grace;
+        0
     }
 
     /// Waits until the workers have nothing ready or running (queued and durable modes; at once

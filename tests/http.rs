@@ -217,6 +217,19 @@ async fn probe(client: &reqwest::Client, base: &str, path: &str) -> (u16, String
     (status, response.text().await.expect("body"))
 }
 
+/// POSTs `body`, signed, to the webhook under `base`; the status.
+async fn deliver_to(client: &reqwest::Client, base: &str, body: &[u8]) -> u16 {
+    client
+        .post(format!("{base}/webhooks/roamify"))
+        .header("X-Roamify-Signature", testing::sign(SECRET, body))
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("deliver")
+        .status()
+        .as_u16()
+}
+
 /// The readiness probe's answer once it is `expected` (readiness is cached for a second).
 async fn readiness_becomes(client: &reqwest::Client, base: &str, expected: (u16, &str)) {
     let mut last = (0, String::new());
@@ -244,7 +257,6 @@ async fn the_probes_say_live_and_which_readiness_condition_failed(adapter: Adapt
     let client = reqwest::Client::new();
     let seen = Arc::new(Seen::default());
     let body = testing::sample(roamify_hooks::EventKind::EsimStatus);
-    let signature = testing::sign(SECRET, body);
 
     // A store that stops answering, as a database whose connection dropped.
     let store = Arc::new(tapped::Tapped::new(Arc::new(
@@ -283,14 +295,11 @@ async fn the_probes_say_live_and_which_readiness_condition_failed(adapter: Adapt
             r#"{"code":503,"message":"not ready","reason":"shutting_down"}"#.to_owned()
         )
     );
-    let accepted = client
-        .post(format!("{base}/webhooks/roamify"))
-        .header("X-Roamify-Signature", &signature)
-        .body(body.to_vec())
-        .send()
-        .await
-        .expect("deliver");
-    assert_eq!(accepted.status().as_u16(), 200, "taken while shutting down");
+    assert_eq!(
+        deliver_to(&client, &base, body).await,
+        200,
+        "taken while shutting down"
+    );
     receiver.shutdown(std::time::Duration::from_secs(5));
 
     // A queue of one, held by a handler that waits: full, then not once it ran.
@@ -304,14 +313,7 @@ async fn the_probes_say_live_and_which_readiness_condition_failed(adapter: Adapt
     let top_up = testing::sample_with(roamify_hooks::EventKind::PartnerTopUp, |json| {
         json["data"]["balance"] = 777.into();
     });
-    let answer = client
-        .post(format!("{base}/webhooks/roamify"))
-        .header("X-Roamify-Signature", testing::sign(SECRET, &top_up))
-        .body(top_up)
-        .send()
-        .await
-        .expect("deliver");
-    assert_eq!(answer.status().as_u16(), 200);
+    assert_eq!(deliver_to(&client, &base, &top_up).await, 200);
     readiness_becomes(
         &client,
         &base,

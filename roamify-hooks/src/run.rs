@@ -60,15 +60,20 @@ impl<D> Clone for Runner<D> {
     }
 }
 
+/// A request answered after its run (inline mode): what its records carry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Request {
+    /// The index of the secret that matched.
+    pub(crate) secret_index: usize,
+    /// When the request arrived; `None` when nothing records INFO.
+    pub(crate) started: Option<Instant>,
+}
+
 /// Who asked for a run: what its record carries besides the event.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Origin {
-    /// A request, answered after the run (inline mode): the matching secret's index, and when
-    /// the request arrived (`None` when nothing records INFO).
-    Request {
-        secret_index: usize,
-        started: Option<Instant>,
-    },
+    /// A request, answered after the run.
+    Request(Request),
     /// A stored job run by a worker: its attempt, counting from 1.
     #[cfg(feature = "queue")]
     Job { attempt: u32 },
@@ -269,7 +274,7 @@ impl<D: Dispatch> Runner<D> {
 fn span(name: &EventName, key: Option<&str>, origin: Origin) -> Option<Span> {
     let attempt = match origin {
         // The request path read the clock only if INFO is seen (see `logs::started`).
-        Origin::Request { started, .. } => {
+        Origin::Request(Request { started, .. }) => {
             started?;
             None::<u32>
         }
@@ -295,10 +300,10 @@ fn span(name: &EventName, key: Option<&str>, origin: Origin) -> Option<Span> {
 /// `name` is `None` for a stored body that is not an event.
 fn record(name: Option<&EventName>, end: End<'_>, key: Option<&str>, origin: Origin) {
     let (secret, latency_us, attempt) = match origin {
-        Origin::Request {
+        Origin::Request(Request {
             secret_index,
             started,
-        } => {
+        }) => {
             if started.is_none() && matches!(end, End::Handled(_) | End::NoHandler) {
                 // Logged at INFO, which nothing records.
                 return;

@@ -252,6 +252,13 @@ impl Engine {
         self.store.pending().await
     }
 
+    /// The workers' runtime, to run work that needs its timer from any executor; `None` once it
+    /// was stopped.
+    fn handle(&self) -> Option<tokio::runtime::Handle> {
+        let runtime = self.runtime.lock().ok()?;
+        runtime.as_ref().map(|runtime| runtime.handle().clone())
+    }
+
     /// Whether the store answers and holds fewer pending deliveries than the capacity: asked at
     /// most once per [`READINESS_CACHE`], within [`STORE_CHECK_TIMEOUT`] (on the workers'
     /// runtime, which has a timer; awaited from any executor). A change of answer is logged.
@@ -262,12 +269,8 @@ impl Engine {
         {
             return answer;
         }
-        let handle = match self.runtime.lock() {
-            Ok(runtime) => match runtime.as_ref() {
-                Some(runtime) => runtime.handle().clone(),
-                None => return Err(NotReady::ShuttingDown),
-            },
-            Err(_) => return Err(NotReady::ShuttingDown),
+        let Some(handle) = self.handle() else {
+            return Err(NotReady::ShuttingDown);
         };
         let store = Arc::clone(&self.store);
         let capacity = self.options.capacity;
@@ -306,12 +309,8 @@ impl Engine {
     /// Waits until nothing is ready or leased in the store and this process has settled every
     /// run, for at most `timeout`. `Ok(false)` when the time ran out first.
     pub(crate) async fn wait_idle(&self, timeout: Duration) -> Result<bool, StoreError> {
-        let handle = match self.runtime.lock() {
-            Ok(runtime) => match runtime.as_ref() {
-                Some(runtime) => runtime.handle().clone(),
-                None => return Ok(self.shared.unsettled.load(Ordering::Acquire) == 0),
-            },
-            Err(_) => return Ok(false),
+        let Some(handle) = self.handle() else {
+            return Ok(self.shared.unsettled.load(Ordering::Acquire) == 0);
         };
         let store = Arc::clone(&self.store);
         let shared = Arc::clone(&self.shared);

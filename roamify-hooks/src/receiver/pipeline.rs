@@ -1,6 +1,6 @@
 //! One delivery's path: verify, parse, then run its handler (inline) or store it (queued).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{Mode, Receiver};
 use crate::catalog::{Event, EventName};
@@ -9,7 +9,7 @@ use crate::delivery::{Engine, Unavailable};
 use crate::delivery::{fingerprint, idempotency_key, key_from};
 use crate::dispatch::{Dispatch, Dispatched};
 use crate::outcome::Outcome;
-use crate::run::{Begun, Origin};
+use crate::run::{Begun, Origin, Request};
 use crate::stats::Counters;
 use crate::{logs, meter, observe};
 
@@ -88,29 +88,26 @@ impl<D: Dispatch> Receiver<D> {
                 #[cfg(not(feature = "queue"))]
                 Admitted::Never(never, _) => match never {},
                 Admitted::Run(run) => {
-                    let origin = Origin::Request {
+                    let request = Request {
                         secret_index,
                         started,
                     };
-                    let Begun { now, span, ran_at } =
-                        self.inner
-                            .runner
-                            .begin(event, &name, run.key.as_deref(), origin);
+                    let Begun { now, span, ran_at } = self.inner.runner.begin(
+                        event,
+                        &name,
+                        run.key.as_deref(),
+                        Origin::Request(request),
+                    );
                     return match now {
-                        Ok(dispatched) => Step::Done(self.ran(
-                            name,
-                            dispatched,
-                            run,
-                            ran_at,
-                            body,
-                            (secret_index, started),
-                        )),
+                        Ok(dispatched) => {
+                            Step::Done(self.ran(name, dispatched, run, ran_at, body, request))
+                        }
                         Err(event) => Step::Await(Awaited {
                             event,
                             name,
                             run,
                             ran_at,
-                            request: (secret_index, started),
+                            request,
                             span,
                         }),
                     };
@@ -201,7 +198,7 @@ impl<D: Dispatch> Receiver<D> {
         run: Run,
         ran_at: meter::Started,
         body: &[u8],
-        (secret_index, started): (usize, Option<Instant>),
+        request: Request,
     ) -> Outcome {
         let failed_key;
         let key = match &dispatched {
@@ -224,16 +221,12 @@ impl<D: Dispatch> Receiver<D> {
             }
             _ => run.key.as_deref(),
         };
-        let origin = Origin::Request {
-            secret_index,
-            started,
-        };
         self.inner
             .runner
-            .finish(&name, &dispatched, ran_at, key, origin);
+            .finish(&name, &dispatched, ran_at, key, Origin::Request(request));
         // The outcome is built last, where it is returned: built earlier, it would be copied out
         // right after being written, and wait for it.
-        let outcome = self.outcome(name, dispatched, secret_index);
+        let outcome = self.outcome(name, dispatched, request.secret_index);
         observe::counted(&outcome);
         outcome
     }
@@ -378,8 +371,7 @@ struct Awaited {
     name: EventName,
     run: Run,
     ran_at: meter::Started,
-    /// The matching secret's index, and when the request arrived.
-    request: (usize, Option<Instant>),
+    request: Request,
     span: Option<tracing::Span>,
 }
 

@@ -8,7 +8,7 @@
 
 mod support;
 
-use support::runtime::stores;
+use support::{postgres, redis};
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -90,32 +90,32 @@ fn start(shared: &Shared, log: &Path) -> (Running, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_receivers_on_one_postgres_lose_nothing_and_run_each_delivery_once() {
-    let Some(url) = stores::postgres_url("several_receivers_on_one_postgres") else {
+    let Some(url) = postgres::postgres_url("several_receivers_on_one_postgres") else {
         return;
     };
-    let schema = stores::unique_schema("roamify_multi");
+    let schema = postgres::unique_schema("roamify_multi");
     let shared = Shared {
         url: url.clone(),
         scope_var: "PG_SCHEMA",
         scope: schema.clone(),
     };
     several_receivers(&shared).await;
-    stores::drop_schema(&url, &schema).await;
+    postgres::drop_schema(&url, &schema).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_receivers_on_one_redis_lose_nothing_and_run_each_delivery_once() {
-    let Some(url) = stores::redis_url("several_receivers_on_one_redis") else {
+    let Some(url) = redis::redis_url("several_receivers_on_one_redis") else {
         return;
     };
-    let name = stores::unique_schema("multi");
+    let name = redis::unique_name("multi");
     let shared = Shared {
         url: url.clone(),
         scope_var: "REDIS_NAME",
         scope: name.clone(),
     };
     several_receivers(&shared).await;
-    stores::drop_redis_keys(&url, &name).await;
+    redis::drop_redis_keys(&url, &name).await;
 }
 
 async fn several_receivers(shared: &Shared) {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use roamify_hooks::delivery::{
-    JournalOptions, JournalStore, QueueOptions, RetryPolicy, Role, Store,
+    JournalOptions, JournalStore, QueueOptions, RetryPolicy, Role, Store, StoreLimits,
 };
 use roamify_hooks::events::{AffiliateOrder, EsimStatus, EsimUsage, PartnerBalance, Refund};
 use roamify_hooks::health::Graces;
@@ -361,7 +361,9 @@ fn delivery() -> Result<Delivery, String> {
                     options: queue_options()?,
                 }),
                 Some(bytes) => {
-                    let options = JournalOptions::default().segment_size(bytes);
+                    let options = JournalOptions::default()
+                        .segment_size(bytes)
+                        .limits(store_limits()?);
                     let store = JournalStore::open_with(&dir, options).map_err(|e| {
                         format!(
                             "cannot open the journal at {}: {}",
@@ -376,6 +378,7 @@ fn delivery() -> Result<Delivery, String> {
                 url,
                 pg_schema: scope("PG_SCHEMA"),
                 redis_name: scope("REDIS_NAME"),
+                limits: store_limits()?,
             }),
         },
     })
@@ -404,6 +407,18 @@ fn role() -> Result<Role, String> {
             "ROAMIFY_ROLE must be both, ingest or worker, not {other:?}"
         )),
     }
+}
+
+/// A shared store's dedupe window and capacity, from `IDEMPOTENCY_WINDOW_SECS` (0: none) and
+/// `QUEUE_CAPACITY`, as the receiver applies them to the stores it opens.
+fn store_limits() -> Result<StoreLimits, String> {
+    let mut limits = StoreLimits::default().capacity(queue_options()?.capacity);
+    match std::env::var("IDEMPOTENCY_WINDOW_SECS").map(|v| v.parse::<u64>()) {
+        Ok(Ok(secs)) => limits = limits.window(Duration::from_secs(secs)),
+        Ok(Err(_)) => return Err("IDEMPOTENCY_WINDOW_SECS must be a number of seconds".into()),
+        Err(_) => {}
+    }
+    Ok(limits)
 }
 
 /// The queued modes' options from `QUEUE_CAPACITY`, `QUEUE_CONCURRENCY`, `QUEUE_BATCH`,

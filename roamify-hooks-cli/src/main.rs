@@ -236,6 +236,7 @@ fn config(args: &StoreArgs) -> StoreConfig {
         url: args.store.clone(),
         pg_schema: args.pg_schema.clone(),
         redis_name: args.redis_name.clone(),
+        limits: roamify_hooks::delivery::StoreLimits::default(),
     }
 }
 

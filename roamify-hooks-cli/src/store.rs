@@ -4,9 +4,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use roamify_hooks::delivery::{
-    DeadLetter, JournalInUse, JournalStore, JournalView, PgOptions, PgStore, RedisOptions,
-    RedisStore, SqliteStore, Store, StoreCounts, StoreError,
+    DeadLetter, JournalInUse, JournalOptions, JournalStore, JournalView, SqliteOptions,
+    SqliteStore, Store, StoreCounts, StoreError, StoreLimits,
 };
+use roamify_hooks_postgres::{PgOptions, PgStore};
+use roamify_hooks_redis::{RedisOptions, RedisStore};
 
 /// Where deliveries are stored, parsed from a URL: `durable:<path>`, `journal:<dir>`, `postgres://…` or
 /// `redis://…`.
@@ -84,6 +86,9 @@ pub struct StoreConfig {
     pub pg_schema: String,
     /// Redis: the hash tag of the store's keys (the server's `REDIS_NAME`).
     pub redis_name: String,
+    /// The dedupe window and capacity the store is opened with: a server gives its own; the
+    /// operator commands, which never enqueue, the defaults.
+    pub limits: StoreLimits,
 }
 
 impl StoreConfig {
@@ -99,13 +104,15 @@ impl StoreConfig {
                 if !path.is_file() {
                     return Err(OpenError::Missing(path.clone()));
                 }
-                Arc::new(SqliteStore::open(path)?)
+                let options = SqliteOptions::default().limits(self.limits);
+                Arc::new(SqliteStore::open_with(path, options)?)
             }
             StoreUrl::Journal(dir) => {
                 if !dir.is_dir() {
                     return Err(OpenError::Missing(dir.clone()));
                 }
-                Arc::new(JournalStore::open(dir).map_err(|source| {
+                let options = JournalOptions::default().limits(self.limits);
+                Arc::new(JournalStore::open_with(dir, options).map_err(|source| {
                     if source.backend_error::<JournalInUse>().is_some() {
                         OpenError::JournalHeld {
                             dir: dir.clone(),
@@ -116,13 +123,18 @@ impl StoreConfig {
                     }
                 })?)
             }
-            StoreUrl::Postgres(url) => Arc::new(
-                PgStore::connect(url, PgOptions::default().schema(self.pg_schema.as_str())).await?,
-            ),
-            StoreUrl::Redis(url) => Arc::new(
-                RedisStore::connect(url, RedisOptions::default().name(self.redis_name.as_str()))
-                    .await?,
-            ),
+            StoreUrl::Postgres(url) => {
+                let options = PgOptions::default()
+                    .schema(self.pg_schema.as_str())
+                    .limits(self.limits);
+                Arc::new(PgStore::connect(url, options).await?)
+            }
+            StoreUrl::Redis(url) => {
+                let options = RedisOptions::default()
+                    .name(self.redis_name.as_str())
+                    .limits(self.limits);
+                Arc::new(RedisStore::connect(url, options).await?)
+            }
         })
     }
 

@@ -343,7 +343,7 @@ async fn send_changes_a_field_and_show_prints_the_stored_bytes_exactly() {
 /// changed (replay) once the server let go of it; while held, a replay says why it cannot.
 #[actix_web::test]
 async fn a_journal_is_read_while_held_and_changed_once_its_server_let_go_of_it() {
-    use roamify_hooks::delivery::{Enqueued, JournalStore, Resolution, Settlement, Store};
+    use roamify_hooks::delivery::{Admin, Enqueued, JournalStore, Queue, Resolution, Settlement};
 
     let dir = tempfile::tempdir().expect("tempdir");
     let journal = dir.path().join("journal");
@@ -354,9 +354,8 @@ async fn a_journal_is_read_while_held_and_changed_once_its_server_let_go_of_it()
 
     let store = JournalStore::open(&journal).expect("open");
     let window = Duration::from_secs(3600);
-    let enqueue = |key: &str, balance: &str| {
-        store.enqueue(key.to_owned(), body(balance).into_bytes(), window, 10)
-    };
+    let enqueue =
+        |key: &str, balance: &str| store.enqueue(key.to_owned(), body(balance).into_bytes());
     assert_eq!(
         enqueue("dead-1", "3.33").await.expect("enqueue"),
         Enqueued::Stored
@@ -409,7 +408,7 @@ async fn a_journal_is_read_while_held_and_changed_once_its_server_let_go_of_it()
     let store = JournalStore::open(&journal).expect("reopen");
     assert!(store.dead_letters().await.expect("dead letters").is_empty());
     assert_eq!(
-        store.pending().await.expect("pending"),
+        store.counts().await.expect("counts").pending(),
         2,
         "replayed, waiting to run beside the fresh one"
     );

@@ -509,7 +509,7 @@ async fn ingest_only_and_worker_only_receivers_split_the_work_over_one_store() {
         0,
         "an ingest-only receiver runs no handlers"
     );
-    assert_eq!(store.pending().await.unwrap(), 4);
+    assert_eq!(store.counts().await.unwrap().pending(), 4);
 
     let worked = Arc::new(Count::default());
     let worker = Receiver::builder()

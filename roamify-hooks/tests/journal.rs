@@ -8,15 +8,17 @@ use std::path::Path;
 use std::time::Duration;
 
 use roamify_hooks::delivery::{
-    Enqueued, Job, JournalOptions, JournalStore, JournalView, Resolution, Settlement, Store,
-    StoreCounts,
+    Admin, Enqueued, Job, JournalOptions, JournalStore, JournalView, Queue, Resolution, Settlement,
+    StoreCounts, StoreLimits,
 };
 
 const LONG: Duration = Duration::from_secs(3600);
 const WINDOW: Duration = Duration::from_secs(86_400);
 
 fn small() -> JournalOptions {
-    JournalOptions::default().segment_size(64 << 10)
+    JournalOptions::default()
+        .segment_size(64 << 10)
+        .limits(StoreLimits::default().window(WINDOW).capacity(1_000_000))
 }
 
 fn body(key: &str) -> Vec<u8> {
@@ -26,7 +28,7 @@ fn body(key: &str) -> Vec<u8> {
 
 async fn enqueue(store: &JournalStore, key: &str) -> Enqueued {
     store
-        .enqueue(key.to_owned(), body(key), WINDOW, 1_000_000)
+        .enqueue(key.to_owned(), body(key))
         .await
         .expect("enqueue")
 }
@@ -152,7 +154,7 @@ async fn segments_turn_over_under_a_stream_and_the_newest_is_recovered() {
                 }
             }
         }
-        assert_eq!(store.pending().await.expect("pending"), left.len());
+        assert_eq!(store.counts().await.expect("counts").pending(), left.len());
     }
     let mut generations = Vec::new();
     for name in ["journal.0", "journal.1"] {

@@ -1,92 +1,30 @@
 //! When stores fail: a store that goes down answers 503 with its real cause, loses nothing it
-//! acknowledged and recovers when the store does; a locked or full SQLite file refuses new
+//! acknowledged and recovers when the store does (PostgreSQL and Redis cut off by a proxy: the
+//! workspace's `tests/store_outages.rs`); a locked or full SQLite file refuses new
 //! deliveries with SQLite's own error, and a full one takes them again once workers free room; two
 //! processes sharing one SQLite file never take each other's live
 //! leases; errors keep their causes; in-memory bounds hold. No timing assertions: bounded waits
 //! for conditions.
 
+#[path = "support/gated.rs"]
+mod gated;
 mod support;
 #[path = "support/tapped.rs"]
 mod tapped;
 
-use support::stores;
-
-use std::collections::BTreeSet;
 use std::error::Error as _;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use gated::{SECRET, Seen, body, deliver, gated, record};
 use roamify_hooks::delivery::{
-    Enqueued, MemoryStore, QueueOptions, Resolution, Settlement, SqliteOptions, SqliteStore, Store,
-    Unavailable,
+    Admin, Enqueued, MemoryOptions, MemoryStore, Queue, QueueOptions, Resolution, Settlement,
+    SqliteOptions, SqliteStore, Unavailable,
 };
-use roamify_hooks::events::PartnerBalance;
-use roamify_hooks::health::NotReady;
-use roamify_hooks::{
-    BuildError, Dispatch, Outcome, Receiver, Secret, State, delivery::DeliveryMode, handlers,
-    on_event, testing,
-};
+use roamify_hooks::{BuildError, Outcome, Receiver, Secret, delivery::DeliveryMode, handlers};
 use support::eventually;
 use tapped::Tapped;
-use tokio::sync::Semaphore;
-
-const SECRET: &str = "whsec_failures";
-
-/// A distinct signed `partner.top_up` body per `n`, padded with `pad` bytes of note.
-fn body(n: u32, pad: usize) -> Vec<u8> {
-    format!(
-        r#"{{"event_category":"partner","event_type":"top_up","data":{{"timestamp":{n},"balance":{n},"currency":"EUR","note":"{}"}}}}"#,
-        "x".repeat(pad)
-    )
-    .into_bytes()
-}
-
-async fn deliver<D: Dispatch>(receiver: &Receiver<D>, body: &[u8]) -> Outcome {
-    receiver.receive([testing::sign(SECRET, body)], body).await
-}
-
-/// Handled balances (each delivery's `n`), with how many times each ran.
-#[derive(Default)]
-struct Seen {
-    runs: Mutex<Vec<String>>,
-    gate: Option<Semaphore>,
-}
-
-impl Seen {
-    fn distinct(&self) -> BTreeSet<String> {
-        self.runs.lock().expect("lock").iter().cloned().collect()
-    }
-    fn runs(&self) -> usize {
-        self.runs.lock().expect("lock").len()
-    }
-}
-
-#[on_event(category = "partner", kind = "top_up")]
-async fn record(event: PartnerBalance, seen: State<Seen>) {
-    if let Some(gate) = &seen.gate {
-        gate.acquire().await.expect("gate").forget();
-    }
-    seen.runs
-        .lock()
-        .expect("lock")
-        .push(event.balance.to_string());
-}
-
-/// A queued receiver on `store` whose handlers wait for `seen.gate`, two at a time.
-fn gated(store: Arc<dyn Store>) -> (Receiver<impl Dispatch>, Arc<Seen>) {
-    let seen = Arc::new(Seen {
-        gate: Some(Semaphore::new(0)),
-        ..Seen::default()
-    });
-    let receiver = Receiver::builder()
-        .secret(Secret::new(SECRET).expect("secret"))
-        .state_arc(seen.clone())
-        .store(store, QueueOptions::default().concurrency(2))
-        .build(handlers![record])
-        .expect("build");
-    (receiver, seen)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_store_answers_503_with_its_cause_loses_nothing_and_recovers() {
@@ -128,7 +66,7 @@ async fn a_failing_store_answers_503_with_its_cause_loses_nothing_and_recovers()
     eventually("the running handlers finished", || seen.runs() >= 2).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        store.inner.pending().await.expect("pending"),
+        store.inner.counts().await.expect("counts").pending(),
         5,
         "nothing recorded while the store is down"
     );
@@ -142,7 +80,10 @@ async fn a_failing_store_answers_503_with_its_cause_loses_nothing_and_recovers()
     })
     .await;
     eventually("every outcome recorded", || {
-        futures_executor::block_on(store.inner.pending()).expect("pending") == 0
+        futures_executor::block_on(store.inner.counts())
+            .expect("counts")
+            .pending()
+            == 0
     })
     .await;
     assert_eq!(
@@ -274,14 +215,10 @@ async fn a_full_sqlite_file_fails_only_the_commands_that_need_room() {
     let path = dir.path().join("group.sqlite");
     let store =
         SqliteStore::open_with(&path, SqliteOptions::default().max_size(FULL_AT)).expect("open");
-    let window = Duration::from_secs(3600);
     let mut n = 0;
     let full = loop {
         n += 1;
-        match store
-            .enqueue(format!("k{n}"), body(n, LARGE), window, 1000)
-            .await
-        {
+        match store.enqueue(format!("k{n}"), body(n, LARGE)).await {
             Ok(Enqueued::Stored) => assert!(n < 64, "the file never filled"),
             Ok(other) => panic!("{other:?}"),
             Err(error) => break error,
@@ -304,9 +241,9 @@ async fn a_full_sqlite_file_fails_only_the_commands_that_need_room() {
     // an outcome that frees room.
     let other = rusqlite::Connection::open(&path).expect("open");
     other.execute_batch("BEGIN EXCLUSIVE").expect("lock");
-    let first = store.pending();
+    let first = store.counts();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let enqueue = store.enqueue(format!("k{n}"), body(n, LARGE), window, 1000);
+    let enqueue = store.enqueue(format!("k{n}"), body(n, LARGE));
     let settle = store.settle(vec![Settlement::new(&job, Resolution::Completed)]);
     other.execute_batch("ROLLBACK").expect("unlock");
     first.await.expect("pending");
@@ -321,7 +258,7 @@ async fn a_full_sqlite_file_fails_only_the_commands_that_need_room() {
     // The finished job's room takes the delivery that did not fit.
     assert_eq!(
         store
-            .enqueue(format!("k{n}"), body(n, LARGE), window, 1000)
+            .enqueue(format!("k{n}"), body(n, LARGE))
             .await
             .expect("stored once room is freed"),
         Enqueued::Stored
@@ -336,7 +273,7 @@ async fn a_process_opening_a_shared_file_takes_over_only_expired_leases() {
     let first = SqliteStore::open(&path).expect("open");
     for key in ["a", "b"] {
         let stored = first
-            .enqueue(key.to_owned(), body(1, 0), long, 100)
+            .enqueue(key.to_owned(), body(1, 0))
             .await
             .expect("enqueue");
         assert_eq!(stored, Enqueued::Stored);
@@ -355,13 +292,13 @@ async fn a_process_opening_a_shared_file_takes_over_only_expired_leases() {
         "live leases of another process are not taken over on start"
     );
     assert_eq!(
-        second.pending().await.expect("pending"),
+        second.counts().await.expect("counts").pending(),
         2,
         "the count is shared"
     );
     assert_eq!(
         second
-            .enqueue("a".to_owned(), body(1, 0), long, 100)
+            .enqueue("a".to_owned(), body(1, 0))
             .await
             .expect("enqueue"),
         Enqueued::Duplicate,
@@ -403,8 +340,8 @@ async fn a_process_opening_a_shared_file_takes_over_only_expired_leases() {
         .await
         .expect("settle");
     assert_eq!(applied, [true], "its live lease stayed its own");
-    assert_eq!(first.pending().await.expect("pending"), 0);
-    assert_eq!(second.pending().await.expect("pending"), 0);
+    assert_eq!(first.counts().await.expect("counts").pending(), 0);
+    assert_eq!(second.counts().await.expect("counts").pending(), 0);
 }
 
 #[test]
@@ -434,13 +371,11 @@ fn errors_keep_their_causes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn in_memory_dead_letters_are_bounded_newest_kept() {
-    let store = MemoryStore::with_limits(1000, 2);
+    let store =
+        MemoryStore::with_options(MemoryOptions::default().dedupe_keys(1000).dead_letters(2));
     for n in 0..3 {
         let key = format!("dead-{n}");
-        let stored = store
-            .enqueue(key, body(n, 0), Duration::from_secs(60), 100)
-            .await
-            .expect("enqueue");
+        let stored = store.enqueue(key, body(n, 0)).await.expect("enqueue");
         assert_eq!(stored, Enqueued::Stored);
         let job = store
             .lease(1, Duration::from_secs(60))
@@ -472,18 +407,16 @@ async fn in_memory_dead_letters_are_bounded_newest_kept() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_in_memory_dedupe_index_is_bounded() {
-    let store = MemoryStore::with_limits(2, 10);
-    let window = Duration::from_secs(3600);
+    let store = MemoryStore::with_options(MemoryOptions::default().dedupe_keys(2).dead_letters(10));
     for key in ["k1", "k2", "k3"] {
         let stored = store
-            .enqueue(key.to_owned(), body(1, 0), window, 100)
+            .enqueue(key.to_owned(), body(1, 0))
             .await
             .expect("enqueue");
         assert_eq!(stored, Enqueued::Stored);
     }
     let again = |key: &'static str| {
-        futures_executor::block_on(store.enqueue(key.to_owned(), body(1, 0), window, 100))
-            .expect("enqueue")
+        futures_executor::block_on(store.enqueue(key.to_owned(), body(1, 0))).expect("enqueue")
     };
     assert_eq!(again("k3"), Enqueued::Duplicate);
     assert_eq!(
@@ -508,207 +441,4 @@ async fn the_in_memory_dedupe_index_is_bounded() {
         matches!(duplicate, Outcome::Duplicate { .. }),
         "{duplicate:?}"
     );
-}
-
-/// A TCP proxy in front of PostgreSQL or Redis that can cut every connection and refuse new ones, then
-/// let them through again: the database "goes away" without touching the real server.
-struct Proxy {
-    addr: std::net::SocketAddr,
-    up: Arc<AtomicBool>,
-    cut: tokio::sync::watch::Sender<u64>,
-}
-
-impl Proxy {
-    async fn start(target: String) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let up = Arc::new(AtomicBool::new(true));
-        let (cut, cuts) = tokio::sync::watch::channel(0_u64);
-        let accepting = up.clone();
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if !accepting.load(Ordering::SeqCst) {
-                    continue; // dropped: connection refused, as by a database that is down
-                }
-                let target = target.clone();
-                let mut cuts = cuts.clone();
-                // Only cuts after this connection opened end it.
-                cuts.mark_unchanged();
-                tokio::spawn(async move {
-                    let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = cuts.changed() => {}
-                    }
-                });
-            }
-        });
-        Self { addr, up, cut }
-    }
-
-    fn set_up(&self, up: bool) {
-        self.up.store(up, Ordering::SeqCst);
-        if !up {
-            self.cut.send_modify(|n| *n += 1);
-        }
-    }
-}
-
-/// Deliveries through `store`, whose server the `proxy` cuts off and lets back: 503 with the
-/// cause while it is away (and readiness failing, `store_unavailable`), accepted again (and
-/// ready) and every delivery handled once when it is back.
-async fn outage(store: Arc<dyn Store>, proxy: &Proxy, what: &str) {
-    let seen = Arc::new(Seen::default());
-    let receiver = Receiver::builder()
-        .secret(Secret::new(SECRET).expect("secret"))
-        .state_arc(seen.clone())
-        .store(store, QueueOptions::default())
-        .build(handlers![record])
-        .expect("build");
-    for n in 1..=3 {
-        let outcome = deliver(&receiver, &body(n, 0)).await;
-        assert!(matches!(outcome, Outcome::Queued { .. }), "{outcome:?}");
-    }
-    eventually("handled before the outage", || seen.distinct().len() == 3).await;
-
-    proxy.set_up(false);
-    // The cut reaches the store's open connections a moment later (the proxy's tasks close
-    // them): a delivery that arrives first is still stored, and counted with the others.
-    let mut n = 4;
-    let refused = loop {
-        let outcome = deliver(&receiver, &body(n, 0)).await;
-        if matches!(outcome, Outcome::Queued { .. }) && n < 50 {
-            n += 1;
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
-        }
-        break outcome;
-    };
-    let Outcome::Unavailable {
-        reason: Unavailable::Store(error),
-        ..
-    } = &refused
-    else {
-        panic!("refused while the {what} is unreachable: {refused:?}");
-    };
-    assert!(
-        error.source().is_some(),
-        "the cause is kept: {}",
-        error.report()
-    );
-    // Readiness says so too (asked at most once a second, within a second).
-    let mut readiness = Ok(());
-    for _ in 0..100 {
-        readiness = receiver.readiness().await;
-        if readiness == Err(NotReady::StoreUnavailable) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        readiness,
-        Err(NotReady::StoreUnavailable),
-        "while the {what} is cut off"
-    );
-
-    proxy.set_up(true);
-    let mut last = None;
-    for _ in 0..100 {
-        // Roamify retries; the store reconnects once its server is back. A write cut off
-        // after it reached the server (the answer lost) was refused yet stored: its retry is
-        // then a duplicate, acknowledged, and the delivery still runs once.
-        let outcome = deliver(&receiver, &body(n, 0)).await;
-        if matches!(outcome, Outcome::Queued { .. } | Outcome::Duplicate { .. }) {
-            last = None;
-            break;
-        }
-        last = Some(outcome);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    if let Some(outcome) = last {
-        panic!("not accepted again once the {what} is back: {outcome:?}");
-    }
-    let mut readiness = Err(NotReady::StoreUnavailable);
-    for _ in 0..100 {
-        readiness = receiver.readiness().await;
-        if readiness.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(readiness, Ok(()), "ready again once the {what} is back");
-    let delivered = usize::try_from(n).expect("a count");
-    eventually("the workers resumed", || seen.distinct().len() == delivered).await;
-    assert_eq!(seen.runs(), delivered, "each delivery ran once");
-
-    drop(receiver);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn losing_postgres_answers_503_and_workers_resume_when_it_is_back() {
-    use roamify_hooks::delivery::{PgOptions, PgStore};
-    let Some(url) =
-        stores::postgres_url("losing_postgres_answers_503_and_workers_resume_when_it_is_back")
-    else {
-        return;
-    };
-    let config: tokio_postgres::Config = url.parse().expect("ROAMIFY_TEST_POSTGRES");
-    let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
-        _ => "127.0.0.1".to_owned(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let proxy = Proxy::start(format!("{host}:{port}")).await;
-    let user = config.get_user().unwrap_or("postgres");
-    let dbname = config.get_dbname().unwrap_or("test");
-    let through_proxy = format!(
-        "postgres://{user}@{}:{}/{dbname}",
-        proxy.addr.ip(),
-        proxy.addr.port()
-    );
-    let schema = stores::unique_schema("roamify_outage");
-    let store = PgStore::connect(
-        &through_proxy,
-        PgOptions::default()
-            .schema(schema.as_str())
-            .timeout(Duration::from_secs(1)),
-    )
-    .await
-    .expect("connect through the proxy");
-    outage(Arc::new(store), &proxy, "database").await;
-    stores::drop_schema(&url, &schema).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn losing_redis_answers_503_and_workers_resume_when_it_is_back() {
-    use roamify_hooks::delivery::{RedisOptions, RedisStore};
-    let Some(url) =
-        stores::redis_url("losing_redis_answers_503_and_workers_resume_when_it_is_back")
-    else {
-        return;
-    };
-    let info = redis::Client::open(url.as_str())
-        .expect("ROAMIFY_TEST_REDIS")
-        .get_connection_info()
-        .clone();
-    let target = match info.addr() {
-        redis::ConnectionAddr::Tcp(host, port) => format!("{host}:{port}"),
-        other => panic!("ROAMIFY_TEST_REDIS must be a redis:// TCP URL, not {other:?}"),
-    };
-    let proxy = Proxy::start(target).await;
-    let name = stores::unique_schema("outage");
-    let store = RedisStore::connect(
-        &format!("redis://{}/", proxy.addr),
-        RedisOptions::default()
-            .name(name.as_str())
-            .timeout(Duration::from_secs(1)),
-    )
-    .await
-    .expect("connect through the proxy");
-    outage(Arc::new(store), &proxy, "Redis server").await;
-    stores::drop_redis_keys(&url, &name).await;
 }

@@ -1,8 +1,12 @@
 //! The end-to-end tests' helpers: running the examples as child processes; the runtime's own
-//! helpers (fixtures, services) under [`runtime`].
+//! helpers (fixtures) under [`runtime`]; PostgreSQL and Redis under [`postgres`] and [`redis`].
 #![allow(dead_code, unreachable_pub)]
 
-/// The runtime's test helpers (fixtures, PostgreSQL and Redis), shared with these tests.
+/// PostgreSQL's URL, schemas and clean-up (also used by `roamify-hooks-postgres`'s tests).
+pub mod postgres;
+/// Redis's URL, names and clean-up (also used by `roamify-hooks-redis`'s tests).
+pub mod redis;
+/// The runtime's test helpers (fixtures), shared with these tests.
 #[path = "../../roamify-hooks/tests/support/mod.rs"]
 pub mod runtime;
 

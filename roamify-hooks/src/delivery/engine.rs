@@ -50,7 +50,6 @@ pub(crate) struct Engine {
     /// See [`Backing::ephemeral`].
     ephemeral: bool,
     options: QueueOptions,
-    window: Duration,
     shared: Arc<Shared>,
     runtime: std::sync::Mutex<Option<tokio::runtime::Runtime>>,
     /// The last readiness answer, and when it was found.
@@ -142,7 +141,6 @@ impl Engine {
             ephemeral,
         }: Backing,
         mut options: QueueOptions,
-        window: Duration,
         runner: Runner<D>,
     ) -> std::io::Result<Self> {
         // As the setters do, for options whose public fields were set to 0: no runner, or
@@ -160,7 +158,8 @@ impl Engine {
             .build()?;
         // Only where this process runs every job it stores can it keep each one's parsed event
         // for the worker that runs it.
-        let handoff = (private && role == Role::Both).then(|| Handoff::new(options.capacity));
+        let handoff =
+            (private && role == Role::Both).then(|| Handoff::new(store.limits().capacity));
         let (worker, finished) = Worker::new(Arc::clone(&store), runner, options.clone(), handoff);
         let shared = Arc::clone(&worker.shared);
         if role != Role::IngestOnly {
@@ -185,7 +184,6 @@ impl Engine {
             store,
             ephemeral,
             options,
-            window,
             shared,
             runtime: std::sync::Mutex::new(Some(runtime)),
             readiness: std::sync::Mutex::new(None),
@@ -210,10 +208,7 @@ impl Engine {
             .handoff
             .as_ref()
             .map(|handoff| handoff.offer(body, event));
-        let enqueued = self
-            .store
-            .enqueue(key, body.to_vec(), self.window, self.options.capacity)
-            .await;
+        let enqueued = self.store.enqueue(key, body.to_vec()).await;
         if let (Ok(Enqueued::Stored), Some(offered)) = (&enqueued, offered) {
             offered.keep();
         }
@@ -249,7 +244,7 @@ impl Engine {
     }
 
     pub(crate) async fn pending(&self) -> Result<usize, StoreError> {
-        self.store.pending().await
+        Ok(self.store.counts().await?.pending())
     }
 
     /// The workers' runtime, to run work that needs its timer from any executor; `None` once it
@@ -273,7 +268,7 @@ impl Engine {
             return Err(NotReady::ShuttingDown);
         };
         let store = Arc::clone(&self.store);
-        let capacity = self.options.capacity;
+        let capacity = store.limits().capacity;
         let checked = handle.spawn(async move {
             match tokio::time::timeout(STORE_CHECK_TIMEOUT, store.counts()).await {
                 Ok(Ok(counts)) if counts.pending() >= capacity => Err((NotReady::QueueFull, None)),
@@ -361,7 +356,7 @@ impl Engine {
                 let settled = || shared.unsettled.load(Ordering::Acquire) == 0;
                 if ephemeral {
                     while tokio::time::Instant::now() < deadline
-                        && !(settled() && store.pending().await.unwrap_or(0) == 0)
+                        && !(settled() && store.counts().await.map_or(0, |c| c.pending()) == 0)
                     {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
@@ -371,7 +366,7 @@ impl Engine {
                 while !settled() && tokio::time::Instant::now() < deadline {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
-                let pending = store.pending().await.unwrap_or(0);
+                let pending = store.counts().await.map_or(0, |c| c.pending());
                 if ephemeral && pending > 0 {
                     log_lost(&*store, pending).await;
                 }
@@ -449,7 +444,7 @@ impl<D: Dispatch> Worker<D> {
             #[cfg(feature = "metrics")]
             if sampled.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
                 sampled = Some(std::time::Instant::now());
-                if let Ok(pending) = self.store.pending().await {
+                if let Ok(pending) = self.store.counts().await.map(|c| c.pending()) {
                     crate::meter::queue_depth(pending);
                 }
             }
@@ -724,7 +719,6 @@ mod tests {
                 ephemeral: false,
             },
             QueueOptions::default(),
-            Duration::from_secs(3600),
             Runner::new(Arc::clone(table), Arc::default(), None),
         )
         .expect("workers start")

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use super::dedupe::{DEFAULT_DEDUPE_CAPACITY, PrehashedMap, Recent};
 use super::store::{
-    DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreCounts, StoreFuture,
+    Admin, DeadLetter, Enqueued, Job, Queue, Resolution, Settlement, StoreCounts, StoreFuture,
+    StoreLimits,
 };
 use crate::time::UnixTime;
 
@@ -16,7 +17,7 @@ pub const DEFAULT_DEAD_LETTER_CAPACITY: usize = 10_000;
 /// Deliveries in memory: fast, bounded, and lost when the process exits (dead letters
 /// included: replaying after a deploy needs a durable store).
 ///
-/// Memory is bounded by three numbers: the queue's capacity (given with each enqueue; a full
+/// Memory is bounded by three numbers: the queue's capacity ([`StoreLimits::capacity`]; a full
 /// queue answers [`Enqueued::Full`], so the delivery is refused with 503 and Roamify retries);
 /// the deduplication index ([`DEFAULT_DEDUPE_CAPACITY`] keys by default; at the bound the oldest
 /// key is forgotten before its window ends); and the dead letters
@@ -30,6 +31,43 @@ pub struct MemoryStore {
 impl Default for MemoryStore {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Options of [`MemoryStore::with_options`].
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct MemoryOptions {
+    /// The dedupe window and the capacity.
+    pub limits: StoreLimits,
+    /// Keys remembered for deduplication at most (at the bound the oldest is forgotten before
+    /// its window ends). Default [`DEFAULT_DEDUPE_CAPACITY`].
+    pub dedupe_keys: Option<usize>,
+    /// Dead letters kept at most (at the bound the oldest is dropped, logged at ERROR). Default
+    /// [`DEFAULT_DEAD_LETTER_CAPACITY`].
+    pub dead_letters: Option<usize>,
+}
+
+impl MemoryOptions {
+    /// Sets [`MemoryOptions::limits`].
+    #[must_use]
+    pub fn limits(mut self, limits: StoreLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets [`MemoryOptions::dedupe_keys`] (at least 1).
+    #[must_use]
+    pub fn dedupe_keys(mut self, keys: usize) -> Self {
+        self.dedupe_keys = Some(keys.max(1));
+        self
+    }
+
+    /// Sets [`MemoryOptions::dead_letters`] (at least 1).
+    #[must_use]
+    pub fn dead_letters(mut self, dead_letters: usize) -> Self {
+        self.dead_letters = Some(dead_letters.max(1));
+        self
     }
 }
 
@@ -49,21 +87,25 @@ pub(super) struct State {
     /// Keys enqueued, by fingerprint, for deduplication.
     pub(super) seen: Recent,
     next_lease: u64,
+    pub(super) limits: StoreLimits,
 }
 
 impl MemoryStore {
-    /// An empty store with the default bounds.
+    /// An empty store with the default limits and bounds.
     #[must_use]
     pub fn new() -> Self {
-        Self::with_limits(DEFAULT_DEDUPE_CAPACITY, DEFAULT_DEAD_LETTER_CAPACITY)
+        Self::with_options(MemoryOptions::default())
     }
 
-    /// An empty store remembering at most `dedupe_keys` keys for deduplication and keeping at
-    /// most `dead_letters` dead letters (each at least 1).
+    /// An empty store with `options`.
     #[must_use]
-    pub fn with_limits(dedupe_keys: usize, dead_letters: usize) -> Self {
+    pub fn with_options(options: MemoryOptions) -> Self {
         Self {
-            state: Mutex::new(State::new(dedupe_keys, dead_letters)),
+            state: Mutex::new(State::new(
+                options.limits,
+                options.dedupe_keys.unwrap_or(DEFAULT_DEDUPE_CAPACITY),
+                options.dead_letters.unwrap_or(DEFAULT_DEAD_LETTER_CAPACITY),
+            )),
         }
     }
 
@@ -86,9 +128,9 @@ pub(super) fn fingerprint(key: &str) -> u128 {
 }
 
 impl State {
-    /// Empty, remembering at most `dedupe_keys` keys and keeping at most `dead_letters` dead
-    /// letters (each at least 1).
-    pub(super) fn new(dedupe_keys: usize, dead_letters: usize) -> Self {
+    /// Empty, with `limits`, remembering at most `dedupe_keys` keys and keeping at most
+    /// `dead_letters` dead letters (each at least 1).
+    pub(super) fn new(limits: StoreLimits, dedupe_keys: usize, dead_letters: usize) -> Self {
         Self {
             ready: VecDeque::new(),
             later: BTreeMap::new(),
@@ -97,6 +139,7 @@ impl State {
             dead_capacity: dead_letters.max(1),
             seen: Recent::new(dedupe_keys),
             next_lease: 0,
+            limits,
         }
     }
 
@@ -155,15 +198,9 @@ impl State {
         self.dead.push_back(dead);
     }
 
-    /// [`Store::enqueue`] at `now`.
-    pub(super) fn enqueue(
-        &mut self,
-        key: String,
-        body: Vec<u8>,
-        window: Duration,
-        capacity: usize,
-        now: Instant,
-    ) -> Enqueued {
+    /// [`Queue::enqueue`] at `now`.
+    pub(super) fn enqueue(&mut self, key: String, body: Vec<u8>, now: Instant) -> Enqueued {
+        let StoreLimits { window, capacity } = self.limits;
         let print = fingerprint(&key);
         if self.seen.contains(print, window, now) {
             return Enqueued::Duplicate;
@@ -183,7 +220,7 @@ impl State {
         Enqueued::Stored
     }
 
-    /// [`Store::lease`] at `now`.
+    /// [`Queue::lease`] at `now`.
     pub(super) fn lease(&mut self, max: usize, visibility: Duration, now: Instant) -> Vec<Job> {
         // Leases whose worker never answered come due again.
         let expired: Vec<u64> = self
@@ -223,7 +260,7 @@ impl State {
         self.dead.remove(index)
     }
 
-    /// [`Store::replay`].
+    /// [`Admin::replay`].
     pub(super) fn replay(&mut self, key: &str) -> bool {
         let Some(dead) = self.take_dead(key) else {
             return false;
@@ -237,12 +274,12 @@ impl State {
         true
     }
 
-    /// [`Store::discard`]: the key stays in the dedupe index, which forgets it on its own.
+    /// [`Admin::discard`]: the key stays in the dedupe index, which forgets it on its own.
     pub(super) fn discard(&mut self, key: &str) -> bool {
         self.take_dead(key).is_some()
     }
 
-    /// [`Store::counts`] at `now`.
+    /// [`Admin::counts`] at `now`.
     pub(super) fn counts(&self, now: Instant) -> StoreCounts {
         let due = self.later.range(..(now, u64::MAX)).count();
         StoreCounts {
@@ -254,15 +291,9 @@ impl State {
     }
 }
 
-impl Store for MemoryStore {
-    fn enqueue(
-        &self,
-        key: String,
-        body: Vec<u8>,
-        window: Duration,
-        capacity: usize,
-    ) -> StoreFuture<'_, Enqueued> {
-        self.with(|s| s.enqueue(key, body, window, capacity, Instant::now()))
+impl Queue for MemoryStore {
+    fn enqueue(&self, key: String, body: Vec<u8>) -> StoreFuture<'_, Enqueued> {
+        self.with(|s| s.enqueue(key, body, Instant::now()))
     }
 
     fn lease(&self, max: usize, visibility: Duration) -> StoreFuture<'_, Vec<Job>> {
@@ -273,20 +304,25 @@ impl Store for MemoryStore {
         self.with(|s| batch.iter().map(|one| s.settle(one)).collect())
     }
 
+    fn limits(&self) -> StoreLimits {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .limits
+    }
+}
+
+impl Admin for MemoryStore {
+    fn counts(&self) -> StoreFuture<'_, StoreCounts> {
+        self.with(|s| s.counts(Instant::now()))
+    }
+
     fn dead_letters(&self) -> StoreFuture<'_, Vec<DeadLetter>> {
         self.with(|s| s.dead.iter().cloned().collect())
     }
 
     fn replay(&self, key: String) -> StoreFuture<'_, bool> {
         self.with(|s| s.replay(&key))
-    }
-
-    fn pending(&self) -> StoreFuture<'_, usize> {
-        self.with(|s| s.pending())
-    }
-
-    fn counts(&self) -> StoreFuture<'_, StoreCounts> {
-        self.with(|s| s.counts(Instant::now()))
     }
 
     fn discard(&self, key: String) -> StoreFuture<'_, bool> {

@@ -36,6 +36,8 @@
 //! outcomes until the store is back, so nothing acknowledged is lost. A receiver shutting down
 //! answers [`Outcome::ShuttingDown`](crate::Outcome) (503 too), counted apart.
 
+#[cfg(feature = "queue")]
+pub mod backend;
 mod dedupe;
 #[cfg(feature = "queue")]
 mod engine;
@@ -46,14 +48,6 @@ mod handoff;
 mod journal;
 #[cfg(feature = "queue")]
 mod memory;
-#[cfg(feature = "postgres")]
-mod postgres;
-#[cfg(any(feature = "durable", feature = "postgres"))]
-mod purge;
-#[cfg(feature = "redis")]
-mod redis;
-#[cfg(any(feature = "postgres", feature = "redis"))]
-mod runtime;
 #[cfg(feature = "durable")]
 mod sched;
 #[cfg(feature = "durable")]
@@ -73,16 +67,13 @@ pub use error::{StoreError, Unavailable};
 #[cfg(feature = "durable")]
 pub use journal::{DEFAULT_SEGMENT_SIZE, JournalInUse, JournalOptions, JournalStore, JournalView};
 #[cfg(feature = "queue")]
-pub use memory::{DEFAULT_DEAD_LETTER_CAPACITY, MemoryStore};
-#[cfg(feature = "postgres")]
-pub use postgres::{PgOptions, PgStore};
-#[cfg(feature = "redis")]
-pub use redis::{RedisOptions, RedisStore};
+pub use memory::{DEFAULT_DEAD_LETTER_CAPACITY, MemoryOptions, MemoryStore};
 #[cfg(feature = "durable")]
-pub use sqlite::{SqliteOptions, SqliteStore};
+pub use sqlite::{SqliteOptions, SqliteStore, TAKEOVER_EVERY};
 #[cfg(feature = "queue")]
 pub use store::{
-    DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreCounts, StoreFuture,
+    Admin, DeadLetter, Enqueued, Job, Queue, Resolution, Settlement, Store, StoreCounts,
+    StoreFuture, StoreLimits,
 };
 
 use crate::catalog::Event;
@@ -290,12 +281,4 @@ pub(crate) fn fingerprint(event: &Event, body: &[u8]) -> u128 {
         Some(id) => xxhash_rust::xxh3::xxh3_128_with_seed(id.as_bytes(), 1),
         None => xxhash_rust::xxh3::xxh3_128(body),
     }
-}
-
-/// Milliseconds since the Unix epoch (0 before it), for stores that keep times as numbers.
-#[cfg(any(feature = "durable", feature = "postgres", feature = "redis"))]
-pub(crate) fn unix_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

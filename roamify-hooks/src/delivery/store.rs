@@ -1,4 +1,5 @@
-//! Where queued deliveries wait: the [`Store`] trait, with leases, fencing and batches.
+//! Where queued deliveries wait: the store contract, its workers' side ([`Queue`]) and its
+//! operators' side ([`Admin`]), with leases, fencing and batches.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,7 +11,7 @@ use crate::time::UnixTime;
 /// What store operations return.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
-/// The result of [`Store::enqueue`].
+/// The result of [`Queue::enqueue`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Enqueued {
@@ -35,7 +36,7 @@ pub struct Job {
     pub lease: u64,
 }
 
-/// What became of one leased job, for [`Store::settle`].
+/// What became of one leased job, for [`Queue::settle`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settlement {
     /// The job's key.
@@ -58,9 +59,8 @@ impl Settlement {
     }
 }
 
-/// How a job's run ended.
+/// How a job's run ended. Exhaustive: a store records each of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Resolution {
     /// The handler succeeded: never run it again (its key stays known for the window).
     Completed,
@@ -97,46 +97,94 @@ pub struct DeadLetter {
     pub dead_at: UnixTime,
 }
 
-/// A place for queued deliveries, with leases, visibility timeouts and fencing.
+/// How much a store keeps, given once when it is opened: the dedupe window and the capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreLimits {
+    /// A key stays known this long after its delivery was enqueued, whatever became of it: a
+    /// redelivery within it is a duplicate. Default 24 h ([`DEFAULT_IDEMPOTENCY_WINDOW`]).
+    ///
+    /// [`DEFAULT_IDEMPOTENCY_WINDOW`]: super::DEFAULT_IDEMPOTENCY_WINDOW
+    pub window: Duration,
+    /// Pending deliveries (ready, leased or retrying) at most; one more is [`Enqueued::Full`].
+    /// Default 10 000.
+    pub capacity: usize,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        Self {
+            window: super::DEFAULT_IDEMPOTENCY_WINDOW,
+            capacity: 10_000,
+        }
+    }
+}
+
+impl StoreLimits {
+    /// Sets [`StoreLimits::window`].
+    #[must_use]
+    pub fn window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// Sets [`StoreLimits::capacity`] (at least 1).
+    #[must_use]
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity.max(1);
+        self
+    }
+}
+
+/// The workers' side of a store: queue deliveries, lease them, record how their runs ended.
 ///
 /// A store keeps verified bodies by idempotency key. Workers *lease* due deliveries in batches;
 /// a lease hides a delivery from other workers until it is settled or its visibility timeout
-/// passes (its worker died), when any worker may take it again under a new lease token.
-/// Settling under a lease that has moved on does nothing, so a slow worker presumed dead cannot
-/// record the outcome of a job another worker re-took.
+/// passes (a worker alive but stuck), when any worker may take it again under a new lease token.
+/// A store that can tell a *dead* holder (its process is gone) takes its leases back at once,
+/// without waiting for the timeout. Settling under a lease that has moved on does nothing, so a
+/// slow worker presumed dead cannot record the outcome of a job another worker re-took.
 ///
-/// What every store promises (the conformance tests check each built-in store):
-/// - [`enqueue`](Store::enqueue) is atomic: the dedupe mark, the capacity check and the stored
+/// What every store promises (the [conformance kit](crate::testing::conformance) checks it, for
+/// each built-in store and for yours):
+/// - [`enqueue`](Queue::enqueue) is atomic: the dedupe mark, the capacity check and the stored
 ///   body happen together or not at all, and [`Enqueued::Stored`] is returned only once the
 ///   delivery survives what the store promises to survive.
-/// - A key stays known for the dedupe window after it was enqueued, whatever became of its job.
-/// - Retries come due after their delay; dead letters keep body, attempts, last error and time;
-///   replay moves one back with its attempts reset.
-///
-/// - Dead letters stay until replayed or discarded; [`discard`](Store::discard) forgets the
-///   body, not the key, which stays known until its dedupe window ends.
+/// - A key stays known for the dedupe window ([`StoreLimits::window`]) after it was enqueued,
+///   whatever became of its job.
+/// - Retries come due after their delay; dead letters keep body, attempts, last error and time.
 ///
 /// The trait speaks only of keys, bytes and durations, so stores shared by several receivers
-/// fit it. Built-in: [`MemoryStore`](super::MemoryStore) and, with their features,
-/// `SqliteStore` and `JournalStore` (`durable`), `PgStore` and `RedisStore`.
-pub trait Store: Send + Sync + 'static {
-    /// Adds a verified delivery, unless `key` was enqueued within `window` (then
-    /// [`Enqueued::Duplicate`]) or `capacity` deliveries are pending ([`Enqueued::Full`]).
-    fn enqueue(
-        &self,
-        key: String,
-        body: Vec<u8>,
-        window: Duration,
-        capacity: usize,
-    ) -> StoreFuture<'_, Enqueued>;
+/// fit it. A receiver needs both sides: see [`Store`].
+pub trait Queue: Send + Sync + 'static {
+    /// Adds a verified delivery, unless its key was enqueued within the store's window (then
+    /// [`Enqueued::Duplicate`]) or the store holds its capacity of pending deliveries
+    /// ([`Enqueued::Full`]).
+    fn enqueue(&self, key: String, body: Vec<u8>) -> StoreFuture<'_, Enqueued>;
 
-    /// Leases up to `max` due deliveries (new, retries come due, or leases whose visibility
-    /// timeout passed) for `visibility`, each under a fresh lease token.
+    /// Leases up to `max` due deliveries (new, retries come due, leases whose visibility
+    /// timeout passed, or held by a process that is gone) for `visibility`, each under a fresh
+    /// lease token.
     fn lease(&self, max: usize, visibility: Duration) -> StoreFuture<'_, Vec<Job>>;
 
     /// Records the outcome of several runs at once. Returns, in order, whether each was
     /// recorded: `false` when its lease had moved on (the job was re-taken, or settled already).
     fn settle(&self, batch: Vec<Settlement>) -> StoreFuture<'_, Vec<bool>>;
+
+    /// The window and capacity the store was opened with.
+    fn limits(&self) -> StoreLimits;
+}
+
+/// The operators' side of a store: what it holds, its dead letters, replay and discard.
+///
+/// - [`counts`](Admin::counts) are read from the store itself, so they are right after a restart
+///   and across every receiver sharing the store.
+/// - Dead letters stay until replayed or discarded; [`replay`](Admin::replay) moves one back to
+///   the queue with its attempts reset; [`discard`](Admin::discard) forgets the body, not the
+///   key, which stays known until its dedupe window ends.
+pub trait Admin: Send + Sync + 'static {
+    /// What the store holds, by state.
+    fn counts(&self) -> StoreFuture<'_, StoreCounts>;
 
     /// The dead letters, oldest first.
     fn dead_letters(&self) -> StoreFuture<'_, Vec<DeadLetter>>;
@@ -144,13 +192,6 @@ pub trait Store: Send + Sync + 'static {
     /// Moves a dead letter back to the queue with its attempts reset; `false` if no dead letter
     /// has that key.
     fn replay(&self, key: String) -> StoreFuture<'_, bool>;
-
-    /// Deliveries waiting or leased.
-    fn pending(&self) -> StoreFuture<'_, usize>;
-
-    /// What the store holds, by state, read from the store itself (so it is right after a
-    /// restart, and across every receiver sharing the store).
-    fn counts(&self) -> StoreFuture<'_, StoreCounts>;
 
     /// Deletes a dead letter; `false` if no dead letter has that key. Its key stays known until
     /// its dedupe window ends, so a late redelivery is still acknowledged as a duplicate.
@@ -179,7 +220,17 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
-/// What a store holds, by state: see [`Store::counts`].
+/// A complete store: both sides, [`Queue`] for the workers and [`Admin`] for operators.
+/// Implemented for every type that implements the two; a receiver takes an `Arc<dyn Store>`.
+///
+/// Built-in: [`MemoryStore`](super::MemoryStore) and, with the feature `durable`, `SqliteStore`
+/// and `JournalStore`; `PgStore` in the crate `roamify-hooks-postgres`, `RedisStore` in
+/// `roamify-hooks-redis`.
+pub trait Store: Queue + Admin {}
+
+impl<T: Queue + Admin> Store for T {}
+
+/// What a store holds, by state: see [`Admin::counts`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StoreCounts {
@@ -195,6 +246,17 @@ pub struct StoreCounts {
 }
 
 impl StoreCounts {
+    /// Counts of each state, as a store read them.
+    #[must_use]
+    pub fn new(ready: usize, leased: usize, retrying: usize, dead: usize) -> Self {
+        Self {
+            ready,
+            leased,
+            retrying,
+            dead,
+        }
+    }
+
     /// Deliveries not finished: ready, leased or retrying (what the queue capacity counts).
     #[must_use]
     pub fn pending(&self) -> usize {

@@ -127,6 +127,11 @@ impl ReceiverBuilder {
     }
 
     /// Queues deliveries in a store of your own (see [`Store`]), acknowledging them at once.
+    ///
+    /// The store keeps the dedupe window and the capacity it was opened with
+    /// ([`StoreLimits`](crate::delivery::StoreLimits)): this receiver's
+    /// [`idempotency_window`](Self::idempotency_window) and [`QueueOptions::capacity`] apply only
+    /// to stores the receiver opens itself (the queued, durable and journal modes).
     #[cfg(feature = "queue")]
     #[must_use]
     pub fn store(mut self, store: Arc<dyn Store>, options: QueueOptions) -> Self {
@@ -144,7 +149,8 @@ impl ReceiverBuilder {
     }
 
     /// Acknowledges a delivery seen within `window` without running handlers again (default
-    /// 24 hours).
+    /// 24 hours): in inline mode, and in the stores the receiver opens (queued, durable,
+    /// journal). A store given with [`store`](Self::store) has its own window.
     #[must_use]
     pub fn idempotency_window(mut self, window: Duration) -> Self {
         self.window = Some(window);
@@ -154,7 +160,7 @@ impl ReceiverBuilder {
     /// Keeps at most `keys` delivery fingerprints in inline mode's in-memory deduplication index
     /// (default [`DEFAULT_DEDUPE_CAPACITY`], about 100 bytes each at the bound). At the bound the oldest key is
     /// forgotten before its window ends, so a redelivery of it would run its handler again. The
-    /// queued mode's `MemoryStore` has its own bound (`MemoryStore::with_limits`); the durable
+    /// queued mode's `MemoryStore` has its own bound (`MemoryOptions::dedupe_keys`); the durable
     /// store keeps keys on disk.
     #[must_use]
     pub fn dedupe_capacity(mut self, keys: usize) -> Self {
@@ -200,6 +206,12 @@ impl ReceiverBuilder {
             self.on_handled,
         );
         #[cfg(feature = "queue")]
+        let limits = |options: &QueueOptions| {
+            crate::delivery::StoreLimits::default()
+                .window(self.window.unwrap_or(Duration::ZERO))
+                .capacity(options.capacity)
+        };
+        #[cfg(feature = "queue")]
         // With whether only this process reads the store (a custom store may be shared; so may
         // a SQLite file), and whether it dies with the process (the queued mode's memory).
         let store: Option<(Backing, QueueOptions)> = match (self.store, self.mode) {
@@ -207,7 +219,9 @@ impl ReceiverBuilder {
             (None, DeliveryMode::Inline) => None,
             (None, DeliveryMode::Queued(options)) => Some((
                 Backing {
-                    store: Arc::new(crate::delivery::MemoryStore::new()),
+                    store: Arc::new(crate::delivery::MemoryStore::with_options(
+                        crate::delivery::MemoryOptions::default().limits(limits(&options)),
+                    )),
                     private: true,
                     ephemeral: true,
                 },
@@ -215,12 +229,16 @@ impl ReceiverBuilder {
             )),
             #[cfg(feature = "durable")]
             (None, DeliveryMode::Durable { path, options }) => {
-                let store = crate::delivery::SqliteStore::open(&path).map_err(BuildError::Store)?;
+                let sqlite = crate::delivery::SqliteOptions::default().limits(limits(&options));
+                let store = crate::delivery::SqliteStore::open_with(&path, sqlite)
+                    .map_err(BuildError::Store)?;
                 Some((Backing::shared(Arc::new(store)), options))
             }
             #[cfg(feature = "durable")]
             (None, DeliveryMode::Journal { dir, options }) => {
-                let store = crate::delivery::JournalStore::open(&dir).map_err(BuildError::Store)?;
+                let journal = crate::delivery::JournalOptions::default().limits(limits(&options));
+                let store = crate::delivery::JournalStore::open_with(&dir, journal)
+                    .map_err(BuildError::Store)?;
                 let backing = Backing {
                     store: Arc::new(store),
                     private: true,
@@ -236,14 +254,8 @@ impl ReceiverBuilder {
         #[cfg(feature = "queue")]
         let engine = match store {
             Some((backing, options)) => Some(
-                Engine::start(
-                    self.role,
-                    backing,
-                    options,
-                    self.window.unwrap_or(Duration::ZERO),
-                    runner.clone(),
-                )
-                .map_err(BuildError::Workers)?,
+                Engine::start(self.role, backing, options, runner.clone())
+                    .map_err(BuildError::Workers)?,
             ),
             None => None,
         };

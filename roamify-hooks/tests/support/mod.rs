@@ -1,12 +1,10 @@
 //! The runtime's test helpers, one module for every test binary: access to the shared fixtures
-//! (`shared/fixtures` beside the workspace checkout, or `$ROAMIFY_FIXTURES`) here; the URLs and
-//! clean-up of PostgreSQL and Redis in [`stores`]. The workspace's end-to-end tests use it too
+//! (`shared/fixtures` beside the workspace checkout, or `$ROAMIFY_FIXTURES`). The workspace's
+//! end-to-end tests use it too
 //! (as `support::runtime`). `tapped.rs` beside it, a store that records and fails on demand,
 //! needs the feature `queue`: the tests that use it declare it themselves
 //! (`#[path = "support/tapped.rs"] mod tapped;`).
 #![allow(dead_code, unreachable_pub)]
-
-pub mod stores;
 
 use std::path::PathBuf;
 

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use roamify_hooks::delivery::{
-    DeadLetter, Enqueued, Job, Settlement, Store, StoreCounts, StoreError, StoreFuture,
+    Admin, DeadLetter, Enqueued, Job, Queue, Settlement, Store, StoreCounts, StoreError,
+    StoreFuture, StoreLimits,
 };
 
 pub struct Tapped {
@@ -40,16 +41,10 @@ impl Tapped {
     }
 }
 
-impl Store for Tapped {
-    fn enqueue(
-        &self,
-        key: String,
-        body: Vec<u8>,
-        window: Duration,
-        capacity: usize,
-    ) -> StoreFuture<'_, Enqueued> {
+impl Queue for Tapped {
+    fn enqueue(&self, key: String, body: Vec<u8>) -> StoreFuture<'_, Enqueued> {
         match self.check("enqueue") {
-            Ok(()) => self.inner.enqueue(key, body, window, capacity),
+            Ok(()) => self.inner.enqueue(key, body),
             Err(e) => Box::pin(std::future::ready(Err(e))),
         }
     }
@@ -70,14 +65,17 @@ impl Store for Tapped {
             Err(e) => Box::pin(std::future::ready(Err(e))),
         }
     }
+    fn limits(&self) -> StoreLimits {
+        self.inner.limits()
+    }
+}
+
+impl Admin for Tapped {
     fn dead_letters(&self) -> StoreFuture<'_, Vec<DeadLetter>> {
         self.inner.dead_letters()
     }
     fn replay(&self, key: String) -> StoreFuture<'_, bool> {
         self.inner.replay(key)
-    }
-    fn pending(&self) -> StoreFuture<'_, usize> {
-        self.inner.pending()
     }
     fn counts(&self) -> StoreFuture<'_, StoreCounts> {
         Box::pin(async move {

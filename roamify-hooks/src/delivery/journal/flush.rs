@@ -113,7 +113,7 @@ impl Flusher {
                 let inner = &mut *inner;
                 inner
                     .log
-                    .start_segment(1 - self.current, &inner.state, inner.window);
+                    .start_segment(1 - self.current, &inner.state, inner.state.limits.window);
                 break;
             }
             if !inner.log.buf.is_empty() {

@@ -35,7 +35,8 @@ use super::StoreError;
 use super::dedupe::DEFAULT_DEDUPE_CAPACITY;
 use super::memory::{DEFAULT_DEAD_LETTER_CAPACITY, State};
 use super::store::{
-    DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreCounts, StoreFuture,
+    Admin, DeadLetter, Enqueued, Job, Queue, Resolution, Settlement, StoreCounts, StoreFuture,
+    StoreLimits,
 };
 
 /// The default size of a segment file: 64 MiB (two are kept).
@@ -69,6 +70,8 @@ pub struct JournalInUse {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct JournalOptions {
+    /// The dedupe window and the capacity.
+    pub limits: StoreLimits,
     /// How large a segment grows before the next one starts with a snapshot, in bytes (at least
     /// 64 KiB). Two segment files are kept, each filled with zeros to this size when created.
     /// A segment also grows to at least twice its snapshot, so a large state is not
@@ -86,6 +89,7 @@ pub struct JournalOptions {
 impl Default for JournalOptions {
     fn default() -> Self {
         Self {
+            limits: StoreLimits::default(),
             segment_size: DEFAULT_SEGMENT_SIZE,
             dedupe_keys: DEFAULT_DEDUPE_CAPACITY,
             dead_letters: DEFAULT_DEAD_LETTER_CAPACITY,
@@ -94,6 +98,13 @@ impl Default for JournalOptions {
 }
 
 impl JournalOptions {
+    /// Sets [`JournalOptions::limits`].
+    #[must_use]
+    pub fn limits(mut self, limits: StoreLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Sets [`JournalOptions::segment_size`], in bytes.
     #[must_use]
     pub fn segment_size(mut self, bytes: u64) -> Self {
@@ -181,8 +192,6 @@ type Waiter = oneshot::Sender<Result<(), StoreError>>;
 #[derive(Debug)]
 struct Inner {
     state: State,
-    /// The latest dedupe window given to `enqueue`: keys older than it are left out of snapshots.
-    window: Duration,
     log: Log,
     /// Callers waiting until the flush of record number `.0` returns.
     waiters: Vec<(u64, Waiter)>,
@@ -395,7 +404,7 @@ impl Inner {
         let log = &mut self.log;
         let rotate_at = log.segment_size.max(log.snapshot_len.saturating_mul(2));
         if log.switch.is_none() && log.segment_len > rotate_at {
-            log.start_segment(1 - log.current, &self.state, self.window);
+            log.start_segment(1 - log.current, &self.state, self.state.limits.window);
         }
         if self.flusher_idle {
             self.flusher_idle = false;
@@ -464,6 +473,8 @@ impl JournalStore {
         // The other file starts with a snapshot of what was recovered, written before this
         // returns: appending to a segment that may end in a torn write would hide what follows.
         let target = opened.valid.map_or(0, |valid| 1 - valid);
+        // Every key recovered is kept in this first snapshot, whatever the window: the window
+        // of the process that wrote them may have been longer than this one's.
         log.start_segment(target, &opened.state, Duration::ZERO);
         let files = opened.files;
         flush::write(&files[target], 0, &log.buf)
@@ -475,7 +486,6 @@ impl JournalStore {
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 state: opened.state,
-                window: Duration::ZERO,
                 log,
                 waiters: Vec::new(),
                 broken: None,
@@ -544,23 +554,16 @@ impl Drop for JournalStore {
     }
 }
 
-impl Store for JournalStore {
-    fn enqueue(
-        &self,
-        key: String,
-        body: Vec<u8>,
-        window: Duration,
-        capacity: usize,
-    ) -> StoreFuture<'_, Enqueued> {
+impl Queue for JournalStore {
+    fn enqueue(&self, key: String, body: Vec<u8>) -> StoreFuture<'_, Enqueued> {
         let mut inner = self.shared.lock();
         if let Some(error) = &inner.broken {
             return Box::pin(std::future::ready(Err(error.clone())));
         }
         let now = Instant::now();
-        let result = inner.state.enqueue(key, body, window, capacity, now);
+        let result = inner.state.enqueue(key, body, now);
         if result == Enqueued::Stored {
             let inner = &mut *inner;
-            inner.window = window;
             if let Some(job) = inner.state.ready.back() {
                 inner.log.append(&Record::Enqueued {
                     key: &job.key,
@@ -605,16 +608,18 @@ impl Store for JournalStore {
         Box::pin(std::future::ready(Ok(applied)))
     }
 
+    fn limits(&self) -> StoreLimits {
+        self.shared.lock().state.limits
+    }
+}
+
+impl Admin for JournalStore {
     fn dead_letters(&self) -> StoreFuture<'_, Vec<DeadLetter>> {
         self.read(|state| state.dead.iter().cloned().collect())
     }
 
     fn replay(&self, key: String) -> StoreFuture<'_, bool> {
         self.operate(&key, State::replay, |key| Record::Replayed { key })
-    }
-
-    fn pending(&self) -> StoreFuture<'_, usize> {
-        self.read(State::pending)
     }
 
     fn counts(&self) -> StoreFuture<'_, StoreCounts> {
@@ -675,8 +680,9 @@ impl JournalView {
             ..options.clone()
         };
         // No complete snapshot: created but never written past its first one, so empty.
-        let state = recover::read(dir.as_ref(), &options)?
-            .unwrap_or_else(|| State::new(options.dedupe_keys, options.dead_letters));
+        let state = recover::read(dir.as_ref(), &options)?.unwrap_or_else(|| {
+            State::new(options.limits, options.dedupe_keys, options.dead_letters)
+        });
         Ok(Self {
             counts: state.counts(Instant::now()),
             dead: state.dead.into_iter().collect(),
@@ -714,11 +720,11 @@ mod tests {
     }
 
     fn enqueue(store: &JournalStore, key: &str) -> Result<Enqueued, StoreError> {
-        block_on(store.enqueue(key.to_owned(), key.as_bytes().to_vec(), WINDOW, 100))
+        block_on(store.enqueue(key.to_owned(), key.as_bytes().to_vec()))
     }
 
     fn pending(store: &JournalStore) -> usize {
-        block_on(store.pending()).expect("pending")
+        block_on(store.counts()).expect("counts").pending()
     }
 
     /// A failing disk: the delivery whose flush failed and every later one are refused with the
@@ -799,7 +805,9 @@ mod tests {
     fn a_full_dedupe_snapshot_fits_the_buffers_claimed_at_open() {
         const KEYS: usize = 20_000;
         let dir = tempfile::tempdir().expect("tempdir");
-        let options = JournalOptions::default().dedupe_keys(KEYS);
+        let options = JournalOptions::default()
+            .dedupe_keys(KEYS)
+            .limits(StoreLimits::default().window(WINDOW).capacity(KEYS));
         let store = JournalStore::open_with(dir.path(), options).expect("open");
         let mut inner = store.shared.lock();
         let claimed = inner.log.buf.capacity();
@@ -811,7 +819,7 @@ mod tests {
         for n in 0..KEYS {
             let key = format!("delivery-{n}");
             let body = key.clone().into_bytes();
-            inner.state.enqueue(key, body, WINDOW, KEYS, now);
+            inner.state.enqueue(key, body, now);
         }
         for job in inner.state.lease(KEYS, LONG, now) {
             assert!(

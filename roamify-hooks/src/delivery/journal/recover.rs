@@ -71,7 +71,10 @@ pub(super) fn open(
         .map_err(|e| StoreError::backend("read the journal", e))?;
     let (state, valid) = match found.state {
         Some((index, state)) => (state, Some(index)),
-        None => (State::new(options.dedupe_keys, options.dead_letters), None),
+        None => (
+            State::new(options.limits, options.dedupe_keys, options.dead_letters),
+            None,
+        ),
     };
     Ok(Opened {
         state,
@@ -253,7 +256,7 @@ struct Replay {
 impl Replay {
     fn new(options: &JournalOptions) -> Self {
         Self {
-            state: State::new(options.dedupe_keys, options.dead_letters),
+            state: State::new(options.limits, options.dedupe_keys, options.dead_letters),
             pending: HashMap::new(),
             next: 0,
             clocks: Clocks::now(),

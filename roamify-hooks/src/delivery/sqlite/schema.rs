@@ -3,10 +3,11 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::backend;
+use super::rows::Row;
 use crate::delivery::StoreError;
 
 /// The schema version this release writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Creates the schema, or brings an older one to [`SCHEMA_VERSION`], in one transaction that
 /// holds the write lock: several processes starting at once migrate once.
@@ -46,10 +47,10 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     if version < 2 {
         // Version 2: each row's own dedupe expiry (done rows are purged by it through the
         // `(state, due_ms)` index), and counters shared by every process using the file.
-        tx.execute_batch(
+        tx.execute_batch(&format!(
             "ALTER TABLE deliveries ADD COLUMN expires_ms INTEGER NOT NULL DEFAULT 0;
              UPDATE deliveries SET expires_ms = received_ms + 86400000;
-             UPDATE deliveries SET due_ms = expires_ms WHERE state = 2;
+             UPDATE deliveries SET due_ms = expires_ms WHERE state = {done};
              CREATE TABLE roamify_meta (
                  id INTEGER PRIMARY KEY CHECK (id = 1),
                  pending INTEGER NOT NULL,
@@ -57,9 +58,21 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
              );
              INSERT INTO roamify_meta (id, pending, next_lease)
                  SELECT 1,
-                        (SELECT count(*) FROM deliveries WHERE state IN (0, 1)),
+                        (SELECT count(*) FROM deliveries WHERE state IN ({ready}, {leased})),
                         (SELECT coalesce(max(lease), 0) FROM deliveries);
              PRAGMA user_version = 2;",
+            done = Row::Done.code(),
+            ready = Row::Ready.code(),
+            leased = Row::Leased.code(),
+        ))
+        .map_err(&fail)?;
+    }
+    if version < 3 {
+        // Version 3: the holder of each lease (0: none, or leased by a release before 3, whose
+        // leases end with their visibility timeout).
+        tx.execute_batch(
+            "ALTER TABLE deliveries ADD COLUMN holder INTEGER NOT NULL DEFAULT 0;
+             PRAGMA user_version = 3;",
         )
         .map_err(&fail)?;
     }

@@ -7,7 +7,7 @@ for i = 3, #ARGV, 5 do
   local key, lease, resolution = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local job = job_key(key)
   local f = redis.call('HMGET', job, 'state', 'lease', 'entry')
-  if f[1] == 'leased' and f[2] == lease then
+  if f[1] == STATE.leased and f[2] == lease then
     redis.call('XACK', stream, group, f[3])
     redis.call('XDEL', stream, f[3])
     redis.call('ZREM', leases, key)
@@ -17,16 +17,16 @@ for i = 3, #ARGV, 5 do
       redis.call('SREM', live, key)
     elseif resolution == 'retry' then
       redis.call('HINCRBY', job, 'attempts', 1)
-      redis.call('HSET', job, 'state', 'scheduled', 'entry', '', 'error', ARGV[i + 4])
+      redis.call('HSET', job, 'state', STATE.scheduled, 'entry', '', 'error', ARGV[i + 4])
       redis.call('ZADD', sched, now + tonumber(ARGV[i + 3]), key)
     elseif resolution == 'dead' then
       redis.call('HINCRBY', job, 'attempts', 1)
-      redis.call('HSET', job, 'state', 'dead', 'entry', '', 'error', ARGV[i + 4], 'dead_at', now)
+      redis.call('HSET', job, 'state', STATE.dead, 'entry', '', 'error', ARGV[i + 4], 'dead_at', now)
       redis.call('SREM', live, key)
       redis.call('ZADD', dead, now, key)
     else
       -- Released: leased, never started; back to the queue now, no attempt counted.
-      redis.call('HSET', job, 'state', 'scheduled', 'entry', '')
+      redis.call('HSET', job, 'state', STATE.scheduled, 'entry', '')
       redis.call('ZADD', sched, now, key)
     end
     applied[#applied + 1] = 1

@@ -6,7 +6,7 @@ local now = now_ms()
 -- Retries (and released jobs) whose time came go back to the stream.
 for _, key in ipairs(redis.call('ZRANGEBYSCORE', sched, '-inf', now, 'LIMIT', 0, max)) do
   redis.call('ZREM', sched, key)
-  if redis.call('HGET', job_key(key), 'state') == 'scheduled' then
+  if redis.call('HGET', job_key(key), 'state') == STATE.scheduled then
     push(key)
   end
 end
@@ -14,7 +14,7 @@ end
 local jobs = {}
 local function grant(key, f)
   local lease = redis.call('INCR', seq)
-  redis.call('HSET', job_key(key), 'state', 'leased', 'lease', lease)
+  redis.call('HSET', job_key(key), 'state', STATE.leased, 'lease', lease)
   redis.call('ZADD', leases, now + visibility, key)
   jobs[#jobs + 1] = { key, f[3], f[4], lease }
 end
@@ -23,7 +23,7 @@ end
 -- entry moves to this consumer in the group's pending list.
 for _, key in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, max)) do
   local f = redis.call('HMGET', job_key(key), 'state', 'entry', 'body', 'attempts')
-  if f[1] == 'leased' then
+  if f[1] == STATE.leased then
     redis.pcall('XCLAIM', stream, group, consumer, 0, f[2], 'JUSTID')
     grant(key, f)
   else
@@ -43,7 +43,7 @@ if #jobs < max then
     for _, entry in ipairs(reply[1][2]) do
       local id, key = entry[1], entry[2][2]
       local f = redis.call('HMGET', job_key(key), 'state', 'entry', 'body', 'attempts')
-      if f[1] == 'ready' and f[2] == id then
+      if f[1] == STATE.ready and f[2] == id then
         grant(key, f)
       else
         -- The job finished, died or was queued again under a newer entry: drop this one.

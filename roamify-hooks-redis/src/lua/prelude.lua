@@ -1,9 +1,15 @@
 -- Shared by every script of the Redis store (prepended to each).
 -- KEYS: the stream, the set of live keys, the schedule (zset), the dead letters (zset), the
--- lease counter, the lease deadlines (zset). ARGV[1]: the prefix of per-delivery keys;
+-- lease counter, the lease deadlines (zset), the live holders' heartbeat deadlines (zset). ARGV[1]: the prefix of per-delivery keys;
 -- ARGV[2]: the consumer group.
-local stream, live, sched, dead, seq, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local stream, live, sched, dead, seq, leases, holders = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local prefix, group = ARGV[1], ARGV[2]
+
+-- A job's states (its hash's field `state`): the only place they are spelled.
+-- ready: in the stream, waiting for a worker; leased: held by a consumer until its deadline in
+-- `leases`; scheduled: a retry (or a released job) waiting for its time in `sched`; dead: a dead
+-- letter in `dead`. A completed job's hash is deleted.
+local STATE = { ready = 'ready', leased = 'leased', scheduled = 'scheduled', dead = 'dead' }
 
 -- Redis's clock, the same for every receiver.
 local function now_ms()
@@ -30,5 +36,5 @@ local function push(key)
     create_group()
   end
   local id = redis.call('XADD', stream, '*', 'k', key)
-  redis.call('HSET', job_key(key), 'state', 'ready', 'entry', id)
+  redis.call('HSET', job_key(key), 'state', STATE.ready, 'entry', id)
 end

@@ -3,6 +3,8 @@
 //! ([`sample_payload`]) or changed ([`sample_payload_with`]). For HTTP-level tests,
 //! `roamify_hooks_actix::test` and `roamify_hooks_axum::test` build signed requests for each
 //! framework's own test tools; in queued modes, `Receiver::wait_idle` waits for the workers.
+//! Store authors check their store against the contract with `testing::conformance` (feature
+//! `queue`).
 //!
 //! ```
 //! use roamify_hooks::testing::{self, SignedDelivery};
@@ -34,6 +36,9 @@ use crate::dispatch::Dispatch;
 use crate::outcome::Outcome;
 use crate::receiver::Receiver;
 
+#[cfg(feature = "queue")]
+pub mod conformance;
+
 /// The `X-Roamify-Signature` value Roamify would send for `body` signed with `secret`: lowercase
 /// hex of HMAC-SHA256 over the exact bytes.
 #[must_use]
@@ -49,16 +54,16 @@ pub fn sign(secret: impl AsRef<[u8]>, body: impl AsRef<[u8]>) -> String {
 #[must_use]
 pub fn sample(kind: EventKind) -> &'static [u8] {
     match kind {
-        EventKind::EsimUsage => include_bytes!("samples/esim_usage.json"),
-        EventKind::EsimStatus => include_bytes!("samples/esim_status.json"),
-        EventKind::PartnerLowBalance => include_bytes!("samples/partner_low_balance.json"),
+        EventKind::EsimUsage => include_bytes!("../samples/esim_usage.json"),
+        EventKind::EsimStatus => include_bytes!("../samples/esim_status.json"),
+        EventKind::PartnerLowBalance => include_bytes!("../samples/partner_low_balance.json"),
         EventKind::PartnerInsufficientBalance => {
-            include_bytes!("samples/partner_insufficient_balance.json")
+            include_bytes!("../samples/partner_insufficient_balance.json")
         }
-        EventKind::PartnerTopUp => include_bytes!("samples/partner_top_up.json"),
-        EventKind::AffiliateOrder => include_bytes!("samples/affiliate_order.json"),
-        EventKind::RefundRefunded => include_bytes!("samples/refund_refunded.json"),
-        EventKind::RefundRejected => include_bytes!("samples/refund_rejected.json"),
+        EventKind::PartnerTopUp => include_bytes!("../samples/partner_top_up.json"),
+        EventKind::AffiliateOrder => include_bytes!("../samples/affiliate_order.json"),
+        EventKind::RefundRefunded => include_bytes!("../samples/refund_refunded.json"),
+        EventKind::RefundRejected => include_bytes!("../samples/refund_rejected.json"),
     }
 }
 

@@ -8,7 +8,7 @@ if redis.call('EXISTS', mark) == 1 then
 end
 local job = job_key(key)
 local state = redis.call('HGET', job, 'state')
-if state == 'ready' or state == 'leased' or state == 'scheduled' then
+if state == STATE.ready or state == STATE.leased or state == STATE.scheduled then
   -- An earlier delivery of the same event, from before the window, still waits: it runs once.
   redis.call('SET', mark, '1', 'PX', window)
   return 'stored'
@@ -16,7 +16,7 @@ end
 if redis.call('SCARD', live) >= capacity then
   return 'full'
 end
-if state == 'dead' then
+if state == STATE.dead then
   redis.call('ZREM', dead, key)
 end
 redis.call('DEL', job)

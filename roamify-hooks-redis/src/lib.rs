@@ -38,22 +38,26 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
 
-use super::StoreError;
-use super::runtime::StoreRuntime;
-use super::store::{
-    DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreCounts, StoreFuture,
-};
-use crate::time::UnixTime;
+use roamify_hooks::delivery::backend::StoreRuntime;
+use roamify_hooks::delivery::{StoreError, StoreFuture, StoreLimits};
+
+mod holders;
+mod queue;
+
+pub use holders::{HEARTBEAT_EVERY, HOLDER_TIMEOUT};
 
 /// The consumer group every receiver joins.
 const GROUP: &str = "workers";
 /// How often a process removes consumers that stopped.
-const FORGET_EVERY_MS: i64 = 60_000;
+pub(crate) const FORGET_EVERY_MS: i64 = 60_000;
 
 /// Options of [`RedisStore::connect`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RedisOptions {
+    /// The dedupe window and the capacity (shared by every receiver using the name: give them
+    /// all the same).
+    pub limits: StoreLimits,
     /// The hash tag of every key (`{name}:stream`, …): receivers sharing a name share the
     /// queue. Letters, digits, `_`, `-`, `.` and `:`. Default `roamify`.
     ///
@@ -71,6 +75,7 @@ pub struct RedisOptions {
 impl Default for RedisOptions {
     fn default() -> Self {
         Self {
+            limits: StoreLimits::default(),
             name: "roamify".to_owned(),
             timeout: Duration::from_secs(5),
             forget_idle: Duration::from_secs(600),
@@ -79,6 +84,13 @@ impl Default for RedisOptions {
 }
 
 impl RedisOptions {
+    /// Sets [`RedisOptions::limits`].
+    #[must_use]
+    pub fn limits(mut self, limits: StoreLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Sets [`RedisOptions::name`].
     #[must_use]
     pub fn name(mut self, name: impl Into<String>) -> Self {
@@ -131,7 +143,7 @@ impl RedisOptions {
 /// connection is re-established once Redis is back.
 pub struct RedisStore {
     connection: ConnectionManager,
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     runtime: StoreRuntime,
 }
 
@@ -145,27 +157,29 @@ impl std::fmt::Debug for RedisStore {
 }
 
 /// What every operation needs besides the connection.
-struct Shared {
-    name: String,
-    keys: [String; 6],
-    prefix: String,
-    consumer: String,
-    scripts: Scripts,
+pub(crate) struct Shared {
+    pub(crate) name: String,
+    pub(crate) keys: [String; 7],
+    pub(crate) limits: StoreLimits,
+    pub(crate) prefix: String,
+    pub(crate) consumer: String,
+    pub(crate) scripts: Scripts,
     /// When this process next removes stopped consumers (process-local time, ms).
-    forget_at: Mutex<i64>,
+    pub(crate) forget_at: Mutex<i64>,
     /// [`RedisOptions::forget_idle`], in ms.
-    forget_idle: u64,
+    pub(crate) forget_idle: u64,
 }
 
-struct Scripts {
-    enqueue: Script,
-    lease: Script,
-    settle: Script,
-    dead_letters: Script,
-    replay: Script,
-    forget: Script,
-    counts: Script,
-    discard: Script,
+pub(crate) struct Scripts {
+    pub(crate) enqueue: Script,
+    pub(crate) lease: Script,
+    pub(crate) settle: Script,
+    pub(crate) dead_letters: Script,
+    pub(crate) replay: Script,
+    pub(crate) forget: Script,
+    pub(crate) counts: Script,
+    pub(crate) discard: Script,
+    pub(crate) heartbeat: Script,
 }
 
 const PRELUDE: &str = include_str!("lua/prelude.lua");
@@ -178,7 +192,7 @@ fn backend(operation: &'static str) -> impl Fn(RedisError) -> StoreError {
     move |e| StoreError::backend(operation, e)
 }
 
-fn ms(d: Duration) -> u64 {
+pub(crate) fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -234,8 +248,17 @@ impl RedisStore {
             .await?;
         let tag = format!("{{{}}}", options.name);
         let shared = Arc::new(Shared {
-            keys: ["stream", "live", "sched", "dead", "lease_seq", "leases"]
-                .map(|k| format!("{tag}:{k}")),
+            keys: [
+                "stream",
+                "live",
+                "sched",
+                "dead",
+                "lease_seq",
+                "leases",
+                "holders",
+            ]
+            .map(|k| format!("{tag}:{k}")),
+            limits: options.limits,
             prefix: format!("{tag}:"),
             name: options.name,
             consumer: consumer_name(),
@@ -248,6 +271,7 @@ impl RedisStore {
                 forget: script(include_str!("lua/forget.lua")),
                 counts: script(include_str!("lua/counts.lua")),
                 discard: script(include_str!("lua/discard.lua")),
+                heartbeat: script(include_str!("lua/heartbeat.lua")),
             },
             forget_at: Mutex::new(0),
             forget_idle: ms(options.forget_idle),
@@ -257,8 +281,14 @@ impl RedisStore {
             shared,
             runtime,
         };
-        // Fails now, with the cause, rather than at the first delivery.
-        store.pending().await?;
+        // Fails now, with the cause, rather than at the first delivery; takes back the leases
+        // of consumers that are gone before this one leases anything.
+        store.beat().await?;
+        let beating = Arc::clone(&store.shared);
+        let connection = store.connection.clone();
+        store
+            .runtime
+            .spawn(holders::keep_beating(connection, beating));
         Ok(store)
     }
 
@@ -274,6 +304,14 @@ impl RedisStore {
         &self.shared.consumer
     }
 
+    /// One heartbeat: see [`holders`].
+    fn beat(&self) -> StoreFuture<'_, u64> {
+        let connection = self.connection.clone();
+        let shared = Arc::clone(&self.shared);
+        self.runtime
+            .run("record a heartbeat", holders::beat(connection, shared))
+    }
+
     /// Runs one script with the store's keys and leading arguments, then `args`.
     fn invoke<T, A>(
         &self,
@@ -285,209 +323,33 @@ impl RedisStore {
         T: redis::FromRedisValue + Send + 'static,
         A: FnOnce(&mut redis::ScriptInvocation<'_>) + Send + 'static,
     {
-        let mut connection = self.connection.clone();
+        let connection = self.connection.clone();
         let shared = Arc::clone(&self.shared);
-        self.runtime.run(operation, async move {
-            let mut invocation = pick(&shared.scripts).prepare_invoke();
-            for key in &shared.keys {
-                invocation.key(key);
-            }
-            invocation.arg(&shared.prefix).arg(GROUP);
-            args(&mut invocation);
-            invocation
-                .invoke_async(&mut connection)
-                .await
-                .map_err(backend(operation))
-        })
+        self.runtime
+            .run(operation, invoke(connection, shared, operation, pick, args))
     }
 }
 
-impl Store for RedisStore {
-    fn enqueue(
-        &self,
-        key: String,
-        body: Vec<u8>,
-        window: Duration,
-        capacity: usize,
-    ) -> StoreFuture<'_, Enqueued> {
-        let answer = self.invoke(
-            "enqueue",
-            |s| &s.enqueue,
-            move |i| {
-                // `PX` takes at least 1 ms.
-                i.arg(key).arg(body).arg(ms(window).max(1)).arg(capacity);
-            },
-        );
-        Box::pin(async move {
-            let answer: String = answer.await?;
-            match answer.as_str() {
-                "stored" => Ok(Enqueued::Stored),
-                "duplicate" => Ok(Enqueued::Duplicate),
-                "full" => Ok(Enqueued::Full),
-                other => Err(StoreError::backend(
-                    "enqueue",
-                    format!("unexpected answer {other:?} from the enqueue script"),
-                )),
-            }
-        })
+/// Runs one script with the store's keys and leading arguments, then `args`.
+async fn invoke<T, A>(
+    mut connection: ConnectionManager,
+    shared: Arc<Shared>,
+    operation: &'static str,
+    pick: fn(&Scripts) -> &Script,
+    args: A,
+) -> Result<T, StoreError>
+where
+    T: redis::FromRedisValue + Send + 'static,
+    A: FnOnce(&mut redis::ScriptInvocation<'_>) + Send + 'static,
+{
+    let mut invocation = pick(&shared.scripts).prepare_invoke();
+    for key in &shared.keys {
+        invocation.key(key);
     }
-
-    fn lease(&self, max: usize, visibility: Duration) -> StoreFuture<'_, Vec<Job>> {
-        let now = super::unix_millis();
-        let forget = {
-            let mut at = self
-                .shared
-                .forget_at
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let due = now >= *at;
-            if due {
-                *at = now + FORGET_EVERY_MS;
-            }
-            due
-        };
-        let consumer = self.shared.consumer.clone();
-        let idle = self.shared.forget_idle;
-        let forgotten = forget.then(|| {
-            let consumer = consumer.clone();
-            self.invoke::<i64, _>(
-                "remove stopped consumers",
-                |s| &s.forget,
-                move |i| {
-                    i.arg(consumer).arg(idle);
-                },
-            )
-        });
-        let leased = self.invoke::<Vec<(String, Vec<u8>, u32, u64)>, _>(
-            "lease",
-            |s| &s.lease,
-            move |i| {
-                i.arg(consumer).arg(max).arg(ms(visibility));
-            },
-        );
-        Box::pin(async move {
-            if let Some(forgotten) = forgotten {
-                // Housekeeping: its failure must not stop leasing.
-                match forgotten.await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(
-                        consumers = n,
-                        "removed consumers of stopped receivers from the Redis group"
-                    ),
-                    Err(error) => {
-                        tracing::warn!(error = %error.report(), "could not remove stopped consumers")
-                    }
-                }
-            }
-            Ok(leased
-                .await?
-                .into_iter()
-                .map(|(key, body, attempts, lease)| Job {
-                    key,
-                    body,
-                    attempts,
-                    lease,
-                })
-                .collect())
-        })
-    }
-
-    fn settle(&self, batch: Vec<Settlement>) -> StoreFuture<'_, Vec<bool>> {
-        if batch.is_empty() {
-            return Box::pin(std::future::ready(Ok(Vec::new())));
-        }
-        let settled = self.invoke::<Vec<i64>, _>(
-            "settle",
-            |s| &s.settle,
-            move |i| {
-                for Settlement {
-                    key,
-                    lease,
-                    resolution,
-                } in batch
-                {
-                    let (name, after, error) = match resolution {
-                        Resolution::Completed => ("completed", 0, String::new()),
-                        Resolution::Retry { after, error } => ("retry", ms(after), error),
-                        Resolution::Dead { error } => ("dead", 0, error),
-                        Resolution::Released => ("released", 0, String::new()),
-                    };
-                    i.arg(key).arg(lease).arg(name).arg(after).arg(error);
-                }
-            },
-        );
-        Box::pin(async move { Ok(settled.await?.into_iter().map(|n| n == 1).collect()) })
-    }
-
-    fn dead_letters(&self) -> StoreFuture<'_, Vec<DeadLetter>> {
-        let listed = self.invoke::<Vec<(String, Vec<u8>, u32, String, i64)>, _>(
-            "list dead letters",
-            |s| &s.dead_letters,
-            |_| {},
-        );
-        Box::pin(async move {
-            Ok(listed
-                .await?
-                .into_iter()
-                .map(|(key, body, attempts, error, dead_at)| DeadLetter {
-                    key,
-                    body,
-                    attempts,
-                    error,
-                    dead_at: UnixTime::from_secs(dead_at / 1000),
-                })
-                .collect())
-        })
-    }
-
-    fn replay(&self, key: String) -> StoreFuture<'_, bool> {
-        let replayed = self.invoke::<i64, _>(
-            "replay",
-            |s| &s.replay,
-            move |i| {
-                i.arg(key);
-            },
-        );
-        Box::pin(async move { Ok(replayed.await? == 1) })
-    }
-
-    fn counts(&self) -> StoreFuture<'_, StoreCounts> {
-        let counted = self.invoke::<(usize, usize, usize, usize), _>(
-            "count deliveries",
-            |s| &s.counts,
-            |_| {},
-        );
-        Box::pin(async move {
-            let (ready, leased, retrying, dead) = counted.await?;
-            Ok(StoreCounts {
-                ready,
-                leased,
-                retrying,
-                dead,
-            })
-        })
-    }
-
-    fn discard(&self, key: String) -> StoreFuture<'_, bool> {
-        let discarded = self.invoke::<i64, _>(
-            "discard",
-            |s| &s.discard,
-            move |i| {
-                i.arg(key);
-            },
-        );
-        Box::pin(async move { Ok(discarded.await? == 1) })
-    }
-
-    fn pending(&self) -> StoreFuture<'_, usize> {
-        let mut connection = self.connection.clone();
-        let live = self.shared.keys[1].clone();
-        self.runtime.run("count pending", async move {
-            redis::cmd("SCARD")
-                .arg(live)
-                .query_async::<usize>(&mut connection)
-                .await
-                .map_err(backend("count pending"))
-        })
-    }
+    invocation.arg(&shared.prefix).arg(GROUP);
+    args(&mut invocation);
+    invocation
+        .invoke_async(&mut connection)
+        .await
+        .map_err(backend(operation))
 }

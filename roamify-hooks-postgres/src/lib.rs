@@ -15,8 +15,39 @@
 //!   changed in the transactions that change it: the capacity check reads 16 rows instead of
 //!   counting the queue.
 //!
-//! Every operation holds one connection from a pool, and runs on a Tokio runtime the store owns,
-//! so the store can be called from any executor.
+//! - `holders(id bigint primary key, seen_at timestamptz)`: each connected store's heartbeat,
+//!   every [`HEARTBEAT_EVERY`]; `jobs.holder` names the store that leased a job. A holder not
+//!   seen for [`HOLDER_TIMEOUT`] is gone (its process was killed, or lost the database): the
+//!   next heartbeat of any live store deletes it and makes its leases due at once, without
+//!   waiting for their visibility timeout.
+//!
+//! Every operation holds one connection from a pool, and runs on a Tokio runtime the store owns
+//! (one thread: `roamify_hooks::delivery::backend::StoreRuntime`), so the store can be called
+//! from any executor.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use roamify_hooks::delivery::{QueueOptions, StoreLimits};
+//! use roamify_hooks_postgres::{PgOptions, PgStore};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = PgStore::connect(
+//!     "postgres://app@127.0.0.1/app",
+//!     PgOptions::default().schema("esim_webhooks").limits(StoreLimits::default()),
+//! )
+//! .await?;
+//! let receiver = roamify_hooks::Receiver::builder()
+//!     .secret(roamify_hooks::Secret::new("whsec_…")?)
+//!     .store(Arc::new(store), QueueOptions::default())
+//!     .build(roamify_hooks::handlers![])?;
+//! # drop(receiver);
+//! # Ok(())
+//! # }
+//! ```
+
+mod holders;
+mod schema;
+mod sql;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,21 +55,23 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
-use super::StoreError;
-use super::purge::{PURGE_BATCH, PurgePacer};
-use super::runtime::StoreRuntime;
-use super::store::{
-    DeadLetter, Enqueued, Job, Resolution, Settlement, Store, StoreCounts, StoreFuture,
+use roamify_hooks::delivery::backend::{PURGE_BATCH, PurgePacer, StoreRuntime, unix_millis};
+use roamify_hooks::delivery::{
+    Admin, DeadLetter, Enqueued, Job, Queue, Resolution, Settlement, StoreCounts, StoreError,
+    StoreFuture, StoreLimits,
 };
-use crate::time::UnixTime;
+use roamify_hooks::events::UnixTime;
 
-/// The schema version this release writes.
-const SCHEMA_VERSION: i32 = 1;
+pub use holders::{HEARTBEAT_EVERY, HOLDER_TIMEOUT};
+use sql::{Sql, add_pending};
 
 /// Options of [`PgStore::connect`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct PgOptions {
+    /// The dedupe window and the capacity (shared by every receiver using the schema: give
+    /// them all the same).
+    pub limits: StoreLimits,
     /// The schema holding the store's tables (created if missing): letters, digits and `_`,
     /// starting with a letter or `_`. Default `roamify`.
     ///
@@ -56,6 +89,7 @@ pub struct PgOptions {
 impl Default for PgOptions {
     fn default() -> Self {
         Self {
+            limits: StoreLimits::default(),
             schema: "roamify".to_owned(),
             pool_size: 16,
             timeout: Duration::from_secs(5),
@@ -64,6 +98,13 @@ impl Default for PgOptions {
 }
 
 impl PgOptions {
+    /// Sets [`PgOptions::limits`].
+    #[must_use]
+    pub fn limits(mut self, limits: StoreLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Sets [`PgOptions::schema`].
     #[must_use]
     pub fn schema(mut self, schema: impl Into<String>) -> Self {
@@ -105,6 +146,9 @@ pub struct PgStore {
     pool: Pool,
     sql: Arc<Sql>,
     purge: Arc<PurgePacer>,
+    limits: StoreLimits,
+    /// This store's id in `holders`, recorded on the jobs it leases.
+    holder: i64,
     runtime: StoreRuntime,
 }
 
@@ -116,103 +160,13 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-/// The statements, with the schema name in them.
-struct Sql {
-    schema: String,
-    mark: String,
-    insert_job: String,
-    add_pending: String,
-    lease: String,
-    complete: String,
-    retry: String,
-    dead: String,
-    release: String,
-    dead_letters: String,
-    replay: String,
-    pending: String,
-    purge: String,
-    counts: String,
-    discard: String,
-}
-
-impl Sql {
-    fn new(schema: &str) -> Self {
-        let s = schema;
-        Self {
-            schema: s.to_owned(),
-            mark: format!(
-                "INSERT INTO {s}.keys (key, expires_at) VALUES ($1, now() + $2 * interval '1 millisecond')
-                 ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at
-                 WHERE {s}.keys.expires_at <= now() RETURNING 1"
-            ),
-            // A dead job of the same key (its window ended) is replaced; a job still pending is
-            // left as it is (it runs anyway), and nothing is counted for it.
-            insert_job: format!(
-                "INSERT INTO {s}.jobs (key, body, state, visible_at, received_at)
-                 VALUES ($1, $2, 0, now(), now())
-                 ON CONFLICT (key) DO UPDATE SET body = EXCLUDED.body, state = 0, attempts = 0,
-                     visible_at = now(), lease = 0, error = NULL, received_at = now(), dead_at = NULL
-                 WHERE {s}.jobs.state = 2"
-            ),
-            add_pending: format!("UPDATE {s}.pending SET n = n + $2 WHERE slot = $1"),
-            lease: format!(
-                "UPDATE {s}.jobs j SET lease = nextval('{s}.lease_seq'),
-                     visible_at = now() + $2 * interval '1 millisecond'
-                 FROM (SELECT key FROM {s}.jobs WHERE state = 0 AND visible_at <= now()
-                       ORDER BY visible_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
-                 WHERE j.key = due.key
-                 RETURNING j.key, j.body, j.attempts, j.lease"
-            ),
-            complete: format!(
-                "DELETE FROM {s}.jobs j USING unnest($1::text[], $2::bigint[]) AS done(key, lease)
-                 WHERE j.key = done.key AND j.lease = done.lease AND j.state = 0
-                 RETURNING j.key, j.lease"
-            ),
-            retry: format!(
-                "UPDATE {s}.jobs SET attempts = attempts + 1, error = $3,
-                     visible_at = now() + $4 * interval '1 millisecond', lease = 0
-                 WHERE key = $1 AND lease = $2 AND state = 0"
-            ),
-            dead: format!(
-                "UPDATE {s}.jobs SET state = 2, attempts = attempts + 1, error = $3, dead_at = now(), lease = 0
-                 WHERE key = $1 AND lease = $2 AND state = 0"
-            ),
-            release: format!(
-                "UPDATE {s}.jobs SET visible_at = now(), lease = 0
-                 WHERE key = $1 AND lease = $2 AND state = 0"
-            ),
-            dead_letters: format!(
-                "SELECT key, body, attempts, coalesce(error, ''), extract(epoch FROM dead_at)::bigint
-                 FROM {s}.jobs WHERE state = 2 ORDER BY dead_at"
-            ),
-            replay: format!(
-                "UPDATE {s}.jobs SET state = 0, attempts = 0, visible_at = now(), lease = 0, dead_at = NULL
-                 WHERE key = $1 AND state = 2"
-            ),
-            pending: format!("SELECT coalesce(sum(n), 0)::bigint FROM {s}.pending"),
-            purge: format!(
-                "DELETE FROM {s}.keys WHERE ctid IN
-                     (SELECT ctid FROM {s}.keys WHERE expires_at < now() LIMIT $1)"
-            ),
-            // A leased job has a lease token; a retry or a release clears it.
-            counts: format!(
-                "SELECT count(*) FILTER (WHERE state = 0 AND lease = 0 AND visible_at <= now()),
-                        count(*) FILTER (WHERE state = 0 AND lease <> 0),
-                        count(*) FILTER (WHERE state = 0 AND lease = 0 AND visible_at > now()),
-                        count(*) FILTER (WHERE state = 2)
-                 FROM {s}.jobs"
-            ),
-            // The dedupe mark lives in `keys`, untouched.
-            discard: format!("DELETE FROM {s}.jobs WHERE key = $1 AND state = 2"),
-        }
-    }
-}
-
-fn backend(operation: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
+pub(crate) fn backend(operation: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
     move |e| StoreError::backend(operation, e)
 }
 
-fn pool_error(operation: &'static str) -> impl Fn(deadpool_postgres::PoolError) -> StoreError {
+pub(crate) fn pool_error(
+    operation: &'static str,
+) -> impl Fn(deadpool_postgres::PoolError) -> StoreError {
     move |e| StoreError::backend(operation, e)
 }
 
@@ -270,12 +224,25 @@ impl PgStore {
             pool,
             sql: Arc::new(Sql::new(&options.schema)),
             purge: Arc::new(PurgePacer::default()),
+            limits: options.limits,
+            holder: holders::new_id(),
             runtime,
         };
         let schema = options.schema.clone();
         store
-            .run(move |pool, _| async move { migrate(&pool, &schema).await })
+            .run(move |pool, _| async move { schema::migrate(&pool, &schema).await })
             .await?;
+        // The first heartbeat before any lease, so no lease of this store is ever taken for a
+        // gone holder's; then one every HEARTBEAT_EVERY.
+        let holder = store.holder;
+        store
+            .run(move |pool, sql| async move { holders::beat(&pool, &sql, holder).await })
+            .await?;
+        store.runtime.spawn(holders::keep_beating(
+            store.pool.clone(),
+            Arc::clone(&store.sql),
+            holder,
+        ));
         Ok(store)
     }
 
@@ -299,93 +266,9 @@ impl PgStore {
     }
 }
 
-/// Rows of the sharded pending count: each change goes to one row picked at random, so
-/// concurrent transactions rarely wait on each other's row lock, and the count is their sum.
-const PENDING_SLOTS: i32 = 16;
-
-/// Adds `delta` to the pending count, inside the caller's transaction.
-async fn add_pending(
-    tx: &deadpool_postgres::Transaction<'_>,
-    sql: &Sql,
-    delta: i64,
-) -> Result<(), tokio_postgres::Error> {
-    let slot = i32::try_from(fastrand::u32(..PENDING_SLOTS.unsigned_abs())).unwrap_or(0);
-    let add = tx.prepare_cached(&sql.add_pending).await?;
-    tx.execute(&add, &[&slot, &delta]).await.map(drop)
-}
-
-async fn migrate(pool: &Pool, schema: &str) -> Result<(), StoreError> {
-    let fail = backend("migrate the schema");
-    let mut client = pool.get().await.map_err(pool_error("connect"))?;
-    let tx = client.transaction().await.map_err(&fail)?;
-    // One migration at a time across every receiver, released at commit.
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('roamify_hooks:' || $1))",
-        &[&schema],
-    )
-    .await
-    .map_err(&fail)?;
-    let s = schema;
-    tx.batch_execute(&format!(
-        "CREATE SCHEMA IF NOT EXISTS {s};
-         CREATE TABLE IF NOT EXISTS {s}.schema_version (version integer NOT NULL);"
-    ))
-    .await
-    .map_err(&fail)?;
-    let version: i32 = tx
-        .query_one(
-            &format!("SELECT coalesce(max(version), 0) FROM {s}.schema_version"),
-            &[],
-        )
-        .await
-        .map_err(&fail)?
-        .get(0);
-    if version > SCHEMA_VERSION {
-        return Err(StoreError::backend(
-            "migrate the schema",
-            format!("schema {s} has version {version}, newer than this release's {SCHEMA_VERSION}"),
-        ));
-    }
-    if version < 1 {
-        tx.batch_execute(&format!(
-            "CREATE TABLE {s}.keys (
-                 key text PRIMARY KEY,
-                 expires_at timestamptz NOT NULL
-             );
-             CREATE INDEX keys_expiry ON {s}.keys (expires_at);
-             CREATE TABLE {s}.jobs (
-                 key text PRIMARY KEY,
-                 body bytea NOT NULL,
-                 state smallint NOT NULL,
-                 attempts integer NOT NULL DEFAULT 0,
-                 visible_at timestamptz NOT NULL,
-                 lease bigint NOT NULL DEFAULT 0,
-                 error text,
-                 received_at timestamptz NOT NULL,
-                 dead_at timestamptz
-             );
-             CREATE INDEX jobs_due ON {s}.jobs (visible_at) WHERE state = 0;
-             CREATE INDEX jobs_dead ON {s}.jobs (dead_at) WHERE state = 2;
-             CREATE SEQUENCE {s}.lease_seq;
-             CREATE TABLE {s}.pending (slot integer PRIMARY KEY, n bigint NOT NULL);
-             INSERT INTO {s}.pending SELECT slot, 0 FROM generate_series(0, {last}) slot;
-             INSERT INTO {s}.schema_version (version) VALUES (1);",
-            last = PENDING_SLOTS - 1
-        ))
-        .await
-        .map_err(&fail)?;
-    }
-    tx.commit().await.map_err(&fail)
-}
-
-impl Store for PgStore {
-    fn enqueue(
-        &self,
-        key: String,
-        body: Vec<u8>,
-        window: Duration,
-        capacity: usize,
-    ) -> StoreFuture<'_, Enqueued> {
+impl Queue for PgStore {
+    fn enqueue(&self, key: String, body: Vec<u8>) -> StoreFuture<'_, Enqueued> {
+        let (window, capacity) = (self.limits.window, self.limits.capacity);
         self.run(move |pool, sql| async move {
             let fail = backend("enqueue");
             let mut client = pool.get().await.map_err(pool_error("enqueue"))?;
@@ -417,10 +300,11 @@ impl Store for PgStore {
 
     fn lease(&self, max: usize, visibility: Duration) -> StoreFuture<'_, Vec<Job>> {
         let pacer = Arc::clone(&self.purge);
+        let holder = self.holder;
         self.run(move |pool, sql| async move {
             let fail = backend("lease");
             let client = pool.get().await.map_err(pool_error("lease"))?;
-            let now = super::unix_millis();
+            let now = unix_millis();
             if pacer.due(now) {
                 let purge = client.prepare_cached(&sql.purge).await.map_err(&fail)?;
                 let purged = client
@@ -432,7 +316,7 @@ impl Store for PgStore {
             let lease = client.prepare_cached(&sql.lease).await.map_err(&fail)?;
             let max = i64::try_from(max).unwrap_or(i64::MAX);
             let rows = client
-                .query(&lease, &[&max, &ms(visibility)])
+                .query(&lease, &[&max, &ms(visibility), &holder])
                 .await
                 .map_err(&fail)?;
             Ok(rows
@@ -518,6 +402,12 @@ impl Store for PgStore {
         })
     }
 
+    fn limits(&self) -> StoreLimits {
+        self.limits
+    }
+}
+
+impl Admin for PgStore {
     fn dead_letters(&self) -> StoreFuture<'_, Vec<DeadLetter>> {
         self.run(move |pool, sql| async move {
             let fail = backend("list dead letters");
@@ -550,18 +440,6 @@ impl Store for PgStore {
         })
     }
 
-    fn pending(&self) -> StoreFuture<'_, usize> {
-        self.run(move |pool, sql| async move {
-            let client = pool.get().await.map_err(pool_error("count pending"))?;
-            let count: i64 = client
-                .query_one(&sql.pending, &[])
-                .await
-                .map_err(backend("count pending"))?
-                .get(0);
-            Ok(usize::try_from(count).unwrap_or(0))
-        })
-    }
-
     fn counts(&self) -> StoreFuture<'_, StoreCounts> {
         self.run(move |pool, sql| async move {
             let client = pool.get().await.map_err(pool_error("count deliveries"))?;
@@ -570,12 +448,7 @@ impl Store for PgStore {
                 .await
                 .map_err(backend("count deliveries"))?;
             let n = |i: usize| usize::try_from(row.get::<_, i64>(i)).unwrap_or(0);
-            Ok(StoreCounts {
-                ready: n(0),
-                leased: n(1),
-                retrying: n(2),
-                dead: n(3),
-            })
+            Ok(StoreCounts::new(n(0), n(1), n(2), n(3)))
         })
     }
 

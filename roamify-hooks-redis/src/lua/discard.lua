@@ -2,7 +2,7 @@
 -- when the key is not a dead letter.
 local key = ARGV[3]
 local job = job_key(key)
-if redis.call('HGET', job, 'state') ~= 'dead' then
+if redis.call('HGET', job, 'state') ~= STATE.dead then
   return 0
 end
 redis.call('ZREM', dead, key)

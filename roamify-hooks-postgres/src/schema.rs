@@ -1,0 +1,87 @@
+//! The store's schema, created or migrated under an advisory lock when a store connects.
+
+use deadpool_postgres::Pool;
+use roamify_hooks::delivery::StoreError;
+
+use crate::sql::{JobState, PENDING_SLOTS};
+use crate::{backend, pool_error};
+
+/// The schema version this release writes.
+const SCHEMA_VERSION: i32 = 2;
+
+pub(crate) async fn migrate(pool: &Pool, schema: &str) -> Result<(), StoreError> {
+    let fail = backend("migrate the schema");
+    let mut client = pool.get().await.map_err(pool_error("connect"))?;
+    let tx = client.transaction().await.map_err(&fail)?;
+    // One migration at a time across every receiver, released at commit.
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('roamify_hooks:' || $1))",
+        &[&schema],
+    )
+    .await
+    .map_err(&fail)?;
+    let s = schema;
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {s};
+         CREATE TABLE IF NOT EXISTS {s}.schema_version (version integer NOT NULL);"
+    ))
+    .await
+    .map_err(&fail)?;
+    let version: i32 = tx
+        .query_one(
+            &format!("SELECT coalesce(max(version), 0) FROM {s}.schema_version"),
+            &[],
+        )
+        .await
+        .map_err(&fail)?
+        .get(0);
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::backend(
+            "migrate the schema",
+            format!("schema {s} has version {version}, newer than this release's {SCHEMA_VERSION}"),
+        ));
+    }
+    if version < 1 {
+        tx.batch_execute(&format!(
+            "CREATE TABLE {s}.keys (
+                 key text PRIMARY KEY,
+                 expires_at timestamptz NOT NULL
+             );
+             CREATE INDEX keys_expiry ON {s}.keys (expires_at);
+             CREATE TABLE {s}.jobs (
+                 key text PRIMARY KEY,
+                 body bytea NOT NULL,
+                 state smallint NOT NULL,
+                 attempts integer NOT NULL DEFAULT 0,
+                 visible_at timestamptz NOT NULL,
+                 lease bigint NOT NULL DEFAULT 0,
+                 error text,
+                 received_at timestamptz NOT NULL,
+                 dead_at timestamptz
+             );
+             CREATE INDEX jobs_due ON {s}.jobs (visible_at) WHERE state = {waiting};
+             CREATE INDEX jobs_dead ON {s}.jobs (dead_at) WHERE state = {dead};
+             CREATE SEQUENCE {s}.lease_seq;
+             CREATE TABLE {s}.pending (slot integer PRIMARY KEY, n bigint NOT NULL);
+             INSERT INTO {s}.pending SELECT slot, 0 FROM generate_series(0, {last}) slot;
+             INSERT INTO {s}.schema_version (version) VALUES (1);",
+            last = PENDING_SLOTS - 1,
+            waiting = JobState::Waiting.code(),
+            dead = JobState::Dead.code(),
+        ))
+        .await
+        .map_err(&fail)?;
+    }
+    if version < 2 {
+        // Version 2: the holder of each lease (NULL: none, or leased by a release before 2,
+        // whose leases end with their visibility timeout), and the live holders' heartbeats.
+        tx.batch_execute(&format!(
+            "ALTER TABLE {s}.jobs ADD COLUMN holder bigint;
+             CREATE TABLE {s}.holders (id bigint PRIMARY KEY, seen_at timestamptz NOT NULL);
+             INSERT INTO {s}.schema_version (version) VALUES (2);"
+        ))
+        .await
+        .map_err(&fail)?;
+    }
+    tx.commit().await.map_err(&fail)
+}

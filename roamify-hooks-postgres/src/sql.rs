@@ -1,0 +1,144 @@
+//! The statements, with the schema's name in them, and the one place job states become numbers.
+
+/// A job's state, stored as a number in column `state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JobState {
+    /// Waiting or leased: leased while `lease` is not 0 (until `visible_at`); a retry waits for
+    /// `visible_at`.
+    Waiting,
+    /// A dead letter, since `dead_at`. (A completed job is deleted.)
+    Dead,
+}
+
+impl JobState {
+    /// The number stored for the state: the only place it is written.
+    pub(crate) const fn code(self) -> i16 {
+        match self {
+            Self::Waiting => 0,
+            Self::Dead => 2,
+        }
+    }
+}
+
+/// The statements, with the schema name in them.
+pub(crate) struct Sql {
+    pub(crate) schema: String,
+    pub(crate) mark: String,
+    pub(crate) insert_job: String,
+    pub(crate) add_pending: String,
+    pub(crate) lease: String,
+    pub(crate) complete: String,
+    pub(crate) retry: String,
+    pub(crate) dead: String,
+    pub(crate) release: String,
+    pub(crate) dead_letters: String,
+    pub(crate) replay: String,
+    pub(crate) pending: String,
+    pub(crate) purge: String,
+    pub(crate) counts: String,
+    pub(crate) discard: String,
+    pub(crate) heartbeat: String,
+    pub(crate) take_back: String,
+}
+
+impl Sql {
+    pub(crate) fn new(schema: &str) -> Self {
+        let s = schema;
+        let (waiting, dead) = (JobState::Waiting.code(), JobState::Dead.code());
+        Self {
+            schema: s.to_owned(),
+            mark: format!(
+                "INSERT INTO {s}.keys (key, expires_at) VALUES ($1, now() + $2 * interval '1 millisecond')
+                 ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at
+                 WHERE {s}.keys.expires_at <= now() RETURNING 1"
+            ),
+            // A dead job of the same key (its window ended) is replaced; a job still pending is
+            // left as it is (it runs anyway), and nothing is counted for it.
+            insert_job: format!(
+                "INSERT INTO {s}.jobs (key, body, state, visible_at, received_at)
+                 VALUES ($1, $2, {waiting}, now(), now())
+                 ON CONFLICT (key) DO UPDATE SET body = EXCLUDED.body, state = {waiting}, attempts = 0,
+                     visible_at = now(), lease = 0, error = NULL, received_at = now(), dead_at = NULL
+                 WHERE {s}.jobs.state = {dead}"
+            ),
+            add_pending: format!("UPDATE {s}.pending SET n = n + $2 WHERE slot = $1"),
+            lease: format!(
+                "UPDATE {s}.jobs j SET lease = nextval('{s}.lease_seq'),
+                     visible_at = now() + $2 * interval '1 millisecond', holder = $3
+                 FROM (SELECT key FROM {s}.jobs WHERE state = {waiting} AND visible_at <= now()
+                       ORDER BY visible_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
+                 WHERE j.key = due.key
+                 RETURNING j.key, j.body, j.attempts, j.lease"
+            ),
+            complete: format!(
+                "DELETE FROM {s}.jobs j USING unnest($1::text[], $2::bigint[]) AS done(key, lease)
+                 WHERE j.key = done.key AND j.lease = done.lease AND j.state = {waiting}
+                 RETURNING j.key, j.lease"
+            ),
+            retry: format!(
+                "UPDATE {s}.jobs SET attempts = attempts + 1, error = $3,
+                     visible_at = now() + $4 * interval '1 millisecond', lease = 0
+                 WHERE key = $1 AND lease = $2 AND state = {waiting}"
+            ),
+            dead: format!(
+                "UPDATE {s}.jobs SET state = {dead}, attempts = attempts + 1, error = $3, dead_at = now(), lease = 0
+                 WHERE key = $1 AND lease = $2 AND state = {waiting}"
+            ),
+            release: format!(
+                "UPDATE {s}.jobs SET visible_at = now(), lease = 0
+                 WHERE key = $1 AND lease = $2 AND state = {waiting}"
+            ),
+            dead_letters: format!(
+                "SELECT key, body, attempts, coalesce(error, ''), extract(epoch FROM dead_at)::bigint
+                 FROM {s}.jobs WHERE state = {dead} ORDER BY dead_at"
+            ),
+            replay: format!(
+                "UPDATE {s}.jobs SET state = {waiting}, attempts = 0, visible_at = now(), lease = 0, dead_at = NULL
+                 WHERE key = $1 AND state = {dead}"
+            ),
+            pending: format!("SELECT coalesce(sum(n), 0)::bigint FROM {s}.pending"),
+            purge: format!(
+                "DELETE FROM {s}.keys WHERE ctid IN
+                     (SELECT ctid FROM {s}.keys WHERE expires_at < now() LIMIT $1)"
+            ),
+            // A leased job has a lease token; a retry or a release clears it.
+            counts: format!(
+                "SELECT count(*) FILTER (WHERE state = {waiting} AND lease = 0 AND visible_at <= now()),
+                        count(*) FILTER (WHERE state = {waiting} AND lease <> 0),
+                        count(*) FILTER (WHERE state = {waiting} AND lease = 0 AND visible_at > now()),
+                        count(*) FILTER (WHERE state = {dead})
+                 FROM {s}.jobs"
+            ),
+            // The dedupe mark lives in `keys`, untouched.
+            discard: format!("DELETE FROM {s}.jobs WHERE key = $1 AND state = {dead}"),
+            heartbeat: format!(
+                "INSERT INTO {s}.holders (id, seen_at) VALUES ($1, now())
+                 ON CONFLICT (id) DO UPDATE SET seen_at = now()"
+            ),
+            // Holders not seen for `$1` ms are gone: their rows deleted, their leases due now
+            // (lease 0 fences whatever such a holder might still try to settle).
+            take_back: format!(
+                "WITH gone AS (
+                     DELETE FROM {s}.holders WHERE seen_at < now() - $1 * interval '1 millisecond'
+                     RETURNING id)
+                 UPDATE {s}.jobs SET visible_at = now(), lease = 0, holder = NULL
+                 WHERE state = {waiting} AND lease <> 0 AND holder IN (SELECT id FROM gone)"
+            ),
+        }
+    }
+}
+
+/// Rows of the sharded pending count: each change goes to one row picked at random, so
+/// concurrent transactions rarely wait on each other's row lock, and the count is their sum.
+pub(crate) const PENDING_SLOTS: i32 = 16;
+
+/// Adds `delta` to the pending count, inside the caller's transaction.
+pub(crate) async fn add_pending(
+    tx: &deadpool_postgres::Transaction<'_>,
+    sql: &Sql,
+    delta: i64,
+) -> Result<(), tokio_postgres::Error> {
+    let slot = i32::try_from(fastrand::u32(..PENDING_SLOTS.unsigned_abs())).unwrap_or(0);
+    let add = tx.prepare_cached(&sql.add_pending).await?;
+    tx.execute(&add, &[&slot, &delta]).await.map(drop)
+}

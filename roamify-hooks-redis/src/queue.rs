@@ -1,0 +1,186 @@
+//! The two sides of the store contract, each operation one script.
+
+use std::time::Duration;
+
+use roamify_hooks::delivery::backend::unix_millis;
+use roamify_hooks::delivery::{
+    Admin, DeadLetter, Enqueued, Job, Queue, Resolution, Settlement, StoreCounts, StoreError,
+    StoreFuture, StoreLimits,
+};
+use roamify_hooks::events::UnixTime;
+
+use crate::{FORGET_EVERY_MS, RedisStore, ms};
+
+impl Queue for RedisStore {
+    fn enqueue(&self, key: String, body: Vec<u8>) -> StoreFuture<'_, Enqueued> {
+        let (window, capacity) = (self.shared.limits.window, self.shared.limits.capacity);
+        let answer = self.invoke(
+            "enqueue",
+            |s| &s.enqueue,
+            move |i| {
+                // `PX` takes at least 1 ms.
+                i.arg(key).arg(body).arg(ms(window).max(1)).arg(capacity);
+            },
+        );
+        Box::pin(async move {
+            let answer: String = answer.await?;
+            match answer.as_str() {
+                "stored" => Ok(Enqueued::Stored),
+                "duplicate" => Ok(Enqueued::Duplicate),
+                "full" => Ok(Enqueued::Full),
+                other => Err(StoreError::backend(
+                    "enqueue",
+                    format!("unexpected answer {other:?} from the enqueue script"),
+                )),
+            }
+        })
+    }
+
+    fn lease(&self, max: usize, visibility: Duration) -> StoreFuture<'_, Vec<Job>> {
+        let now = unix_millis();
+        let forget = {
+            let mut at = self
+                .shared
+                .forget_at
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let due = now >= *at;
+            if due {
+                *at = now + FORGET_EVERY_MS;
+            }
+            due
+        };
+        let consumer = self.shared.consumer.clone();
+        let idle = self.shared.forget_idle;
+        let forgotten = forget.then(|| {
+            let consumer = consumer.clone();
+            self.invoke::<i64, _>(
+                "remove stopped consumers",
+                |s| &s.forget,
+                move |i| {
+                    i.arg(consumer).arg(idle);
+                },
+            )
+        });
+        let leased = self.invoke::<Vec<(String, Vec<u8>, u32, u64)>, _>(
+            "lease",
+            |s| &s.lease,
+            move |i| {
+                i.arg(consumer).arg(max).arg(ms(visibility));
+            },
+        );
+        Box::pin(async move {
+            if let Some(forgotten) = forgotten {
+                // Housekeeping: its failure must not stop leasing.
+                match forgotten.await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        consumers = n,
+                        "removed consumers of stopped receivers from the Redis group"
+                    ),
+                    Err(error) => {
+                        tracing::warn!(error = %error.report(), "could not remove stopped consumers")
+                    }
+                }
+            }
+            Ok(leased
+                .await?
+                .into_iter()
+                .map(|(key, body, attempts, lease)| Job {
+                    key,
+                    body,
+                    attempts,
+                    lease,
+                })
+                .collect())
+        })
+    }
+
+    fn settle(&self, batch: Vec<Settlement>) -> StoreFuture<'_, Vec<bool>> {
+        if batch.is_empty() {
+            return Box::pin(std::future::ready(Ok(Vec::new())));
+        }
+        let settled = self.invoke::<Vec<i64>, _>(
+            "settle",
+            |s| &s.settle,
+            move |i| {
+                for Settlement {
+                    key,
+                    lease,
+                    resolution,
+                } in batch
+                {
+                    let (name, after, error) = match resolution {
+                        Resolution::Completed => ("completed", 0, String::new()),
+                        Resolution::Retry { after, error } => ("retry", ms(after), error),
+                        Resolution::Dead { error } => ("dead", 0, error),
+                        Resolution::Released => ("released", 0, String::new()),
+                    };
+                    i.arg(key).arg(lease).arg(name).arg(after).arg(error);
+                }
+            },
+        );
+        Box::pin(async move { Ok(settled.await?.into_iter().map(|n| n == 1).collect()) })
+    }
+
+    fn limits(&self) -> StoreLimits {
+        self.shared.limits
+    }
+}
+
+impl Admin for RedisStore {
+    fn dead_letters(&self) -> StoreFuture<'_, Vec<DeadLetter>> {
+        let listed = self.invoke::<Vec<(String, Vec<u8>, u32, String, i64)>, _>(
+            "list dead letters",
+            |s| &s.dead_letters,
+            |_| {},
+        );
+        Box::pin(async move {
+            Ok(listed
+                .await?
+                .into_iter()
+                .map(|(key, body, attempts, error, dead_at)| DeadLetter {
+                    key,
+                    body,
+                    attempts,
+                    error,
+                    dead_at: UnixTime::from_secs(dead_at / 1000),
+                })
+                .collect())
+        })
+    }
+
+    fn replay(&self, key: String) -> StoreFuture<'_, bool> {
+        let replayed = self.invoke::<i64, _>(
+            "replay",
+            |s| &s.replay,
+            move |i| {
+                i.arg(key);
+            },
+        );
+        Box::pin(async move { Ok(replayed.await? == 1) })
+    }
+
+    fn counts(&self) -> StoreFuture<'_, StoreCounts> {
+        let counted = self.invoke::<(usize, usize, usize, usize), _>(
+            "count deliveries",
+            |s| &s.counts,
+            |_| {},
+        );
+        Box::pin(async move {
+            let (ready, leased, retrying, dead) = counted.await?;
+            Ok(StoreCounts::new(ready, leased, retrying, dead))
+        })
+    }
+
+    fn discard(&self, key: String) -> StoreFuture<'_, bool> {
+        let discarded = self.invoke::<i64, _>(
+            "discard",
+            |s| &s.discard,
+            move |i| {
+                i.arg(key);
+            },
+        );
+        Box::pin(async move { Ok(discarded.await? == 1) })
+    }
+}

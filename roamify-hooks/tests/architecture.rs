@@ -1,4 +1,5 @@
-//! The runtime's shape, checked from its sources: no web framework among its dependencies; no
+//! The runtime's shape, checked from its sources: no web framework and no network database
+//! driver among its dependencies; no source file over 500 lines (its stores' crates included); no
 //! import cycle between its top-level modules (each layer only uses the ones below it); no
 //! module importing upward through the crate root (`crate::Outcome`, `crate::report`): each
 //! names the module that defines what it uses; `dispatch` knows nothing of parsing; and the code
@@ -210,6 +211,47 @@ fn the_runtime_depends_on_no_web_framework() {
             "roamify-hooks depends on {framework}: adapters belong in their own crates"
         );
     }
+}
+
+/// The PostgreSQL and Redis stores live in their own crates: the core builds no network
+/// database driver, whatever its features.
+#[test]
+fn the_runtime_depends_on_no_network_database_driver() {
+    let manifest =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+            .expect("Cargo.toml");
+    let dependencies = manifest
+        .split("[dev-dependencies]")
+        .next()
+        .expect("the manifest");
+    for driver in ["tokio-postgres", "deadpool", "postgres", "redis", "sqlx", "fred"] {
+        assert!(
+            !dependencies
+                .lines()
+                .any(|line| line.trim_start().starts_with(driver)),
+            "roamify-hooks depends on {driver}: network stores belong in their own crates"
+        );
+    }
+}
+
+/// Files stay small enough to read in one sitting: none of the runtime's or its stores' sources
+/// is over 500 lines.
+#[test]
+fn no_source_file_of_the_runtime_or_its_stores_is_over_500_lines() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for krate in ["roamify-hooks", "roamify-hooks-postgres", "roamify-hooks-redis"] {
+        sources(&root.join(krate).join("src"), &mut files);
+    }
+    assert!(files.len() > 40, "found the sources: {}", files.len());
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|file| {
+            let lines = std::fs::read_to_string(file).expect("source").lines().count();
+            (lines > 500).then(|| format!("{} ({lines} lines)", file.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "split these: {long:?}");
 }
 
 /// A crate path under which nothing but `__private` exists: an expansion naming anything else of

@@ -132,7 +132,6 @@ async fn shared_between_receivers(a: &dyn Store, b: &dyn Store, c: &dyn Store) {
     assert_eq!(pending(a).await, 0);
 }
 
-
 async fn counts_follow_each_state(name: &str, store: &dyn Store) {
     let now = || async { store.counts().await.expect("counts") };
     assert_eq!(now().await, StoreCounts::new(0, 0, 0, 0), "{name}: empty");
@@ -143,9 +142,17 @@ async fn counts_follow_each_state(name: &str, store: &dyn Store) {
             "{name}"
         );
     }
-    assert_eq!(now().await, StoreCounts::new(3, 0, 0, 0), "{name}: three ready");
+    assert_eq!(
+        now().await,
+        StoreCounts::new(3, 0, 0, 0),
+        "{name}: three ready"
+    );
     let jobs = lease_eventually(store, 3, LONG).await;
-    assert_eq!(now().await, StoreCounts::new(0, 3, 0, 0), "{name}: three leased");
+    assert_eq!(
+        now().await,
+        StoreCounts::new(0, 3, 0, 0),
+        "{name}: three leased"
+    );
     let retry = Resolution::Retry {
         after: LONG,
         error: "later".to_owned(),
@@ -166,7 +173,11 @@ async fn counts_follow_each_state(name: &str, store: &dyn Store) {
         store.discard(jobs[1].key.clone()).await.expect("discard"),
         "{name}"
     );
-    assert_eq!(now().await, StoreCounts::new(0, 0, 1, 0), "{name}: the retry waits");
+    assert_eq!(
+        now().await,
+        StoreCounts::new(0, 0, 1, 0),
+        "{name}: the retry waits"
+    );
 }
 
 async fn dead_letters_are_discarded_or_replayed_in_bulk(name: &str, store: &dyn Store) {

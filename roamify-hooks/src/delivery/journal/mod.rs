@@ -20,7 +20,13 @@
 
 mod flush;
 mod frame;
+mod log;
 mod recover;
+mod view;
+
+use log::{Log, claimed_buffer};
+
+pub use view::JournalView;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -35,8 +41,7 @@ use super::StoreError;
 use super::dedupe::DEFAULT_DEDUPE_CAPACITY;
 use super::memory::{DEFAULT_DEAD_LETTER_CAPACITY, State};
 use super::store::{
-    Admin, DeadLetter, Enqueued, Job, Queue, Resolution, Settlement, StoreCounts, StoreFuture,
-    StoreLimits,
+    Admin, DeadLetter, Enqueued, Job, Queue, Settlement, StoreCounts, StoreFuture, StoreLimits,
 };
 
 /// The default size of a segment file: 64 MiB (two are kept).
@@ -201,27 +206,6 @@ struct Inner {
     flusher_idle: bool,
 }
 
-/// The records not yet handed to the flusher, and where they go.
-#[derive(Debug)]
-struct Log {
-    /// The generation of the segment being appended to (its frames' checksum seed).
-    generation: u64,
-    /// Frames not yet handed to the flusher.
-    buf: Vec<u8>,
-    /// `Some(file)` when `buf` starts a new segment in that file (header and snapshot first).
-    switch: Option<usize>,
-    /// The file `buf` goes to.
-    current: usize,
-    /// Bytes in the current segment, `buf` included.
-    segment_len: u64,
-    /// Bytes of the latest snapshot.
-    snapshot_len: u64,
-    segment_size: u64,
-    /// Records appended, and of those, how many the last flush covered.
-    appended: u64,
-    synced: u64,
-}
-
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // The state is changed only by short, panic-free sections; keep serving.
@@ -268,134 +252,6 @@ impl Clocks {
             self.instant.checked_sub(offset).unwrap_or(self.instant)
         }
     }
-}
-
-/// Keys per [`Record::Seen`] frame of a snapshot.
-const SEEN_PER_FRAME: usize = 4096;
-
-impl Log {
-    /// Appends one record to the current segment.
-    fn append(&mut self, record: &Record<'_>) {
-        let before = self.buf.len();
-        frame::encode(&mut self.buf, self.generation, record);
-        self.segment_len += (self.buf.len() - before) as u64;
-        self.appended += 1;
-    }
-
-    /// Replaces what is not yet written with the start of a new segment in `file`: its header
-    /// and a snapshot of `state` (which includes every change of the frames dropped).
-    fn start_segment(&mut self, file: usize, state: &State, window: Duration) {
-        self.generation += 1;
-        self.buf.clear();
-        // Room for a snapshot like the last one, so it is written without reallocating.
-        let last = usize::try_from(self.snapshot_len).unwrap_or(0);
-        self.buf.reserve(last.saturating_add(last / 8));
-        self.buf.extend_from_slice(&frame::header(self.generation));
-        snapshot(&mut self.buf, self.generation, state, window);
-        self.switch = Some(file);
-        self.current = file;
-        self.segment_len = self.buf.len() as u64;
-        self.snapshot_len = self.segment_len;
-        self.appended += 1;
-    }
-
-    /// The record of a settlement `state` has just applied (none for a release: leases are not
-    /// journaled).
-    fn settled(&mut self, settlement: &Settlement, state: &State, clocks: Clocks) {
-        let key = settlement.key.as_str();
-        let record = match &settlement.resolution {
-            Resolution::Completed => Record::Completed { key },
-            Resolution::Retry { after, .. } => Record::Retry {
-                key,
-                due_ms: clocks.to_unix_ms(clocks.instant + *after),
-            },
-            // The dead letter it has just buried, with the time it was given.
-            Resolution::Dead { .. } => match state.dead.back() {
-                Some(dead) => Record::Dead {
-                    key,
-                    dead_at: dead.dead_at.as_secs(),
-                    error: &dead.error,
-                },
-                None => return,
-            },
-            Resolution::Released => return,
-        };
-        self.append(&record);
-    }
-}
-
-/// One of the two write buffers (the callers' and the flusher's, swapped at each flush), with
-/// room for a snapshot of a full dedupe index (and the headroom `start_segment` reserves) and
-/// written once, so its pages are resident: a store kept busy for a while reaches this
-/// footprint anyway, once its snapshots are full-size; claiming it at open keeps its memory flat
-/// instead of stepping up then. At most [`flush::KEPT_CAPACITY`].
-fn claimed_buffer(dedupe_keys: usize) -> Vec<u8> {
-    let frames = dedupe_keys.div_ceil(SEEN_PER_FRAME) + 1;
-    let snapshot = dedupe_keys
-        .saturating_mul(frame::SEEN_ENTRY)
-        .saturating_add(frames.saturating_mul(frame::FRAME_HEAD + 8))
-        .saturating_add(frame::HEADER_LEN);
-    let len = snapshot
-        .saturating_add(snapshot / 8)
-        .saturating_add(64 << 10)
-        .min(flush::KEPT_CAPACITY);
-    // Written, not only reserved: a fresh allocation's pages are mapped only once touched. Not
-    // with zeros, which the compiler may turn into an allocation of pages the system zeroes
-    // lazily (`calloc`), untouched.
-    let mut buf = Vec::with_capacity(len);
-    buf.extend(std::iter::repeat_n(0xff, len));
-    std::hint::black_box(buf.as_slice());
-    buf.clear();
-    buf
-}
-
-/// Appends a snapshot of `state` to `buf`: the keys known within `window` (all of them if it is
-/// zero), the pending jobs (leased ones as due now), the dead letters, and the end mark.
-fn snapshot(buf: &mut Vec<u8>, generation: u64, state: &State, window: Duration) {
-    let clocks = Clocks::now();
-    let mut seen = Vec::with_capacity(SEEN_PER_FRAME * frame::SEEN_ENTRY);
-    for (print, at) in state.seen.entries() {
-        if !window.is_zero() && clocks.instant.saturating_duration_since(at) >= window {
-            continue;
-        }
-        frame::seen_entry(&mut seen, print, clocks.to_unix_ms(at));
-        if seen.len() >= SEEN_PER_FRAME * frame::SEEN_ENTRY {
-            frame::encode(buf, generation, &Record::Seen { entries: &seen });
-            seen.clear();
-        }
-    }
-    if !seen.is_empty() {
-        frame::encode(buf, generation, &Record::Seen { entries: &seen });
-    }
-    let job = |buf: &mut Vec<u8>, job: &Job, due_ms: i64| {
-        let record = Record::Job {
-            key: &job.key,
-            body: &job.body,
-            attempts: job.attempts,
-            due_ms,
-        };
-        frame::encode(buf, generation, &record);
-    };
-    for (_, leased) in state.leased.values() {
-        job(buf, leased, 0);
-    }
-    for ready in &state.ready {
-        job(buf, ready, 0);
-    }
-    for ((due, _), later) in &state.later {
-        job(buf, later, clocks.to_unix_ms(*due));
-    }
-    for dead in &state.dead {
-        let record = Record::DeadLetter {
-            key: &dead.key,
-            body: &dead.body,
-            attempts: dead.attempts,
-            dead_at: dead.dead_at.as_secs(),
-            error: &dead.error,
-        };
-        frame::encode(buf, generation, &record);
-    }
-    frame::encode(buf, generation, &Record::SnapshotEnd);
 }
 
 impl Inner {
@@ -631,212 +487,5 @@ impl Admin for JournalStore {
     }
 }
 
-/// A journal's contents as its files hold them, read without taking its directory's lock and
-/// without writing anything: to inspect the journal of a running server (the operator CLI's
-/// `stats` and `dead-letters list`/`show` do this), which [`JournalStore::open`] refuses while
-/// the server holds the lock.
-///
-/// It is a copy, as of the end of one of the server's flushes: later changes are not seen, and
-/// it changes nothing (replaying or discarding a dead letter needs the [`JournalStore`], so the
-/// server stopped). Leases are not journaled, so deliveries a worker is running count as ready.
-///
-/// ```
-/// use roamify_hooks::delivery::{JournalStore, JournalView};
-///
-/// let dir = tempfile::tempdir()?;
-/// let store = JournalStore::open(dir.path())?;
-/// // While `store` holds the directory, a second `JournalStore::open` fails; a view reads it.
-/// assert!(JournalStore::open(dir.path()).is_err());
-/// let view = JournalView::read(dir.path())?;
-/// assert_eq!(view.counts().pending(), 0);
-/// assert!(view.dead_letters().is_empty());
-/// # drop(store);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone)]
-pub struct JournalView {
-    counts: StoreCounts,
-    dead: Vec<DeadLetter>,
-}
-
-impl JournalView {
-    /// Reads the journal in `dir`, written with the default [`JournalOptions`].
-    ///
-    /// # Errors
-    /// When `dir` holds no segment file, or one cannot be read.
-    pub fn read(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
-        Self::read_with(dir, &JournalOptions::default())
-    }
-
-    /// [`read`](Self::read) for a journal written with `options` (only
-    /// [`JournalOptions::dead_letters`] matters: the bound applied while replaying).
-    ///
-    /// # Errors
-    /// As [`read`](Self::read).
-    pub fn read_with(dir: impl AsRef<Path>, options: &JournalOptions) -> Result<Self, StoreError> {
-        // The view keeps no dedupe index: one key is enough to replay the records that fill it.
-        let options = JournalOptions {
-            dedupe_keys: 1,
-            ..options.clone()
-        };
-        // No complete snapshot: created but never written past its first one, so empty.
-        let state = recover::read(dir.as_ref(), &options)?.unwrap_or_else(|| {
-            State::new(options.limits, options.dedupe_keys, options.dead_letters)
-        });
-        Ok(Self {
-            counts: state.counts(Instant::now()),
-            dead: state.dead.into_iter().collect(),
-        })
-    }
-
-    /// What the journal held: pending (ready and retrying; `leased` is always 0) and dead.
-    #[must_use]
-    pub fn counts(&self) -> StoreCounts {
-        self.counts
-    }
-
-    /// The dead letters, oldest first.
-    #[must_use]
-    pub fn dead_letters(&self) -> &[DeadLetter] {
-        &self.dead
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use std::sync::atomic::Ordering;
-
-    use super::*;
-
-    const WINDOW: Duration = Duration::from_secs(3600);
-    const LONG: Duration = Duration::from_secs(3600);
-
-    fn block_on<F: std::future::Future>(future: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-            .block_on(future)
-    }
-
-    fn enqueue(store: &JournalStore, key: &str) -> Result<Enqueued, StoreError> {
-        block_on(store.enqueue(key.to_owned(), key.as_bytes().to_vec()))
-    }
-
-    fn pending(store: &JournalStore) -> usize {
-        block_on(store.counts()).expect("counts").pending()
-    }
-
-    /// A failing disk: the delivery whose flush failed and every later one are refused with the
-    /// error while the failure lasts; what was stored stays leasable; once writes succeed again,
-    /// a fresh snapshot (holding everything in memory) is written and deliveries are accepted.
-    #[test]
-    fn a_failing_disk_refuses_deliveries_then_recovers_with_a_snapshot() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let options = JournalOptions::default().segment_size(MIN_SEGMENT_SIZE);
-        let store = JournalStore::open_with(dir.path(), options.clone()).expect("open");
-        assert_eq!(
-            enqueue(&store, "stored").expect("enqueue"),
-            Enqueued::Stored
-        );
-
-        store.shared.fail_writes.store(true, Ordering::SeqCst);
-        let error = enqueue(&store, "flush-failed").expect_err("the flush failed");
-        assert!(
-            error.report().contains("injected write failure"),
-            "{}",
-            error.report()
-        );
-        let error = enqueue(&store, "refused").expect_err("broken");
-        assert!(
-            error.report().contains("injected write failure"),
-            "{}",
-            error.report()
-        );
-        assert_eq!(pending(&store), 2, "the refused delivery was not kept");
-        let jobs = block_on(store.lease(10, LONG)).expect("lease");
-        assert_eq!(jobs.len(), 2, "what is in memory still runs");
-        let done: Vec<_> = jobs
-            .iter()
-            .filter(|job| job.key == "stored")
-            .map(|job| Settlement::new(job, Resolution::Completed))
-            .collect();
-        assert_eq!(block_on(store.settle(done)).expect("settle"), [true]);
-
-        store.shared.fail_writes.store(false, Ordering::SeqCst);
-        let mut accepted = None;
-        for _ in 0..500 {
-            match enqueue(&store, "after") {
-                Ok(result) => {
-                    accepted = Some(result);
-                    break;
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(10)),
-            }
-        }
-        assert_eq!(accepted, Some(Enqueued::Stored), "accepted again");
-        drop(store);
-
-        let store = JournalStore::open_with(dir.path(), options).expect("reopen");
-        let mut keys: Vec<String> = block_on(store.lease(10, LONG))
-            .expect("lease")
-            .into_iter()
-            .map(|job| job.key)
-            .collect();
-        keys.sort();
-        assert_eq!(
-            keys,
-            ["after", "flush-failed"],
-            "the recovery snapshot held both"
-        );
-        assert_eq!(
-            enqueue(&store, "stored").expect("enqueue"),
-            Enqueued::Duplicate
-        );
-        assert_eq!(
-            enqueue(&store, "refused").expect("enqueue"),
-            Enqueued::Stored
-        );
-    }
-
-    /// The write buffers claimed at open hold a snapshot of a full dedupe index without
-    /// growing, so a busy store's memory does not step up when its snapshots reach full size.
-    #[test]
-    fn a_full_dedupe_snapshot_fits_the_buffers_claimed_at_open() {
-        const KEYS: usize = 20_000;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let options = JournalOptions::default()
-            .dedupe_keys(KEYS)
-            .limits(StoreLimits::default().window(WINDOW).capacity(KEYS));
-        let store = JournalStore::open_with(dir.path(), options).expect("open");
-        let mut inner = store.shared.lock();
-        let claimed = inner.log.buf.capacity();
-        assert!(
-            claimed >= KEYS * frame::SEEN_ENTRY,
-            "claimed {claimed} bytes"
-        );
-        let now = Instant::now();
-        for n in 0..KEYS {
-            let key = format!("delivery-{n}");
-            let body = key.clone().into_bytes();
-            inner.state.enqueue(key, body, now);
-        }
-        for job in inner.state.lease(KEYS, LONG, now) {
-            assert!(
-                inner
-                    .state
-                    .settle(&Settlement::new(&job, Resolution::Completed))
-            );
-        }
-        let inner = &mut *inner;
-        inner.log.start_segment(1, &inner.state, WINDOW);
-        assert!(
-            inner.log.buf.len() > KEYS * frame::SEEN_ENTRY,
-            "the snapshot holds every key"
-        );
-        assert_eq!(inner.log.buf.capacity(), claimed, "written without growing");
-        // And the next one, which reserves room for one like it.
-        inner.log.start_segment(0, &inner.state, WINDOW);
-        assert_eq!(inner.log.buf.capacity(), claimed, "written without growing");
-    }
-}
+mod tests;

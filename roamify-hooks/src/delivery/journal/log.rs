@@ -1,0 +1,158 @@
+//! The journal's write side: records appended in memory until the flusher takes them, segment
+//! switches, and snapshots of the whole state.
+
+use std::time::Duration;
+
+use super::flush;
+use super::frame::{self, Record};
+use super::{Clocks, State};
+use crate::delivery::store::{Job, Resolution, Settlement};
+
+/// The records not yet handed to the flusher, and where they go.
+#[derive(Debug)]
+pub(super) struct Log {
+    /// The generation of the segment being appended to (its frames' checksum seed).
+    pub(super) generation: u64,
+    /// Frames not yet handed to the flusher.
+    pub(super) buf: Vec<u8>,
+    /// `Some(file)` when `buf` starts a new segment in that file (header and snapshot first).
+    pub(super) switch: Option<usize>,
+    /// The file `buf` goes to.
+    pub(super) current: usize,
+    /// Bytes in the current segment, `buf` included.
+    pub(super) segment_len: u64,
+    /// Bytes of the latest snapshot.
+    pub(super) snapshot_len: u64,
+    pub(super) segment_size: u64,
+    /// Records appended, and of those, how many the last flush covered.
+    pub(super) appended: u64,
+    pub(super) synced: u64,
+}
+
+/// Keys per [`Record::Seen`] frame of a snapshot.
+const SEEN_PER_FRAME: usize = 4096;
+
+impl Log {
+    /// Appends one record to the current segment.
+    pub(super) fn append(&mut self, record: &Record<'_>) {
+        let before = self.buf.len();
+        frame::encode(&mut self.buf, self.generation, record);
+        self.segment_len += (self.buf.len() - before) as u64;
+        self.appended += 1;
+    }
+
+    /// Replaces what is not yet written with the start of a new segment in `file`: its header
+    /// and a snapshot of `state` (which includes every change of the frames dropped).
+    pub(super) fn start_segment(&mut self, file: usize, state: &State, window: Duration) {
+        self.generation += 1;
+        self.buf.clear();
+        // Room for a snapshot like the last one, so it is written without reallocating.
+        let last = usize::try_from(self.snapshot_len).unwrap_or(0);
+        self.buf.reserve(last.saturating_add(last / 8));
+        self.buf.extend_from_slice(&frame::header(self.generation));
+        snapshot(&mut self.buf, self.generation, state, window);
+        self.switch = Some(file);
+        self.current = file;
+        self.segment_len = self.buf.len() as u64;
+        self.snapshot_len = self.segment_len;
+        self.appended += 1;
+    }
+
+    /// The record of a settlement `state` has just applied (none for a release: leases are not
+    /// journaled).
+    pub(super) fn settled(&mut self, settlement: &Settlement, state: &State, clocks: Clocks) {
+        let key = settlement.key.as_str();
+        let record = match &settlement.resolution {
+            Resolution::Completed => Record::Completed { key },
+            Resolution::Retry { after, .. } => Record::Retry {
+                key,
+                due_ms: clocks.to_unix_ms(clocks.instant + *after),
+            },
+            // The dead letter it has just buried, with the time it was given.
+            Resolution::Dead { .. } => match state.dead.back() {
+                Some(dead) => Record::Dead {
+                    key,
+                    dead_at: dead.dead_at.as_secs(),
+                    error: &dead.error,
+                },
+                None => return,
+            },
+            Resolution::Released => return,
+        };
+        self.append(&record);
+    }
+}
+
+/// One of the two write buffers (the callers' and the flusher's, swapped at each flush), with
+/// room for a snapshot of a full dedupe index (and the headroom `start_segment` reserves) and
+/// written once, so its pages are resident: a store kept busy for a while reaches this
+/// footprint anyway, once its snapshots are full-size; claiming it at open keeps its memory flat
+/// instead of stepping up then. At most [`flush::KEPT_CAPACITY`].
+pub(super) fn claimed_buffer(dedupe_keys: usize) -> Vec<u8> {
+    let frames = dedupe_keys.div_ceil(SEEN_PER_FRAME) + 1;
+    let snapshot = dedupe_keys
+        .saturating_mul(frame::SEEN_ENTRY)
+        .saturating_add(frames.saturating_mul(frame::FRAME_HEAD + 8))
+        .saturating_add(frame::HEADER_LEN);
+    let len = snapshot
+        .saturating_add(snapshot / 8)
+        .saturating_add(64 << 10)
+        .min(flush::KEPT_CAPACITY);
+    // Written, not only reserved: a fresh allocation's pages are mapped only once touched. Not
+    // with zeros, which the compiler may turn into an allocation of pages the system zeroes
+    // lazily (`calloc`), untouched.
+    let mut buf = Vec::with_capacity(len);
+    buf.extend(std::iter::repeat_n(0xff, len));
+    std::hint::black_box(buf.as_slice());
+    buf.clear();
+    buf
+}
+
+/// Appends a snapshot of `state` to `buf`: the keys known within `window` (all of them if it is
+/// zero), the pending jobs (leased ones as due now), the dead letters, and the end mark.
+fn snapshot(buf: &mut Vec<u8>, generation: u64, state: &State, window: Duration) {
+    let clocks = Clocks::now();
+    let mut seen = Vec::with_capacity(SEEN_PER_FRAME * frame::SEEN_ENTRY);
+    for (print, at) in state.seen.entries() {
+        if !window.is_zero() && clocks.instant.saturating_duration_since(at) >= window {
+            continue;
+        }
+        frame::seen_entry(&mut seen, print, clocks.to_unix_ms(at));
+        if seen.len() >= SEEN_PER_FRAME * frame::SEEN_ENTRY {
+            frame::encode(buf, generation, &Record::Seen { entries: &seen });
+            seen.clear();
+        }
+    }
+    if !seen.is_empty() {
+        frame::encode(buf, generation, &Record::Seen { entries: &seen });
+    }
+    let job = |buf: &mut Vec<u8>, job: &Job, due_ms: i64| {
+        let record = Record::Job {
+            key: &job.key,
+            body: &job.body,
+            attempts: job.attempts,
+            due_ms,
+        };
+        frame::encode(buf, generation, &record);
+    };
+    for (_, leased) in state.leased.values() {
+        job(buf, leased, 0);
+    }
+    for ready in &state.ready {
+        job(buf, ready, 0);
+    }
+    for ((due, _), later) in &state.later {
+        job(buf, later, clocks.to_unix_ms(*due));
+    }
+    for dead in &state.dead {
+        let record = Record::DeadLetter {
+            key: &dead.key,
+            body: &dead.body,
+            attempts: dead.attempts,
+            dead_at: dead.dead_at.as_secs(),
+            error: &dead.error,
+        };
+        frame::encode(buf, generation, &record);
+    }
+    frame::encode(buf, generation, &Record::SnapshotEnd);
+}

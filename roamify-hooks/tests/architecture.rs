@@ -224,7 +224,14 @@ fn the_runtime_depends_on_no_network_database_driver() {
         .split("[dev-dependencies]")
         .next()
         .expect("the manifest");
-    for driver in ["tokio-postgres", "deadpool", "postgres", "redis", "sqlx", "fred"] {
+    for driver in [
+        "tokio-postgres",
+        "deadpool",
+        "postgres",
+        "redis",
+        "sqlx",
+        "fred",
+    ] {
         assert!(
             !dependencies
                 .lines()
@@ -240,14 +247,21 @@ fn the_runtime_depends_on_no_network_database_driver() {
 fn no_source_file_of_the_runtime_or_its_stores_is_over_500_lines() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut files = Vec::new();
-    for krate in ["roamify-hooks", "roamify-hooks-postgres", "roamify-hooks-redis"] {
+    for krate in [
+        "roamify-hooks",
+        "roamify-hooks-postgres",
+        "roamify-hooks-redis",
+    ] {
         sources(&root.join(krate).join("src"), &mut files);
     }
     assert!(files.len() > 40, "found the sources: {}", files.len());
     let long: Vec<String> = files
         .iter()
         .filter_map(|file| {
-            let lines = std::fs::read_to_string(file).expect("source").lines().count();
+            let lines = std::fs::read_to_string(file)
+                .expect("source")
+                .lines()
+                .count();
             (lines > 500).then(|| format!("{} ({lines} lines)", file.display()))
         })
         .collect();

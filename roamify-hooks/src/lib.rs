@@ -80,11 +80,12 @@
 //! - `durable`: `DeliveryMode::Durable`, committed to an embedded SQLite file before the 200 and
 //!   resumed after a restart, and `DeliveryMode::Journal`, the same guarantee from an append-only
 //!   journal (faster, one process at a time);
-//! - `postgres`: `delivery::PgStore`, and `redis`: `delivery::RedisStore`, stores shared by
-//!   every receiver using one PostgreSQL database or one Redis server.
+//! - stores shared by every receiver using one PostgreSQL database or one Redis server are
+//!   crates of their own: `roamify-hooks-postgres` (`PgStore`) and `roamify-hooks-redis`
+//!   (`RedisStore`).
 //!
-//! See [`delivery`] for what each guarantees, and `delivery::Store` (with `queue`) to plug in
-//! another store.
+//! See [`delivery`] for what each guarantees, and `delivery::Queue` and `delivery::Admin` (with
+//! `queue`) to plug in another store, checked with `testing::conformance`.
 //!
 //! # Logs and metrics
 //!

@@ -150,7 +150,7 @@ impl ReceiverBuilder {
 
     /// Acknowledges a delivery seen within `window` without running handlers again (default
     /// 24 hours): in inline mode, and in the stores the receiver opens (queued, durable,
-    /// journal). A store given with [`store`](Self::store) has its own window.
+    /// journal). A store given with `store` (feature `queue`) has its own window.
     #[must_use]
     pub fn idempotency_window(mut self, window: Duration) -> Self {
         self.window = Some(window);

@@ -3,6 +3,8 @@
 use std::path::Path;
 use std::time::Instant;
 
+#[cfg(doc)]
+use super::JournalStore;
 use super::{JournalOptions, recover};
 use crate::delivery::StoreError;
 use crate::delivery::memory::State;

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# delivery.sh: inline, queued and durable delivery (SQLite and journal) side by side, with
-# distinct deliveries.
+# delivery.sh: inline, queued and durable delivery (SQLite and journal), and the shared stores
+# (PostgreSQL, Redis) side by side, with distinct deliveries.
 #
 #   bench/delivery.sh        # ROUNDS (3), DURATION (8 s), WARMUP (2 s), CONNS (32), N (1000000)
-#   MODES="inline queued" bench/delivery.sh          # only these modes (default: all four)
+#   MODES="inline queued" bench/delivery.sh          # only these modes (default: the first four)
+#   MODES="postgres redis" bench/delivery.sh         # PG (postgres://postgres@127.0.0.1:5432/test)
+#       # and REDIS (redis://127.0.0.1:6379): each run on a schema or key tag of its own, dropped
+#       # at exit
 #   BEFORE=/tmp/before MODES="inline queued" bench/delivery.sh
 #       # each mode also run by the `server` built from an earlier commit (BEFORE holds its
 #       # release binary), right after the current one in every round; prints the per-round
@@ -35,7 +38,20 @@ command -v node >/dev/null || { echo "delivery.sh: needs node for make-distinct.
 work=$(mktemp -d /tmp/roamify-delivery.XXXXXX)
 pid=
 stop() { if [[ -n $pid ]]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; pid=; fi; }
-trap 'stop; rm -rf "$work"' EXIT
+pg=${PG:-postgres://postgres@127.0.0.1:5432/test} redis=${REDIS:-redis://127.0.0.1:6379}
+# The schemas and key tags of the shared stores' runs (one per run, so no run inherits another's
+# backlog), removed at exit.
+scopes=()
+drop_scopes() {
+  for scope in "${scopes[@]}"; do
+    case $scope in
+      pg:*) psql "$pg" -qc "DROP SCHEMA IF EXISTS ${scope#pg:} CASCADE" >/dev/null 2>&1 || true ;;
+      redis:*) redis-cli -u "$redis" --scan --pattern "{${scope#redis:}}:*" 2>/dev/null |
+        xargs -r redis-cli -u "$redis" DEL >/dev/null 2>&1 || true ;;
+    esac
+  done
+}
+trap 'stop; drop_scopes; rm -rf "$work"' EXIT
 
 echo "== building (release)"
 (cd "$root" && cargo build --release -q --example server)
@@ -60,7 +76,13 @@ thread_ticks() {
 run() {
   local name=$1 port=$2 delivery=$3 r=$4 binary=${5:-$server} log="$work/$1-$4.handled"
   rm -rf "$work"/*.sqlite* "$work"/journal
+  local scope="bench_${name//-/_}_${r}_$$"
+  case $delivery in
+    postgres*) scopes+=("pg:$scope") ;;
+    redis*) scopes+=("redis:$scope") ;;
+  esac
   ROAMIFY_WEBHOOK_SECRET=$SECRET BIND_ADDR=127.0.0.1:$port WORKERS=1 ROAMIFY_DELIVERY=$delivery \
+    PG_SCHEMA=$scope REDIS_NAME=$scope \
     HANDLED_LOG=$log setsid taskset -c 0 "$binary" >"$work/$name.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 300); do
@@ -97,6 +119,8 @@ delivery_of() { # mode -> ROAMIFY_DELIVERY
     inline | queued) echo "$1" ;;
     durable) echo "durable:$work/bench.sqlite" ;;
     journal) echo "journal:$work/journal" ;;
+    postgres) echo "$pg" ;;
+    redis) echo "$redis" ;;
     *) echo "delivery.sh: unknown mode $1" >&2; exit 2 ;;
   esac
 }

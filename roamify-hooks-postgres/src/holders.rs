@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use roamify_hooks::delivery::StoreError;
+use roamify_hooks::delivery::backend;
 
 use crate::sql::Sql;
 use crate::{backend, pool_error};
@@ -26,35 +27,38 @@ pub(crate) fn new_id() -> i64 {
 /// Records that `holder` is alive, then takes back the leases of the holders that are gone.
 pub(crate) async fn beat(pool: &Pool, sql: &Sql, holder: i64) -> Result<u64, StoreError> {
     let fail = backend("record a heartbeat");
-    let client = pool.get().await.map_err(pool_error("record a heartbeat"))?;
+    let mut client = pool.get().await.map_err(pool_error("record a heartbeat"))?;
     let beat = client.prepare_cached(&sql.heartbeat).await.map_err(&fail)?;
     client.execute(&beat, &[&holder]).await.map_err(&fail)?;
-    let take_back = client.prepare_cached(&sql.take_back).await.map_err(&fail)?;
-    let timeout = HOLDER_TIMEOUT.as_secs_f64() * 1000.0;
-    client
-        .execute(&take_back, &[&timeout])
+    // The gone holders are forgotten in the transaction that takes their leases back.
+    let tx = client.transaction().await.map_err(&fail)?;
+    let client = &tx;
+    // Usually no holder is gone: one indexed delete, and the jobs are not touched.
+    let forget = client
+        .prepare_cached(&sql.forget_holders)
         .await
-        .map_err(backend("take back the leases of gone holders"))
+        .map_err(&fail)?;
+    let timeout = HOLDER_TIMEOUT.as_secs_f64() * 1000.0;
+    let gone: Vec<i64> = client
+        .query(&forget, &[&timeout])
+        .await
+        .map_err(&fail)?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    if gone.is_empty() {
+        return Ok(0);
+    }
+    let take_back = client.prepare_cached(&sql.take_back).await.map_err(&fail)?;
+    let taken = client
+        .execute(&take_back, &[&gone])
+        .await
+        .map_err(backend("take back the leases of gone holders"))?;
+    tx.commit().await.map_err(&fail)?;
+    Ok(taken)
 }
 
 /// Beats every [`HEARTBEAT_EVERY`] until the store's runtime stops.
 pub(crate) async fn keep_beating(pool: Pool, sql: Arc<Sql>, holder: i64) {
-    let mut every = tokio::time::interval(HEARTBEAT_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        match beat(&pool, &sql, holder).await {
-            Ok(0) => {}
-            Ok(taken) => tracing::warn!(
-                target: "roamify_hooks",
-                deliveries = taken,
-                "took back the leases of a receiver that stopped beating: due again now"
-            ),
-            Err(error) => tracing::warn!(
-                target: "roamify_hooks",
-                error = %error.report(),
-                "could not record this receiver's heartbeat in PostgreSQL"
-            ),
-        }
-    }
+    backend::keep_beating(HEARTBEAT_EVERY, "PostgreSQL", || beat(&pool, &sql, holder)).await;
 }

@@ -38,6 +38,7 @@ pub(crate) struct Sql {
     pub(crate) counts: String,
     pub(crate) discard: String,
     pub(crate) heartbeat: String,
+    pub(crate) forget_holders: String,
     pub(crate) take_back: String,
 }
 
@@ -115,14 +116,16 @@ impl Sql {
                 "INSERT INTO {s}.holders (id, seen_at) VALUES ($1, now())
                  ON CONFLICT (id) DO UPDATE SET seen_at = now()"
             ),
-            // Holders not seen for `$1` ms are gone: their rows deleted, their leases due now
-            // (lease 0 fences whatever such a holder might still try to settle).
+            // Holders not seen for `$1` ms are gone: their rows deleted and returned.
+            forget_holders: format!(
+                "DELETE FROM {s}.holders WHERE seen_at < now() - $1 * interval '1 millisecond'
+                 RETURNING id"
+            ),
+            // The leases of gone holders `$1` due now (lease 0 fences whatever such a holder
+            // might still try to settle).
             take_back: format!(
-                "WITH gone AS (
-                     DELETE FROM {s}.holders WHERE seen_at < now() - $1 * interval '1 millisecond'
-                     RETURNING id)
-                 UPDATE {s}.jobs SET visible_at = now(), lease = 0, holder = NULL
-                 WHERE state = {waiting} AND lease <> 0 AND holder IN (SELECT id FROM gone)"
+                "UPDATE {s}.jobs SET visible_at = now(), lease = 0, holder = NULL
+                 WHERE state = {waiting} AND lease <> 0 AND holder = ANY($1)"
             ),
         }
     }

@@ -11,14 +11,10 @@ mod upgrade;
 use std::sync::Arc;
 use std::time::Duration;
 
-use roamify_hooks::delivery::{
-    Admin, Enqueued, Queue, Resolution, Settlement, Store, StoreError, StoreLimits,
-};
+use roamify_hooks::delivery::{Store, StoreError, StoreLimits};
 use roamify_hooks::testing::conformance;
 use roamify_hooks_postgres::{HOLDER_TIMEOUT, PgOptions, PgStore};
 use support::{drop_schema, postgres_url, unique_schema};
-
-const LONG: Duration = Duration::from_secs(3600);
 
 /// A connect that must fail, with `expected` in its report.
 fn refused<T: std::fmt::Debug>(result: Result<T, StoreError>, expected: &str) {
@@ -100,45 +96,7 @@ async fn postgres_takes_back_the_leases_of_a_receiver_that_stopped_beating() {
     let options = PgOptions::default().schema(schema.as_str());
     let live = PgStore::connect(&url, options.clone()).await.expect("live");
     let gone = PgStore::connect(&url, options).await.expect("gone");
-    for key in ["held-by-live", "held-by-gone"] {
-        let store: &dyn Store = if key == "held-by-live" { &live } else { &gone };
-        let stored = store.enqueue(key.to_owned(), key.as_bytes().to_vec()).await;
-        assert_eq!(stored.expect("enqueue"), Enqueued::Stored);
-        assert_eq!(store.lease(1, LONG).await.expect("lease").len(), 1);
-    }
-    drop(gone);
-    let started = std::time::Instant::now();
-    let taken = loop {
-        let jobs = live.lease(10, LONG).await.expect("lease");
-        if !jobs.is_empty() {
-            break jobs;
-        }
-        assert!(
-            started.elapsed() < HOLDER_TIMEOUT * 3,
-            "not taken back within {:?}",
-            HOLDER_TIMEOUT * 3
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    assert_eq!(
-        taken.iter().map(|j| j.key.as_str()).collect::<Vec<_>>(),
-        ["held-by-gone"],
-        "only the gone receiver's lease; the live one's stays hidden"
-    );
-    assert_eq!(
-        taken[0].attempts, 0,
-        "taking a lease back is not an attempt"
-    );
-    let applied = live
-        .settle(vec![Settlement::new(&taken[0], Resolution::Completed)])
-        .await
-        .expect("settle");
-    assert_eq!(applied, [true]);
-    assert_eq!(
-        live.counts().await.expect("counts").leased,
-        1,
-        "the live lease"
-    );
+    conformance::check_takeover(&live, Box::new(gone), HOLDER_TIMEOUT * 3).await;
     drop(live);
     drop_schema(&url, &schema).await;
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use roamify_hooks::delivery::StoreError;
+use roamify_hooks::delivery::backend;
 
 use crate::{Shared, invoke, ms};
 
@@ -38,24 +39,8 @@ pub(crate) async fn beat(
 
 /// Beats every [`HEARTBEAT_EVERY`] until the store's runtime stops.
 pub(crate) async fn keep_beating(connection: ConnectionManager, shared: Arc<Shared>) {
-    let mut every = tokio::time::interval(HEARTBEAT_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // The first tick is at once; connect has just beaten.
-    every.tick().await;
-    loop {
-        every.tick().await;
-        match beat(connection.clone(), Arc::clone(&shared)).await {
-            Ok(0) => {}
-            Ok(taken) => tracing::warn!(
-                target: "roamify_hooks",
-                deliveries = taken,
-                "took back the leases of a receiver that stopped beating: due again now"
-            ),
-            Err(error) => tracing::warn!(
-                target: "roamify_hooks",
-                error = %error.report(),
-                "could not record this receiver's heartbeat in Redis"
-            ),
-        }
-    }
+    backend::keep_beating(HEARTBEAT_EVERY, "Redis", || {
+        beat(connection.clone(), Arc::clone(&shared))
+    })
+    .await;
 }

@@ -11,50 +11,12 @@ mod upgrade;
 use std::sync::Arc;
 use std::time::Duration;
 
-use roamify_hooks::delivery::{
-    Admin, Enqueued, Job, Queue, Resolution, Settlement, Store, StoreError, StoreLimits,
-};
-use roamify_hooks::testing::conformance;
+use roamify_hooks::delivery::{Enqueued, Queue, Resolution, Store, StoreError, StoreLimits};
+use roamify_hooks::testing::conformance::{self, enqueue, lease_eventually, settle};
 use roamify_hooks_redis::{HOLDER_TIMEOUT, RedisOptions, RedisStore};
 use support::{drop_redis_keys, redis_url, unique_name};
 
 const LONG: Duration = Duration::from_secs(3600);
-
-async fn enqueue(store: &dyn Store, key: &str, n: u32) -> Enqueued {
-    let body = format!(
-        r#"{{"event_category":"partner","event_type":"top_up","data":{{"timestamp":{n}}}}}"#
-    );
-    store
-        .enqueue(key.to_owned(), body.into_bytes())
-        .await
-        .expect("enqueue")
-}
-
-/// Leases until `want` jobs came back, for at most 10 s.
-async fn lease_eventually(store: &dyn Store, want: usize, visibility: Duration) -> Vec<Job> {
-    let mut jobs = Vec::new();
-    for _ in 0..1000 {
-        jobs.extend(
-            store
-                .lease(want - jobs.len(), visibility)
-                .await
-                .expect("lease"),
-        );
-        if jobs.len() >= want {
-            return jobs;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("only {} of {want} jobs came due", jobs.len());
-}
-
-async fn settle(store: &dyn Store, job: &Job, resolution: Resolution) -> bool {
-    let applied = store
-        .settle(vec![Settlement::new(job, resolution)])
-        .await
-        .expect("settle");
-    applied[0]
-}
 
 /// A connect that must fail, with `expected` in its report.
 fn refused<T: std::fmt::Debug>(result: Result<T, StoreError>, expected: &str) {
@@ -278,45 +240,7 @@ async fn redis_takes_back_the_leases_of_a_receiver_that_stopped_beating() {
         .await
         .expect("live");
     let gone = RedisStore::connect(&url, options).await.expect("gone");
-    for key in ["held-by-live", "held-by-gone"] {
-        let store: &dyn Store = if key == "held-by-live" { &live } else { &gone };
-        let stored = store.enqueue(key.to_owned(), key.as_bytes().to_vec()).await;
-        assert_eq!(stored.expect("enqueue"), Enqueued::Stored);
-        assert_eq!(store.lease(1, LONG).await.expect("lease").len(), 1);
-    }
-    drop(gone);
-    let started = std::time::Instant::now();
-    let taken = loop {
-        let jobs = live.lease(10, LONG).await.expect("lease");
-        if !jobs.is_empty() {
-            break jobs;
-        }
-        assert!(
-            started.elapsed() < HOLDER_TIMEOUT * 3,
-            "not taken back within {:?}",
-            HOLDER_TIMEOUT * 3
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    assert_eq!(
-        taken.iter().map(|j| j.key.as_str()).collect::<Vec<_>>(),
-        ["held-by-gone"],
-        "only the gone receiver's lease; the live one's stays hidden"
-    );
-    assert_eq!(
-        taken[0].attempts, 0,
-        "taking a lease back is not an attempt"
-    );
-    let applied = live
-        .settle(vec![Settlement::new(&taken[0], Resolution::Completed)])
-        .await
-        .expect("settle");
-    assert_eq!(applied, [true]);
-    assert_eq!(
-        live.counts().await.expect("counts").leased,
-        1,
-        "the live lease"
-    );
+    conformance::check_takeover(&live, Box::new(gone), HOLDER_TIMEOUT * 3).await;
     drop(live);
     drop_redis_keys(&url, &name).await;
 }

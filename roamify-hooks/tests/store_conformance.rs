@@ -10,55 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use roamify_hooks::delivery::{
-    Admin, Enqueued, Job, JournalOptions, JournalStore, MemoryOptions, MemoryStore, Queue,
-    Resolution, Settlement, SqliteOptions, SqliteStore, Store, StoreLimits,
+    Admin, Enqueued, JournalOptions, JournalStore, MemoryOptions, MemoryStore, Queue, Resolution,
+    Settlement, SqliteOptions, SqliteStore, Store, StoreLimits, TAKEOVER_EVERY,
 };
-use roamify_hooks::testing::conformance;
+use roamify_hooks::testing::conformance::{self, body, enqueue, lease_eventually, pending, settle};
 
 const LONG: Duration = Duration::from_secs(3600);
-
-fn body(n: u32) -> Vec<u8> {
-    format!(r#"{{"event_category":"partner","event_type":"top_up","data":{{"timestamp":{n}}}}}"#)
-        .into_bytes()
-}
-
-async fn enqueue(store: &dyn Store, key: &str, n: u32) -> Enqueued {
-    store
-        .enqueue(key.to_owned(), body(n))
-        .await
-        .expect("enqueue")
-}
-
-async fn pending(store: &dyn Store) -> usize {
-    store.counts().await.expect("counts").pending()
-}
-
-/// Leases until `want` jobs came back, for at most 10 s.
-async fn lease_eventually(store: &dyn Store, want: usize, visibility: Duration) -> Vec<Job> {
-    let mut jobs = Vec::new();
-    for _ in 0..1000 {
-        jobs.extend(
-            store
-                .lease(want - jobs.len(), visibility)
-                .await
-                .expect("lease"),
-        );
-        if jobs.len() >= want {
-            return jobs;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("only {} of {want} jobs came due", jobs.len());
-}
-
-async fn settle(store: &dyn Store, job: &Job, resolution: Resolution) -> bool {
-    let applied = store
-        .settle(vec![Settlement::new(job, resolution)])
-        .await
-        .expect("settle");
-    assert_eq!(applied.len(), 1);
-    applied[0]
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn memory_store_keeps_the_store_promises() {
@@ -149,15 +106,17 @@ async fn sqlite_takes_back_the_leases_of_a_holder_that_is_gone_at_once() {
     );
     assert!(settle(&next, &jobs[0], Resolution::Completed).await);
     assert!(settle(&live, &kept, Resolution::Completed).await);
-    // The live store looks for gone holders on its own too.
-    let third = SqliteStore::open(&path).expect("open");
-    assert_eq!(enqueue(&third, "held-by-third", 3).await, Enqueued::Stored);
-    lease_eventually(&third, 1, LONG).await;
-    drop(third);
-    let taken = lease_eventually(&live, 1, LONG).await.remove(0);
-    assert_eq!(taken.key, "held-by-third", "taken back by a live store");
-    assert!(settle(&live, &taken, Resolution::Completed).await);
     assert_eq!(pending(&live).await, 0);
+}
+
+/// A live store looks for gone holders on its own, every `TAKEOVER_EVERY`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_sqlite_store_takes_back_the_leases_of_one_that_went_away() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("live.sqlite");
+    let live = SqliteStore::open(&path).expect("open");
+    let gone = SqliteStore::open(&path).expect("open");
+    conformance::check_takeover(&live, Box::new(gone), TAKEOVER_EVERY * 5).await;
 }
 
 /// Finished deliveries and expired keys are purged: under a stream of distinct deliveries, the

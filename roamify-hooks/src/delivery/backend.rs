@@ -94,6 +94,40 @@ impl PurgePacer {
     }
 }
 
+/// Calls `beat` every `every` until the task is dropped (with the runtime that runs it): the
+/// heartbeat of a network store, which records that its holder is alive and takes back the
+/// leases of holders that are gone. `beat` returns how many deliveries it took back, logged at
+/// WARN; its failures are logged at WARN and the next beat is tried as usual. `backend` names
+/// the server in the lines (`PostgreSQL`, `Redis`).
+pub async fn keep_beating<F, Fut>(every: std::time::Duration, backend: &'static str, mut beat: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<u64, StoreError>>,
+{
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is at once: the store beat once when it connected.
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        match beat().await {
+            Ok(0) => {}
+            Ok(taken) => tracing::warn!(
+                target: crate::logs::TARGET,
+                deliveries = taken,
+                backend,
+                "took back the leases of a receiver that stopped beating: due again now"
+            ),
+            Err(error) => tracing::warn!(
+                target: crate::logs::TARGET,
+                error = %error.report(),
+                backend,
+                "could not record this receiver's heartbeat"
+            ),
+        }
+    }
+}
+
 /// Milliseconds since the Unix epoch (0 before it), for stores that keep times as numbers.
 #[must_use]
 pub fn unix_millis() -> i64 {

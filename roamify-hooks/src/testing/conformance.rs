@@ -13,6 +13,9 @@
 //! # });
 //! ```
 //!
+//! The helpers the checks use ([`enqueue`], [`lease_eventually`], [`settle`], [`pending`]) are
+//! public too, for a store's own further tests.
+//!
 //! Each check opens a fresh, empty store with the limits it needs (through the function you
 //! give), so a failure names one promise. Stores shared by several receivers (a database, a
 //! server) also pass [`check_shared`]. No check depends on timing beyond waiting: waits are
@@ -68,25 +71,83 @@ pub async fn check_shared(a: &dyn Store, b: &dyn Store, c: &dyn Store) {
     shared_between_receivers(a, b, c).await;
 }
 
-fn body(n: u32) -> Vec<u8> {
+/// Checks that the leases of a holder that is gone are taken back without waiting for their
+/// visibility timeout, for stores that can tell (SQLite, PostgreSQL, Redis): `live` and `gone`
+/// are two stores opened on one empty backend; each leases one delivery for an hour, then `gone`
+/// is dropped (as a killed process's store goes away). Within `within`, `live` must lease the
+/// gone holder's delivery, with no attempt counted, while its own lease stays hidden.
+///
+/// # Panics
+/// As [`check`], or when the lease is not taken back within `within`.
+pub async fn check_takeover(live: &dyn Store, gone: Box<dyn Store>, within: Duration) {
+    assert_eq!(enqueue(live, "held-by-live", 1).await, Enqueued::Stored);
+    assert_eq!(lease_eventually(live, 1, LONG).await.len(), 1);
+    assert_eq!(enqueue(&*gone, "held-by-gone", 2).await, Enqueued::Stored);
+    assert_eq!(lease_eventually(&*gone, 1, LONG).await.len(), 1);
+    drop(gone);
+    let started = std::time::Instant::now();
+    let taken = loop {
+        let jobs = live.lease(10, LONG).await.expect("lease");
+        if !jobs.is_empty() {
+            break jobs;
+        }
+        assert!(
+            started.elapsed() < within,
+            "the gone holder's lease was not taken back within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let keys: Vec<&str> = taken.iter().map(|j| j.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["held-by-gone"],
+        "only the gone holder's lease; the live one's stays hidden"
+    );
+    assert_eq!(
+        taken[0].attempts, 0,
+        "taking a lease back is not an attempt"
+    );
+    assert!(settle(live, &taken[0], Resolution::Completed).await);
+    assert_eq!(
+        live.counts().await.expect("counts"),
+        StoreCounts::new(0, 1, 0, 0),
+        "the live lease is left"
+    );
+}
+
+/// The body the checks store for delivery number `n`: a `partner.top_up` envelope, distinct per
+/// `n`.
+#[must_use]
+pub fn body(n: u32) -> Vec<u8> {
     format!(r#"{{"event_category":"partner","event_type":"top_up","data":{{"timestamp":{n}}}}}"#)
         .into_bytes()
 }
 
-async fn enqueue(store: &dyn Store, key: &str, n: u32) -> Enqueued {
+/// Enqueues [`body`]`(n)` under `key`.
+///
+/// # Panics
+/// When the store fails.
+pub async fn enqueue(store: &dyn Store, key: &str, n: u32) -> Enqueued {
     store
         .enqueue(key.to_owned(), body(n))
         .await
         .expect("enqueue")
 }
 
-async fn pending(store: &dyn Store) -> usize {
+/// Deliveries ready, leased or retrying.
+///
+/// # Panics
+/// When the store fails.
+pub async fn pending(store: &dyn Store) -> usize {
     store.counts().await.expect("counts").pending()
 }
 
 /// Leases until `want` jobs came back, for at most 10 s (retries and expired leases come due
 /// on their own time).
-async fn lease_eventually(store: &dyn Store, want: usize, visibility: Duration) -> Vec<Job> {
+///
+/// # Panics
+/// When the store fails, or fewer jobs came due.
+pub async fn lease_eventually(store: &dyn Store, want: usize, visibility: Duration) -> Vec<Job> {
     let mut jobs = Vec::new();
     for _ in 0..1000 {
         jobs.extend(
@@ -103,7 +164,11 @@ async fn lease_eventually(store: &dyn Store, want: usize, visibility: Duration) 
     panic!("only {} of {want} jobs came due", jobs.len());
 }
 
-async fn settle(store: &dyn Store, job: &Job, resolution: Resolution) -> bool {
+/// Settles one job; whether it was recorded (`false`: its lease had moved on).
+///
+/// # Panics
+/// When the store fails.
+pub async fn settle(store: &dyn Store, job: &Job, resolution: Resolution) -> bool {
     let applied = store
         .settle(vec![Settlement::new(job, resolution)])
         .await

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
 
 use tokio::sync::{Mutex, Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
@@ -63,7 +62,7 @@ impl<D: Dispatch> Worker<D> {
         let mut sampled: Option<std::time::Instant> = None;
         while !self.shared.closed.load(Ordering::Acquire) {
             #[cfg(feature = "metrics")]
-            if sampled.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+            if sampled.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(1)) {
                 sampled = Some(std::time::Instant::now());
                 if let Ok(pending) = self.store.counts().await.map(|c| c.pending()) {
                     crate::meter::queue_depth(pending);

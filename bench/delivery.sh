@@ -40,16 +40,17 @@ pid=
 stop() { if [[ -n $pid ]]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; pid=; fi; }
 pg=${PG:-postgres://postgres@127.0.0.1:5432/test} redis=${REDIS:-redis://127.0.0.1:6379}
 # The schemas and key tags of the shared stores' runs (one per run, so no run inherits another's
-# backlog), removed at exit.
-scopes=()
+# backlog), listed in a file (runs are piped, so in subshells) and removed at exit.
+scopes=$work/scopes
 drop_scopes() {
-  for scope in "${scopes[@]}"; do
+  [[ -f $scopes ]] || return 0
+  while read -r scope; do
     case $scope in
       pg:*) psql "$pg" -qc "DROP SCHEMA IF EXISTS ${scope#pg:} CASCADE" >/dev/null 2>&1 || true ;;
       redis:*) redis-cli -u "$redis" --scan --pattern "{${scope#redis:}}:*" 2>/dev/null |
         xargs -r redis-cli -u "$redis" DEL >/dev/null 2>&1 || true ;;
     esac
-  done
+  done <"$scopes"
 }
 trap 'stop; drop_scopes; rm -rf "$work"' EXIT
 
@@ -78,8 +79,8 @@ run() {
   rm -rf "$work"/*.sqlite* "$work"/journal
   local scope="bench_${name//-/_}_${r}_$$"
   case $delivery in
-    postgres*) scopes+=("pg:$scope") ;;
-    redis*) scopes+=("redis:$scope") ;;
+    postgres*) echo "pg:$scope" >>"$scopes" ;;
+    redis*) echo "redis:$scope" >>"$scopes" ;;
   esac
   ROAMIFY_WEBHOOK_SECRET=$SECRET BIND_ADDR=127.0.0.1:$port WORKERS=1 ROAMIFY_DELIVERY=$delivery \
     PG_SCHEMA=$scope REDIS_NAME=$scope \

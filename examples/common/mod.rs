@@ -15,7 +15,7 @@ use roamify_hooks::health::Graces;
 use roamify_hooks::{
     Dispatch, Receiver, Secret, UnknownEvent, delivery::DeliveryMode, handlers, on_event,
 };
-use roamify_hooks_cli::store::{StoreConfig, StoreUrl};
+use roamify_hooks_stores::{StoreConfig, StoreUrl};
 use tracing::info;
 
 /// Where the webhook is served.
@@ -333,7 +333,8 @@ enum Delivery {
     Mode(DeliveryMode),
     /// A store opened here with options of its own (a journal with `JOURNAL_SEGMENT_BYTES`).
     Store(Arc<dyn Store>, QueueOptions),
-    /// A store shared by several servers, opened as `roamify-hooks` (the CLI) opens it.
+    /// A store shared by several servers, opened from its URL as `roamify-hooks` (the CLI)
+    /// opens it, owned by the application `ROAMIFY_APP` (default `roamify-hooks-example`).
     Shared(StoreConfig),
 }
 
@@ -374,12 +375,16 @@ fn delivery() -> Result<Delivery, String> {
                     Delivery::Store(Arc::new(store), queue_options()?)
                 }
             },
-            url => Delivery::Shared(StoreConfig {
-                url,
-                pg_schema: scope("PG_SCHEMA"),
-                redis_name: scope("REDIS_NAME"),
-                limits: store_limits()?,
-            }),
+            url => Delivery::Shared(
+                StoreConfig::new(url)
+                    .pg_schema(scope("PG_SCHEMA"))
+                    .redis_name(scope("REDIS_NAME"))
+                    .limits(store_limits()?)
+                    .owner(
+                        std::env::var("ROAMIFY_APP")
+                            .unwrap_or_else(|_| "roamify-hooks-example".to_owned()),
+                    ),
+            ),
         },
     })
 }

@@ -21,8 +21,8 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use roamify_hooks::CATALOG;
 use roamify_hooks::delivery::{DeadLetter, Store, StoreCounts};
-use roamify_hooks_cli::store::{Reader, StoreConfig, StoreUrl};
 use roamify_hooks_cli::{json, send, verify};
+use roamify_hooks_stores::{Reader, StoreConfig, StoreUrl};
 
 #[derive(Debug, Parser)]
 #[command(name = "roamify-hooks", version, about, long_about = None)]
@@ -232,12 +232,10 @@ async fn send_command(args: SendArgs) -> Result<bool, Failure> {
 }
 
 fn config(args: &StoreArgs) -> StoreConfig {
-    StoreConfig {
-        url: args.store.clone(),
-        pg_schema: args.pg_schema.clone(),
-        redis_name: args.redis_name.clone(),
-        limits: roamify_hooks::delivery::StoreLimits::default(),
-    }
+    // No owner: an operator's command reads and changes any application's store.
+    StoreConfig::new(args.store.clone())
+        .pg_schema(args.pg_schema.as_str())
+        .redis_name(args.redis_name.as_str())
 }
 
 /// Opens the store to change it.

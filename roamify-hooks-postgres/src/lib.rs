@@ -79,6 +79,11 @@ pub struct PgOptions {
     /// (deduplication keys, deliveries, dead letters), whatever program it is, and the default
     /// is the same for every receiver that keeps it.
     pub schema: String,
+    /// The application that owns the schema: recorded there by the first store that connects,
+    /// and checked by every later one, which fails to connect when the schema belongs to another
+    /// application (a schema with deliveries and no recorded owner, written by an earlier release, is
+    /// adopted, logged at WARN). `None` (default; operator tools) checks and records nothing.
+    pub owner: Option<String>,
     /// Connections in the pool, at most. Default 16.
     pub pool_size: usize,
     /// How long an operation waits for a connection (or to open one) before it fails with a
@@ -91,6 +96,7 @@ impl Default for PgOptions {
         Self {
             limits: StoreLimits::default(),
             schema: "roamify".to_owned(),
+            owner: None,
             pool_size: 16,
             timeout: Duration::from_secs(5),
         }
@@ -109,6 +115,13 @@ impl PgOptions {
     #[must_use]
     pub fn schema(mut self, schema: impl Into<String>) -> Self {
         self.schema = schema.into();
+        self
+    }
+
+    /// Sets [`PgOptions::owner`].
+    #[must_use]
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
         self
     }
 
@@ -229,8 +242,11 @@ impl PgStore {
             runtime,
         };
         let schema = options.schema.clone();
+        let owner = options.owner.clone();
         store
-            .run(move |pool, _| async move { schema::migrate(&pool, &schema).await })
+            .run(move |pool, _| async move {
+                schema::migrate(&pool, &schema, owner.as_deref()).await
+            })
             .await?;
         // The first heartbeat before any lease, so no lease of this store is ever taken for a
         // gone holder's; then one every HEARTBEAT_EVERY.

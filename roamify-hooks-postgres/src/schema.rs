@@ -9,7 +9,11 @@ use crate::{backend, pool_error};
 /// The schema version this release writes.
 const SCHEMA_VERSION: i32 = 2;
 
-pub(crate) async fn migrate(pool: &Pool, schema: &str) -> Result<(), StoreError> {
+pub(crate) async fn migrate(
+    pool: &Pool,
+    schema: &str,
+    owner: Option<&str>,
+) -> Result<(), StoreError> {
     let fail = backend("migrate the schema");
     let mut client = pool.get().await.map_err(pool_error("connect"))?;
     let tx = client.transaction().await.map_err(&fail)?;
@@ -78,10 +82,64 @@ pub(crate) async fn migrate(pool: &Pool, schema: &str) -> Result<(), StoreError>
         tx.batch_execute(&format!(
             "ALTER TABLE {s}.jobs ADD COLUMN holder bigint;
              CREATE TABLE {s}.holders (id bigint PRIMARY KEY, seen_at timestamptz NOT NULL);
+             CREATE TABLE {s}.owner (name text NOT NULL, since timestamptz NOT NULL DEFAULT now());
              INSERT INTO {s}.schema_version (version) VALUES (2);"
         ))
         .await
         .map_err(&fail)?;
     }
+    if let Some(owner) = owner {
+        claim(&tx, schema, owner).await?;
+    }
     tx.commit().await.map_err(&fail)
+}
+
+/// Checks that `owner` owns the schema, recording it when nobody does (under the migration's
+/// advisory lock, so two applications starting at once cannot both claim it).
+async fn claim(
+    tx: &deadpool_postgres::Transaction<'_>,
+    s: &str,
+    owner: &str,
+) -> Result<(), StoreError> {
+    let fail = backend("check the schema's owner");
+    let recorded = tx
+        .query_opt(&format!("SELECT name FROM {s}.owner LIMIT 1"), &[])
+        .await
+        .map_err(&fail)?;
+    if let Some(row) = recorded {
+        let name: String = row.get(0);
+        if name == owner {
+            return Ok(());
+        }
+        return Err(StoreError::backend(
+            "connect",
+            format!(
+                "schema {s} belongs to the application {name:?}, not to {owner:?}: give each \
+                 application a schema of its own (PgOptions::schema, PG_SCHEMA in the examples)"
+            ),
+        ));
+    }
+    let used: bool = tx
+        .query_one(
+            &format!("SELECT EXISTS (SELECT 1 FROM {s}.jobs) OR EXISTS (SELECT 1 FROM {s}.keys)"),
+            &[],
+        )
+        .await
+        .map_err(&fail)?
+        .get(0);
+    tx.execute(
+        &format!("INSERT INTO {s}.owner (name) VALUES ($1)"),
+        &[&owner],
+    )
+    .await
+    .map_err(&fail)?;
+    if used {
+        tracing::warn!(
+            target: "roamify_hooks",
+            schema = s,
+            owner,
+            "adopted schema {s}, which held deliveries but recorded no owner: it now belongs to {owner:?}"
+        );
+    }
+    Ok(())
 }

@@ -11,7 +11,7 @@ mod upgrade;
 use std::sync::Arc;
 use std::time::Duration;
 
-use roamify_hooks::delivery::{Store, StoreError, StoreLimits};
+use roamify_hooks::delivery::{Admin, Enqueued, Queue, Store, StoreError, StoreLimits};
 use roamify_hooks::testing::conformance;
 use roamify_hooks_postgres::{HOLDER_TIMEOUT, PgOptions, PgStore};
 use support::{drop_schema, postgres_url, unique_schema};
@@ -128,4 +128,45 @@ async fn postgres_opens_a_schema_written_by_the_previous_release_with_nothing_lo
     upgrade::upgraded(&store).await;
     drop(store);
     drop_schema(&url, schema).await;
+}
+
+/// A schema records the application that owns it: another application is refused at start-up
+/// with a clear error, an operator's store (no owner) opens it, and a schema with deliveries but
+/// no recorded owner (an earlier release's) is adopted once.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_refuses_a_schema_owned_by_another_application() {
+    let Some(url) = postgres_url("postgres_refuses_a_schema_owned_by_another_application") else {
+        return;
+    };
+    let schema = unique_schema("roamify_owner");
+    let options = PgOptions::default().schema(schema.as_str());
+    // Written with no owner, as an earlier release did.
+    let unowned = PgStore::connect(&url, options.clone())
+        .await
+        .expect("connect");
+    let stored = unowned.enqueue("kept".to_owned(), b"{}".to_vec()).await;
+    assert_eq!(stored.expect("enqueue"), Enqueued::Stored);
+    drop(unowned);
+    let adopted = PgStore::connect(&url, options.clone().owner("esim-reseller"))
+        .await
+        .expect("adopted by the first application with a name");
+    assert_eq!(
+        adopted.counts().await.expect("counts").pending(),
+        1,
+        "nothing lost"
+    );
+    let again = PgStore::connect(&url, options.clone().owner("esim-reseller")).await;
+    assert!(again.is_ok(), "the owner itself connects again");
+    refused(
+        PgStore::connect(&url, options.clone().owner("loyalty-app")).await,
+        &format!(
+            "schema {schema} belongs to the application \"esim-reseller\", not to \"loyalty-app\""
+        ),
+    );
+    assert!(
+        PgStore::connect(&url, options).await.is_ok(),
+        "an operator's store, with no owner, opens it"
+    );
+    drop((adopted, again));
+    drop_schema(&url, &schema).await;
 }

@@ -64,6 +64,12 @@ pub struct RedisOptions {
     /// Give each application its own: every receiver using one name shares one queue, whatever
     /// program it is, and the default is the same for every receiver that keeps it.
     pub name: String,
+    /// The application that owns the name: recorded under it (`{name}:owner`) by the first
+    /// store that connects, and checked by every later one, which fails to connect when the
+    /// name belongs to another application (keys with deliveries and no recorded owner, written
+    /// by an earlier release, are adopted, logged at WARN). `None` (default; operator tools)
+    /// checks and records nothing.
+    pub owner: Option<String>,
     /// How long an operation waits for Redis (to connect, or to answer) before it fails with a
     /// [`StoreError`] (a delivery is then answered 503). Default 5 s.
     pub timeout: Duration,
@@ -77,6 +83,7 @@ impl Default for RedisOptions {
         Self {
             limits: StoreLimits::default(),
             name: "roamify".to_owned(),
+            owner: None,
             timeout: Duration::from_secs(5),
             forget_idle: Duration::from_secs(600),
         }
@@ -95,6 +102,13 @@ impl RedisOptions {
     #[must_use]
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
+        self
+    }
+
+    /// Sets [`RedisOptions::owner`].
+    #[must_use]
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
         self
     }
 
@@ -159,7 +173,7 @@ impl std::fmt::Debug for RedisStore {
 /// What every operation needs besides the connection.
 pub(crate) struct Shared {
     pub(crate) name: String,
-    pub(crate) keys: [String; 7],
+    pub(crate) keys: [String; 8],
     pub(crate) limits: StoreLimits,
     pub(crate) prefix: String,
     pub(crate) consumer: String,
@@ -180,6 +194,7 @@ pub(crate) struct Scripts {
     pub(crate) counts: Script,
     pub(crate) discard: Script,
     pub(crate) heartbeat: Script,
+    pub(crate) owner: Script,
 }
 
 const PRELUDE: &str = include_str!("lua/prelude.lua");
@@ -246,6 +261,7 @@ impl RedisStore {
                     .map_err(backend("connect"))
             })
             .await?;
+        let options_owner = options.owner.clone();
         let tag = format!("{{{}}}", options.name);
         let shared = Arc::new(Shared {
             keys: [
@@ -256,6 +272,7 @@ impl RedisStore {
                 "lease_seq",
                 "leases",
                 "holders",
+                "owner",
             ]
             .map(|k| format!("{tag}:{k}")),
             limits: options.limits,
@@ -272,6 +289,7 @@ impl RedisStore {
                 counts: script(include_str!("lua/counts.lua")),
                 discard: script(include_str!("lua/discard.lua")),
                 heartbeat: script(include_str!("lua/heartbeat.lua")),
+                owner: script(include_str!("lua/owner.lua")),
             },
             forget_at: Mutex::new(0),
             forget_idle: ms(options.forget_idle),
@@ -283,6 +301,9 @@ impl RedisStore {
         };
         // Fails now, with the cause, rather than at the first delivery; takes back the leases
         // of consumers that are gone before this one leases anything.
+        if let Some(owner) = &options_owner {
+            store.claim(owner).await?;
+        }
         store.beat().await?;
         let beating = Arc::clone(&store.shared);
         let connection = store.connection.clone();
@@ -302,6 +323,41 @@ impl RedisStore {
     #[must_use]
     pub fn consumer(&self) -> &str {
         &self.shared.consumer
+    }
+
+    /// Checks that `owner` owns the name, recording it when nobody does.
+    async fn claim(&self, owner: &str) -> Result<(), StoreError> {
+        let me = owner.to_owned();
+        let (recorded, adopted): (String, i64) = self
+            .invoke(
+                "check the name's owner",
+                |s| &s.owner,
+                move |i| {
+                    i.arg(me);
+                },
+            )
+            .await?;
+        if recorded != owner {
+            return Err(StoreError::backend(
+                "connect",
+                format!(
+                    "the Redis name {:?} belongs to the application {recorded:?}, not to \
+                     {owner:?}: give each application a name of its own (RedisOptions::name, \
+                     REDIS_NAME in the examples)",
+                    self.shared.name
+                ),
+            ));
+        }
+        if adopted == 1 {
+            tracing::warn!(
+                target: "roamify_hooks",
+                name = %self.shared.name,
+                owner,
+                "adopted the Redis name {}, which held deliveries but recorded no owner: it now belongs to {owner:?}",
+                self.shared.name
+            );
+        }
+        Ok(())
     }
 
     /// One heartbeat: see [`holders`].

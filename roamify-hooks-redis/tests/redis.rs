@@ -11,7 +11,7 @@ mod upgrade;
 use std::sync::Arc;
 use std::time::Duration;
 
-use roamify_hooks::delivery::{Enqueued, Queue, Resolution, Store, StoreError, StoreLimits};
+use roamify_hooks::delivery::{Admin, Enqueued, Queue, Resolution, Store, StoreError, StoreLimits};
 use roamify_hooks::testing::conformance::{self, enqueue, lease_eventually, settle};
 use roamify_hooks_redis::{HOLDER_TIMEOUT, RedisOptions, RedisStore};
 use support::{drop_redis_keys, redis_url, unique_name};
@@ -289,4 +289,45 @@ async fn redis_opens_keys_written_by_the_previous_release_with_nothing_lost() {
     upgrade::upgraded(&store).await;
     drop(store);
     drop_redis_keys(&url, name).await;
+}
+
+/// A name records the application that owns it: another application is refused at start-up
+/// with a clear error, an operator's store (no owner) opens it, and keys with deliveries but
+/// no recorded owner (an earlier release's) is adopted once.
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_refuses_a_name_owned_by_another_application() {
+    let Some(url) = redis_url("redis_refuses_a_name_owned_by_another_application") else {
+        return;
+    };
+    let schema = unique_name("owner");
+    let options = RedisOptions::default().name(schema.as_str());
+    // Written with no owner, as an earlier release did.
+    let unowned = RedisStore::connect(&url, options.clone())
+        .await
+        .expect("connect");
+    let stored = unowned.enqueue("kept".to_owned(), b"{}".to_vec()).await;
+    assert_eq!(stored.expect("enqueue"), Enqueued::Stored);
+    drop(unowned);
+    let adopted = RedisStore::connect(&url, options.clone().owner("esim-reseller"))
+        .await
+        .expect("adopted by the first application with a name");
+    assert_eq!(
+        adopted.counts().await.expect("counts").pending(),
+        1,
+        "nothing lost"
+    );
+    let again = RedisStore::connect(&url, options.clone().owner("esim-reseller")).await;
+    assert!(again.is_ok(), "the owner itself connects again");
+    refused(
+        RedisStore::connect(&url, options.clone().owner("loyalty-app")).await,
+        &format!(
+            "the Redis name {schema:?} belongs to the application \"esim-reseller\", not to \"loyalty-app\""
+        ),
+    );
+    assert!(
+        RedisStore::connect(&url, options).await.is_ok(),
+        "an operator's store, with no owner, opens it"
+    );
+    drop((adopted, again));
+    drop_redis_keys(&url, &schema).await;
 }

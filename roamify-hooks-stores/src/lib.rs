@@ -1,4 +1,22 @@
-//! Opening a delivery store from the URL the `server` example reads from `ROAMIFY_DELIVERY`.
+//! Any delivery store of the workspace, opened from one URL: `durable:<path>` (SQLite),
+//! `journal:<dir>`, `postgres://…` or `redis://…` — the configuration the example servers read
+//! from `ROAMIFY_DELIVERY` and the `roamify-hooks` command reads from `--store`, for applications
+//! that want the same.
+//!
+//! ```no_run
+//! use roamify_hooks_stores::{StoreConfig, StoreUrl};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let url: StoreUrl = std::env::var("ROAMIFY_DELIVERY")?.parse()?;
+//! let store = StoreConfig::new(url).owner("esim-reseller").open().await?;
+//! let receiver = roamify_hooks::Receiver::builder()
+//!     .secret(roamify_hooks::Secret::from_env()?)
+//!     .store(store, roamify_hooks::delivery::QueueOptions::default())
+//!     .build(roamify_hooks::handlers![])?;
+//! # drop(receiver);
+//! # Ok(())
+//! # }
+//! ```
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,7 +48,7 @@ pub enum StoreUrl {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpenError {
-    /// The URL names no store this tool can open.
+    /// The URL names no store this crate can open.
     #[error(
         "{0:?} is not a store URL: use durable:<path>, journal:<dir>, postgres://… or redis://… (the server's ROAMIFY_DELIVERY)"
     )]
@@ -77,8 +95,9 @@ impl std::str::FromStr for StoreUrl {
 }
 
 /// How to open a store: its URL, and the names that select one store among several on a
-/// shared server.
+/// shared server. Build one with [`StoreConfig::new`] and the setters.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct StoreConfig {
     /// Where.
     pub url: StoreUrl,
@@ -89,9 +108,53 @@ pub struct StoreConfig {
     /// The dedupe window and capacity the store is opened with: a server gives its own; the
     /// operator commands, which never enqueue, the defaults.
     pub limits: StoreLimits,
+    /// PostgreSQL and Redis: the application that owns the schema or name, recorded there on
+    /// first use and checked at every start (`PgOptions::owner`, `RedisOptions::owner`); `None`
+    /// (operator tools) checks and records nothing.
+    pub owner: Option<String>,
 }
 
 impl StoreConfig {
+    /// The store at `url`, with the default schema and name (`roamify`), limits and no owner.
+    #[must_use]
+    pub fn new(url: StoreUrl) -> Self {
+        Self {
+            url,
+            pg_schema: "roamify".to_owned(),
+            redis_name: "roamify".to_owned(),
+            limits: StoreLimits::default(),
+            owner: None,
+        }
+    }
+
+    /// Sets [`StoreConfig::pg_schema`].
+    #[must_use]
+    pub fn pg_schema(mut self, schema: impl Into<String>) -> Self {
+        self.pg_schema = schema.into();
+        self
+    }
+
+    /// Sets [`StoreConfig::redis_name`].
+    #[must_use]
+    pub fn redis_name(mut self, name: impl Into<String>) -> Self {
+        self.redis_name = name.into();
+        self
+    }
+
+    /// Sets [`StoreConfig::limits`].
+    #[must_use]
+    pub fn limits(mut self, limits: StoreLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets [`StoreConfig::owner`].
+    #[must_use]
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
     /// Opens the store, to change it. A SQLite file or a journal must exist already; a journal
     /// opens only while no server holds it (its directory's lock). To read, see
     /// [`read`](Self::read).
@@ -124,15 +187,21 @@ impl StoreConfig {
                 })?)
             }
             StoreUrl::Postgres(url) => {
-                let options = PgOptions::default()
+                let mut options = PgOptions::default()
                     .schema(self.pg_schema.as_str())
                     .limits(self.limits);
+                if let Some(owner) = &self.owner {
+                    options = options.owner(owner.as_str());
+                }
                 Arc::new(PgStore::connect(url, options).await?)
             }
             StoreUrl::Redis(url) => {
-                let options = RedisOptions::default()
+                let mut options = RedisOptions::default()
                     .name(self.redis_name.as_str())
                     .limits(self.limits);
+                if let Some(owner) = &self.owner {
+                    options = options.owner(owner.as_str());
+                }
                 Arc::new(RedisStore::connect(url, options).await?)
             }
         })

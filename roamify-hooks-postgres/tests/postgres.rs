@@ -121,7 +121,7 @@ async fn postgres_opens_a_schema_written_by_the_previous_release_with_nothing_lo
         &url,
         PgOptions::default()
             .schema(schema)
-            .limits(StoreLimits::default().window(Duration::from_secs(3600))),
+            .limits(StoreLimits::default().window(upgrade::WINDOW)),
     )
     .await
     .expect("migrate");

@@ -282,7 +282,7 @@ async fn redis_opens_keys_written_by_the_previous_release_with_nothing_lost() {
         &url,
         RedisOptions::default()
             .name(name)
-            .limits(StoreLimits::default().window(Duration::from_secs(3600))),
+            .limits(StoreLimits::default().window(upgrade::WINDOW)),
     )
     .await
     .expect("open");

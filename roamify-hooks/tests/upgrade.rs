@@ -5,14 +5,14 @@
 #[path = "../../tests/support/upgrade.rs"]
 mod upgrade;
 
-use std::time::Duration;
-
 use roamify_hooks::delivery::{
     JournalOptions, JournalStore, SqliteOptions, SqliteStore, StoreLimits,
 };
 
+/// The fixtures' window (100 years): the journal applies the window of the process that opens
+/// it to the keys it recovers, so a shorter one would forget them as the fixture ages.
 fn limits() -> StoreLimits {
-    StoreLimits::default().window(Duration::from_secs(3600))
+    StoreLimits::default().window(upgrade::WINDOW)
 }
 
 /// Copies a fixture into a directory of the test's own: opening migrates and writes.

@@ -9,6 +9,9 @@ use roamify_hooks::delivery::{Enqueued, Resolution, Settlement, Store};
 
 const LONG: Duration = Duration::from_secs(3600);
 
+/// The dedupe window the fixtures were written with: 100 years.
+pub const WINDOW: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// The fixture `name` (a file or a directory).
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

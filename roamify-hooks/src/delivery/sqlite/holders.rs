@@ -46,7 +46,7 @@ impl Holder {
         let fail = |e| StoreError::backend("register as a holder of the database's leases", e);
         fs::create_dir_all(&dir).map_err(fail)?;
         loop {
-            let id = i64::from(fastrand::u32(1..)) << 31 | i64::from(fastrand::u32(..1 << 31));
+            let id = fastrand::i64(1..);
             let path = dir.join(id.to_string());
             let file = match OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(file) => file,

@@ -131,6 +131,8 @@ pub enum Role {
 #[non_exhaustive]
 pub struct QueueOptions {
     /// Deliveries waiting at most; one more is answered 503 (Roamify retries). Default 10 000.
+    /// The capacity of the store the receiver opens (queued, durable and journal modes); a store
+    /// given to `ReceiverBuilder::store` keeps the one it was opened with (`StoreLimits`).
     pub capacity: usize,
     /// Handlers running at once. Default 8.
     pub concurrency: usize,

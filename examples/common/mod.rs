@@ -239,11 +239,10 @@ pub(crate) fn receiver(
     };
     let role = role()?;
     builder = builder.role(role);
-    match std::env::var("IDEMPOTENCY_WINDOW_SECS").map(|v| v.parse::<u64>()) {
-        Ok(Ok(0)) => builder = builder.without_idempotency(),
-        Ok(Ok(secs)) => builder = builder.idempotency_window(Duration::from_secs(secs)),
-        Ok(Err(_)) => return Err("IDEMPOTENCY_WINDOW_SECS must be a number of seconds".into()),
-        Err(_) => {}
+    match idempotency_window()? {
+        Some(Duration::ZERO) => builder = builder.without_idempotency(),
+        Some(window) => builder = builder.idempotency_window(window),
+        None => {}
     }
     if let Ok(path) = std::env::var("HANDLED_LOG") {
         let file = std::fs::OpenOptions::new()
@@ -418,12 +417,21 @@ fn role() -> Result<Role, String> {
 /// `QUEUE_CAPACITY`, as the receiver applies them to the stores it opens.
 fn store_limits() -> Result<StoreLimits, String> {
     let mut limits = StoreLimits::default().capacity(queue_options()?.capacity);
-    match std::env::var("IDEMPOTENCY_WINDOW_SECS").map(|v| v.parse::<u64>()) {
-        Ok(Ok(secs)) => limits = limits.window(Duration::from_secs(secs)),
-        Ok(Err(_)) => return Err("IDEMPOTENCY_WINDOW_SECS must be a number of seconds".into()),
-        Err(_) => {}
+    if let Some(window) = idempotency_window()? {
+        limits = limits.window(window);
     }
     Ok(limits)
+}
+
+/// `IDEMPOTENCY_WINDOW_SECS`, `None` when unset (0: deduplication off).
+fn idempotency_window() -> Result<Option<Duration>, String> {
+    match std::env::var("IDEMPOTENCY_WINDOW_SECS") {
+        Err(_) => Ok(None),
+        Ok(value) => value
+            .parse::<u64>()
+            .map(|secs| Some(Duration::from_secs(secs)))
+            .map_err(|_| "IDEMPOTENCY_WINDOW_SECS must be a number of seconds".to_owned()),
+    }
 }
 
 /// The queued modes' options from `QUEUE_CAPACITY`, `QUEUE_CONCURRENCY`, `QUEUE_BATCH`,

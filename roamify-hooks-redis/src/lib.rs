@@ -173,7 +173,7 @@ impl std::fmt::Debug for RedisStore {
 /// What every operation needs besides the connection.
 pub(crate) struct Shared {
     pub(crate) name: String,
-    pub(crate) keys: [String; 8],
+    pub(crate) keys: [String; 6],
     pub(crate) limits: StoreLimits,
     pub(crate) prefix: String,
     pub(crate) consumer: String,
@@ -264,17 +264,8 @@ impl RedisStore {
         let options_owner = options.owner.clone();
         let tag = format!("{{{}}}", options.name);
         let shared = Arc::new(Shared {
-            keys: [
-                "stream",
-                "live",
-                "sched",
-                "dead",
-                "lease_seq",
-                "leases",
-                "holders",
-                "owner",
-            ]
-            .map(|k| format!("{tag}:{k}")),
+            keys: ["stream", "live", "sched", "dead", "lease_seq", "leases"]
+                .map(|k| format!("{tag}:{k}")),
             limits: options.limits,
             prefix: format!("{tag}:"),
             name: options.name,

@@ -10,12 +10,12 @@ pub fn unique_name(prefix: &str) -> String {
     format!(
         "{prefix}-{}-{nanos}-{:x}",
         std::process::id(),
-        fastrand_like()
+        next_suffix()
     )
 }
 
-/// A few bits that differ between two calls in one process and one nanosecond.
-fn fastrand_like() -> u64 {
+/// A number that differs between two calls in one process (within one nanosecond too).
+fn next_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)

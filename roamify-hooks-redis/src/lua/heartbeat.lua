@@ -2,6 +2,8 @@
 -- Records that this consumer is alive, then takes back the leases of consumers whose heartbeat
 -- deadline passed (their process is gone): each job such a consumer holds is due now, taken by
 -- the next lease of any consumer (its entry moves with `XCLAIM`). Returns how many were taken.
+-- The live holders' heartbeat deadlines (zset).
+local holders = prefix .. 'holders'
 local now = now_ms()
 redis.call('ZADD', holders, now + tonumber(ARGV[4]), ARGV[3])
 local taken = 0

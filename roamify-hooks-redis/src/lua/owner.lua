@@ -1,7 +1,7 @@
--- KEYS[8]: the owner key. ARGV[3]: the application connecting. Returns { owner, adopted }: the
+-- ARGV[3]: the application connecting. Returns { owner, adopted }: the
 -- recorded owner (this application's name when none was recorded, which is then recorded), and
 -- 1 when the keys held deliveries but no owner (written by an earlier release: adopted).
-local owner = KEYS[8]
+local owner = prefix .. 'owner'
 local current = redis.call('GET', owner)
 if current then
   return { current, 0 }

@@ -1,8 +1,8 @@
 -- Shared by every script of the Redis store (prepended to each).
 -- KEYS: the stream, the set of live keys, the schedule (zset), the dead letters (zset), the
--- lease counter, the lease deadlines (zset), the live holders' heartbeat deadlines (zset). ARGV[1]: the prefix of per-delivery keys;
--- ARGV[2]: the consumer group.
-local stream, live, sched, dead, seq, leases, holders = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+-- lease counter, the lease deadlines (zset). ARGV[1]: the prefix of per-delivery keys (and of
+-- the keys only one script uses: `holders`, `owner`); ARGV[2]: the consumer group.
+local stream, live, sched, dead, seq, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local prefix, group = ARGV[1], ARGV[2]
 
 -- A job's states (its hash's field `state`): the only place they are spelled.

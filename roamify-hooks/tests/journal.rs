@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use roamify_hooks::delivery::{
-    Admin, Enqueued, Job, JournalOptions, JournalStore, JournalView, Queue, Resolution, Settlement,
-    StoreCounts, StoreLimits,
+    Admin, Enqueued, Job, JournalDamaged, JournalOptions, JournalStore, JournalView, Queue,
+    Resolution, Settlement, StoreCounts, StoreLimits,
 };
 
 const LONG: Duration = Duration::from_secs(3600);
@@ -164,8 +164,10 @@ async fn segments_turn_over_under_a_stream_and_the_newest_is_recovered() {
             "{name}: {} bytes, bounded by the segment size",
             bytes.len()
         );
-        // The header: magic, then the generation (little-endian).
-        generations.push(u64::from_le_bytes(bytes[8..16].try_into().expect("header")));
+        // The header: magic, version, then the generation (little-endian).
+        generations.push(u64::from_le_bytes(
+            bytes[16..24].try_into().expect("header"),
+        ));
     }
     assert!(
         generations.iter().max() > Some(&5),
@@ -198,11 +200,11 @@ async fn a_torn_write_ends_the_journal_where_it_tore() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let store = JournalStore::open_with(dir.path(), small()).expect("open");
-        for key in ["first", "second", "torn", "after"] {
+        for key in ["first", "second", "torn"] {
             assert_eq!(enqueue(&store, key).await, Enqueued::Stored);
         }
     }
-    // A crash mid-write: one byte of the third record's body never reached the disk.
+    // A crash mid-write: one byte of the last write's record never reached the disk.
     let (path, at) = find(dir.path(), br#""key":"torn""#);
     let mut bytes = std::fs::read(&path).expect("read");
     bytes[at] ^= 0xff;
@@ -216,6 +218,55 @@ async fn a_torn_write_ends_the_journal_where_it_tore() {
         "a delivery whose flush never returned was never acknowledged"
     );
     assert_eq!(enqueue(&store, "first").await, Enqueued::Duplicate);
+}
+
+/// A damaged record followed by records of later flushes is corruption, not a torn tail: the
+/// journal refuses to open (naming the file, the offset and the command), changes nothing, and
+/// the salvage brings back every record that reads.
+#[tokio::test(flavor = "multi_thread")]
+async fn damage_before_later_flushes_is_refused_then_salvaged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = JournalStore::open_with(dir.path(), small()).expect("open");
+        for key in ["first", "second", "damaged", "after"] {
+            assert_eq!(enqueue(&store, key).await, Enqueued::Stored);
+        }
+    }
+    let (path, at) = find(dir.path(), br#""key":"damaged""#);
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[at] ^= 0xff;
+    std::fs::write(&path, &bytes).expect("write");
+    let before = [0, 1].map(|i| std::fs::read(dir.path().join(format!("journal.{i}"))).unwrap());
+
+    let error = JournalStore::open_with(dir.path(), small()).expect_err("refused");
+    let damaged = error
+        .backend_error::<JournalDamaged>()
+        .expect("a JournalDamaged");
+    let JournalDamaged::Corrupt { file, offset, .. } = damaged else {
+        panic!("{damaged:?}");
+    };
+    assert_eq!(file, &path);
+    assert!(
+        (*offset as usize) < at && at - (*offset as usize) < 200,
+        "{offset} names the damaged record's frame (its body is at {at})"
+    );
+    let report = error.report();
+    assert!(
+        report.contains(&format!(
+            "roamify-hooks journal salvage {}",
+            dir.path().display()
+        )),
+        "{report}"
+    );
+    let after = [0, 1].map(|i| std::fs::read(dir.path().join(format!("journal.{i}"))).unwrap());
+    assert!(before == after, "a refused open changes no file");
+
+    let salvaged = JournalStore::salvage(dir.path(), &small()).expect("salvage");
+    assert_eq!(salvaged.counts.pending(), 3, "{salvaged:?}");
+    assert_eq!(salvaged.unreadable.len(), 1, "{salvaged:?}");
+    assert!(salvaged.kept_aside.join(path.file_name().unwrap()).exists());
+    let store = JournalStore::open_with(dir.path(), small()).expect("opens after salvage");
+    assert_eq!(keys(&lease_all(&store).await), ["after", "first", "second"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -65,7 +65,10 @@ pub(crate) use dedupe::Deduper;
 pub(crate) use engine::{Accepted, Backing, Engine};
 pub use error::{StoreError, Unavailable};
 #[cfg(feature = "durable")]
-pub use journal::{DEFAULT_SEGMENT_SIZE, JournalInUse, JournalOptions, JournalStore, JournalView};
+pub use journal::{
+    DEFAULT_SEGMENT_SIZE, JournalDamaged, JournalInUse, JournalOptions, JournalStore, JournalView,
+    Salvaged,
+};
 #[cfg(feature = "queue")]
 pub use memory::{DEFAULT_DEAD_LETTER_CAPACITY, MemoryOptions, MemoryStore};
 #[cfg(feature = "durable")]

@@ -6,11 +6,14 @@
 //! every [`RETRY_PAUSE`] to start a new segment with a snapshot in the file that does not hold
 //! the last complete segment.
 
-use std::fs::File;
+#[cfg(test)]
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::disk::Segment;
+use super::log::{Batch, seal};
 use super::{Shared, Waiter};
 use crate::delivery::StoreError;
 
@@ -23,27 +26,15 @@ const RETRY_PAUSE: Duration = Duration::from_millis(200);
 pub(super) const KEPT_CAPACITY: usize = 16 << 20;
 
 /// Writes `bytes` at `offset` of `file` and flushes them to the disk.
-pub(super) fn write(file: &File, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
-    write_at(file, bytes, offset)?;
+pub(super) fn write(file: &dyn Segment, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
+    file.write_at(bytes, offset)?;
     file.sync_data()
-}
-
-#[cfg(unix)]
-fn write_at(file: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
-}
-
-#[cfg(not(unix))]
-fn write_at(mut file: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
-    use std::io::{Seek, SeekFrom, Write};
-    file.seek(SeekFrom::Start(offset))?;
-    file.write_all(bytes)
 }
 
 /// Starts the flusher of `files`, appending to `current` at `offset`; `bytes` is its write
 /// buffer.
 pub(super) fn start(
-    files: [File; 2],
+    files: [Box<dyn Segment>; 2],
     current: usize,
     offset: u64,
     bytes: Vec<u8>,
@@ -59,7 +50,7 @@ pub(super) fn start(
 }
 
 struct Flusher {
-    files: [File; 2],
+    files: [Box<dyn Segment>; 2],
     /// The segment being appended to, and where its next byte goes. It is also the newest
     /// segment whose snapshot is on disk (a new one becomes current only once its snapshot is),
     /// so it is never overwritten until another is.
@@ -69,33 +60,71 @@ struct Flusher {
 
 impl Flusher {
     fn serve(mut self, shared: &Shared, mut bytes: Vec<u8>) {
-        while let Some((switch, upto)) = self.next(shared, &mut bytes) {
-            let result = match switch {
-                Some(file) => write(&self.files[file], 0, &bytes),
-                None => write(&self.files[self.current], self.offset, &bytes),
+        while let Some((batch, upto)) = self.next(shared, &mut bytes) {
+            seal(&mut bytes, batch);
+            let (file, at) = match batch.switch {
+                Some(file) => (file, 0),
+                None => (self.current, self.offset),
             };
+            let segment = &*self.files[file];
+            let result = segment.write_at(&bytes, at);
             #[cfg(test)]
-            let result = if shared.fail_writes.load(std::sync::atomic::Ordering::SeqCst) {
+            if result.is_ok() && shared.answer_before_sync.load(Ordering::Relaxed) {
+                // Tests only: the defect the power-cut tests must catch.
+                release_early(shared, upto);
+            }
+            let result = result.and_then(|()| segment.sync_data());
+            #[cfg(test)]
+            let result = if shared.fail_writes.load(Ordering::SeqCst) {
                 Err(std::io::Error::other("injected write failure"))
             } else {
                 result
             };
+            if result.is_ok()
+                && let Some(file) = batch.switch
+            {
+                self.shrink(file, bytes.len() as u64, shared);
+            }
             let written = bytes.len() as u64;
             bytes.clear();
             if bytes.capacity() > KEPT_CAPACITY {
                 bytes = Vec::new();
             }
-            let answered = self.done(shared, result, switch, written, upto);
-            for (waiter, result) in answered {
-                let _ = waiter.send(result);
-            }
+            self.answer(shared, result, batch.switch, written, upto);
         }
     }
 
-    /// Waits for something to write and swaps it into `bytes`; returns the file a new segment
-    /// starts in (if it does) and the number of the last record taken. `None` once closing with
-    /// nothing left to write.
-    fn next(&self, shared: &Shared, bytes: &mut Vec<u8>) -> Option<(Option<usize>, u64)> {
+    /// Sends the turn's answers (outside the lock).
+    fn answer(
+        &mut self,
+        shared: &Shared,
+        result: std::io::Result<()>,
+        switch: Option<usize>,
+        written: u64,
+        upto: u64,
+    ) {
+        for (waiter, result) in self.done(shared, result, switch, written, upto) {
+            let _ = waiter.send(result);
+        }
+    }
+
+    /// After a new segment of `written` bytes started in `file`: a file a larger snapshot grew
+    /// past the segment size is brought back to it (what follows the new segment is an older
+    /// use's bytes, never read again).
+    fn shrink(&self, file: usize, written: u64, shared: &Shared) {
+        let keep = written.max(shared.lock().log.segment_size);
+        let segment = &*self.files[file];
+        if segment.len().is_ok_and(|len| len > keep)
+            && let Err(error) = segment.truncate(keep)
+        {
+            tracing::warn!(%error, "could not bring a journal segment back to its size");
+        }
+    }
+
+    /// Waits for something to write and swaps it into `bytes`, starting a new segment first
+    /// when the current one is full; returns the batch and the number of the last record taken.
+    /// `None` once closing with nothing left to write.
+    fn next(&self, shared: &Shared, bytes: &mut Vec<u8>) -> Option<(Batch, u64)> {
         let mut inner = shared.lock();
         loop {
             if inner.broken.is_some() {
@@ -117,6 +146,15 @@ impl Flusher {
                 break;
             }
             if !inner.log.buf.is_empty() {
+                let len = self.offset + inner.log.buf.len() as u64;
+                if inner.log.switch.is_none() && inner.log.full(len) {
+                    // The snapshot is built here, on this thread, not on the one that appended.
+                    let inner = &mut *inner;
+                    let window = inner.state.limits.window;
+                    inner
+                        .log
+                        .start_segment(1 - self.current, &inner.state, window);
+                }
                 break;
             }
             if inner.closing {
@@ -129,8 +167,8 @@ impl Flusher {
                 .unwrap_or_else(PoisonError::into_inner);
             inner.flusher_idle = false;
         }
-        std::mem::swap(&mut inner.log.buf, bytes);
-        Some((inner.log.switch.take(), inner.log.appended))
+        let batch = inner.log.take(bytes);
+        Some((batch, inner.log.appended))
     }
 
     /// Records the turn's result; returns the answers to send (outside the lock).
@@ -189,5 +227,24 @@ impl Flusher {
                     .collect()
             }
         }
+    }
+}
+
+/// Tests only: answers the waiters of records up to `upto` as if their flush had returned.
+#[cfg(test)]
+fn release_early(shared: &Shared, upto: u64) {
+    let mut inner = shared.lock();
+    let waiters = std::mem::take(&mut inner.waiters);
+    let mut released = Vec::new();
+    for (number, waiter) in waiters {
+        if number <= upto {
+            released.push(waiter);
+        } else {
+            inner.waiters.push((number, waiter));
+        }
+    }
+    drop(inner);
+    for waiter in released {
+        let _ = waiter.send(Ok(()));
     }
 }

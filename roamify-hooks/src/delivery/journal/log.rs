@@ -11,16 +11,15 @@ use crate::delivery::store::{Job, Resolution, Settlement};
 /// The records not yet handed to the flusher, and where they go.
 #[derive(Debug)]
 pub(super) struct Log {
-    /// The generation of the segment being appended to (its frames' checksum seed).
+    /// The generation and salt of the segment being appended to, and its frames' checksum seed.
     pub(super) generation: u64,
-    /// Frames not yet handed to the flusher.
+    pub(super) salt: u64,
+    seed: u64,
+    /// The next batch: a Batch frame's room (filled by [`seal`]), then frames; empty when
+    /// there is nothing to write.
     pub(super) buf: Vec<u8>,
     /// `Some(file)` when `buf` starts a new segment in that file (header and snapshot first).
     pub(super) switch: Option<usize>,
-    /// The file `buf` goes to.
-    pub(super) current: usize,
-    /// Bytes in the current segment, `buf` included.
-    pub(super) segment_len: u64,
     /// Bytes of the latest snapshot.
     pub(super) snapshot_len: u64,
     pub(super) segment_size: u64,
@@ -29,32 +28,109 @@ pub(super) struct Log {
     pub(super) synced: u64,
 }
 
+/// What the flusher needs to write a batch: the segment's generation and salt, where the
+/// batch starts in the bytes taken (and the file a new segment starts in
+/// (its header first).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Batch {
+    pub(super) generation: u64,
+    pub(super) salt: u64,
+    pub(super) switch: Option<usize>,
+}
+
+impl Batch {
+    /// Where the Batch frame is in the bytes taken.
+    fn at(self) -> usize {
+        if self.switch.is_some() {
+            frame::HEADER_LEN
+        } else {
+            0
+        }
+    }
+}
+
+/// Fills the Batch frame of `bytes` (a batch as [`Log`] builds it) and pads it with zeros to a
+/// whole number of pages, so the next batch starts on a page of its own.
+pub(super) fn seal(bytes: &mut Vec<u8>, batch: Batch) {
+    let at = batch.at();
+    let len = (bytes.len() - at) as u64;
+    frame::fill_batch(
+        &mut bytes[at..at + frame::BATCH_FRAME],
+        batch.generation,
+        batch.salt,
+        len,
+    );
+    let page = frame::PAGE as usize;
+    let padded = bytes.len().div_ceil(page) * page;
+    bytes.resize(padded, 0);
+}
+
+/// A salt for a new use of a segment file: never the same twice in practice.
+fn new_salt() -> u64 {
+    fastrand::u64(..)
+}
+
 /// Keys per [`Record::Seen`] frame of a snapshot.
 const SEEN_PER_FRAME: usize = 4096;
 
 impl Log {
+    /// A log of segments of `segment_size` bytes, the last written of `generation`.
+    pub(super) fn new(generation: u64, segment_size: u64) -> Self {
+        Self {
+            generation,
+            salt: 0,
+            seed: 0,
+            buf: Vec::new(),
+            switch: None,
+            snapshot_len: 0,
+            segment_size,
+            appended: 0,
+            synced: 0,
+        }
+    }
+
     /// Appends one record to the current segment.
     pub(super) fn append(&mut self, record: &Record<'_>) {
-        let before = self.buf.len();
-        frame::encode(&mut self.buf, self.generation, record);
-        self.segment_len += (self.buf.len() - before) as u64;
+        if self.buf.is_empty() {
+            self.buf.extend_from_slice(&[0; frame::BATCH_FRAME]);
+        }
+        frame::encode(&mut self.buf, self.seed, record);
         self.appended += 1;
+    }
+
+    /// Takes the batch to write into `bytes` (which must be empty); what the flusher needs to
+    /// write it.
+    pub(super) fn take(&mut self, bytes: &mut Vec<u8>) -> Batch {
+        std::mem::swap(&mut self.buf, bytes);
+        Batch {
+            generation: self.generation,
+            salt: self.salt,
+            switch: self.switch.take(),
+        }
+    }
+
+    /// Whether a segment holding `len` bytes is full: past its size and twice its snapshot,
+    /// so a large state is not snapshotted over and over.
+    pub(super) fn full(&self, len: u64) -> bool {
+        len > self.segment_size.max(self.snapshot_len.saturating_mul(2))
     }
 
     /// Replaces what is not yet written with the start of a new segment in `file`: its header
     /// and a snapshot of `state` (which includes every change of the frames dropped).
     pub(super) fn start_segment(&mut self, file: usize, state: &State, window: Duration) {
         self.generation += 1;
+        self.salt = new_salt();
+        self.seed = frame::seed(self.generation, self.salt);
         self.buf.clear();
         // Room for a snapshot like the last one, so it is written without reallocating.
         let last = usize::try_from(self.snapshot_len).unwrap_or(0);
         self.buf.reserve(last.saturating_add(last / 8));
-        self.buf.extend_from_slice(&frame::header(self.generation));
-        snapshot(&mut self.buf, self.generation, state, window);
+        self.buf
+            .extend_from_slice(&frame::header(self.generation, self.salt));
+        self.buf.extend_from_slice(&[0; frame::BATCH_FRAME]);
+        snapshot(&mut self.buf, self.seed, state, window);
         self.switch = Some(file);
-        self.current = file;
-        self.segment_len = self.buf.len() as u64;
-        self.snapshot_len = self.segment_len;
+        self.snapshot_len = self.buf.len() as u64;
         self.appended += 1;
     }
 
@@ -110,7 +186,7 @@ pub(super) fn claimed_buffer(dedupe_keys: usize) -> Vec<u8> {
 
 /// Appends a snapshot of `state` to `buf`: the keys known within `window` (all of them if it is
 /// zero), the pending jobs (leased ones as due now), the dead letters, and the end mark.
-fn snapshot(buf: &mut Vec<u8>, generation: u64, state: &State, window: Duration) {
+fn snapshot(buf: &mut Vec<u8>, seed: u64, state: &State, window: Duration) {
     let clocks = Clocks::now();
     let mut seen = Vec::with_capacity(SEEN_PER_FRAME * frame::SEEN_ENTRY);
     for (print, at) in state.seen.entries() {
@@ -119,12 +195,12 @@ fn snapshot(buf: &mut Vec<u8>, generation: u64, state: &State, window: Duration)
         }
         frame::seen_entry(&mut seen, print, clocks.to_unix_ms(at));
         if seen.len() >= SEEN_PER_FRAME * frame::SEEN_ENTRY {
-            frame::encode(buf, generation, &Record::Seen { entries: &seen });
+            frame::encode(buf, seed, &Record::Seen { entries: &seen });
             seen.clear();
         }
     }
     if !seen.is_empty() {
-        frame::encode(buf, generation, &Record::Seen { entries: &seen });
+        frame::encode(buf, seed, &Record::Seen { entries: &seen });
     }
     let job = |buf: &mut Vec<u8>, job: &Job, due_ms: i64| {
         let record = Record::Job {
@@ -133,7 +209,7 @@ fn snapshot(buf: &mut Vec<u8>, generation: u64, state: &State, window: Duration)
             attempts: job.attempts,
             due_ms,
         };
-        frame::encode(buf, generation, &record);
+        frame::encode(buf, seed, &record);
     };
     for (_, leased) in state.leased.values() {
         job(buf, leased, 0);
@@ -152,7 +228,7 @@ fn snapshot(buf: &mut Vec<u8>, generation: u64, state: &State, window: Duration)
             dead_at: dead.dead_at.as_secs(),
             error: &dead.error,
         };
-        frame::encode(buf, generation, &record);
+        frame::encode(buf, seed, &record);
     }
-    frame::encode(buf, generation, &Record::SnapshotEnd);
+    frame::encode(buf, seed, &Record::SnapshotEnd);
 }

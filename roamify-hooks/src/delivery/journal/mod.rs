@@ -18,17 +18,24 @@
 //! Opening replays the newest segment whose snapshot is complete, up to its last whole record (a
 //! write torn by a crash ends it), and starts the other file with a fresh snapshot.
 
+mod disk;
+mod errors;
 mod flush;
 mod frame;
 mod log;
 mod recover;
+mod replay;
+mod salvage;
+mod scan;
 mod view;
 
+use disk::{Disk, OsDisk};
 use log::{Log, claimed_buffer};
 
+pub use errors::{JournalDamaged, JournalInUse};
+pub use salvage::Salvaged;
 pub use view::JournalView;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -49,27 +56,6 @@ pub const DEFAULT_SEGMENT_SIZE: u64 = 64 << 20;
 
 /// The smallest segment size [`JournalOptions::segment_size`] accepts: 64 KiB.
 const MIN_SEGMENT_SIZE: u64 = 64 << 10;
-
-/// Why [`JournalStore::open`] failed when another process holds the journal (its directory's
-/// lock): the engine's error in the [`StoreError`] it returns, to tell this case from others.
-///
-/// ```no_run
-/// use roamify_hooks::delivery::{JournalInUse, JournalStore};
-///
-/// match JournalStore::open("/var/lib/app/journal") {
-///     Ok(_store) => {}
-///     Err(error) => match error.backend_error::<JournalInUse>() {
-///         Some(in_use) => eprintln!("stop the server of {} first", in_use.dir.display()),
-///         None => eprintln!("{}", error.report()),
-///     },
-/// }
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[error("{} is in use by another process (it holds the directory's lock)", .dir.display())]
-pub struct JournalInUse {
-    /// The journal's directory.
-    pub dir: std::path::PathBuf,
-}
 
 /// Options of [`JournalStore::open_with`].
 #[derive(Debug, Clone)]
@@ -176,7 +162,7 @@ pub struct JournalStore {
     flusher: Option<JoinHandle<()>>,
     dir: PathBuf,
     /// Held for the store's life: the directory's OS lock.
-    _lock: File,
+    _lock: Box<dyn std::fmt::Debug + Send + Sync>,
 }
 
 /// What the store's callers and its flusher thread share.
@@ -188,6 +174,10 @@ struct Shared {
     /// Tests: every write fails while set.
     #[cfg(test)]
     fail_writes: std::sync::atomic::AtomicBool,
+    /// Tests: the flusher answers once a batch is written, before `fdatasync` returns (a
+    /// defect the power-cut tests must catch).
+    #[cfg(test)]
+    answer_before_sync: std::sync::atomic::AtomicBool,
 }
 
 type Waiter = oneshot::Sender<Result<(), StoreError>>;
@@ -255,13 +245,8 @@ impl Clocks {
 }
 
 impl Inner {
-    /// After changes: starts the next segment if this one is full, and wakes the flusher.
+    /// After changes: wakes the flusher (which starts the next segment when this one is full).
     fn appended_then(&mut self, wake: &Condvar) {
-        let log = &mut self.log;
-        let rotate_at = log.segment_size.max(log.snapshot_len.saturating_mul(2));
-        if log.switch.is_none() && log.segment_len > rotate_at {
-            log.start_segment(1 - log.current, &self.state, self.state.limits.window);
-        }
         if self.flusher_idle {
             self.flusher_idle = false;
             wake.notify_one();
@@ -312,32 +297,39 @@ impl JournalStore {
     /// # Errors
     /// As [`open`](Self::open).
     pub fn open_with(dir: impl AsRef<Path>, options: JournalOptions) -> Result<Self, StoreError> {
-        let dir = dir.as_ref().to_path_buf();
+        Self::open_on(Arc::new(OsDisk), dir.as_ref(), options, None)
+    }
+
+    /// Opens the journal in `dir` on `disk`; `start` replaces what the files hold and the
+    /// generation to follow (a salvaged state, written to fresh files).
+    fn open_on(
+        disk: Arc<dyn Disk>,
+        dir: &Path,
+        options: JournalOptions,
+        start: Option<(State, u64)>,
+    ) -> Result<Self, StoreError> {
         let segment_size = options.segment_size.max(MIN_SEGMENT_SIZE);
-        let opened = recover::open(&dir, segment_size, &options)?;
-        let mut log = Log {
-            generation: opened.generation,
-            buf: Vec::new(),
-            switch: None,
-            current: 0,
-            segment_len: 0,
-            snapshot_len: 0,
-            segment_size,
-            appended: 0,
-            synced: 0,
-        };
+        let mut opened = recover::open(&*disk, dir, segment_size, &options)?;
+        if let Some((state, generation)) = start {
+            opened.state = state;
+            opened.generation = opened.generation.max(generation);
+        }
+        let mut log = Log::new(opened.generation, segment_size);
         // The other file starts with a snapshot of what was recovered, written before this
         // returns: appending to a segment that may end in a torn write would hide what follows.
         let target = opened.valid.map_or(0, |valid| 1 - valid);
         // Every key recovered is kept in this first snapshot, whatever the window: the window
         // of the process that wrote them may have been longer than this one's.
         log.start_segment(target, &opened.state, Duration::ZERO);
+        let mut bytes = claimed_buffer(options.dedupe_keys);
+        let batch = log.take(&mut bytes);
+        log::seal(&mut bytes, batch);
         let files = opened.files;
-        flush::write(&files[target], 0, &log.buf)
+        flush::write(&*files[target], 0, &bytes)
             .map_err(|e| StoreError::backend("write the journal's first snapshot", e))?;
-        let offset = log.buf.len() as u64;
+        let offset = bytes.len() as u64;
+        bytes.clear();
         log.buf = claimed_buffer(options.dedupe_keys);
-        log.switch = None;
         log.synced = log.appended;
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
@@ -351,13 +343,14 @@ impl JournalStore {
             wake: Condvar::new(),
             #[cfg(test)]
             fail_writes: std::sync::atomic::AtomicBool::new(false),
+            #[cfg(test)]
+            answer_before_sync: std::sync::atomic::AtomicBool::new(false),
         });
-        let bytes = claimed_buffer(options.dedupe_keys);
         let flusher = flush::start(files, target, offset, bytes, Arc::clone(&shared))?;
         Ok(Self {
             shared,
             flusher: Some(flusher),
-            dir,
+            dir: dir.to_path_buf(),
             _lock: opened.lock,
         })
     }

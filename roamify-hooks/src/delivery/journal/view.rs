@@ -5,6 +5,7 @@ use std::time::Instant;
 
 #[cfg(doc)]
 use super::JournalStore;
+use super::disk::OsDisk;
 use super::{JournalOptions, recover};
 use crate::delivery::StoreError;
 use crate::delivery::memory::State;
@@ -59,7 +60,7 @@ impl JournalView {
             ..options.clone()
         };
         // No complete snapshot: created but never written past its first one, so empty.
-        let state = recover::read(dir.as_ref(), &options)?.unwrap_or_else(|| {
+        let state = recover::read(&OsDisk, dir.as_ref(), &options)?.unwrap_or_else(|| {
             State::new(options.limits, options.dedupe_keys, options.dead_letters)
         });
         Ok(Self {

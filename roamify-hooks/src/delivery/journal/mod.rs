@@ -481,4 +481,10 @@ impl Admin for JournalStore {
 }
 
 #[cfg(test)]
+mod model;
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod sweeps;
+#[cfg(test)]
 mod tests;

@@ -1,11 +1,12 @@
 //! The library behind the `roamify-hooks` command line tool, for programs that want the same
 //! operations: send a signed test delivery ([`send`]), explain why a signature does not match a
-//! captured body ([`verify`]), and show or change a JSON body without rewriting its values
-//! ([`json`]). It opens stores from their URL with the crate `roamify-hooks-stores`.
+//! captured body ([`verify`]), show or change a JSON body without rewriting its values
+//! ([`json`]), and salvage a damaged journal ([`salvage`]). It opens stores from their URL with the crate `roamify-hooks-stores`.
 //!
 //! The command itself (`cargo install --locked --path roamify-hooks-cli`, then `roamify-hooks --help`)
 //! adds the dead-letter and stats commands on top of [`roamify_hooks::delivery::Store`].
 
 pub mod json;
+pub mod salvage;
 pub mod send;
 pub mod verify;

@@ -7,6 +7,7 @@
 //! roamify-hooks dead-letters list --store durable:deliveries.sqlite
 //! roamify-hooks dead-letters replay --all
 //! roamify-hooks stats
+//! roamify-hooks journal salvage /var/lib/app/journal
 //! ```
 //!
 //! Exit status: 0 when the command did what it was asked; 1 when it ran but the answer is
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use roamify_hooks::CATALOG;
 use roamify_hooks::delivery::{DeadLetter, Store, StoreCounts};
-use roamify_hooks_cli::{json, send, verify};
+use roamify_hooks_cli::{json, salvage, send, verify};
 use roamify_hooks_stores::{Reader, StoreConfig, StoreUrl};
 
 #[derive(Debug, Parser)]
@@ -49,6 +50,9 @@ enum Command {
     /// List, show, replay or discard the deliveries whose handlers gave up.
     #[command(subcommand)]
     DeadLetters(DeadLetters),
+    /// Repair a journal the server refused to open as damaged.
+    #[command(subcommand)]
+    Journal(Journal),
     /// What the store holds: pending (ready, leased, retrying) and dead.
     Stats {
         #[command(flatten)]
@@ -100,6 +104,16 @@ struct StoreArgs {
     /// Redis: the hash tag of the store's keys.
     #[arg(long, env = "REDIS_NAME", default_value = "roamify")]
     redis_name: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Journal {
+    /// Keep every record that reads, before and after the damage, in a fresh journal; move
+    /// the damaged files aside and report what could not be read. The server must be stopped.
+    Salvage {
+        /// The journal's directory (the server's ROAMIFY_DELIVERY=journal:<dir>).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,6 +212,11 @@ async fn run(command: Command) -> Result<bool, Failure> {
             Ok(true)
         }
         Command::DeadLetters(command) => dead_letters(command).await,
+        Command::Journal(Journal::Salvage { dir }) => {
+            let salvaged = salvage::salvage(&dir)?;
+            print!("{}", salvage::report(&dir, &salvaged));
+            Ok(true)
+        }
     }
 }
 

@@ -84,6 +84,12 @@ pub(super) struct State {
     pub(super) leased: PrehashedMap<u64, (Instant, Job)>,
     pub(super) dead: VecDeque<DeadLetter>,
     dead_capacity: usize,
+    /// Bytes of the pending deliveries' bodies, and the bound a new one may not cross.
+    pending_bytes: usize,
+    max_pending_bytes: usize,
+    /// Bytes of the dead letters' bodies, and their bound (the oldest dropped to stay within).
+    dead_bytes: usize,
+    max_dead_bytes: usize,
     /// Keys enqueued, by fingerprint, for deduplication.
     pub(super) seen: Recent,
     next_lease: u64,
@@ -137,9 +143,34 @@ impl State {
             leased: PrehashedMap::default(),
             dead: VecDeque::new(),
             dead_capacity: dead_letters.max(1),
+            pending_bytes: 0,
+            max_pending_bytes: usize::MAX,
+            dead_bytes: 0,
+            max_dead_bytes: usize::MAX,
             seen: Recent::new(dedupe_keys),
             next_lease: 0,
             limits,
+        }
+    }
+
+    /// Bounds the bytes of the pending bodies (a delivery that would cross it is
+    /// [`Enqueued::Full`], unless nothing is pending) and of the dead letters' (the oldest
+    /// dropped to stay within).
+    pub(super) fn with_byte_bounds(mut self, pending: usize, dead: usize) -> Self {
+        self.max_pending_bytes = pending;
+        self.max_dead_bytes = dead;
+        self
+    }
+
+    /// A pending job put back by a recovery.
+    pub(super) fn restore(&mut self, job: Job, due: Option<Instant>) {
+        self.pending_bytes += job.body.len();
+        match due {
+            None => self.ready.push_back(job),
+            Some(due) => {
+                let seq = self.next_lease();
+                self.later.insert((due, seq), job);
+            }
         }
     }
 
@@ -167,6 +198,12 @@ impl State {
             return true;
         }
         job.attempts += 1;
+        if matches!(
+            settlement.resolution,
+            Resolution::Completed | Resolution::Dead { .. }
+        ) {
+            self.pending_bytes = self.pending_bytes.saturating_sub(job.body.len());
+        }
         match &settlement.resolution {
             Resolution::Completed | Resolution::Released => {}
             Resolution::Retry { after, .. } => {
@@ -184,17 +221,21 @@ impl State {
         true
     }
 
-    /// Keeps a dead letter, dropping the oldest (logged at ERROR) at the bound.
+    /// Keeps a dead letter, dropping the oldest (logged at ERROR) at the bounds.
     pub(super) fn bury(&mut self, dead: DeadLetter) {
-        if self.dead.len() >= self.dead_capacity
+        while (self.dead.len() >= self.dead_capacity
+            || self.dead_bytes + dead.body.len() > self.max_dead_bytes)
             && let Some(dropped) = self.dead.pop_front()
         {
+            self.dead_bytes -= dropped.body.len();
             tracing::error!(
                 key = %dropped.key,
                 capacity = self.dead_capacity,
-                "the in-memory dead letters are full: dropped the oldest"
+                bytes = self.max_dead_bytes,
+                "the dead letters are full: dropped the oldest"
             );
         }
+        self.dead_bytes += dead.body.len();
         self.dead.push_back(dead);
     }
 
@@ -205,9 +246,13 @@ impl State {
         if self.seen.contains(print, window, now) {
             return Enqueued::Duplicate;
         }
-        if self.pending() >= capacity {
+        if self.pending() >= capacity
+            || (self.pending() > 0
+                && self.pending_bytes.saturating_add(body.len()) > self.max_pending_bytes)
+        {
             return Enqueued::Full;
         }
+        self.pending_bytes += body.len();
         if !window.is_zero() {
             self.seen.insert(print, now);
         }
@@ -257,7 +302,9 @@ impl State {
     /// Removes the dead letter `key`, if there is one.
     pub(super) fn take_dead(&mut self, key: &str) -> Option<DeadLetter> {
         let index = self.dead.iter().position(|d| d.key == key)?;
-        self.dead.remove(index)
+        let dead = self.dead.remove(index)?;
+        self.dead_bytes -= dead.body.len();
+        Some(dead)
     }
 
     /// [`Admin::replay`].
@@ -265,6 +312,7 @@ impl State {
         let Some(dead) = self.take_dead(key) else {
             return false;
         };
+        self.pending_bytes += dead.body.len();
         self.ready.push_back(Job {
             key: dead.key,
             body: dead.body,

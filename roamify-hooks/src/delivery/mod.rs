@@ -66,8 +66,8 @@ pub(crate) use engine::{Accepted, Backing, Engine};
 pub use error::{StoreError, Unavailable};
 #[cfg(feature = "durable")]
 pub use journal::{
-    DEFAULT_SEGMENT_SIZE, JournalDamaged, JournalInUse, JournalOptions, JournalStore, JournalView,
-    Salvaged,
+    DEFAULT_DEAD_LETTER_BYTES, DEFAULT_PENDING_BYTES, DEFAULT_SEGMENT_SIZE, JournalDamaged,
+    JournalInUse, JournalOptions, JournalStore, JournalView, Salvaged,
 };
 #[cfg(feature = "queue")]
 pub use memory::{DEFAULT_DEAD_LETTER_CAPACITY, MemoryOptions, MemoryStore};

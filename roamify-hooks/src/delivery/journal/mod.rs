@@ -4,25 +4,33 @@
 //! State lives in memory exactly as in [`MemoryStore`](super::MemoryStore); each change to it
 //! (a delivery stored, an outcome, a replay) is also encoded as one checksummed record and
 //! appended to the current *segment*, a file written sequentially and flushed (`fdatasync`) by
-//! one thread for everything appended since its last flush (group commit). A delivery is answered
-//! [`Enqueued::Stored`] only once the flush holding its record has returned.
+//! one thread for everything appended since its last flush (group commit: one *batch* a flush,
+//! starting on a page of its own). A delivery is answered [`Enqueued::Stored`] only once the
+//! flush holding its record has returned.
 //!
 //! Two segment files are used in turn. When the current one has grown past
-//! [`JournalOptions::segment_size`], the next starts with a *snapshot* of the whole state (the
-//! pending deliveries with their bodies, the dead letters, the keys known for deduplication),
-//! after which the previous segment is no longer needed and is overwritten at the following
-//! turn. Both files are filled with zeros when created, so later flushes overwrite allocated
-//! blocks instead of growing the file (on ext4, a flush that grows a file also commits the
-//! filesystem's journal: about twice as slow).
+//! [`JournalOptions::segment_size`], the flusher thread starts the next with a *snapshot* of the
+//! whole state (the pending deliveries with their bodies, the dead letters, the keys known for
+//! deduplication), after which the previous segment is no longer needed and is overwritten at
+//! the following turn. Both files are filled with zeros when created, so later flushes
+//! overwrite allocated blocks instead of growing the file (on ext4, a flush that grows a file
+//! also commits the filesystem's journal: about twice as slow).
 //!
 //! Opening replays the newest segment whose snapshot is complete, up to its last whole record (a
-//! write torn by a crash ends it), and starts the other file with a fresh snapshot.
+//! write torn by a crash ends it), and starts the other file with a fresh snapshot. A record that
+//! does not read although records of a later flush follow it is damage, not a torn write: the
+//! open is refused ([`JournalDamaged`]) and nothing is changed.
+//!
+//! How it is proven: its file I/O goes through one seam (`disk.rs`), and its tests run the real
+//! store on a simulated disk that loses or tears unsynced data at simulated power cuts
+//! (`sim.rs`), against a model (`model.rs`), and damage every byte of a journal (`sweeps.rs`).
 
 mod disk;
 mod errors;
 mod flush;
 mod frame;
 mod log;
+mod options;
 mod recover;
 mod replay;
 mod salvage;
@@ -33,6 +41,10 @@ use disk::{Disk, OsDisk};
 use log::{Log, claimed_buffer};
 
 pub use errors::{JournalDamaged, JournalInUse};
+use options::MIN_SEGMENT_SIZE;
+pub use options::{
+    DEFAULT_DEAD_LETTER_BYTES, DEFAULT_PENDING_BYTES, DEFAULT_SEGMENT_SIZE, JournalOptions,
+};
 pub use salvage::Salvaged;
 pub use view::JournalView;
 
@@ -45,78 +57,10 @@ use tokio::sync::oneshot;
 
 use self::frame::Record;
 use super::StoreError;
-use super::dedupe::DEFAULT_DEDUPE_CAPACITY;
-use super::memory::{DEFAULT_DEAD_LETTER_CAPACITY, State};
+use super::memory::State;
 use super::store::{
     Admin, DeadLetter, Enqueued, Job, Queue, Settlement, StoreCounts, StoreFuture, StoreLimits,
 };
-
-/// The default size of a segment file: 64 MiB (two are kept).
-pub const DEFAULT_SEGMENT_SIZE: u64 = 64 << 20;
-
-/// The smallest segment size [`JournalOptions::segment_size`] accepts: 64 KiB.
-const MIN_SEGMENT_SIZE: u64 = 64 << 10;
-
-/// Options of [`JournalStore::open_with`].
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct JournalOptions {
-    /// The dedupe window and the capacity.
-    pub limits: StoreLimits,
-    /// How large a segment grows before the next one starts with a snapshot, in bytes (at least
-    /// 64 KiB). Two segment files are kept, each filled with zeros to this size when created.
-    /// A segment also grows to at least twice its snapshot, so a large state is not
-    /// snapshotted over and over. Default [`DEFAULT_SEGMENT_SIZE`] (64 MiB).
-    pub segment_size: u64,
-    /// Keys remembered for deduplication, at most; at the bound the oldest is forgotten before
-    /// its window ends (a redelivery of it would run again). Each costs 24 bytes in every
-    /// snapshot. Default [`DEFAULT_DEDUPE_CAPACITY`].
-    pub dedupe_keys: usize,
-    /// Dead letters kept, at most; at the bound the oldest is dropped, logged at ERROR with its
-    /// key. Default [`DEFAULT_DEAD_LETTER_CAPACITY`].
-    pub dead_letters: usize,
-}
-
-impl Default for JournalOptions {
-    fn default() -> Self {
-        Self {
-            limits: StoreLimits::default(),
-            segment_size: DEFAULT_SEGMENT_SIZE,
-            dedupe_keys: DEFAULT_DEDUPE_CAPACITY,
-            dead_letters: DEFAULT_DEAD_LETTER_CAPACITY,
-        }
-    }
-}
-
-impl JournalOptions {
-    /// Sets [`JournalOptions::limits`].
-    #[must_use]
-    pub fn limits(mut self, limits: StoreLimits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// Sets [`JournalOptions::segment_size`], in bytes.
-    #[must_use]
-    pub fn segment_size(mut self, bytes: u64) -> Self {
-        self.segment_size = bytes;
-        self
-    }
-
-    /// Sets [`JournalOptions::dedupe_keys`].
-    #[must_use]
-    pub fn dedupe_keys(mut self, keys: usize) -> Self {
-        self.dedupe_keys = keys;
-        self
-    }
-
-    /// Sets [`JournalOptions::dead_letters`].
-    #[must_use]
-    pub fn dead_letters(mut self, dead_letters: usize) -> Self {
-        self.dead_letters = dead_letters;
-        self
-    }
-}
 
 /// Deliveries in memory, made durable by an append-only journal in a directory: acknowledged
 /// only once on disk, resumed after a restart, for one process at a time.
@@ -137,8 +81,17 @@ impl JournalOptions {
 ///   files meanwhile, without the lock, to inspect them). Several processes on one
 ///   machine need [`SqliteStore`](super::SqliteStore); several machines, `PgStore` or
 ///   `RedisStore`. Leases live in memory: a restart makes every unfinished delivery due at once.
-/// - **Bounded.** Memory holds the pending deliveries (at most the queue's capacity), the dead
-///   letters ([`JournalOptions::dead_letters`]) and the dedupe keys
+/// - **Power loss and damage.** A power cut loses at most what was written since the last
+///   flush returned, which no one was told was stored; a write it tears is cut off at the last
+///   whole record. Each flush starts on a page of its own, so it never rewrites a page an earlier
+///   one made durable. A record that does not read although records of later flushes follow it
+///   (a disk's damage, not a crash) makes [`open`](Self::open) refuse, with a [`JournalDamaged`]
+///   error naming the file, the offset and the command that salvages the journal
+///   ([`JournalStore::salvage`], `roamify-hooks journal salvage <dir>`). Damage within the last
+///   flush cannot be told from a torn write and is read as one.
+/// - **Bounded.** Memory holds the pending deliveries (at most the queue's capacity and
+///   [`JournalOptions::pending_bytes`] of bodies), the dead letters
+///   ([`JournalOptions::dead_letters`], [`JournalOptions::dead_letter_bytes`]) and the dedupe keys
 ///   ([`JournalOptions::dedupe_keys`]), with their bodies, and two write buffers, each claimed
 ///   at open with room for a snapshot of a full dedupe index (about 27 bytes per key: 5.4 MB by
 ///   default, at most 16 MiB), so memory does not step up once snapshots reach that size; the
@@ -154,8 +107,9 @@ impl JournalOptions {
 ///   (about a fifth more deliveries per second on one core, `BENCHMARKS.md`).
 ///
 /// Files in the directory: `lock`, `journal.0`, `journal.1` (see the module's source for the
-/// format). Opening replays the newest complete segment; records after a torn write are those of
-/// a flush that never returned, so of no acknowledged delivery.
+/// format, version 2; a journal of version 1 opens, and is rewritten in version 2). Opening
+/// replays the newest complete segment; records after a torn write are those of a flush that
+/// never returned, so of no acknowledged delivery.
 #[derive(Debug)]
 pub struct JournalStore {
     shared: Arc<Shared>,

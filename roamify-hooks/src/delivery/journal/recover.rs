@@ -78,11 +78,7 @@ pub(super) fn open(
     }
     let (state, valid, generation) = match found {
         Some((index, generation, state)) => (state, Some(index), generation),
-        None => (
-            State::new(options.limits, options.dedupe_keys, options.dead_letters),
-            None,
-            0,
-        ),
+        None => (options.state(), None, 0),
     };
     Ok(Opened {
         state,

@@ -29,7 +29,7 @@ impl Replay {
     pub(super) fn new(options: &JournalOptions) -> Self {
         Self {
             merge: false,
-            state: State::new(options.limits, options.dedupe_keys, options.dead_letters),
+            state: options.state(),
             pending: HashMap::new(),
             next: 0,
             clocks: Clocks::now(),
@@ -139,13 +139,8 @@ impl Replay {
         let mut pending: Vec<Pending> = self.pending.into_values().collect();
         pending.sort_by_key(|p| p.order);
         for Pending { job, due_ms, .. } in pending {
-            if due_ms <= self.clocks.unix_ms {
-                self.state.ready.push_back(job);
-            } else {
-                let seq = self.state.next_lease();
-                let due = self.clocks.to_instant(due_ms);
-                self.state.later.insert((due, seq), job);
-            }
+            let due = (due_ms > self.clocks.unix_ms).then(|| self.clocks.to_instant(due_ms));
+            self.state.restore(job, due);
         }
         self.state
     }

@@ -136,3 +136,105 @@ fn a_full_dedupe_snapshot_fits_the_buffers_claimed_at_open() {
     inner.log.start_segment(0, &inner.state, WINDOW);
     assert_eq!(inner.log.buf.capacity(), claimed, "written without growing");
 }
+
+/// Snapshots are bounded in bytes: pending bodies past `pending_bytes` are refused as full
+/// (unless nothing is pending), and dead letters past `dead_letter_bytes` push the oldest out;
+/// both bounds hold after a reopen.
+#[test]
+fn pending_and_dead_bodies_are_bounded_in_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = JournalOptions::default()
+        .segment_size(MIN_SEGMENT_SIZE)
+        .pending_bytes(3000)
+        .dead_letter_bytes(2500);
+    let store = JournalStore::open_with(dir.path(), options.clone()).expect("open");
+    let body = |n: usize| vec![b'x'; n];
+    let put = |key: &str, n: usize| block_on(store.enqueue(key.to_owned(), body(n)));
+    assert_eq!(
+        put("big", 5000).expect("enqueue"),
+        Enqueued::Stored,
+        "alone"
+    );
+    assert_eq!(put("more", 10).expect("enqueue"), Enqueued::Full);
+    let jobs = block_on(store.lease(10, LONG)).expect("lease");
+    let done = jobs
+        .iter()
+        .map(|j| Settlement::new(j, Resolution::Completed));
+    block_on(store.settle(done.collect())).expect("settle");
+    for key in ["a", "b", "c"] {
+        assert_eq!(put(key, 1000).expect("enqueue"), Enqueued::Stored);
+    }
+    assert_eq!(
+        put("d", 1000).expect("enqueue"),
+        Enqueued::Full,
+        "3000 bytes pending"
+    );
+    let jobs = block_on(store.lease(10, LONG)).expect("lease");
+    let dead = jobs.iter().map(|j| {
+        let error = "gave up".to_owned();
+        Settlement::new(j, Resolution::Dead { error })
+    });
+    block_on(store.settle(dead.collect())).expect("settle");
+    let kept = |store: &JournalStore| -> Vec<String> {
+        let letters = block_on(store.dead_letters()).expect("dead letters");
+        letters.into_iter().map(|letter| letter.key).collect()
+    };
+    assert_eq!(kept(&store), ["b", "c"], "the oldest pushed out by bytes");
+    assert_eq!(
+        put("e", 3000).expect("enqueue"),
+        Enqueued::Stored,
+        "dead bytes are apart"
+    );
+    drop(store);
+    let store = JournalStore::open_with(dir.path(), options).expect("reopen");
+    assert_eq!(kept(&store), ["b", "c"]);
+    assert_eq!(pending(&store), 1);
+    assert_eq!(enqueue(&store, "f").expect("enqueue"), Enqueued::Full);
+}
+
+/// A segment file a large snapshot grew is brought back to the segment size once a smaller
+/// segment starts in it.
+#[test]
+fn segment_files_come_back_to_size_after_a_large_snapshot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Few dedupe keys, so later snapshots are small.
+    let options = JournalOptions::default()
+        .segment_size(MIN_SEGMENT_SIZE)
+        .dedupe_keys(100);
+    let store = JournalStore::open_with(dir.path(), options).expect("open");
+    let sizes = || {
+        ["journal.0", "journal.1"].map(|name| {
+            let path = dir.path().join(name);
+            std::fs::metadata(path).expect("segment").len()
+        })
+    };
+    let run_all = |store: &JournalStore| {
+        let jobs = block_on(store.lease(usize::MAX, LONG)).expect("lease");
+        let done = jobs
+            .iter()
+            .map(|j| Settlement::new(j, Resolution::Completed));
+        block_on(store.settle(done.collect())).expect("settle");
+    };
+    // 300 pending deliveries of 2 KB: snapshots of about 600 KB.
+    for n in 0..1500 {
+        let key = format!("big-{n}");
+        block_on(store.enqueue(key, vec![b'x'; 2000])).expect("enqueue");
+        if n % 300 == 299 && n < 1200 {
+            run_all(&store);
+        }
+    }
+    let grown = sizes();
+    assert!(
+        grown.iter().any(|&len| len > 4 * MIN_SEGMENT_SIZE),
+        "large snapshots grew a file: {grown:?}"
+    );
+    run_all(&store);
+    for n in 0..20_000 {
+        block_on(store.enqueue(format!("small-{n}"), b"{}".to_vec())).expect("enqueue");
+        run_all(&store);
+        if sizes().iter().all(|&len| len <= MIN_SEGMENT_SIZE) {
+            return;
+        }
+    }
+    panic!("the files stayed large: {:?} (grown to {grown:?})", sizes());
+}

@@ -8,7 +8,6 @@ use super::JournalStore;
 use super::disk::OsDisk;
 use super::{JournalOptions, recover};
 use crate::delivery::StoreError;
-use crate::delivery::memory::State;
 use crate::delivery::store::{DeadLetter, StoreCounts};
 
 /// A journal's contents as its files hold them, read without taking its directory's lock and
@@ -60,9 +59,8 @@ impl JournalView {
             ..options.clone()
         };
         // No complete snapshot: created but never written past its first one, so empty.
-        let state = recover::read(&OsDisk, dir.as_ref(), &options)?.unwrap_or_else(|| {
-            State::new(options.limits, options.dedupe_keys, options.dead_letters)
-        });
+        let state =
+            recover::read(&OsDisk, dir.as_ref(), &options)?.unwrap_or_else(|| options.state());
         Ok(Self {
             counts: state.counts(Instant::now()),
             dead: state.dead.into_iter().collect(),

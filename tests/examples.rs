@@ -106,6 +106,43 @@ fn the_server_example_sizes_the_journal_segments_from_the_environment() {
     );
 }
 
+/// A journal damaged before records of later flushes: the server refuses to start, and says
+/// which file, where, and the command to run.
+#[test]
+fn the_server_refuses_a_damaged_journal_and_names_the_salvage_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = dir.path().join("journal");
+    let mode = format!("journal:{}", journal.display());
+    let env = [("ROAMIFY_DELIVERY", mode.as_str())];
+    let (server, addr) = start_server("whsec_readme", &env);
+    for kind in ["partner.top_up", "partner.low_balance", "esim.usage"] {
+        let (sent, answer) = send(&addr, &[kind]);
+        assert!(sent, "{answer}");
+    }
+    drop(server);
+    let segment = journal.join("journal.0");
+    let mut bytes = std::fs::read(&segment).expect("segment");
+    let at = bytes
+        .windows(6)
+        .position(|w| w == b"top_up")
+        .expect("the first delivery's record");
+    bytes[at] ^= 0x01;
+    std::fs::write(&segment, &bytes).expect("damage");
+
+    let said = refused_start(
+        "server",
+        &[("ROAMIFY_WEBHOOK_SECRET", "whsec_readme"), env[0]],
+    );
+    for part in [
+        format!("{} is damaged at byte", segment.display()),
+        format!("roamify-hooks journal salvage {}", journal.display()),
+        "Nothing was changed".to_owned(),
+    ] {
+        assert!(said.contains(&part), "{part:?} in {said}");
+    }
+    assert_eq!(std::fs::read(&segment).expect("segment"), bytes);
+}
+
 #[test]
 fn the_axum_server_example_delivers_durably_like_the_actix_one() {
     let dir = tempfile::tempdir().expect("temporary directory");

@@ -90,21 +90,10 @@ impl Flusher {
             if bytes.capacity() > KEPT_CAPACITY {
                 bytes = Vec::new();
             }
-            self.answer(shared, result, batch.switch, written, upto);
-        }
-    }
-
-    /// Sends the turn's answers (outside the lock).
-    fn answer(
-        &mut self,
-        shared: &Shared,
-        result: std::io::Result<()>,
-        switch: Option<usize>,
-        written: u64,
-        upto: u64,
-    ) {
-        for (waiter, result) in self.done(shared, result, switch, written, upto) {
-            let _ = waiter.send(result);
+            // Answered outside the lock.
+            for (waiter, result) in self.done(shared, result, batch.switch, written, upto) {
+                let _ = waiter.send(result);
+            }
         }
     }
 

@@ -174,8 +174,8 @@ fn a_journal_cut_at_any_byte_opens_with_exactly_the_records_before_the_cut() {
     let (frames, end) = lay_out(&bytes);
     assert_eq!(frames.iter().filter(|f| f.kind == 1).count(), 8);
     assert!(
-        frames.iter().map(|f| f.batch).max() >= Some(9),
-        "one batch a flush"
+        frames.iter().map(|f| f.batch).max() >= Some(8),
+        "one batch a flush: {frames:?}"
     );
     for cut in 0..=end {
         let cut_bytes = bytes[..usize::try_from(cut).expect("cut")].to_vec();

@@ -111,7 +111,7 @@ enum Journal {
     /// Keep every record that reads, before and after the damage, in a fresh journal; move
     /// the damaged files aside and report what could not be read. The server must be stopped.
     Salvage {
-        /// The journal's directory (the server's ROAMIFY_DELIVERY=journal:<dir>).
+        /// The journal's directory (the server's `ROAMIFY_DELIVERY=journal:<dir>`).
         dir: PathBuf,
     },
 }

@@ -5,6 +5,8 @@ use super::super::memory::{DEFAULT_DEAD_LETTER_CAPACITY, State};
 #[cfg(doc)]
 use super::super::store::Enqueued;
 use super::super::store::StoreLimits;
+#[cfg(doc)]
+use super::JournalStore;
 
 /// The default size of a segment file: 64 MiB (two are kept).
 pub const DEFAULT_SEGMENT_SIZE: u64 = 64 << 20;

@@ -413,3 +413,31 @@ fn a_view_of_a_directory_without_a_journal_says_so() {
         error.report()
     );
 }
+
+/// A segment whose header is damaged, while batches of it follow: refused (the older segment
+/// would be read instead, losing the newer one), and salvaged from its Batch frames.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_header_is_refused_and_salvaged_from_the_batches_after_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = JournalStore::open_with(dir.path(), small()).expect("open");
+        for key in ["a", "b", "c"] {
+            assert_eq!(enqueue(&store, key).await, Enqueued::Stored);
+        }
+    }
+    let (path, _) = find(dir.path(), br#""key":"c""#);
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[20] ^= 0x01;
+    std::fs::write(&path, &bytes).expect("write");
+    let error = JournalStore::open_with(dir.path(), small()).expect_err("refused");
+    match error.backend_error::<JournalDamaged>() {
+        Some(JournalDamaged::Corrupt { file, offset, .. }) => {
+            assert_eq!((file, *offset), (&path, 0));
+        }
+        _ => panic!("{}", error.report()),
+    }
+    let salvaged = JournalStore::salvage(dir.path(), &small()).expect("salvage");
+    assert!(salvaged.unreadable.is_empty(), "{salvaged:?}");
+    let store = JournalStore::open_with(dir.path(), small()).expect("opens after salvage");
+    assert_eq!(keys(&lease_all(&store).await), ["a", "b", "c"]);
+}

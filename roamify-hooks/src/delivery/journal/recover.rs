@@ -50,18 +50,31 @@ pub(super) fn open(
         }
         Err(e) => return Err(StoreError::backend("lock the journal's directory", e)),
     };
-    let files = [0, 1].map(|index| {
+    // Read first, created only once the journal is known to be sound: a refusal creates
+    // nothing.
+    let mut found_files = [None, None];
+    for (index, file) in found_files.iter_mut().enumerate() {
         let path = dir.join(segment_name(index));
-        disk.open(&path, true)
-            .and_then(|file| file.ok_or_else(|| std::io::ErrorKind::NotFound.into()))
-            .map_err(|e| file_error("open the journal's segment files", &path, e))
-    });
-    let [Ok(first), Ok(second)] = files else {
-        let [a, b] = files;
-        return Err(a.err().or(b.err()).unwrap_or(StoreError::Closed));
+        *file = disk
+            .open(&path, false)
+            .map_err(|e| file_error("open the journal's segment files", &path, e))?;
+    }
+    let found = newest_complete(
+        dir,
+        [found_files[0].as_deref(), found_files[1].as_deref()],
+        options,
+    )?;
+    let [first, second] = found_files;
+    let open_or_create = |file: Option<Box<dyn Segment>>, index: usize| match file {
+        Some(file) => Ok(file),
+        None => {
+            let path = dir.join(segment_name(index));
+            disk.open(&path, true)
+                .and_then(|file| file.ok_or_else(|| std::io::ErrorKind::NotFound.into()))
+                .map_err(|e| file_error("create the journal's segment files", &path, e))
+        }
     };
-    let files = [first, second];
-    let found = newest_complete(dir, [Some(&*files[0]), Some(&*files[1])], options)?;
+    let files = [open_or_create(first, 0)?, open_or_create(second, 1)?];
     for (index, file) in files.iter().enumerate() {
         let path = dir.join(segment_name(index));
         fill(&**file, segment_size).map_err(|e| file_error("fill a segment file", &path, e))?;

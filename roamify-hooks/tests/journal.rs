@@ -204,10 +204,12 @@ async fn a_torn_write_ends_the_journal_where_it_tore() {
             assert_eq!(enqueue(&store, key).await, Enqueued::Stored);
         }
     }
-    // A crash mid-write: one byte of the last write's record never reached the disk.
+    // A crash mid-write: one byte of the last write's record never reached the disk, nor did
+    // anything written after it (the mark the store writes once idle).
     let (path, at) = find(dir.path(), br#""key":"torn""#);
     let mut bytes = std::fs::read(&path).expect("read");
     bytes[at] ^= 0xff;
+    bytes[(at / 4096 + 1) * 4096..].fill(0);
     std::fs::write(&path, bytes).expect("write");
 
     let store = JournalStore::open_with(dir.path(), small()).expect("reopen");
@@ -440,4 +442,33 @@ async fn a_damaged_header_is_refused_and_salvaged_from_the_batches_after_it() {
     assert!(salvaged.unreadable.is_empty(), "{salvaged:?}");
     let store = JournalStore::open_with(dir.path(), small()).expect("opens after salvage");
     assert_eq!(keys(&lease_all(&store).await), ["a", "b", "c"]);
+}
+
+/// Once idle, the journal writes an empty batch after its last flush: damage to the newest
+/// acknowledged delivery is then refused, not read as a torn tail (which would lose it).
+#[tokio::test(flavor = "multi_thread")]
+async fn damage_to_the_newest_delivery_of_an_idle_journal_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = JournalStore::open_with(dir.path(), small()).expect("open");
+    for key in ["older", "newest"] {
+        assert_eq!(enqueue(&store, key).await, Enqueued::Stored);
+    }
+    // Idle: the mark is written meanwhile, so closing the store writes nothing more.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (path, at) = find(dir.path(), br#""key":"newest""#);
+    let idle = std::fs::read(&path).expect("read");
+    drop(store);
+    let mut bytes = std::fs::read(&path).expect("read");
+    assert!(
+        idle == bytes,
+        "the mark was written while idle, not at close"
+    );
+    bytes[at] ^= 0x01;
+    std::fs::write(&path, &bytes).expect("write");
+    let error = JournalStore::open_with(dir.path(), small()).expect_err("refused");
+    assert!(
+        error.backend_error::<JournalDamaged>().is_some(),
+        "{}",
+        error.report()
+    );
 }

@@ -13,12 +13,19 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::disk::Segment;
+use super::frame::BATCH_FRAME;
 use super::log::{Batch, seal};
 use super::{Shared, Waiter};
 use crate::delivery::StoreError;
 
 /// How long a broken journal waits between attempts to write a fresh snapshot.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+/// How long the flusher waits, idle after a flush, before it writes a *mark*: an empty batch
+/// after the last one. Damage in a segment's last batch cannot be told from a torn write (and
+/// is read as one); with a mark after it, that batch is no longer the last, so damage to it is
+/// refused instead. A mark is also written when the store is dropped.
+const MARK_AFTER: Duration = Duration::from_millis(100);
 
 /// A write buffer keeps its capacity between turns up to this size, so snapshots of a usual size
 /// (the default dedupe bound's is 4.8 MB) reuse the same two buffers instead of allocating
@@ -44,6 +51,7 @@ pub(super) fn start(
         files,
         current,
         offset,
+        sealed: false,
     };
     crate::delivery::sched::spawn_writer("roamify-journal", move || flusher.serve(&shared, bytes))
         .map_err(|e| StoreError::backend("start the journal's flusher", e))
@@ -56,11 +64,14 @@ struct Flusher {
     /// so it is never overwritten until another is.
     current: usize,
     offset: u64,
+    /// The last batch written is a mark (nothing to seal).
+    sealed: bool,
 }
 
 impl Flusher {
     fn serve(mut self, shared: &Shared, mut bytes: Vec<u8>) {
         while let Some((batch, upto)) = self.next(shared, &mut bytes) {
+            let mark = batch.switch.is_none() && bytes.len() == BATCH_FRAME;
             seal(&mut bytes, batch);
             let (file, at) = match batch.switch {
                 Some(file) => (file, 0),
@@ -84,6 +95,9 @@ impl Flusher {
                 && let Some(file) = batch.switch
             {
                 self.shrink(file, bytes.len() as u64, shared);
+            }
+            if result.is_ok() {
+                self.sealed = mark;
             }
             let written = bytes.len() as u64;
             bytes.clear();
@@ -145,6 +159,26 @@ impl Flusher {
                         .start_segment(1 - self.current, &inner.state, window);
                 }
                 break;
+            }
+            if !self.sealed {
+                // Idle after a flush: a mark once idle for MARK_AFTER, or at once when closing.
+                if !inner.closing {
+                    inner.flusher_idle = true;
+                    let (guard, waited) = shared
+                        .wake
+                        .wait_timeout(inner, MARK_AFTER)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    inner = guard;
+                    inner.flusher_idle = false;
+                    if !waited.timed_out() {
+                        continue;
+                    }
+                }
+                if inner.log.buf.is_empty() && inner.broken.is_none() {
+                    inner.log.buf.extend_from_slice(&[0; BATCH_FRAME]);
+                    break;
+                }
+                continue;
             }
             if inner.closing {
                 return None;

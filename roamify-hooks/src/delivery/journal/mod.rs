@@ -87,8 +87,10 @@ use super::store::{
 ///   one made durable. A record that does not read although records of later flushes follow it
 ///   (a disk's damage, not a crash) makes [`open`](Self::open) refuse, with a [`JournalDamaged`]
 ///   error naming the file, the offset and the command that salvages the journal
-///   ([`JournalStore::salvage`], `roamify-hooks journal salvage <dir>`). Damage within the last
-///   flush cannot be told from a torn write and is read as one.
+///   ([`JournalStore::salvage`], `roamify-hooks journal salvage <dir>`). Once idle for 100 ms
+///   after a flush, and when dropped, the store writes an empty batch (a mark), so the flushes
+///   before it are not the last: only damage to a flush in the 100 ms before a crash cannot be
+///   told from a torn write, and is read as one.
 /// - **Bounded.** Memory holds the pending deliveries (at most the queue's capacity and
 ///   [`JournalOptions::pending_bytes`] of bodies), the dead letters
 ///   ([`JournalOptions::dead_letters`], [`JournalOptions::dead_letter_bytes`]) and the dedupe keys

@@ -6,7 +6,8 @@
 //! of nothing acknowledged. When a valid Batch frame of the same segment follows it, the damaged
 //! frame was part of a flush that did return: reading it as a torn tail would silently drop
 //! acknowledged deliveries, so the scan stops with [`Stop::Damaged`]. Damage within the last
-//! batch cannot be told from a torn write, and is read as one.
+//! batch cannot be told from a torn write, and is read as one (the store writes an empty batch,
+//! a mark, once idle, so that the last batch is rarely one that holds records).
 
 use std::io;
 

@@ -28,9 +28,8 @@ pub(super) struct Log {
     pub(super) synced: u64,
 }
 
-/// What the flusher needs to write a batch: the segment's generation and salt, where the
-/// batch starts in the bytes taken (and the file a new segment starts in
-/// (its header first).
+/// What the flusher needs to write a batch: the segment's generation and salt, and the file a
+/// new segment starts in (its header first, then the batch).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Batch {
     pub(super) generation: u64,

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::disk::{Disk, Segment, read_exact_at};
+use super::disk::{Disk, Segment};
 use super::frame::{self, HEADER_LEN, Header};
 use super::replay::Replay;
 use super::scan::{self, Mode, Stop};
@@ -102,7 +102,7 @@ pub(super) fn open(
     })
 }
 
-fn file_error(what: &'static str, path: &Path, e: std::io::Error) -> StoreError {
+pub(super) fn file_error(what: &'static str, path: &Path, e: std::io::Error) -> StoreError {
     // The file's path with the system's error, which names none.
     StoreError::backend(
         what,
@@ -171,17 +171,12 @@ pub(super) fn read(
 /// The header of `file`, if valid.
 pub(super) fn header(file: &dyn Segment) -> std::io::Result<Option<Header>> {
     let mut bytes = [0; HEADER_LEN];
-    Ok(if read_exact_at(file, &mut bytes, 0)? {
+    // Format 1's header is shorter: a file of format 1 may hold only its 24 bytes.
+    let n = file.read_at(&mut bytes, 0)?;
+    Ok(if n >= 24 {
         frame::read_header(&bytes)
     } else {
-        // Format 1's header is shorter: a file of format 1 holding only its header.
-        let mut short = [0; HEADER_LEN];
-        let n = file.read_at(&mut short, 0)?;
-        if n >= 24 {
-            frame::read_header(&short)
-        } else {
-            None
-        }
+        None
     })
 }
 
@@ -226,7 +221,7 @@ fn newest_complete(
         if let (Some(file), None) = (file, headers[index]) {
             let len = file.len().map_err(io)?;
             let floor = newest.unwrap_or(0);
-            if scan::later_batch(*file, 0, len, floor, None)
+            if scan::later_batch(*file, 0, len, |generation, _| generation > floor)
                 .map_err(io)?
                 .is_some()
             {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::disk::{Disk, OsDisk, Segment, read_exact_at};
 use super::frame::{self, BATCH_FRAME, Header};
-use super::recover::{header, segment_name};
+use super::recover::{file_error, header, segment_name};
 use super::replay::Replay;
 use super::scan::{self, Mode};
 use super::{JournalDamaged, JournalInUse, JournalOptions, JournalStore};
@@ -131,19 +131,15 @@ fn identify(file: &dyn Segment) -> std::io::Result<Option<Header>> {
     if let Some(header) = header(file)? {
         return Ok(Some(header));
     }
-    let len = file.len()?;
+    // The first batch (right after the header), then one on any page.
     let mut bytes = [0; BATCH_FRAME];
-    let mut at = frame::HEADER_LEN as u64;
-    // The first batch (right after the header), then each page.
-    while at + BATCH_FRAME as u64 <= len {
-        if read_exact_at(file, &mut bytes, at)?
-            && let Some((generation, salt, _)) = frame::read_batch(&bytes)
-        {
-            return Ok(Some(Header::V2 { generation, salt }));
-        }
-        at = (at / frame::PAGE + 1) * frame::PAGE;
+    if read_exact_at(file, &mut bytes, frame::HEADER_LEN as u64)?
+        && let Some((generation, salt, _)) = frame::read_batch(&bytes)
+    {
+        return Ok(Some(Header::V2 { generation, salt }));
     }
-    Ok(None)
+    let later = scan::later_batch(file, 0, file.len()?, |_, _| true)?;
+    Ok(later.map(|(_, generation, salt)| Header::V2 { generation, salt }))
 }
 
 /// Where the last byte that is not zero of `file` ends.
@@ -174,15 +170,11 @@ fn replace(
     state: crate::delivery::memory::State,
     generation: u64,
 ) -> Result<PathBuf, StoreError> {
-    let fail = |what: &'static str, path: &Path, e: std::io::Error| {
-        let e = std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
-        StoreError::backend(what, e)
-    };
     let disk = OsDisk;
     let staging = dir.join("salvage.tmp");
     if staging.exists() {
         std::fs::remove_dir_all(&staging)
-            .map_err(|e| fail("remove an earlier salvage's files", &staging, e))?;
+            .map_err(|e| file_error("remove an earlier salvage's files", &staging, e))?;
     }
     // A generation above the damaged files': after a partial replacement, the fresh segment
     // is the newest.
@@ -200,26 +192,26 @@ fn replace(
         aside = dir.join(format!("damaged-{secs}-{n}"));
         n += 1;
     }
-    std::fs::create_dir(&aside).map_err(|e| fail("create a directory", &aside, e))?;
+    std::fs::create_dir(&aside).map_err(|e| file_error("create a directory", &aside, e))?;
     for index in 0..2 {
         let name = segment_name(index);
         let from = dir.join(&name);
         if from.exists() {
             std::fs::hard_link(&from, aside.join(&name))
-                .map_err(|e| fail("keep a damaged file aside", &from, e))?;
+                .map_err(|e| file_error("keep a damaged file aside", &from, e))?;
         }
     }
     for synced in [&aside, dir] {
         disk.sync_dir(synced)
-            .map_err(|e| fail("sync a directory", synced, e))?;
+            .map_err(|e| file_error("sync a directory", synced, e))?;
     }
     for index in 0..2 {
         let name = segment_name(index);
         std::fs::rename(staging.join(&name), dir.join(&name))
-            .map_err(|e| fail("move a fresh segment in place", &dir.join(&name), e))?;
+            .map_err(|e| file_error("move a fresh segment in place", &dir.join(&name), e))?;
         disk.sync_dir(dir)
-            .map_err(|e| fail("sync a directory", dir, e))?;
+            .map_err(|e| file_error("sync a directory", dir, e))?;
     }
-    std::fs::remove_dir_all(&staging).map_err(|e| fail("remove a directory", &staging, e))?;
+    std::fs::remove_dir_all(&staging).map_err(|e| file_error("remove a directory", &staging, e))?;
     Ok(aside)
 }

@@ -74,7 +74,7 @@ pub(super) fn scan(
         let batch_end = match reader.batch(at, generation, salt)? {
             Some(len) if len >= BATCH_FRAME as u64 => at + len,
             _ => {
-                let later = later_batch(file, at, reader.len, generation, salt)?;
+                let later = same_segment_after(file, at, reader.len, generation, salt)?;
                 match (&mut mode, later) {
                     (Mode::Strict, None) => break,
                     (Mode::Strict, Some(_)) => return Ok(Err(Stop::Damaged { offset: at })),
@@ -99,7 +99,7 @@ pub(super) fn scan(
         let mut x = at + BATCH_FRAME as u64;
         while x < batch_end {
             let Some((end, payload)) = reader.frame(x, batch_end)? else {
-                let later = later_batch(file, x, reader.len, generation, salt)?;
+                let later = same_segment_after(file, x, reader.len, generation, salt)?;
                 match (&mut mode, later) {
                     (Mode::Strict, Some(_)) => return Ok(Err(Stop::Damaged { offset: x })),
                     (Mode::Strict, None) => break 'batches,
@@ -149,33 +149,38 @@ pub(super) fn scan(
     Ok(Ok(scanned))
 }
 
-/// The first page boundary after `from` holding a valid Batch frame of the segment of
-/// `generation` and `salt` (any generation above `generation` when `salt` is `None`).
+/// The first page boundary after `from` holding a valid Batch frame whose segment (generation
+/// and salt) is `ours`: its offset, generation and salt.
 pub(super) fn later_batch(
     file: &dyn Segment,
     from: u64,
     len: u64,
-    generation: u64,
-    salt: impl Into<Option<u64>>,
-) -> io::Result<Option<u64>> {
-    let salt = salt.into();
+    ours: impl Fn(u64, u64) -> bool,
+) -> io::Result<Option<(u64, u64, u64)>> {
     let mut at = (from / PAGE + 1) * PAGE;
     let mut bytes = [0; BATCH_FRAME];
     while at + BATCH_FRAME as u64 <= len {
         if read_exact_at(file, &mut bytes, at)?
-            && let Some((g, s, _)) = frame::read_batch(&bytes)
+            && let Some((generation, salt, _)) = frame::read_batch(&bytes)
+            && ours(generation, salt)
         {
-            let ours = match salt {
-                Some(salt) => g == generation && s == salt,
-                None => g > generation,
-            };
-            if ours {
-                return Ok(Some(at));
-            }
+            return Ok(Some((at, generation, salt)));
         }
         at += PAGE;
     }
     Ok(None)
+}
+
+/// [`later_batch`] of the segment of `generation` and `salt`: its offset.
+fn same_segment_after(
+    file: &dyn Segment,
+    from: u64,
+    len: u64,
+    generation: u64,
+    salt: u64,
+) -> io::Result<Option<u64>> {
+    let ours = |g, s| g == generation && s == salt;
+    Ok(later_batch(file, from, len, ours)?.map(|(at, ..)| at))
 }
 
 /// A segment's bytes, read through a window of about a mebibyte.
@@ -228,27 +233,28 @@ impl<'f> Frames<'f> {
             .is_none_or(|head| head.iter().all(|&b| b == 0)))
     }
 
-    /// Where the frame at `at` would end by its length field, if within `limit`.
-    fn length_end(&mut self, at: u64, limit: u64) -> io::Result<Option<u64>> {
-        let Some(head) = self.bytes(at, FRAME_HEAD)? else {
-            return Ok(None);
-        };
-        let head: [u8; FRAME_HEAD] = head.try_into().unwrap_or([0; FRAME_HEAD]);
-        let (length, _) = frame::read_head(&head);
-        let end = at + FRAME_HEAD as u64 + length as u64;
-        Ok((length > 0 && end <= limit.min(self.len)).then_some(end))
-    }
-
-    /// The valid frame at `at` ending by `limit`: its end and its payload.
-    fn frame(&mut self, at: u64, limit: u64) -> io::Result<Option<(u64, &[u8])>> {
-        let Some(end) = self.length_end(at, limit)? else {
-            return Ok(None);
-        };
+    /// The head of the frame at `at` if its length fits by `limit`: where the frame ends, its
+    /// payload's length and its checksum.
+    fn head(&mut self, at: u64, limit: u64) -> io::Result<Option<(u64, usize, u64)>> {
         let Some(head) = self.bytes(at, FRAME_HEAD)? else {
             return Ok(None);
         };
         let head: [u8; FRAME_HEAD] = head.try_into().unwrap_or([0; FRAME_HEAD]);
         let (length, check) = frame::read_head(&head);
+        let end = at + FRAME_HEAD as u64 + length as u64;
+        Ok((length > 0 && end <= limit.min(self.len)).then_some((end, length, check)))
+    }
+
+    /// Where the frame at `at` would end by its length field, if within `limit`.
+    fn length_end(&mut self, at: u64, limit: u64) -> io::Result<Option<u64>> {
+        Ok(self.head(at, limit)?.map(|(end, ..)| end))
+    }
+
+    /// The valid frame at `at` ending by `limit`: its end and its payload.
+    fn frame(&mut self, at: u64, limit: u64) -> io::Result<Option<(u64, &[u8])>> {
+        let Some((end, length, check)) = self.head(at, limit)? else {
+            return Ok(None);
+        };
         let seed = self.seed;
         let Some(payload) = self.bytes(at + FRAME_HEAD as u64, length)? else {
             return Ok(None);

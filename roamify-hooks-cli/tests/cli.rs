@@ -3,6 +3,7 @@
 //! they became, replays one once the failure is switched off (the handler then runs once),
 //! discards another, reports the store's counts, and checks signatures.
 
+use roamify_hooks::delivery::Incoming;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Mutex;
@@ -354,8 +355,9 @@ async fn a_journal_is_read_while_held_and_changed_once_its_server_let_go_of_it()
 
     let store = JournalStore::open(&journal).expect("open");
     let window = Duration::from_secs(3600);
-    let enqueue =
-        |key: &str, balance: &str| store.enqueue(key.to_owned(), body(balance).into_bytes());
+    let enqueue = |key: &str, balance: &str| {
+        store.enqueue(Incoming::new(key.to_owned(), body(balance).into_bytes()))
+    };
     assert_eq!(
         enqueue("dead-1", "3.33").await.expect("enqueue"),
         Enqueued::Stored

@@ -4,6 +4,7 @@
 //! offset and the command; `roamify-hooks journal salvage <dir>` recovers every delivery whose
 //! record still reads, and the journal opens again.
 
+use roamify_hooks::delivery::Incoming;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -30,7 +31,11 @@ async fn write(dir: &Path) {
     let tasks: Vec<_> = (0..DELIVERIES)
         .map(|n| {
             let store = Arc::clone(&store);
-            tokio::spawn(async move { store.enqueue(format!("delivery-{n}"), body(n)).await })
+            tokio::spawn(async move {
+                store
+                    .enqueue(Incoming::new(format!("delivery-{n}"), body(n)))
+                    .await
+            })
         })
         .collect();
     for task in tasks {

@@ -15,12 +15,24 @@ pub(crate) struct Args {
     pub(crate) uncatalogued: Option<Span>,
     pub(crate) fallback: Option<Span>,
     pub(crate) krate: Option<Path>,
+    /// `ordering = "off" | "latest" | "serial"`, checked.
+    pub(crate) ordering: Option<LitStr>,
     /// Keys that were given, valid or not, or suggested for a misspelled key: a key in this list
     /// is not reported as missing (its own error says enough).
     pub(crate) mentioned: Vec<&'static str>,
 }
 
-const VALID: &[&str] = &["category", "kind", "uncatalogued", "fallback", "crate"];
+const VALID: &[&str] = &[
+    "category",
+    "kind",
+    "uncatalogued",
+    "fallback",
+    "ordering",
+    "crate",
+];
+
+/// The values `ordering` takes.
+pub(crate) const ORDERINGS: &[&str] = &["off", "latest", "serial"];
 
 /// Collects errors so one compile shows every mistake.
 #[derive(Default)]
@@ -108,6 +120,33 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
                     &mut args.fallback
                 };
                 set(slot, key.span(), &key, errors);
+            }
+            "ordering" => {
+                let value: Expr = meta.value()?.parse()?;
+                match value {
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Str(lit), ..
+                    }) if ORDERINGS.contains(&lit.value().as_str()) => {
+                        set(&mut args.ordering, lit, &key, errors);
+                    }
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Str(lit), ..
+                    }) => {
+                        let given = lit.value();
+                        errors.at(
+                            lit.span(),
+                            format!(
+                                "unknown ordering `{given}`{}\nvalid orderings: {}",
+                                suggest::did_you_mean(&given, ORDERINGS),
+                                suggest::list(ORDERINGS)
+                            ),
+                        );
+                    }
+                    other => errors.at(
+                        other.span(),
+                        "`ordering` takes a string literal: `ordering = \"latest\"` (or \"serial\", \"off\")",
+                    ),
+                }
             }
             "crate" => {
                 let value: Expr = meta.value()?.parse()?;

@@ -20,12 +20,13 @@ pub(crate) fn on_event(args: TokenStream, item: TokenStream) -> TokenStream {
         return fallback::not_a_function(item, errors);
     };
     let route = valid::route(&args, &mut errors);
+    let ordering = args.ordering.as_ref().map(syn::LitStr::value);
     let example = route
         .as_ref()
         .map_or_else(|| "event: …".to_owned(), Route::example_argument);
     let handler = ast::read(&item_fn, &example, &mut errors);
     match (errors.finish(), route, handler) {
-        (None, Some(route), Some(handler)) => expand(&krate, &route, &handler),
+        (None, Some(route), Some(handler)) => expand(&krate, &route, &handler, ordering.as_deref()),
         (error, ..) => fallback::with_errors(&krate, &item_fn, error),
     }
 }
@@ -35,7 +36,12 @@ pub(crate) fn krate(path: Option<&Path>) -> TokenStream {
     path.map_or_else(|| quote!(::roamify_hooks), |p| quote!(#p))
 }
 
-fn expand(krate: &TokenStream, route: &Route, handler: &HandlerFn<'_>) -> TokenStream {
+fn expand(
+    krate: &TokenStream,
+    route: &Route,
+    handler: &HandlerFn<'_>,
+    ordering: Option<&str>,
+) -> TokenStream {
     let item = handler.item;
     let ident = &item.sig.ident;
     let private = quote!(#krate::__private);
@@ -122,6 +128,18 @@ fn expand(krate: &TokenStream, route: &Route, handler: &HandlerFn<'_>) -> TokenS
         }
     });
 
+    // Checked by the attribute's parser: one of `attr::ORDERINGS`.
+    let ordering = ordering.map(|ordering| {
+        let variant = match ordering {
+            "off" => quote!(Off),
+            "serial" => quote!(Serial),
+            _ => quote!(Latest),
+        };
+        quote! {
+            const ORDERING: #private::Option<#private::Ordering> =
+                #private::Some(#private::Ordering::#variant);
+        }
+    });
     let registration = registration(
         krate,
         item,
@@ -131,6 +149,7 @@ fn expand(krate: &TokenStream, route: &Route, handler: &HandlerFn<'_>) -> TokenS
             const KIND: &'static ::core::primitive::str = #kind;
             const ROUTE_KEY: ::core::primitive::u16 = #route_key;
             #fallback_impl
+            #ordering
             type Payload = #payload_ty;
             type State = #state_ty;
             #call_now

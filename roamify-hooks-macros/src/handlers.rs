@@ -335,6 +335,20 @@ fn expand(krate: &TokenStream, paths: &[Path], fallback: Option<&Path>) -> Token
                     }
                 }
 
+                fn orderings(&self) -> #private::Vec<#private::HandlerOrdering> {
+                    let mut __orderings = #private::Vec::new();
+                    #(
+                        if let #private::Some(__ordering) = <#handlers as #private::Handler>::ORDERING {
+                            __orderings.push(#private::HandlerOrdering::new(
+                                <#handlers as #private::Handler>::CATEGORY,
+                                <#handlers as #private::Handler>::KIND,
+                                __ordering,
+                            ));
+                        }
+                    )*
+                    __orderings
+                }
+
                 #[allow(unreachable_patterns)]
                 #[inline]
                 fn dispatch_now(&self, __event: #private::Event)

@@ -44,6 +44,13 @@ pub(crate) fn route(args: &Args, errors: &mut Errors) -> Option<Route> {
                 ok = false;
             }
         }
+        if let Some(ordering) = &args.ordering {
+            errors.at(
+                ordering.span(),
+                "a `fallback` handler receives events of many kinds, and ordering is per kind: remove `ordering` (give an uncatalogued kind its own handler to order it)",
+            );
+            ok = false;
+        }
         let _ = fallback;
         return ok.then_some(Route::Fallback);
     }

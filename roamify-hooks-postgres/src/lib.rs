@@ -45,7 +45,9 @@
 //! # }
 //! ```
 
+mod admin;
 mod holders;
+mod order;
 mod schema;
 mod sql;
 
@@ -57,10 +59,9 @@ use tokio_postgres::NoTls;
 
 use roamify_hooks::delivery::backend::{PURGE_BATCH, PurgePacer, StoreRuntime, unix_millis};
 use roamify_hooks::delivery::{
-    Admin, DeadLetter, Enqueued, Job, Queue, Resolution, Settlement, StoreCounts, StoreError,
-    StoreFuture, StoreLimits,
+    Enqueued, Incoming, Job, Queue, Resolution, Settlement, StoreError, StoreFuture, StoreLimits,
 };
-use roamify_hooks::events::UnixTime;
+use roamify_hooks::ordering::Order;
 
 pub use holders::{HEARTBEAT_EVERY, HOLDER_TIMEOUT};
 use sql::{Sql, add_pending};
@@ -188,6 +189,23 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// How long a stream's mark is kept after it last moved: the dedupe window (24 h without one),
+/// in milliseconds.
+fn retention_ms(limits: StoreLimits) -> i64 {
+    let window = if limits.window.is_zero() {
+        roamify_hooks::delivery::DEFAULT_IDEMPOTENCY_WINDOW
+    } else {
+        limits.window
+    };
+    i64::try_from(window.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The order in a row's `stream`, `at`, `serial` columns, from column `first`.
+fn order_of(row: &tokio_postgres::Row, first: usize) -> Option<Order> {
+    let stream: Option<String> = row.get(first);
+    stream.map(|stream| Order::new(stream, row.get(first + 1), row.get(first + 2)))
+}
+
 fn valid_schema(schema: &str) -> bool {
     let mut chars = schema.chars();
     chars
@@ -283,9 +301,12 @@ impl PgStore {
 }
 
 impl Queue for PgStore {
-    fn enqueue(&self, key: String, body: Vec<u8>) -> StoreFuture<'_, Enqueued> {
+    fn enqueue(&self, delivery: Incoming) -> StoreFuture<'_, Enqueued> {
         let (window, capacity) = (self.limits.window, self.limits.capacity);
         self.run(move |pool, sql| async move {
+            let Incoming {
+                key, body, order, ..
+            } = delivery;
             let fail = backend("enqueue");
             let mut client = pool.get().await.map_err(pool_error("enqueue"))?;
             let tx = client.transaction().await.map_err(&fail)?;
@@ -305,8 +326,19 @@ impl Queue for PgStore {
                 tx.rollback().await.map_err(&fail)?;
                 return Ok(Enqueued::Full);
             }
+            let (stream, at, serial) = order.as_ref().map_or((None, 0, false), |o| {
+                (Some(o.stream.as_str()), o.at, o.serial)
+            });
+            if serial && let Some(stream) = stream {
+                let streams = std::iter::once(stream.to_owned()).collect();
+                order::lock_streams(&tx, &sql, &streams)
+                    .await
+                    .map_err(&fail)?;
+            }
             let insert = tx.prepare_cached(&sql.insert_job).await.map_err(&fail)?;
-            if tx.execute(&insert, &[&key, &body]).await.map_err(&fail)? == 1 {
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+                [&key, &body, &stream, &at, &serial];
+            if tx.execute(&insert, &params).await.map_err(&fail)? == 1 {
                 add_pending(&tx, &sql, 1).await.map_err(&fail)?;
             }
             tx.commit().await.map_err(&fail)?;
@@ -317,6 +349,7 @@ impl Queue for PgStore {
     fn lease(&self, max: usize, visibility: Duration) -> StoreFuture<'_, Vec<Job>> {
         let pacer = Arc::clone(&self.purge);
         let holder = self.holder;
+        let retention = retention_ms(self.limits);
         self.run(move |pool, sql| async move {
             let fail = backend("lease");
             let client = pool.get().await.map_err(pool_error("lease"))?;
@@ -327,6 +360,14 @@ impl Queue for PgStore {
                     .execute(&purge, &[&PURGE_BATCH])
                     .await
                     .map_err(backend("purge expired keys"))?;
+                let marks = client
+                    .prepare_cached(&sql.purge_marks)
+                    .await
+                    .map_err(&fail)?;
+                client
+                    .execute(&marks, &[&PURGE_BATCH, &(retention as f64)])
+                    .await
+                    .map_err(backend("purge old ordering marks"))?;
                 pacer.ran(now, purged);
             }
             let lease = client.prepare_cached(&sql.lease).await.map_err(&fail)?;
@@ -335,15 +376,23 @@ impl Queue for PgStore {
                 .query(&lease, &[&max, &ms(visibility), &holder])
                 .await
                 .map_err(&fail)?;
-            Ok(rows
+            let mut jobs: Vec<Job> = rows
                 .into_iter()
                 .map(|row| Job {
                     key: row.get(0),
                     body: row.get(1),
                     attempts: u32::try_from(row.get::<_, i32>(2)).unwrap_or(0),
                     lease: u64::try_from(row.get::<_, i64>(3)).unwrap_or(0),
+                    order: order_of(&row, 4),
+                    stale: None,
                 })
-                .collect())
+                .collect();
+            // Marks move once the jobs are leased and before any runs: a crash in between
+            // leaves the jobs to their lease, and they are judged again when leased again.
+            order::advance(&client, &sql, &mut jobs, retention)
+                .await
+                .map_err(&fail)?;
+            Ok(jobs)
         })
     }
 
@@ -358,6 +407,8 @@ impl Queue for PgStore {
             let mut done_keys = Vec::new();
             let mut done_leases = Vec::new();
             let mut done_at = std::collections::HashMap::new();
+            // Serial streams whose pending job this batch finishes.
+            let mut gates = std::collections::BTreeSet::new();
             for (
                 i,
                 Settlement {
@@ -369,7 +420,8 @@ impl Queue for PgStore {
             {
                 let lease = i64::try_from(lease).unwrap_or(-1);
                 let changed = match resolution {
-                    Resolution::Completed => {
+                    // A stale job leaves as a completed one does.
+                    Resolution::Completed | Resolution::Stale => {
                         done_at.insert((key.clone(), lease), i);
                         done_keys.push(key);
                         done_leases.push(lease);
@@ -381,11 +433,12 @@ impl Queue for PgStore {
                     }
                     Resolution::Dead { error } => {
                         let s = tx.prepare_cached(&sql.dead).await.map_err(&fail)?;
-                        let changed = tx.execute(&s, &[&key, &lease, &error]).await;
-                        if matches!(changed, Ok(1)) {
+                        let dead = tx.query_opt(&s, &[&key, &lease, &error]).await;
+                        if let Ok(Some(row)) = &dead {
                             finished += 1;
+                            gates.extend(row.get::<_, Option<String>>(0));
                         }
-                        changed
+                        dead.map(|row| u64::from(row.is_some()))
                     }
                     Resolution::Released => {
                         let s = tx.prepare_cached(&sql.release).await.map_err(&fail)?;
@@ -407,9 +460,11 @@ impl Queue for PgStore {
                     if let Some(&i) = done_at.get(&(key, lease)) {
                         applied[i] = true;
                         finished += 1;
+                        gates.extend(row.get::<_, Option<String>>(2));
                     }
                 }
             }
+            order::open_gates(&tx, &sql, &gates).await.map_err(&fail)?;
             if finished > 0 {
                 add_pending(&tx, &sql, -finished).await.map_err(&fail)?;
             }
@@ -420,62 +475,5 @@ impl Queue for PgStore {
 
     fn limits(&self) -> StoreLimits {
         self.limits
-    }
-}
-
-impl Admin for PgStore {
-    fn dead_letters(&self) -> StoreFuture<'_, Vec<DeadLetter>> {
-        self.run(move |pool, sql| async move {
-            let fail = backend("list dead letters");
-            let client = pool.get().await.map_err(pool_error("list dead letters"))?;
-            let rows = client.query(&sql.dead_letters, &[]).await.map_err(&fail)?;
-            Ok(rows
-                .into_iter()
-                .map(|row| DeadLetter {
-                    key: row.get(0),
-                    body: row.get(1),
-                    attempts: u32::try_from(row.get::<_, i32>(2)).unwrap_or(0),
-                    error: row.get(3),
-                    dead_at: UnixTime::from_secs(row.get::<_, i64>(4)),
-                })
-                .collect())
-        })
-    }
-
-    fn replay(&self, key: String) -> StoreFuture<'_, bool> {
-        self.run(move |pool, sql| async move {
-            let fail = backend("replay");
-            let mut client = pool.get().await.map_err(pool_error("replay"))?;
-            let tx = client.transaction().await.map_err(&fail)?;
-            let replayed = tx.execute(&sql.replay, &[&key]).await.map_err(&fail)? == 1;
-            if replayed {
-                add_pending(&tx, &sql, 1).await.map_err(&fail)?;
-            }
-            tx.commit().await.map_err(&fail)?;
-            Ok(replayed)
-        })
-    }
-
-    fn counts(&self) -> StoreFuture<'_, StoreCounts> {
-        self.run(move |pool, sql| async move {
-            let client = pool.get().await.map_err(pool_error("count deliveries"))?;
-            let row = client
-                .query_one(&sql.counts, &[])
-                .await
-                .map_err(backend("count deliveries"))?;
-            let n = |i: usize| usize::try_from(row.get::<_, i64>(i)).unwrap_or(0);
-            Ok(StoreCounts::new(n(0), n(1), n(2), n(3)))
-        })
-    }
-
-    fn discard(&self, key: String) -> StoreFuture<'_, bool> {
-        self.run(move |pool, sql| async move {
-            let client = pool.get().await.map_err(pool_error("discard"))?;
-            let deleted = client
-                .execute(&sql.discard, &[&key])
-                .await
-                .map_err(backend("discard"))?;
-            Ok(deleted == 1)
-        })
     }
 }

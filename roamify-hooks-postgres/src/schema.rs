@@ -7,7 +7,7 @@ use crate::sql::{JobState, PENDING_SLOTS};
 use crate::{backend, pool_error};
 
 /// The schema version this release writes.
-const SCHEMA_VERSION: i32 = 2;
+const SCHEMA_VERSION: i32 = 3;
 
 pub(crate) async fn migrate(
     pool: &Pool,
@@ -84,6 +84,50 @@ pub(crate) async fn migrate(
              CREATE TABLE {s}.holders (id bigint PRIMARY KEY, seen_at timestamptz NOT NULL);
              CREATE TABLE {s}.owner (name text NOT NULL, since timestamptz NOT NULL DEFAULT now());
              INSERT INTO {s}.schema_version (version) VALUES (2);"
+        ))
+        .await
+        .map_err(&fail)?;
+    }
+    if version < 3 {
+        // Version 3: ordering. Each job's stream, signed timestamp and whether its stream is
+        // serial (serial deliveries behind their stream's pending one are parked, state 3), each
+        // stream's mark, and the function that compares and moves marks (`order.rs`).
+        tx.batch_execute(&format!(
+            "ALTER TABLE {s}.jobs ADD COLUMN stream text,
+                 ADD COLUMN at bigint NOT NULL DEFAULT 0,
+                 ADD COLUMN serial boolean NOT NULL DEFAULT false;
+             CREATE INDEX jobs_stream ON {s}.jobs (stream, received_at) WHERE stream IS NOT NULL;
+             CREATE TABLE {s}.marks (
+                 stream text PRIMARY KEY,
+                 at bigint NOT NULL,
+                 moved_at timestamptz NOT NULL
+             );
+             CREATE INDEX marks_moved ON {s}.marks (moved_at);
+             CREATE FUNCTION {s}.advance(streams text[], ats bigint[], retention_ms bigint)
+             RETURNS bigint[] LANGUAGE plpgsql AS $fn$
+             DECLARE
+                 result bigint[] := ARRAY[]::bigint[];
+                 newest bigint;
+             BEGIN
+                 -- In order: each compared with its stream's mark, atomically (the row is locked
+                 -- by the upsert until the transaction ends); a mark not moved for the retention
+                 -- is forgotten.
+                 FOR i IN 1 .. coalesce(array_length(streams, 1), 0) LOOP
+                     INSERT INTO {s}.marks AS m (stream, at, moved_at) VALUES (streams[i], ats[i], now())
+                     ON CONFLICT (stream) DO UPDATE SET
+                         at = CASE WHEN EXCLUDED.at >= m.at
+                                     OR m.moved_at < now() - retention_ms * interval '1 millisecond'
+                                   THEN EXCLUDED.at ELSE m.at END,
+                         moved_at = CASE WHEN EXCLUDED.at >= m.at
+                                     OR m.moved_at < now() - retention_ms * interval '1 millisecond'
+                                   THEN now() ELSE m.moved_at END
+                     RETURNING m.at INTO newest;
+                     result := result || CASE WHEN newest > ats[i] THEN newest END;
+                 END LOOP;
+                 RETURN result;
+             END
+             $fn$;
+             INSERT INTO {s}.schema_version (version) VALUES (3);"
         ))
         .await
         .map_err(&fail)?;

@@ -8,6 +8,8 @@ pub(crate) enum JobState {
     Waiting,
     /// A dead letter, since `dead_at`. (A completed job is deleted.)
     Dead,
+    /// A serial delivery waiting behind its stream's pending one (see `order.rs`).
+    Parked,
 }
 
 impl JobState {
@@ -16,6 +18,7 @@ impl JobState {
         match self {
             Self::Waiting => 0,
             Self::Dead => 2,
+            Self::Parked => 3,
         }
     }
 }
@@ -40,12 +43,28 @@ pub(crate) struct Sql {
     pub(crate) heartbeat: String,
     pub(crate) forget_holders: String,
     pub(crate) take_back: String,
+    pub(crate) lock_stream: String,
+    pub(crate) open_gate: String,
+    pub(crate) advance: String,
+    pub(crate) replayed_order: String,
+    pub(crate) purge_marks: String,
 }
 
 impl Sql {
     pub(crate) fn new(schema: &str) -> Self {
         let s = schema;
         let (waiting, dead) = (JobState::Waiting.code(), JobState::Dead.code());
+        let parked = JobState::Parked.code();
+        // A serial delivery parks behind its stream's pending one (waiting, leased or retrying);
+        // its caller holds the stream's lock (`lock_stream`), so the check and the insert are
+        // one step for every receiver.
+        let first_state = |stream: &str, serial: &str| {
+            format!(
+                "CASE WHEN {serial} AND EXISTS (SELECT 1 FROM {s}.jobs WHERE stream = {stream} AND serial AND state = {waiting})
+                      THEN {parked} ELSE {waiting} END"
+            )
+        };
+        let (insert_state, replay_state) = (first_state("$3", "$5"), first_state("$2", "$3"));
         Self {
             schema: s.to_owned(),
             mark: format!(
@@ -56,10 +75,11 @@ impl Sql {
             // A dead job of the same key (its window ended) is replaced; a job still pending is
             // left as it is (it runs anyway), and nothing is counted for it.
             insert_job: format!(
-                "INSERT INTO {s}.jobs (key, body, state, visible_at, received_at)
-                 VALUES ($1, $2, {waiting}, now(), now())
-                 ON CONFLICT (key) DO UPDATE SET body = EXCLUDED.body, state = {waiting}, attempts = 0,
-                     visible_at = now(), lease = 0, error = NULL, received_at = now(), dead_at = NULL
+                "INSERT INTO {s}.jobs (key, body, state, visible_at, received_at, stream, at, serial)
+                 VALUES ($1, $2, {insert_state}, now(), now(), $3, $4, $5)
+                 ON CONFLICT (key) DO UPDATE SET body = EXCLUDED.body, state = EXCLUDED.state, attempts = 0,
+                     visible_at = now(), lease = 0, error = NULL, received_at = now(), dead_at = NULL,
+                     stream = EXCLUDED.stream, at = EXCLUDED.at, serial = EXCLUDED.serial
                  WHERE {s}.jobs.state = {dead}"
             ),
             add_pending: format!("UPDATE {s}.pending SET n = n + $2 WHERE slot = $1"),
@@ -69,12 +89,12 @@ impl Sql {
                  FROM (SELECT key FROM {s}.jobs WHERE state = {waiting} AND visible_at <= now()
                        ORDER BY visible_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
                  WHERE j.key = due.key
-                 RETURNING j.key, j.body, j.attempts, j.lease"
+                 RETURNING j.key, j.body, j.attempts, j.lease, j.stream, j.at, j.serial"
             ),
             complete: format!(
                 "DELETE FROM {s}.jobs j USING unnest($1::text[], $2::bigint[]) AS done(key, lease)
                  WHERE j.key = done.key AND j.lease = done.lease AND j.state = {waiting}
-                 RETURNING j.key, j.lease"
+                 RETURNING j.key, j.lease, CASE WHEN j.serial THEN j.stream END"
             ),
             retry: format!(
                 "UPDATE {s}.jobs SET attempts = attempts + 1, error = $3,
@@ -83,19 +103,25 @@ impl Sql {
             ),
             dead: format!(
                 "UPDATE {s}.jobs SET state = {dead}, attempts = attempts + 1, error = $3, dead_at = now(), lease = 0
-                 WHERE key = $1 AND lease = $2 AND state = {waiting}"
+                 WHERE key = $1 AND lease = $2 AND state = {waiting}
+                 RETURNING CASE WHEN serial THEN stream END"
             ),
             release: format!(
                 "UPDATE {s}.jobs SET visible_at = now(), lease = 0
                  WHERE key = $1 AND lease = $2 AND state = {waiting}"
             ),
             dead_letters: format!(
-                "SELECT key, body, attempts, coalesce(error, ''), extract(epoch FROM dead_at)::bigint
+                "SELECT key, body, attempts, coalesce(error, ''), extract(epoch FROM dead_at)::bigint,
+                        stream, at, serial
                  FROM {s}.jobs WHERE state = {dead} ORDER BY dead_at"
             ),
+            // `$2`, `$3`: the dead letter's stream and whether it is serial (`replayed_order`).
             replay: format!(
-                "UPDATE {s}.jobs SET state = {waiting}, attempts = 0, visible_at = now(), lease = 0, dead_at = NULL
+                "UPDATE {s}.jobs SET state = {replay_state}, attempts = 0, visible_at = now(), lease = 0, dead_at = NULL
                  WHERE key = $1 AND state = {dead}"
+            ),
+            replayed_order: format!(
+                "SELECT stream, serial FROM {s}.jobs WHERE key = $1 AND state = {dead}"
             ),
             pending: format!("SELECT coalesce(sum(n), 0)::bigint FROM {s}.pending"),
             purge: format!(
@@ -104,7 +130,7 @@ impl Sql {
             ),
             // A leased job has a lease token; a retry or a release clears it.
             counts: format!(
-                "SELECT count(*) FILTER (WHERE state = {waiting} AND lease = 0 AND visible_at <= now()),
+                "SELECT count(*) FILTER (WHERE (state = {waiting} AND lease = 0 AND visible_at <= now()) OR state = {parked}),
                         count(*) FILTER (WHERE state = {waiting} AND lease <> 0),
                         count(*) FILTER (WHERE state = {waiting} AND lease = 0 AND visible_at > now()),
                         count(*) FILTER (WHERE state = {dead})
@@ -126,6 +152,21 @@ impl Sql {
             take_back: format!(
                 "UPDATE {s}.jobs SET visible_at = now(), lease = 0, holder = NULL
                  WHERE state = {waiting} AND lease <> 0 AND holder = ANY($1)"
+            ),
+            // One serial stream at a time, across receivers, until the transaction ends.
+            lock_stream: format!(
+                "SELECT pg_advisory_xact_lock(hashtext('roamify_hooks:{s}:' || $1))"
+            ),
+            // The oldest delivery parked behind the stream's finished one becomes due.
+            open_gate: format!(
+                "UPDATE {s}.jobs SET state = {waiting}, visible_at = now() WHERE key =
+                     (SELECT key FROM {s}.jobs WHERE stream = $1 AND state = {parked}
+                      ORDER BY received_at, key LIMIT 1)"
+            ),
+            advance: format!("SELECT {s}.advance($1::text[], $2::bigint[], $3::bigint)"),
+            purge_marks: format!(
+                "DELETE FROM {s}.marks WHERE ctid IN
+                     (SELECT ctid FROM {s}.marks WHERE moved_at < now() - $2 * interval '1 millisecond' LIMIT $1)"
             ),
         }
     }

@@ -8,6 +8,7 @@ mod support;
 #[path = "../../tests/support/upgrade.rs"]
 mod upgrade;
 
+use roamify_hooks::delivery::Incoming;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -144,7 +145,9 @@ async fn postgres_refuses_a_schema_owned_by_another_application() {
     let unowned = PgStore::connect(&url, options.clone())
         .await
         .expect("connect");
-    let stored = unowned.enqueue("kept".to_owned(), b"{}".to_vec()).await;
+    let stored = unowned
+        .enqueue(Incoming::new("kept".to_owned(), b"{}".to_vec()))
+        .await;
     assert_eq!(stored.expect("enqueue"), Enqueued::Stored);
     drop(unowned);
     let adopted = PgStore::connect(&url, options.clone().owner("esim-reseller"))

@@ -207,6 +207,17 @@ fn backend(operation: &'static str) -> impl Fn(RedisError) -> StoreError {
     move |e| StoreError::backend(operation, e)
 }
 
+/// How long a stream's mark is kept after it last moved: the dedupe window (24 h without one),
+/// in milliseconds (at least 1, as `PX` takes).
+fn retention_ms(limits: StoreLimits) -> u64 {
+    let window = if limits.window.is_zero() {
+        roamify_hooks::delivery::DEFAULT_IDEMPOTENCY_WINDOW
+    } else {
+        limits.window
+    };
+    ms(window).max(1)
+}
+
 pub(crate) fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

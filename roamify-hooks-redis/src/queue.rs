@@ -4,22 +4,38 @@ use std::time::Duration;
 
 use roamify_hooks::delivery::backend::unix_millis;
 use roamify_hooks::delivery::{
-    Admin, DeadLetter, Enqueued, Job, Queue, Resolution, Settlement, StoreCounts, StoreError,
-    StoreFuture, StoreLimits,
+    Admin, DeadLetter, Enqueued, Incoming, Job, Queue, Resolution, Settlement, StoreCounts,
+    StoreError, StoreFuture, StoreLimits,
 };
 use roamify_hooks::events::UnixTime;
+use roamify_hooks::ordering::Order;
 
 use crate::{FORGET_EVERY_MS, RedisStore, ms};
 
+/// The order a script returns as stream (`''`: none), timestamp and serial.
+fn order_of(stream: String, at: i64, serial: i64) -> Option<Order> {
+    (!stream.is_empty()).then(|| Order::new(stream, at, serial == 1))
+}
+
+/// A leased job as the lease script returns it.
+type Leased = (String, Vec<u8>, u32, u64, String, i64, i64, String);
+
 impl Queue for RedisStore {
-    fn enqueue(&self, key: String, body: Vec<u8>) -> StoreFuture<'_, Enqueued> {
+    fn enqueue(&self, delivery: Incoming) -> StoreFuture<'_, Enqueued> {
         let (window, capacity) = (self.shared.limits.window, self.shared.limits.capacity);
+        let Incoming {
+            key, body, order, ..
+        } = delivery;
+        let (stream, at, serial) = order.map_or((String::new(), 0, "0"), |o| {
+            (o.stream, o.at, if o.serial { "1" } else { "0" })
+        });
         let answer = self.invoke(
             "enqueue",
             |s| &s.enqueue,
             move |i| {
                 // `PX` takes at least 1 ms.
                 i.arg(key).arg(body).arg(ms(window).max(1)).arg(capacity);
+                i.arg(stream).arg(at).arg(serial);
             },
         );
         Box::pin(async move {
@@ -62,11 +78,12 @@ impl Queue for RedisStore {
                 },
             )
         });
-        let leased = self.invoke::<Vec<(String, Vec<u8>, u32, u64)>, _>(
+        let retention = crate::retention_ms(self.shared.limits);
+        let leased = self.invoke::<Vec<Leased>, _>(
             "lease",
             |s| &s.lease,
             move |i| {
-                i.arg(consumer).arg(max).arg(ms(visibility));
+                i.arg(consumer).arg(max).arg(ms(visibility)).arg(retention);
             },
         );
         Box::pin(async move {
@@ -86,12 +103,16 @@ impl Queue for RedisStore {
             Ok(leased
                 .await?
                 .into_iter()
-                .map(|(key, body, attempts, lease)| Job {
-                    key,
-                    body,
-                    attempts,
-                    lease,
-                })
+                .map(
+                    |(key, body, attempts, lease, stream, at, serial, stale)| Job {
+                        key,
+                        body,
+                        attempts,
+                        lease,
+                        order: order_of(stream, at, serial),
+                        stale: stale.parse().ok(),
+                    },
+                )
                 .collect())
         })
     }
@@ -112,6 +133,7 @@ impl Queue for RedisStore {
                 {
                     let (name, after, error) = match resolution {
                         Resolution::Completed => ("completed", 0, String::new()),
+                        Resolution::Stale => ("stale", 0, String::new()),
                         Resolution::Retry { after, error } => ("retry", ms(after), error),
                         Resolution::Dead { error } => ("dead", 0, error),
                         Resolution::Released => ("released", 0, String::new()),
@@ -130,22 +152,23 @@ impl Queue for RedisStore {
 
 impl Admin for RedisStore {
     fn dead_letters(&self) -> StoreFuture<'_, Vec<DeadLetter>> {
-        let listed = self.invoke::<Vec<(String, Vec<u8>, u32, String, i64)>, _>(
-            "list dead letters",
-            |s| &s.dead_letters,
-            |_| {},
-        );
+        type Listed = (String, Vec<u8>, u32, String, i64, String, i64, i64);
+        let listed =
+            self.invoke::<Vec<Listed>, _>("list dead letters", |s| &s.dead_letters, |_| {});
         Box::pin(async move {
             Ok(listed
                 .await?
                 .into_iter()
-                .map(|(key, body, attempts, error, dead_at)| DeadLetter {
-                    key,
-                    body,
-                    attempts,
-                    error,
-                    dead_at: UnixTime::from_secs(dead_at / 1000),
-                })
+                .map(
+                    |(key, body, attempts, error, dead_at, stream, at, serial)| DeadLetter {
+                        key,
+                        body,
+                        attempts,
+                        error,
+                        dead_at: UnixTime::from_secs(dead_at / 1000),
+                        order: order_of(stream, at, serial),
+                    },
+                )
                 .collect())
         })
     }

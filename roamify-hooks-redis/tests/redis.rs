@@ -8,6 +8,7 @@ mod support;
 #[path = "../../tests/support/upgrade.rs"]
 mod upgrade;
 
+use roamify_hooks::delivery::Incoming;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -305,7 +306,9 @@ async fn redis_refuses_a_name_owned_by_another_application() {
     let unowned = RedisStore::connect(&url, options.clone())
         .await
         .expect("connect");
-    let stored = unowned.enqueue("kept".to_owned(), b"{}".to_vec()).await;
+    let stored = unowned
+        .enqueue(Incoming::new("kept".to_owned(), b"{}".to_vec()))
+        .await;
     assert_eq!(stored.expect("enqueue"), Enqueued::Stored);
     drop(unowned);
     let adopted = RedisStore::connect(&url, options.clone().owner("esim-reseller"))

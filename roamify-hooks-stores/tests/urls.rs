@@ -2,6 +2,7 @@
 //! opened from its URL (SQLite and the journal here; PostgreSQL and Redis through the example
 //! servers' end-to-end tests).
 
+use roamify_hooks::delivery::Incoming;
 use roamify_hooks::delivery::{Enqueued, StoreLimits};
 use roamify_hooks_stores::{OpenError, Reader, StoreConfig, StoreUrl};
 
@@ -48,7 +49,9 @@ async fn stores_open_from_their_url_and_missing_ones_are_not_created() {
         5,
         "opened with the config's limits"
     );
-    let stored = store.enqueue("k".to_owned(), b"{}".to_vec()).await;
+    let stored = store
+        .enqueue(Incoming::new("k".to_owned(), b"{}".to_vec()))
+        .await;
     assert_eq!(stored.expect("enqueue"), Enqueued::Stored);
     drop(store);
     let read = config.read().await.expect("read");

@@ -145,7 +145,8 @@ impl Outcome {
             Self::Handled { .. }
             | Self::Acknowledged { .. }
             | Self::Queued { .. }
-            | Self::Duplicate { .. } => Reply::OK,
+            | Self::Duplicate { .. }
+            | Self::Stale { .. } => Reply::OK,
             Self::BadSignature(_) => Reply::UNAUTHORIZED,
             Self::Malformed { .. } | Self::TooOld { .. } => Reply::BAD_REQUEST,
             Self::Unavailable { .. } | Self::ShuttingDown => Reply::UNAVAILABLE,

@@ -120,6 +120,7 @@ pub mod http;
 mod logs;
 pub mod meter;
 mod observe;
+pub mod ordering;
 mod outcome;
 mod parse;
 mod receiver;

@@ -49,6 +49,14 @@ pub(crate) fn ended(outcome: &Outcome, key: Option<&str>, started: Option<Instan
         Outcome::Duplicate { .. } => {
             tracing::info!(target: TARGET, %category, %kind, secret, latency_us = latency(), "duplicate acknowledged");
         }
+        Outcome::Stale {
+            stream,
+            timestamp,
+            newer,
+            ..
+        } => {
+            tracing::info!(target: TARGET, %category, %kind, key, %stream, timestamp, newer, secret, "stale delivery acknowledged, not run: a newer one of its stream already started");
+        }
         Outcome::TooOld { age, .. } => {
             tracing::warn!(target: TARGET, %category, %kind, key, ?age, "delivery refused (400): older than the maximum age");
         }

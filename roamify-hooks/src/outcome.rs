@@ -44,6 +44,21 @@ pub enum Outcome {
         /// Which secret matched.
         secret_index: usize,
     },
+    /// Verified, but a newer delivery of its stream already started (inline mode, with
+    /// [`crate::ordering`]): acknowledge it, nothing ran. (Queued modes judge this when a worker
+    /// is about to run it, and log it then.)
+    Stale {
+        /// The event.
+        event: EventName,
+        /// Its stream (`esim.status:<iccid>`…).
+        stream: String,
+        /// Its signed `timestamp`.
+        timestamp: i64,
+        /// The newest timestamp already started for its stream.
+        newer: i64,
+        /// Which secret matched.
+        secret_index: usize,
+    },
     /// Verified, but its signed `timestamp` is older than the configured maximum age.
     TooOld {
         /// The event.
@@ -94,6 +109,7 @@ impl Outcome {
             | Self::HandlerFailed { event, .. }
             | Self::Queued { event, .. }
             | Self::Duplicate { event, .. }
+            | Self::Stale { event, .. }
             | Self::TooOld { event, .. }
             | Self::Unavailable { event, .. } => Some(event),
             Self::BadSignature(_) | Self::Malformed { .. } | Self::ShuttingDown => None,
@@ -110,13 +126,14 @@ impl Outcome {
             | Self::HandlerFailed { secret_index, .. }
             | Self::Queued { secret_index, .. }
             | Self::Duplicate { secret_index, .. }
+            | Self::Stale { secret_index, .. }
             | Self::TooOld { secret_index, .. } => Some(*secret_index),
             Self::BadSignature(_) | Self::Unavailable { .. } | Self::ShuttingDown => None,
         }
     }
 
     /// A short label for logs and metrics: `handled`, `acknowledged`, `queued`, `duplicate`,
-    /// `too_old`, `unavailable`, `shutting_down`, `bad_signature`, `malformed`,
+    /// `stale`, `too_old`, `unavailable`, `shutting_down`, `bad_signature`, `malformed`,
     /// `handler_failed`.
     #[must_use]
     pub fn label(&self) -> &'static str {
@@ -125,6 +142,7 @@ impl Outcome {
             Self::Acknowledged { .. } => "acknowledged",
             Self::Queued { .. } => "queued",
             Self::Duplicate { .. } => "duplicate",
+            Self::Stale { .. } => "stale",
             Self::TooOld { .. } => "too_old",
             Self::Unavailable { .. } => "unavailable",
             Self::ShuttingDown => "shutting_down",
@@ -149,6 +167,7 @@ impl Outcome {
             | Self::Acknowledged { .. }
             | Self::Queued { .. }
             | Self::Duplicate { .. }
+            | Self::Stale { .. }
             | Self::HandlerFailed { .. } => return None,
         })
     }

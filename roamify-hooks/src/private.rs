@@ -9,6 +9,7 @@ pub use core::future::Future;
 pub use core::marker::Send;
 pub use core::option::Option::{self, None, Some};
 pub use core::result::Result::{self, Err, Ok};
+pub use std::vec::Vec;
 
 pub use crate::catalog::{BY_NAME, CatalogKind, Event, kind, payload_of};
 pub use crate::dispatch::generated::{
@@ -20,3 +21,4 @@ pub use crate::dispatch::handler::{FallbackHandler, Handler, IntoHandlerResult, 
 pub use crate::dispatch::{
     BoxDispatch, BoxError, Dispatch, Dispatched, HandlerError, Handlers, MissingState, States,
 };
+pub use crate::ordering::{HandlerOrdering, Ordering};

@@ -12,6 +12,7 @@ pub(crate) struct Counters {
     pub(crate) in_flight: AtomicU64,
     pub(crate) retried: AtomicU64,
     pub(crate) dead_lettered: AtomicU64,
+    pub(crate) stale: AtomicU64,
     pub(crate) deduplicated: AtomicU64,
     pub(crate) refused_full: AtomicU64,
     pub(crate) refused_unavailable: AtomicU64,
@@ -34,6 +35,7 @@ impl Counters {
             in_flight: get(&self.in_flight),
             retried: get(&self.retried),
             dead_lettered: get(&self.dead_lettered),
+            stale: get(&self.stale),
             deduplicated: get(&self.deduplicated),
             refused_full: get(&self.refused_full),
             refused_unavailable: get(&self.refused_unavailable),
@@ -61,6 +63,9 @@ pub struct Stats {
     pub retried: u64,
     /// Deliveries this receiver moved to the dead letters (not how many are stored now).
     pub dead_lettered: u64,
+    /// Deliveries acknowledged without running because a newer one of their stream had already
+    /// started ([`crate::ordering`]).
+    pub stale: u64,
     /// Duplicates acknowledged without running handlers.
     pub deduplicated: u64,
     /// Deliveries answered 503 because the queue was full.
@@ -83,12 +88,13 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "handled={} queued={} in_flight={} retried={} dead_lettered={} deduplicated={} refused_full={} refused_unavailable={} refused_shutting_down={} refused_bad_signature={} refused_malformed={} refused_too_old={}",
+            "handled={} queued={} in_flight={} retried={} dead_lettered={} stale={} deduplicated={} refused_full={} refused_unavailable={} refused_shutting_down={} refused_bad_signature={} refused_malformed={} refused_too_old={}",
             self.handled,
             self.queued,
             self.in_flight,
             self.retried,
             self.dead_lettered,
+            self.stale,
             self.deduplicated,
             self.refused_full,
             self.refused_unavailable,

@@ -4,6 +4,7 @@
 //! (The promises every store keeps are in `store_conformance.rs`; a server killed with SIGKILL
 //! mid-stream is in the workspace's `tests/crash.rs`.)
 
+use roamify_hooks::delivery::Incoming;
 use std::path::Path;
 use std::time::Duration;
 
@@ -28,7 +29,7 @@ fn body(key: &str) -> Vec<u8> {
 
 async fn enqueue(store: &JournalStore, key: &str) -> Enqueued {
     store
-        .enqueue(key.to_owned(), body(key))
+        .enqueue(Incoming::new(key.to_owned(), body(key)))
         .await
         .expect("enqueue")
 }

@@ -6,6 +6,7 @@
 
 mod user_store;
 
+use roamify_hooks::delivery::Incoming;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -137,7 +138,7 @@ async fn sqlite_purge_keeps_the_row_count_bounded() {
     };
     assert_eq!(
         store
-            .enqueue("kept-dead".to_owned(), body(0))
+            .enqueue(Incoming::new("kept-dead".to_owned(), body(0)))
             .await
             .expect("enqueue"),
         Enqueued::Stored
@@ -153,7 +154,10 @@ async fn sqlite_purge_keeps_the_row_count_bounded() {
             for _ in 0..200 {
                 n += 1;
                 let key = format!("stream-{n}");
-                let stored = store.enqueue(key, body(n)).await.expect("enqueue");
+                let stored = store
+                    .enqueue(Incoming::new(key, body(n)))
+                    .await
+                    .expect("enqueue");
                 assert_eq!(stored, Enqueued::Stored);
             }
             let jobs = store.lease(200, LONG).await.expect("lease");
@@ -301,7 +305,7 @@ fn sqlite_store_refuses_a_file_from_a_newer_release() {
     assert!(
         error
             .report()
-            .contains("schema version 99, newer than this release's 3"),
+            .contains("schema version 99, newer than this release's 4"),
         "{}",
         error.report()
     );

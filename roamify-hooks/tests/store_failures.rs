@@ -12,6 +12,7 @@ mod support;
 #[path = "support/tapped.rs"]
 mod tapped;
 
+use roamify_hooks::delivery::Incoming;
 use std::error::Error as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -218,7 +219,10 @@ async fn a_full_sqlite_file_fails_only_the_commands_that_need_room() {
     let mut n = 0;
     let full = loop {
         n += 1;
-        match store.enqueue(format!("k{n}"), body(n, LARGE)).await {
+        match store
+            .enqueue(Incoming::new(format!("k{n}"), body(n, LARGE)))
+            .await
+        {
             Ok(Enqueued::Stored) => assert!(n < 64, "the file never filled"),
             Ok(other) => panic!("{other:?}"),
             Err(error) => break error,
@@ -243,7 +247,7 @@ async fn a_full_sqlite_file_fails_only_the_commands_that_need_room() {
     other.execute_batch("BEGIN EXCLUSIVE").expect("lock");
     let first = store.counts();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let enqueue = store.enqueue(format!("k{n}"), body(n, LARGE));
+    let enqueue = store.enqueue(Incoming::new(format!("k{n}"), body(n, LARGE)));
     let settle = store.settle(vec![Settlement::new(&job, Resolution::Completed)]);
     other.execute_batch("ROLLBACK").expect("unlock");
     first.await.expect("pending");
@@ -258,7 +262,7 @@ async fn a_full_sqlite_file_fails_only_the_commands_that_need_room() {
     // The finished job's room takes the delivery that did not fit.
     assert_eq!(
         store
-            .enqueue(format!("k{n}"), body(n, LARGE))
+            .enqueue(Incoming::new(format!("k{n}"), body(n, LARGE)))
             .await
             .expect("stored once room is freed"),
         Enqueued::Stored
@@ -273,7 +277,7 @@ async fn a_process_opening_a_shared_file_takes_over_only_expired_leases() {
     let first = SqliteStore::open(&path).expect("open");
     for key in ["a", "b"] {
         let stored = first
-            .enqueue(key.to_owned(), body(1, 0))
+            .enqueue(Incoming::new(key.to_owned(), body(1, 0)))
             .await
             .expect("enqueue");
         assert_eq!(stored, Enqueued::Stored);
@@ -298,7 +302,7 @@ async fn a_process_opening_a_shared_file_takes_over_only_expired_leases() {
     );
     assert_eq!(
         second
-            .enqueue("a".to_owned(), body(1, 0))
+            .enqueue(Incoming::new("a".to_owned(), body(1, 0)))
             .await
             .expect("enqueue"),
         Enqueued::Duplicate,
@@ -375,7 +379,10 @@ async fn in_memory_dead_letters_are_bounded_newest_kept() {
         MemoryStore::with_options(MemoryOptions::default().dedupe_keys(1000).dead_letters(2));
     for n in 0..3 {
         let key = format!("dead-{n}");
-        let stored = store.enqueue(key, body(n, 0)).await.expect("enqueue");
+        let stored = store
+            .enqueue(Incoming::new(key, body(n, 0)))
+            .await
+            .expect("enqueue");
         assert_eq!(stored, Enqueued::Stored);
         let job = store
             .lease(1, Duration::from_secs(60))
@@ -410,13 +417,14 @@ async fn the_in_memory_dedupe_index_is_bounded() {
     let store = MemoryStore::with_options(MemoryOptions::default().dedupe_keys(2).dead_letters(10));
     for key in ["k1", "k2", "k3"] {
         let stored = store
-            .enqueue(key.to_owned(), body(1, 0))
+            .enqueue(Incoming::new(key.to_owned(), body(1, 0)))
             .await
             .expect("enqueue");
         assert_eq!(stored, Enqueued::Stored);
     }
     let again = |key: &'static str| {
-        futures_executor::block_on(store.enqueue(key.to_owned(), body(1, 0))).expect("enqueue")
+        futures_executor::block_on(store.enqueue(Incoming::new(key.to_owned(), body(1, 0))))
+            .expect("enqueue")
     };
     assert_eq!(again("k3"), Enqueued::Duplicate);
     assert_eq!(

@@ -2,6 +2,7 @@
 //! one must hold. Used by each store's upgrade test.
 #![allow(dead_code, unreachable_pub)]
 
+use roamify_hooks::delivery::Incoming;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -23,7 +24,9 @@ pub fn fixture(name: &str) -> PathBuf {
 /// that opened it.
 pub async fn upgraded(store: &dyn Store) {
     for key in ["a", "b", "c", "d", "e", "f"] {
-        let again = store.enqueue(key.to_owned(), b"{}".to_vec()).await;
+        let again = store
+            .enqueue(Incoming::new(key.to_owned(), b"{}".to_vec()))
+            .await;
         assert_eq!(
             again.expect("enqueue"),
             Enqueued::Duplicate,

@@ -1,14 +1,16 @@
--- ARGV[3] key, ARGV[4] body, ARGV[5] dedupe window (ms), ARGV[6] capacity.
+-- ARGV[3] key, ARGV[4] body, ARGV[5] dedupe window (ms), ARGV[6] capacity, ARGV[7] stream
+-- ('' when not ordered), ARGV[8] its timestamp, ARGV[9] '1' when the stream is serial.
 -- Returns 'stored', 'duplicate' or 'full'. The dedupe mark, the capacity check and the job are
 -- written together or not at all.
 local key, body, window, capacity = ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+local order_stream, order_at, order_serial = ARGV[7], ARGV[8], ARGV[9]
 local mark = prefix .. 'dk:' .. key
 if redis.call('EXISTS', mark) == 1 then
   return 'duplicate'
 end
 local job = job_key(key)
 local state = redis.call('HGET', job, 'state')
-if state == STATE.ready or state == STATE.leased or state == STATE.scheduled then
+if state == STATE.ready or state == STATE.leased or state == STATE.scheduled or state == STATE.parked then
   -- An earlier delivery of the same event, from before the window, still waits: it runs once.
   redis.call('SET', mark, '1', 'PX', window)
   return 'stored'
@@ -21,7 +23,8 @@ if state == STATE.dead then
 end
 redis.call('DEL', job)
 redis.call('SET', mark, '1', 'PX', window)
-redis.call('HSET', job, 'body', body, 'attempts', 0, 'received', now_ms())
+redis.call('HSET', job, 'body', body, 'attempts', 0, 'received', now_ms(),
+  'stream', order_stream, 'at', order_at, 'serial', order_serial)
 redis.call('SADD', live, key)
-push(key)
+admit(key, order_stream, order_serial)
 return 'stored'

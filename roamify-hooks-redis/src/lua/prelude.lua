@@ -8,8 +8,9 @@ local prefix, group = ARGV[1], ARGV[2]
 -- A job's states (its hash's field `state`): the only place they are spelled.
 -- ready: in the stream, waiting for a worker; leased: held by a consumer until its deadline in
 -- `leases`; scheduled: a retry (or a released job) waiting for its time in `sched`; dead: a dead
--- letter in `dead`. A completed job's hash is deleted.
-local STATE = { ready = 'ready', leased = 'leased', scheduled = 'scheduled', dead = 'dead' }
+-- letter in `dead`; parked: a serial delivery waiting behind its stream's pending one, in the
+-- stream's `parked:` list. A completed job's hash is deleted.
+local STATE = { ready = 'ready', leased = 'leased', scheduled = 'scheduled', dead = 'dead', parked = 'parked' }
 
 -- Redis's clock, the same for every receiver.
 local function now_ms()
@@ -37,4 +38,42 @@ local function push(key)
   end
   local id = redis.call('XADD', stream, '*', 'k', key)
   redis.call('HSET', job_key(key), 'state', STATE.ready, 'entry', id)
+end
+
+-- Ordering. A serial stream with a pending delivery (ready, leased, retrying) is `held:`; the
+-- deliveries behind it wait in its `parked:` list, in arrival order. Each stream's mark (the
+-- newest timestamp leased to run) is `mark:`, kept for the dedupe window after it last moved.
+local function held_key(stream)
+  return prefix .. 'held:' .. stream
+end
+
+local function parked_key(stream)
+  return prefix .. 'parked:' .. stream
+end
+
+-- Queues a new (or replayed) job, behind its serial stream's pending one if there is one.
+local function admit(key, stream, serial)
+  if serial == '1' and stream ~= '' then
+    local holder = redis.call('GET', held_key(stream))
+    local holding = holder and redis.call('HGET', job_key(holder), 'state')
+    -- A holder whose job is gone (its keys deleted by hand) holds nothing.
+    if holding == STATE.ready or holding == STATE.leased or holding == STATE.scheduled then
+      redis.call('RPUSH', parked_key(stream), key)
+      redis.call('HSET', job_key(key), 'state', STATE.parked, 'entry', '')
+      return
+    end
+    redis.call('SET', held_key(stream), key)
+  end
+  push(key)
+end
+
+-- A serial stream's pending job is finished for good: the next parked one is queued.
+local function open_gate(stream)
+  local next = redis.call('LPOP', parked_key(stream))
+  if next then
+    redis.call('SET', held_key(stream), next)
+    push(next)
+  else
+    redis.call('DEL', held_key(stream))
+  end
 end

@@ -9,5 +9,6 @@ redis.call('ZREM', dead, key)
 redis.call('HSET', job, 'attempts', 0)
 redis.call('HDEL', job, 'dead_at')
 redis.call('SADD', live, key)
-push(key)
+local f = redis.call('HMGET', job, 'stream', 'serial')
+admit(key, f[1] or '', f[2] or '0')
 return 1

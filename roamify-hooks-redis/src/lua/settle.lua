@@ -1,17 +1,21 @@
--- ARGV[3..]: settlements, five values each: key, lease, resolution ('completed', 'retry',
--- 'dead', 'released'), delay (ms, for a retry), error. Returns 1 for each one recorded, 0 for
+-- ARGV[3..]: settlements, five values each: key, lease, resolution ('completed', 'stale',
+-- 'retry', 'dead', 'released'), delay (ms, for a retry), error. Returns 1 for each one recorded, 0 for
 -- each whose lease moved on (another worker took the job; nothing is changed).
 local now = now_ms()
 local applied = {}
 for i = 3, #ARGV, 5 do
   local key, lease, resolution = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local job = job_key(key)
-  local f = redis.call('HMGET', job, 'state', 'lease', 'entry')
+  local f = redis.call('HMGET', job, 'state', 'lease', 'entry', 'stream', 'serial')
   if f[1] == STATE.leased and f[2] == lease then
     redis.call('XACK', stream, group, f[3])
     redis.call('XDEL', stream, f[3])
     redis.call('ZREM', leases, key)
-    if resolution == 'completed' then
+    if (resolution == 'completed' or resolution == 'stale' or resolution == 'dead')
+        and f[5] == '1' and f[4] and f[4] ~= '' then
+      open_gate(f[4])
+    end
+    if resolution == 'completed' or resolution == 'stale' then
       -- The dedupe mark stays until its window ends.
       redis.call('DEL', job)
       redis.call('SREM', live, key)

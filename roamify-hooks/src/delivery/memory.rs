@@ -1,14 +1,15 @@
 //! The in-memory store of the queued mode.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::dedupe::{DEFAULT_DEDUPE_CAPACITY, PrehashedMap, Recent};
 use super::store::{
-    Admin, DeadLetter, Enqueued, Job, Queue, Resolution, Settlement, StoreCounts, StoreFuture,
-    StoreLimits,
+    Admin, DeadLetter, Enqueued, Incoming, Job, Queue, Resolution, Settlement, StoreCounts,
+    StoreFuture, StoreLimits,
 };
+use crate::ordering::{DEFAULT_MARKS, MarkIndex, Order};
 use crate::time::UnixTime;
 
 /// The default number of dead letters a [`MemoryStore`] keeps: 10 000.
@@ -22,7 +23,8 @@ pub const DEFAULT_DEAD_LETTER_CAPACITY: usize = 10_000;
 /// the deduplication index ([`DEFAULT_DEDUPE_CAPACITY`] keys by default; at the bound the oldest
 /// key is forgotten before its window ends); and the dead letters
 /// ([`DEFAULT_DEAD_LETTER_CAPACITY`] by default; at the bound the oldest dead letter is dropped
-/// and logged at ERROR with its key).
+/// and logged at ERROR with its key). Ordering marks ([`crate::ordering`]) are bounded by
+/// [`DEFAULT_MARKS`] streams.
 #[derive(Debug)]
 pub struct MemoryStore {
     state: Mutex<State>,
@@ -92,6 +94,13 @@ pub(super) struct State {
     max_dead_bytes: usize,
     /// Keys enqueued, by fingerprint, for deduplication.
     pub(super) seen: Recent,
+    /// The newest timestamp leased to run, per ordered stream.
+    pub(super) marks: MarkIndex,
+    /// Serial streams with a delivery pending (ready, leased or retrying): the deliveries of the
+    /// stream that wait behind it, in arrival order.
+    pub(super) gates: HashMap<String, VecDeque<Job>>,
+    /// Deliveries waiting in `gates`.
+    parked: usize,
     next_lease: u64,
     pub(super) limits: StoreLimits,
 }
@@ -148,6 +157,9 @@ impl State {
             dead_bytes: 0,
             max_dead_bytes: usize::MAX,
             seen: Recent::new(dedupe_keys),
+            marks: MarkIndex::new(DEFAULT_MARKS),
+            gates: HashMap::new(),
+            parked: 0,
             next_lease: 0,
             limits,
         }
@@ -156,6 +168,7 @@ impl State {
     /// Bounds the bytes of the pending bodies (a delivery that would cross it is
     /// [`Enqueued::Full`], unless nothing is pending) and of the dead letters' (the oldest
     /// dropped to stay within).
+    #[cfg(feature = "durable")]
     pub(super) fn with_byte_bounds(mut self, pending: usize, dead: usize) -> Self {
         self.max_pending_bytes = pending;
         self.max_dead_bytes = dead;
@@ -163,8 +176,12 @@ impl State {
     }
 
     /// A pending job put back by a recovery.
+    #[cfg(feature = "durable")]
     pub(super) fn restore(&mut self, job: Job, due: Option<Instant>) {
         self.pending_bytes += job.body.len();
+        let Some(job) = self.through_gate(job) else {
+            return;
+        };
         match due {
             None => self.ready.push_back(job),
             Some(due) => {
@@ -175,7 +192,59 @@ impl State {
     }
 
     pub(super) fn pending(&self) -> usize {
-        self.ready.len() + self.later.len() + self.leased.len()
+        self.ready.len() + self.later.len() + self.leased.len() + self.parked
+    }
+
+    /// How long a mark is kept after it last moved: the dedupe window (24 h when there is none).
+    pub(super) fn mark_retention(&self) -> Duration {
+        if self.limits.window.is_zero() {
+            super::DEFAULT_IDEMPOTENCY_WINDOW
+        } else {
+            self.limits.window
+        }
+    }
+
+    /// A new pending job of a serial stream waits behind the stream's pending one, if any (then
+    /// `None`); any other job passes.
+    fn through_gate(&mut self, job: Job) -> Option<Job> {
+        let Some(order) = job.order.as_ref().filter(|o| o.serial) else {
+            return Some(job);
+        };
+        if let Some(waiting) = self.gates.get_mut(&order.stream) {
+            waiting.push_back(job);
+            self.parked += 1;
+            return None;
+        }
+        self.gates.insert(order.stream.clone(), VecDeque::new());
+        Some(job)
+    }
+
+    /// The job the last [`enqueue`](Self::enqueue) stored: behind `gate`'s pending job (the
+    /// stream of a serial delivery), or at the end of the ready queue.
+    #[cfg(feature = "durable")]
+    pub(super) fn newest(&self, gate: Option<&str>) -> Option<&Job> {
+        gate.and_then(|stream| self.gates.get(stream))
+            .and_then(VecDeque::back)
+            .or_else(|| self.ready.back())
+    }
+
+    /// A serial job is finished for good: the next delivery of its stream becomes due.
+    fn open_gate(&mut self, order: Option<&Order>) {
+        let Some(order) = order.filter(|o| o.serial) else {
+            return;
+        };
+        let Some(waiting) = self.gates.get_mut(&order.stream) else {
+            return;
+        };
+        match waiting.pop_front() {
+            Some(next) => {
+                self.parked -= 1;
+                self.ready.push_back(next);
+            }
+            None => {
+                self.gates.remove(&order.stream);
+            }
+        }
     }
 
     pub(super) fn next_lease(&mut self) -> u64 {
@@ -197,15 +266,15 @@ impl State {
             self.ready.push_front(job);
             return true;
         }
-        job.attempts += 1;
-        if matches!(
-            settlement.resolution,
-            Resolution::Completed | Resolution::Dead { .. }
-        ) {
+        if settlement.resolution != Resolution::Stale {
+            job.attempts += 1;
+        }
+        if settlement.resolution.is_final() {
             self.pending_bytes = self.pending_bytes.saturating_sub(job.body.len());
+            self.open_gate(job.order.as_ref());
         }
         match &settlement.resolution {
-            Resolution::Completed | Resolution::Released => {}
+            Resolution::Completed | Resolution::Released | Resolution::Stale => {}
             Resolution::Retry { after, .. } => {
                 let seq = self.next_lease();
                 self.later.insert((Instant::now() + *after, seq), job);
@@ -216,6 +285,7 @@ impl State {
                 attempts: job.attempts,
                 error: error.clone(),
                 dead_at: UnixTime::now(),
+                order: job.order,
             }),
         }
         true
@@ -240,7 +310,8 @@ impl State {
     }
 
     /// [`Queue::enqueue`] at `now`.
-    pub(super) fn enqueue(&mut self, key: String, body: Vec<u8>, now: Instant) -> Enqueued {
+    pub(super) fn enqueue(&mut self, delivery: Incoming, now: Instant) -> Enqueued {
+        let Incoming { key, body, order } = delivery;
         let StoreLimits { window, capacity } = self.limits;
         let print = fingerprint(&key);
         if self.seen.contains(print, window, now) {
@@ -256,12 +327,17 @@ impl State {
         if !window.is_zero() {
             self.seen.insert(print, now);
         }
-        self.ready.push_back(Job {
+        let job = Job {
             key,
             body,
             attempts: 0,
             lease: 0,
-        });
+            order,
+            stale: None,
+        };
+        if let Some(job) = self.through_gate(job) {
+            self.ready.push_back(job);
+        }
         Enqueued::Stored
     }
 
@@ -287,10 +363,15 @@ impl State {
             self.ready.push_back(job);
         }
         let mut out = Vec::with_capacity(max.min(self.ready.len()));
+        let retention = self.mark_retention();
         while out.len() < max {
             let Some(mut job) = self.ready.pop_front() else {
                 break;
             };
+            job.stale = job
+                .order
+                .as_ref()
+                .and_then(|o| self.marks.advance(&o.stream, o.at, retention, now));
             job.lease = self.next_lease();
             self.leased
                 .insert(job.lease, (now + visibility, job.clone()));
@@ -313,12 +394,17 @@ impl State {
             return false;
         };
         self.pending_bytes += dead.body.len();
-        self.ready.push_back(Job {
+        let job = Job {
             key: dead.key,
             body: dead.body,
             attempts: 0,
             lease: 0,
-        });
+            order: dead.order,
+            stale: None,
+        };
+        if let Some(job) = self.through_gate(job) {
+            self.ready.push_back(job);
+        }
         true
     }
 
@@ -331,7 +417,7 @@ impl State {
     pub(super) fn counts(&self, now: Instant) -> StoreCounts {
         let due = self.later.range(..(now, u64::MAX)).count();
         StoreCounts {
-            ready: self.ready.len() + due,
+            ready: self.ready.len() + due + self.parked,
             leased: self.leased.len(),
             retrying: self.later.len() - due,
             dead: self.dead.len(),
@@ -340,8 +426,8 @@ impl State {
 }
 
 impl Queue for MemoryStore {
-    fn enqueue(&self, key: String, body: Vec<u8>) -> StoreFuture<'_, Enqueued> {
-        self.with(|s| s.enqueue(key, body, Instant::now()))
+    fn enqueue(&self, delivery: Incoming) -> StoreFuture<'_, Enqueued> {
+        self.with(|s| s.enqueue(delivery, Instant::now()))
     }
 
     fn lease(&self, max: usize, visibility: Duration) -> StoreFuture<'_, Vec<Job>> {

@@ -75,7 +75,7 @@ pub use memory::{DEFAULT_DEAD_LETTER_CAPACITY, MemoryOptions, MemoryStore};
 pub use sqlite::{SqliteOptions, SqliteStore, TAKEOVER_EVERY};
 #[cfg(feature = "queue")]
 pub use store::{
-    Admin, DeadLetter, Enqueued, Job, Queue, Resolution, Settlement, Store, StoreCounts,
+    Admin, DeadLetter, Enqueued, Incoming, Job, Queue, Resolution, Settlement, Store, StoreCounts,
     StoreFuture, StoreLimits,
 };
 

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use super::error::StoreError;
+use crate::ordering::Order;
 use crate::time::UnixTime;
 
 /// What store operations return.
@@ -23,6 +24,37 @@ pub enum Enqueued {
     Full,
 }
 
+/// A verified delivery to store: what [`Queue::enqueue`] takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Incoming {
+    /// Its idempotency key.
+    pub key: String,
+    /// The verified body, exactly as received.
+    pub body: Vec<u8>,
+    /// Its place in its stream, when its kind is ordered ([`crate::ordering`]).
+    pub order: Option<Order>,
+}
+
+impl Incoming {
+    /// A delivery with no order.
+    #[must_use]
+    pub fn new(key: impl Into<String>, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            key: key.into(),
+            body: body.into(),
+            order: None,
+        }
+    }
+
+    /// Sets [`Incoming::order`].
+    #[must_use]
+    pub fn ordered(mut self, order: Option<Order>) -> Self {
+        self.order = order;
+        self
+    }
+}
+
 /// A leased delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
@@ -34,6 +66,12 @@ pub struct Job {
     pub attempts: u32,
     /// The lease token (fencing): settling a job whose lease has moved on does nothing.
     pub lease: u64,
+    /// Its place in its stream, as enqueued.
+    pub order: Option<Order>,
+    /// Set by [`Queue::lease`] when the delivery is *stale*: the newest timestamp already
+    /// started for its stream, which is newer than its own. It must not run: settle it with
+    /// [`Resolution::Stale`].
+    pub stale: Option<i64>,
 }
 
 /// What became of one leased job, for [`Queue::settle`].
@@ -80,6 +118,19 @@ pub enum Resolution {
     /// counted, so another worker or the next start takes it without waiting for the visibility
     /// timeout.
     Released,
+    /// The job was not run because [`Queue::lease`] judged it stale ([`Job::stale`]): final,
+    /// like [`Resolution::Completed`] (its key stays known for the window; for a serial stream,
+    /// the next delivery may be leased).
+    Stale,
+}
+
+impl Resolution {
+    /// Whether the job is finished for good: completed, dead or stale. A serial stream's next
+    /// delivery may be leased only once the one before it is finished.
+    #[must_use]
+    pub fn is_final(&self) -> bool {
+        matches!(self, Self::Completed | Self::Dead { .. } | Self::Stale)
+    }
 }
 
 /// A delivery whose handler failed every allowed attempt.
@@ -95,6 +146,8 @@ pub struct DeadLetter {
     pub error: String,
     /// When it was given up.
     pub dead_at: UnixTime,
+    /// Its place in its stream, kept for a replay.
+    pub order: Option<Order>,
 }
 
 /// How much a store keeps, given once when it is opened: the dedupe window and the capacity.
@@ -153,6 +206,15 @@ impl StoreLimits {
 /// - A key stays known for the dedupe window ([`StoreLimits::window`]) after it was enqueued,
 ///   whatever became of its job.
 /// - Retries come due after their delay; dead letters keep body, attempts, last error and time.
+/// - **Ordering** ([`crate::ordering`]), for deliveries enqueued with an [`Order`]: `lease`
+///   compares each one's timestamp with its stream's *mark* (the newest timestamp leased to run)
+///   and, atomically with the lease, either moves the mark forward (equal timestamps both run)
+///   or hands the job out with [`Job::stale`] set, to be settled [`Resolution::Stale`] without
+///   running. The mark is shared by everyone using the store and never moves back; it is kept
+///   for the dedupe window after it last moved. For a **serial** order, a stream's delivery is
+///   leased only while no other delivery of that stream is leased or waiting for a retry (the
+///   *gate*): it opens when that one is settled for good ([`Resolution::is_final`]), or is taken
+///   back from a holder that died or whose lease timed out.
 ///
 /// The trait speaks only of keys, bytes and durations, so stores shared by several receivers
 /// fit it. A receiver needs both sides: see [`Store`].
@@ -160,11 +222,11 @@ pub trait Queue: Send + Sync + 'static {
     /// Adds a verified delivery, unless its key was enqueued within the store's window (then
     /// [`Enqueued::Duplicate`]) or the store holds its capacity of pending deliveries
     /// ([`Enqueued::Full`]).
-    fn enqueue(&self, key: String, body: Vec<u8>) -> StoreFuture<'_, Enqueued>;
+    fn enqueue(&self, delivery: Incoming) -> StoreFuture<'_, Enqueued>;
 
     /// Leases up to `max` due deliveries (new, retries come due, leases whose visibility
     /// timeout passed, or held by a process that is gone) for `visibility`, each under a fresh
-    /// lease token.
+    /// lease token; ordered ones are judged against their stream's mark and gate (see above).
     fn lease(&self, max: usize, visibility: Duration) -> StoreFuture<'_, Vec<Job>>;
 
     /// Records the outcome of several runs at once. Returns, in order, whether each was

@@ -31,6 +31,8 @@ pub trait Handler: sealed::Registration + 'static {
     const ROUTE_KEY: u16;
     /// Whether this is a fallback handler (`#[on_event(fallback)]`), listed as `fallback = …`.
     const FALLBACK: bool = false;
+    /// The ordering it asked for with `#[on_event(…, ordering = "…")]` (`None`: the receiver's).
+    const ORDERING: Option<crate::ordering::Ordering> = None;
     /// The function's body as a plain call when the function is synchronous (`None` for an
     /// `async fn`): a table calls it in place, with no future around it.
     #[allow(clippy::type_complexity)]

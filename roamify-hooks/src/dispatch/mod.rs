@@ -95,6 +95,13 @@ pub trait Dispatch: Send + Sync + 'static {
     fn dispatch_boxed(&self, event: Event) -> BoxDispatch<'_> {
         Box::pin(self.dispatch(event))
     }
+
+    /// The ordering each handler asked for (`#[on_event(…, ordering = "…")]`), read once when
+    /// the receiver is built: see [`crate::ordering`]. The default lists none, so every kind
+    /// follows [`ReceiverBuilder::ordering`](crate::ReceiverBuilder::ordering).
+    fn orderings(&self) -> Vec<crate::ordering::HandlerOrdering> {
+        Vec::new()
+    }
 }
 
 /// What [`Dispatch::dispatch`] did with one event.

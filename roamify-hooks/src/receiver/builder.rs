@@ -10,7 +10,8 @@ use crate::delivery::{Backing, Engine, QueueOptions, Role, Store};
 use crate::delivery::{
     DEFAULT_DEDUPE_CAPACITY, DEFAULT_IDEMPOTENCY_WINDOW, Deduper, DeliveryMode, StoreError,
 };
-use crate::dispatch::{Handlers, MissingState, States};
+use crate::dispatch::{Dispatch, Handlers, MissingState, States};
+use crate::ordering::{KeyFn, NoOrderKey, Ordering, Plan};
 use crate::run::{Handled, OnHandled, Runner};
 use crate::secret::{Secret, SecretError};
 use crate::signature::Secrets;
@@ -29,6 +30,8 @@ pub struct ReceiverBuilder {
     dedupe_capacity: usize,
     max_age: Option<Duration>,
     on_handled: Option<OnHandled>,
+    ordering: Ordering,
+    order_keys: std::collections::HashMap<(String, String), KeyFn>,
 }
 
 impl Default for ReceiverBuilder {
@@ -45,6 +48,8 @@ impl Default for ReceiverBuilder {
             dedupe_capacity: DEFAULT_DEDUPE_CAPACITY,
             max_age: None,
             on_handled: None,
+            ordering: Ordering::default(),
+            order_keys: std::collections::HashMap::new(),
         }
     }
 }
@@ -56,6 +61,7 @@ impl fmt::Debug for ReceiverBuilder {
             .field("mode", &self.mode)
             .field("window", &self.window)
             .field("max_age", &self.max_age)
+            .field("ordering", &self.ordering)
             .finish_non_exhaustive()
     }
 }
@@ -85,6 +91,9 @@ pub enum BuildError {
         "ingest-only and worker-only receivers need a queued or durable delivery mode, or a store"
     )]
     RoleWithoutQueue,
+    /// A handler asks for ordering on a kind that has no stream key.
+    #[error(transparent)]
+    NoOrderKey(#[from] NoOrderKey),
 }
 
 impl ReceiverBuilder {
@@ -184,6 +193,47 @@ impl ReceiverBuilder {
         self
     }
 
+    /// How deliveries of kinds that report a state are ordered, unless their handler says
+    /// otherwise with `#[on_event(…, ordering = "…")]`: see [`crate::ordering`]. Default
+    /// [`Ordering::Off`]; with [`Ordering::Latest`], an older eSIM status or usage, or balance,
+    /// never runs after a newer one of its stream started.
+    #[must_use]
+    pub fn ordering(mut self, ordering: Ordering) -> Self {
+        self.ordering = ordering;
+        self
+    }
+
+    /// Orders `category`/`kind` by the key `key` reads from each event (its stream is the kind's
+    /// name and that key): for an uncatalogued kind, or to override a catalogued kind's key (a
+    /// receiver serving several partner accounts, say). An event for which `key` gives `None` is
+    /// not ordered. Its timestamp is the event's `timestamp` (under `data` or at the top level).
+    ///
+    /// ```
+    /// use roamify_hooks::{Event, ReceiverBuilder};
+    ///
+    /// let builder = ReceiverBuilder::default().order_key("fleet", "location", |event| match event {
+    ///     Event::Unknown(unknown) => unknown
+    ///         .payload::<serde_json::Value>()
+    ///         .ok()?
+    ///         .get("vehicle")?
+    ///         .as_str()
+    ///         .map(str::to_owned),
+    ///     _ => None,
+    /// });
+    /// # let _ = builder;
+    /// ```
+    #[must_use]
+    pub fn order_key(
+        mut self,
+        category: &str,
+        kind: &str,
+        key: impl Fn(&crate::catalog::Event) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.order_keys
+            .insert((category.to_owned(), kind.to_owned()), Arc::new(key));
+        self
+    }
+
     /// Calls `hook` after each successful handler run, with the delivery's idempotency key
     /// (an audit trail, metrics). It runs on the handler's thread: keep it short.
     #[must_use]
@@ -200,8 +250,11 @@ impl ReceiverBuilder {
     pub fn build<H: Handlers>(self, table: H) -> Result<Receiver<H::Bound>, BuildError> {
         let secrets = self.secrets.ok_or(BuildError::NoSecret)?;
         crate::meter::describe();
+        let table = table.bind(&self.states)?;
+        let plan = Plan::new(self.ordering, &table.orderings(), &self.order_keys)?;
+        let plan = plan.any().then_some(plan);
         let runner = Runner::new(
-            Arc::new(table.bind(&self.states)?),
+            Arc::new(table),
             Arc::new(Counters::default()),
             self.on_handled,
         );
@@ -261,6 +314,13 @@ impl ReceiverBuilder {
         };
         let inline = || Mode::Inline {
             dedupe: self.window.map(|w| Deduper::new(w, self.dedupe_capacity)),
+            marks: plan.as_ref().map(|_| {
+                let retention = self
+                    .window
+                    .filter(|w| !w.is_zero())
+                    .unwrap_or(DEFAULT_IDEMPOTENCY_WINDOW);
+                crate::ordering::Marks::new(crate::ordering::DEFAULT_MARKS, retention)
+            }),
         };
         #[cfg(feature = "queue")]
         let mode = match engine {
@@ -278,6 +338,7 @@ impl ReceiverBuilder {
                 runner,
                 mode,
                 max_age: self.max_age,
+                plan,
                 stopping: std::sync::atomic::AtomicBool::new(false),
             }),
         })

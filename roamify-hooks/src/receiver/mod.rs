@@ -58,14 +58,20 @@ pub(crate) struct Inner<D> {
     pub(crate) runner: Runner<D>,
     pub(crate) mode: Mode,
     pub(crate) max_age: Option<Duration>,
+    /// How deliveries are ordered (`None`: no kind is).
+    pub(crate) plan: Option<crate::ordering::Plan>,
     /// Set by [`Receiver::begin_shutdown`] or [`Receiver::shutdown`]: not ready any more.
     pub(crate) stopping: AtomicBool,
 }
 
 /// Where a verified delivery goes.
 pub(crate) enum Mode {
-    /// Handlers run before the answer; duplicates are found in memory (`None`: no deduplication).
-    Inline { dedupe: Option<Deduper> },
+    /// Handlers run before the answer; duplicates are found in memory (`None`: no deduplication),
+    /// and so are ordered streams' marks (`None`: no kind is ordered).
+    Inline {
+        dedupe: Option<Deduper>,
+        marks: Option<crate::ordering::Marks>,
+    },
     /// Stored for the workers (queued and durable modes, custom stores).
     #[cfg(feature = "queue")]
     Queue(Engine),

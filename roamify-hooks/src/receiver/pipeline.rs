@@ -119,6 +119,7 @@ impl<D: Dispatch> Receiver<D> {
             Outcome::BadSignature(_) => Counters::bump(&counters.refused_bad_signature),
             Outcome::Malformed { .. } => Counters::bump(&counters.refused_malformed),
             Outcome::TooOld { .. } => Counters::bump(&counters.refused_too_old),
+            Outcome::Stale { .. } => Counters::bump(&counters.stale),
             _ => {}
         }
         observe::ended(&outcome, key.as_deref(), started);
@@ -158,8 +159,8 @@ impl<D: Dispatch> Receiver<D> {
                 secret_index,
             });
         }
-        let dedupe = match &self.inner.mode {
-            Mode::Inline { dedupe } => dedupe.as_ref(),
+        let (dedupe, marks) = match &self.inner.mode {
+            Mode::Inline { dedupe, marks } => (dedupe.as_ref(), marks.as_ref()),
             #[cfg(feature = "queue")]
             Mode::Queue(engine) => return Admitted::Enqueue(engine),
         };
@@ -170,6 +171,19 @@ impl<D: Dispatch> Receiver<D> {
             Counters::bump(&self.inner.runner.counters.deduplicated);
             return Admitted::Refused(Outcome::Duplicate {
                 event: name.clone(),
+                secret_index,
+            });
+        }
+        if let Some(marks) = marks
+            && let Some(order) = self.inner.plan.as_ref().and_then(|p| p.order(event))
+            && let Some(newer) = marks.advance(&order.stream, order.at)
+        {
+            *failed_key = Some(idempotency_key(event, body));
+            return Admitted::Refused(Outcome::Stale {
+                event: name.clone(),
+                stream: order.stream,
+                timestamp: order.at,
+                newer,
                 secret_index,
             });
         }
@@ -206,6 +220,7 @@ impl<D: Dispatch> Receiver<D> {
                 if let (
                     Mode::Inline {
                         dedupe: Some(dedupe),
+                        ..
                     },
                     Some(fingerprint),
                 ) = (&self.inner.mode, run.fingerprint)
@@ -256,8 +271,9 @@ impl<D: Dispatch> Receiver<D> {
             started,
         } = enqueued;
         let key = idempotency_key(&event, body);
+        let order = self.inner.plan.as_ref().and_then(|plan| plan.order(&event));
         let counters = &self.inner.runner.counters;
-        let outcome = match engine.accept(key.clone(), body, event).await {
+        let outcome = match engine.accept(key.clone(), body, event, order).await {
             Accepted::Stored => {
                 Counters::bump(&counters.queued);
                 let outcome = Outcome::Queued {

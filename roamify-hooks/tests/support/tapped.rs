@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use roamify_hooks::delivery::{
-    Admin, DeadLetter, Enqueued, Job, Queue, Settlement, Store, StoreCounts, StoreError,
+    Admin, DeadLetter, Enqueued, Incoming, Job, Queue, Settlement, Store, StoreCounts, StoreError,
     StoreFuture, StoreLimits,
 };
 
@@ -42,9 +42,9 @@ impl Tapped {
 }
 
 impl Queue for Tapped {
-    fn enqueue(&self, key: String, body: Vec<u8>) -> StoreFuture<'_, Enqueued> {
+    fn enqueue(&self, delivery: Incoming) -> StoreFuture<'_, Enqueued> {
         match self.check("enqueue") {
-            Ok(()) => self.inner.enqueue(key, body),
+            Ok(()) => self.inner.enqueue(delivery),
             Err(e) => Box::pin(std::future::ready(Err(e))),
         }
     }

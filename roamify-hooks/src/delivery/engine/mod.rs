@@ -25,7 +25,7 @@ use tokio::sync::{Mutex, Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::StoreError;
 use super::handoff::Handoff;
-use super::store::{DeadLetter, Enqueued, Job, Settlement, Store, StoreCounts};
+use super::store::{DeadLetter, Enqueued, Incoming, Job, Settlement, Store, StoreCounts};
 use super::{QueueOptions, Role};
 use crate::catalog::{Event, EventName};
 use crate::dispatch::Dispatch;
@@ -186,9 +186,15 @@ impl Engine {
         })
     }
 
-    /// Stores a verified delivery, parsed as `event`; the caller acknowledges it only on
-    /// `Stored` or `Duplicate`.
-    pub(crate) async fn accept(&self, key: String, body: &[u8], event: Event) -> Accepted {
+    /// Stores a verified delivery, parsed as `event`, at its place in its stream (`order`); the
+    /// caller acknowledges it only on `Stored` or `Duplicate`.
+    pub(crate) async fn accept(
+        &self,
+        key: String,
+        body: &[u8],
+        event: Event,
+        order: Option<crate::ordering::Order>,
+    ) -> Accepted {
         if self.role == Role::WorkerOnly {
             return Accepted::WorkerOnly;
         }
@@ -204,7 +210,8 @@ impl Engine {
             .handoff
             .as_ref()
             .map(|handoff| handoff.offer(body, event));
-        let enqueued = self.store.enqueue(key, body.to_vec()).await;
+        let delivery = Incoming::new(key, body.to_vec()).ordered(order);
+        let enqueued = self.store.enqueue(delivery).await;
         if let (Ok(Enqueued::Stored), Some(offered)) = (&enqueued, offered) {
             offered.keep();
         }

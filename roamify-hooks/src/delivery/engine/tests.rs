@@ -64,7 +64,9 @@ fn a_private_store_hands_the_parsed_event_to_its_worker_and_a_shared_one_does_no
         let table = Arc::new(Recorder::default());
         let engine = engine(private, &table);
         block_on(async {
-            let accepted = engine.accept("k".to_owned(), &body, handed.clone()).await;
+            let accepted = engine
+                .accept("k".to_owned(), &body, handed.clone(), None)
+                .await;
             assert!(matches!(accepted, Accepted::Stored));
             assert!(matches!(
                 engine.wait_idle(Duration::from_secs(10)).await,
@@ -90,14 +92,14 @@ fn an_event_whose_delivery_was_not_stored_is_not_kept() {
     let (first, again) = super::super::handoff::tests::bodies();
     block_on(async {
         let event = crate::parse::parse(&first).expect("parses");
-        let accepted = engine.accept("k".to_owned(), &first, event).await;
+        let accepted = engine.accept("k".to_owned(), &first, event, None).await;
         assert!(matches!(accepted, Accepted::Stored));
         assert!(matches!(
             engine.wait_idle(Duration::from_secs(10)).await,
             Ok(true)
         ));
         let event = crate::parse::parse(&again).expect("parses");
-        let accepted = engine.accept("k".to_owned(), &again, event).await;
+        let accepted = engine.accept("k".to_owned(), &again, event, None).await;
         assert!(matches!(accepted, Accepted::Duplicate));
     });
     let kept = engine.shared.handoff.as_ref().map(Handoff::len);
@@ -122,6 +124,8 @@ fn a_run_task_does_not_embed_the_tables_future() {
         body: b"{}".to_vec(),
         attempts: 0,
         lease: 1,
+        order: None,
+        stale: None,
     };
     let run = worker.run(job, slot);
     let size = std::mem::size_of_val(&run);

@@ -138,6 +138,15 @@ impl<D: Dispatch> Worker<D> {
         let resolution = if self.shared.closed.load(Ordering::Acquire) {
             // Shutting down: hand the job back without running it.
             Resolution::Released
+        } else if let (Some(newest), Some(order)) = (job.stale, &job.order) {
+            // Judged stale by the lease: never run. Its event, if this process parsed it, is
+            // taken out of the handoff for its name.
+            let handed = self.shared.handoff.as_ref().and_then(|h| h.take(&job.body));
+            name = handed
+                .or_else(|| crate::parse::parse(&job.body).ok())
+                .map(|event| EventName::of(&event));
+            stale(&job.key, order, newest, name.as_ref());
+            Resolution::Stale
         } else {
             Counters::bump(&self.shared.counters.in_flight);
             crate::meter::in_flight(true);
@@ -298,6 +307,26 @@ fn record(counters: &Counters, done: &Finished, applied: bool, max_attempts: u32
             Counters::bump(&counters.dead_lettered);
             tracing::error!(%category, %kind, %key, attempts = done.attempts, %error, "delivery moved to the dead letters");
         }
+        Resolution::Stale => {
+            crate::meter::job("stale");
+            Counters::bump(&counters.stale);
+        }
         Resolution::Released => {}
     }
+}
+
+/// Logs a delivery judged stale: its stream, its timestamp and the newer one already started.
+fn stale(key: &str, order: &crate::ordering::Order, newest: i64, name: Option<&EventName>) {
+    let (category, kind) = name.map_or(("", ""), |name| (name.category(), name.kind()));
+    crate::meter::delivery("stale", name, None);
+    tracing::info!(
+        target: crate::logs::TARGET,
+        %category,
+        %kind,
+        %key,
+        stream = %order.stream,
+        timestamp = order.at,
+        newer = newest,
+        "stale delivery acknowledged, not run: a newer one of its stream already started"
+    );
 }

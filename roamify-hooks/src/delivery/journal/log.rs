@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use super::flush;
-use super::frame::{self, Record};
+use super::frame::{self, Placed, Record};
 use super::{Clocks, State};
 use crate::delivery::store::{Job, Resolution, Settlement};
+use crate::ordering::Order;
 
 /// The records not yet handed to the flusher, and where they go.
 #[derive(Debug)]
@@ -138,7 +139,8 @@ impl Log {
     pub(super) fn settled(&mut self, settlement: &Settlement, state: &State, clocks: Clocks) {
         let key = settlement.key.as_str();
         let record = match &settlement.resolution {
-            Resolution::Completed => Record::Completed { key },
+            // A stale job is finished as a completed one is.
+            Resolution::Completed | Resolution::Stale => Record::Completed { key },
             Resolution::Retry { after, .. } => Record::Retry {
                 key,
                 due_ms: clocks.to_unix_ms(clocks.instant + *after),
@@ -201,12 +203,21 @@ fn snapshot(buf: &mut Vec<u8>, seed: u64, state: &State, window: Duration) {
     if !seen.is_empty() {
         frame::encode(buf, seed, &Record::Seen { entries: &seen });
     }
+    for (stream, at, moved) in state.marks.entries() {
+        let record = Record::Mark {
+            stream,
+            at,
+            moved_ms: clocks.to_unix_ms(moved),
+        };
+        frame::encode(buf, seed, &record);
+    }
     let job = |buf: &mut Vec<u8>, job: &Job, due_ms: i64| {
         let record = Record::Job {
             key: &job.key,
             body: &job.body,
             attempts: job.attempts,
             due_ms,
+            order: placed(job.order.as_ref()),
         };
         frame::encode(buf, seed, &record);
     };
@@ -219,6 +230,12 @@ fn snapshot(buf: &mut Vec<u8>, seed: u64, state: &State, window: Duration) {
     for ((due, _), later) in &state.later {
         job(buf, later, clocks.to_unix_ms(*due));
     }
+    // Behind their stream's gate, in arrival order: replayed after the job holding it.
+    for waiting in state.gates.values() {
+        for parked in waiting {
+            job(buf, parked, 0);
+        }
+    }
     for dead in &state.dead {
         let record = Record::DeadLetter {
             key: &dead.key,
@@ -226,8 +243,14 @@ fn snapshot(buf: &mut Vec<u8>, seed: u64, state: &State, window: Duration) {
             attempts: dead.attempts,
             dead_at: dead.dead_at.as_secs(),
             error: &dead.error,
+            order: placed(dead.order.as_ref()),
         };
         frame::encode(buf, seed, &record);
     }
     frame::encode(buf, seed, &Record::SnapshotEnd);
+}
+
+/// An order as a record holds it.
+pub(super) fn placed(order: Option<&Order>) -> Option<Placed<'_>> {
+    order.map(|o| (o.stream.as_str(), o.at, o.serial))
 }

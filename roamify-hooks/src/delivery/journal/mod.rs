@@ -59,7 +59,8 @@ use self::frame::Record;
 use super::StoreError;
 use super::memory::State;
 use super::store::{
-    Admin, DeadLetter, Enqueued, Job, Queue, Settlement, StoreCounts, StoreFuture, StoreLimits,
+    Admin, DeadLetter, Enqueued, Incoming, Job, Queue, Settlement, StoreCounts, StoreFuture,
+    StoreLimits,
 };
 
 /// Deliveries in memory, made durable by an append-only journal in a directory: acknowledged
@@ -360,20 +361,26 @@ impl Drop for JournalStore {
 }
 
 impl Queue for JournalStore {
-    fn enqueue(&self, key: String, body: Vec<u8>) -> StoreFuture<'_, Enqueued> {
+    fn enqueue(&self, delivery: Incoming) -> StoreFuture<'_, Enqueued> {
         let mut inner = self.shared.lock();
         if let Some(error) = &inner.broken {
             return Box::pin(std::future::ready(Err(error.clone())));
         }
         let now = Instant::now();
-        let result = inner.state.enqueue(key, body, now);
+        let gate = delivery
+            .order
+            .as_ref()
+            .filter(|o| o.serial)
+            .map(|o| o.stream.clone());
+        let result = inner.state.enqueue(delivery, now);
         if result == Enqueued::Stored {
             let inner = &mut *inner;
-            if let Some(job) = inner.state.ready.back() {
+            if let Some(job) = inner.state.newest(gate.as_deref()) {
                 inner.log.append(&Record::Enqueued {
                     key: &job.key,
                     received_ms: unix_ms(SystemTime::now()),
                     body: &job.body,
+                    order: log::placed(job.order.as_ref()),
                 });
             }
             inner.appended_then(&self.shared.wake);
@@ -388,7 +395,27 @@ impl Queue for JournalStore {
 
     fn lease(&self, max: usize, visibility: Duration) -> StoreFuture<'_, Vec<Job>> {
         let mut inner = self.shared.lock();
-        let jobs = inner.state.lease(max, visibility, Instant::now());
+        let clocks = Clocks::now();
+        let jobs = inner.state.lease(max, visibility, clocks.instant);
+        // Marks moved by this lease, journaled with the next flush (not awaited, as outcomes:
+        // a mark lost to a crash is moved again by its job, which is still pending then, since
+        // its outcome is journaled after it).
+        if inner.broken.is_none() {
+            let mut moved = false;
+            for job in &jobs {
+                if let (Some(order), None) = (&job.order, job.stale) {
+                    inner.log.append(&Record::Mark {
+                        stream: &order.stream,
+                        at: order.at,
+                        moved_ms: clocks.unix_ms,
+                    });
+                    moved = true;
+                }
+            }
+            if moved {
+                inner.appended_then(&self.shared.wake);
+            }
+        }
         Box::pin(std::future::ready(Ok(jobs)))
     }
 

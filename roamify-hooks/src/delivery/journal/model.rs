@@ -9,6 +9,7 @@
 //! decides how settlements group into flushes, so a seed replays the same operations but not
 //! always the same flushes.
 
+use crate::delivery::Incoming;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -163,7 +164,7 @@ fn step(
             *next += 1;
             let key = format!("k{next}");
             let body = vec![b'x'; rng.usize(10..3000)];
-            let known = match block_on(store.enqueue(key.clone(), body)) {
+            let known = match block_on(store.enqueue(Incoming::new(key.clone(), body))) {
                 Ok(Enqueued::Stored) => {
                     mark_synced(keys);
                     Known::Pending
@@ -189,7 +190,7 @@ fn step(
                 .collect();
             if let Some(key) = acked.get(rng.usize(..acked.len().max(1))) {
                 let key = (*key).clone();
-                if let Ok(answer) = block_on(store.enqueue(key, b"again".to_vec())) {
+                if let Ok(answer) = block_on(store.enqueue(Incoming::new(key, b"again".to_vec()))) {
                     assert_eq!(answer, Enqueued::Duplicate, "a known key");
                     mark_synced(keys);
                 }
@@ -325,8 +326,8 @@ fn compare(store: &JournalStore, keys: &mut BTreeMap<String, Key>) -> Result<(),
     // Every acknowledged key is still known for deduplication.
     for (key, model) in keys.iter() {
         if model.acked {
-            let answer =
-                block_on(store.enqueue(key.clone(), b"again".to_vec())).map_err(|e| e.report())?;
+            let answer = block_on(store.enqueue(Incoming::new(key.clone(), b"again".to_vec())))
+                .map_err(|e| e.report())?;
             if answer != Enqueued::Duplicate {
                 return Err(format!(
                     "{key}: acknowledged, yet no longer known ({answer:?})"

@@ -2,11 +2,16 @@
 
 use std::collections::HashMap;
 
-use super::frame::{self, Record};
+use super::frame::{self, Placed, Record};
 use super::{Clocks, JournalOptions};
 use crate::delivery::memory::{State, fingerprint};
 use crate::delivery::store::{DeadLetter, Job};
+use crate::ordering::Order;
 use crate::time::UnixTime;
+
+fn order(placed: Option<Placed<'_>>) -> Option<Order> {
+    placed.map(|(stream, at, serial)| Order::new(stream, at, serial))
+}
 
 /// A pending job while replaying: in arrival order, due at `due_ms` (0: now).
 struct Pending {
@@ -36,13 +41,15 @@ impl Replay {
         }
     }
 
-    fn pend(&mut self, key: &str, body: Vec<u8>, attempts: u32, due_ms: i64) {
+    fn pend(&mut self, key: &str, body: Vec<u8>, attempts: u32, due_ms: i64, order: Option<Order>) {
         self.next += 1;
         let job = Job {
             key: key.to_owned(),
             body,
             attempts,
             lease: 0,
+            order,
+            stale: None,
         };
         let pending = Pending {
             order: self.next,
@@ -63,21 +70,31 @@ impl Replay {
                 key,
                 received_ms,
                 body,
+                order: placed,
             } => {
                 let at = self.clocks.to_instant(received_ms);
                 self.state.seen.insert(fingerprint(key), at);
-                self.pend(key, body.to_vec(), 0, 0);
+                self.pend(key, body.to_vec(), 0, 0, order(placed));
+            }
+            Record::Mark {
+                stream,
+                at,
+                moved_ms,
+            } => {
+                let moved = self.clocks.to_instant(moved_ms);
+                self.state.marks.put(stream, at, moved);
             }
             Record::Job {
                 key,
                 body,
                 attempts,
                 due_ms,
+                order: placed,
             } => {
                 if self.merge {
                     self.state.take_dead(key);
                 }
-                self.pend(key, body.to_vec(), attempts, due_ms);
+                self.pend(key, body.to_vec(), attempts, due_ms, order(placed));
             }
             Record::DeadLetter {
                 key,
@@ -85,6 +102,7 @@ impl Replay {
                 attempts,
                 dead_at,
                 error,
+                order: placed,
             } => {
                 if self.merge {
                     self.state.take_dead(key);
@@ -96,6 +114,7 @@ impl Replay {
                     attempts,
                     error: error.to_owned(),
                     dead_at: UnixTime::from_secs(dead_at),
+                    order: order(placed),
                 });
             }
             Record::Completed { key } => {
@@ -119,12 +138,13 @@ impl Replay {
                         attempts: job.attempts + 1,
                         error: error.to_owned(),
                         dead_at: UnixTime::from_secs(dead_at),
+                        order: job.order,
                     });
                 }
             }
             Record::Replayed { key } => {
                 if let Some(dead) = self.state.take_dead(key) {
-                    self.pend(key, dead.body, 0, 0);
+                    self.pend(key, dead.body, 0, 0, dead.order);
                 }
             }
             Record::Discarded { key } => {

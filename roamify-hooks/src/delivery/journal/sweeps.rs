@@ -4,6 +4,7 @@
 //! refused naming the damaged frame. Then one test for each way the format 1 journal could
 //! replay what it should not.
 
+use crate::delivery::Incoming;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -90,7 +91,8 @@ fn written() -> (SimDisk, Vec<u8>) {
     let store = JournalStore::open_on(Arc::new(disk.clone()), Path::new(DIR), options(), None)
         .expect("open");
     for n in 0..8 {
-        let stored = block_on(store.enqueue(format!("k{n}"), vec![b'x'; 20 + n * 7]));
+        let stored =
+            block_on(store.enqueue(Incoming::new(format!("k{n}"), vec![b'x'; 20 + n * 7])));
         assert_eq!(stored.expect("enqueue"), Enqueued::Stored);
         if n == 3 || n == 6 {
             let jobs = block_on(store.lease(10, LONG)).expect("lease");
@@ -246,7 +248,8 @@ fn frames_of_an_older_use_of_the_file_and_generation_are_never_replayed() {
         let store = JournalStore::open_on(Arc::new(disk.clone()), Path::new(DIR), options(), None)
             .expect("open");
         for key in keys {
-            block_on(store.enqueue((*key).to_owned(), b"{}".to_vec())).expect("enqueue");
+            block_on(store.enqueue(Incoming::new((*key).to_owned(), b"{}".to_vec())))
+                .expect("enqueue");
         }
         drop(store);
         let bytes = disk.read(&segment(0)).expect("segment");
@@ -317,7 +320,8 @@ fn the_directory_and_its_parent_are_synced_when_created() {
     let disk = SimDisk::default();
     let store = JournalStore::open_on(Arc::new(disk.clone()), Path::new(DIR), options(), None)
         .expect("open");
-    let stored = block_on(store.enqueue("kept".to_owned(), b"{}".to_vec())).expect("enqueue");
+    let stored =
+        block_on(store.enqueue(Incoming::new("kept".to_owned(), b"{}".to_vec()))).expect("enqueue");
     assert_eq!(stored, Enqueued::Stored);
     let synced = disk.dir_syncs();
     for dir in ["/", "/data", DIR] {

@@ -1,5 +1,6 @@
 //! The journal's unit tests: a failing disk, and snapshots that do not grow memory.
 
+use crate::delivery::Incoming;
 use std::sync::atomic::Ordering;
 
 use super::*;
@@ -17,7 +18,7 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 }
 
 fn enqueue(store: &JournalStore, key: &str) -> Result<Enqueued, StoreError> {
-    block_on(store.enqueue(key.to_owned(), key.as_bytes().to_vec()))
+    block_on(store.enqueue(Incoming::new(key.to_owned(), key.as_bytes().to_vec())))
 }
 
 fn pending(store: &JournalStore) -> usize {
@@ -116,7 +117,7 @@ fn a_full_dedupe_snapshot_fits_the_buffers_claimed_at_open() {
     for n in 0..KEYS {
         let key = format!("delivery-{n}");
         let body = key.clone().into_bytes();
-        inner.state.enqueue(key, body, now);
+        inner.state.enqueue(Incoming::new(key, body), now);
     }
     for job in inner.state.lease(KEYS, LONG, now) {
         assert!(
@@ -149,7 +150,7 @@ fn pending_and_dead_bodies_are_bounded_in_bytes() {
         .dead_letter_bytes(2500);
     let store = JournalStore::open_with(dir.path(), options.clone()).expect("open");
     let body = |n: usize| vec![b'x'; n];
-    let put = |key: &str, n: usize| block_on(store.enqueue(key.to_owned(), body(n)));
+    let put = |key: &str, n: usize| block_on(store.enqueue(Incoming::new(key.to_owned(), body(n))));
     assert_eq!(
         put("big", 5000).expect("enqueue"),
         Enqueued::Stored,
@@ -218,7 +219,7 @@ fn segment_files_come_back_to_size_after_a_large_snapshot() {
     // 300 pending deliveries of 2 KB: snapshots of about 600 KB.
     for n in 0..1500 {
         let key = format!("big-{n}");
-        block_on(store.enqueue(key, vec![b'x'; 2000])).expect("enqueue");
+        block_on(store.enqueue(Incoming::new(key, vec![b'x'; 2000]))).expect("enqueue");
         if n % 300 == 299 && n < 1200 {
             run_all(&store);
         }
@@ -230,7 +231,8 @@ fn segment_files_come_back_to_size_after_a_large_snapshot() {
     );
     run_all(&store);
     for n in 0..20_000 {
-        block_on(store.enqueue(format!("small-{n}"), b"{}".to_vec())).expect("enqueue");
+        block_on(store.enqueue(Incoming::new(format!("small-{n}"), b"{}".to_vec())))
+            .expect("enqueue");
         run_all(&store);
         if sizes().iter().all(|&len| len <= MIN_SEGMENT_SIZE) {
             return;

@@ -30,6 +30,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 mod holders;
+mod order;
 mod owner;
 mod rows;
 mod schema;
@@ -40,7 +41,8 @@ pub use holders::TAKEOVER_EVERY;
 use super::StoreError;
 use super::backend::PurgePacer;
 use super::store::{
-    Admin, DeadLetter, Enqueued, Job, Queue, Settlement, StoreCounts, StoreFuture, StoreLimits,
+    Admin, DeadLetter, Enqueued, Incoming, Job, Queue, Settlement, StoreCounts, StoreFuture,
+    StoreLimits,
 };
 use owner::Owner;
 
@@ -126,7 +128,7 @@ pub struct SqliteStore {
 
 /// What one command asks of the owner thread.
 enum Op {
-    Enqueue { key: String, body: Vec<u8> },
+    Enqueue(Incoming),
     Lease { max: usize, visibility: Duration },
     Settle(Vec<Settlement>),
     DeadLetters,
@@ -139,7 +141,7 @@ impl Op {
     /// Whether the op is answered only once its commit is on disk: what the answer promises
     /// must survive a power cut (a stored delivery, a replayed dead letter).
     fn answered_when_flushed(&self) -> bool {
-        matches!(self, Self::Enqueue { .. } | Self::Replay(_))
+        matches!(self, Self::Enqueue(_) | Self::Replay(_))
     }
 }
 
@@ -291,8 +293,8 @@ impl Drop for SqliteStore {
 }
 
 impl Queue for SqliteStore {
-    fn enqueue(&self, key: String, body: Vec<u8>) -> StoreFuture<'_, Enqueued> {
-        self.ask(Op::Enqueue { key, body }, |a| match a {
+    fn enqueue(&self, delivery: Incoming) -> StoreFuture<'_, Enqueued> {
+        self.ask(Op::Enqueue(delivery), |a| match a {
             Answer::Enqueued(e) => Some(e),
             _ => None,
         })

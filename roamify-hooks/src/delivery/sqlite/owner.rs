@@ -2,11 +2,12 @@
 //! commit) and answers each once it committed (a stored delivery once it is on disk).
 
 use std::sync::mpsc;
+use std::time::Duration;
 
 use rusqlite::{Connection, params};
 
 use super::holders::{Gone, Holder};
-use super::{Answer, Command, Op, Reply, backend, is_full, rows, sync};
+use super::{Answer, Command, Op, Reply, backend, is_full, order, rows, sync};
 use crate::delivery::StoreError;
 use crate::delivery::backend::{PurgePacer, unix_millis};
 use crate::delivery::store::StoreLimits;
@@ -154,6 +155,8 @@ impl Owner {
         }
         if self.purge.due(now) {
             let purged = rows::purge(tx, now).map_err(backend("purge finished deliveries"))?;
+            let before = now.saturating_sub(super::ms(retention(self.limits)));
+            order::purge(tx, before).map_err(backend("purge old ordering marks"))?;
             self.purge
                 .ran(now, u64::try_from(purged).unwrap_or(u64::MAX));
         }
@@ -176,6 +179,15 @@ impl Owner {
     }
 }
 
+/// How long a stream's mark is kept after it last moved: the dedupe window (24 h without one).
+fn retention(limits: StoreLimits) -> Duration {
+    if limits.window.is_zero() {
+        crate::delivery::DEFAULT_IDEMPOTENCY_WINDOW
+    } else {
+        limits.window
+    }
+}
+
 fn run(
     tx: &Connection,
     meta: &mut Meta,
@@ -185,11 +197,12 @@ fn run(
     now: i64,
 ) -> Result<Answer, StoreError> {
     Ok(match op {
-        Op::Enqueue { key, body } => Answer::Enqueued(
-            rows::enqueue(tx, meta, key, body, limits, now).map_err(backend("enqueue"))?,
+        Op::Enqueue(delivery) => Answer::Enqueued(
+            rows::enqueue(tx, meta, delivery, limits, now).map_err(backend("enqueue"))?,
         ),
         Op::Lease { max, visibility } => Answer::Jobs(
-            rows::lease(tx, meta, *max, *visibility, holder, now).map_err(backend("lease"))?,
+            rows::lease(tx, meta, *max, *visibility, retention(limits), holder, now)
+                .map_err(backend("lease"))?,
         ),
         Op::Settle(batch) => Answer::Settled(
             batch

@@ -7,10 +7,11 @@ use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{Connection, OptionalExtension, ToSql, params};
 
 use super::ms;
+use super::order::{self, from_columns};
 use super::owner::Meta;
 use crate::delivery::backend::PURGE_BATCH;
 use crate::delivery::store::{
-    DeadLetter, Enqueued, Job, Resolution, Settlement, StoreCounts, StoreLimits,
+    DeadLetter, Enqueued, Incoming, Job, Resolution, Settlement, StoreCounts, StoreLimits,
 };
 use crate::time::UnixTime;
 
@@ -25,6 +26,8 @@ pub(super) enum Row {
     Done,
     /// A dead letter, since `due_ms`.
     Dead,
+    /// A serial delivery waiting behind its stream's pending one (see `order.rs`).
+    Waiting,
 }
 
 impl Row {
@@ -35,13 +38,20 @@ impl Row {
             Self::Leased => 1,
             Self::Done => 2,
             Self::Dead => 3,
+            Self::Waiting => 4,
         }
     }
 
     fn from_code(code: i64) -> Option<Self> {
-        [Self::Ready, Self::Leased, Self::Done, Self::Dead]
-            .into_iter()
-            .find(|state| state.code() == code)
+        [
+            Self::Ready,
+            Self::Leased,
+            Self::Done,
+            Self::Dead,
+            Self::Waiting,
+        ]
+        .into_iter()
+        .find(|state| state.code() == code)
     }
 }
 
@@ -59,7 +69,7 @@ pub(super) fn due_query(state: Row) -> &'static str {
     static QUERIES: LazyLock<[String; 2]> = LazyLock::new(|| {
         [Row::Ready, Row::Leased].map(|state| {
             format!(
-                "SELECT rowid, key, body, attempts FROM deliveries WHERE state = {} AND due_ms <= ?1 ORDER BY due_ms LIMIT CAST(?2 AS INTEGER)",
+                "SELECT rowid, key, body, attempts, stream, at, serial FROM deliveries WHERE state = {} AND due_ms <= ?1 ORDER BY due_ms LIMIT CAST(?2 AS INTEGER)",
                 state.code()
             )
         })
@@ -70,20 +80,23 @@ pub(super) fn due_query(state: Row) -> &'static str {
 pub(super) fn counts(tx: &Connection, now: i64) -> Result<StoreCounts, rusqlite::Error> {
     let mut counts = StoreCounts::default();
     let mut query = tx.prepare_cached(
-        "SELECT state, due_ms > ?1, count(*) FROM deliveries WHERE state IN (?2, ?3, ?4) GROUP BY 1, 2",
+        "SELECT state, due_ms > ?1, count(*) FROM deliveries WHERE state IN (?2, ?3, ?4, ?5) GROUP BY 1, 2",
     )?;
-    let rows = query.query_map(params![now, Row::Ready, Row::Leased, Row::Dead], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, bool>(1)?,
-            r.get::<_, i64>(2)?,
-        ))
-    })?;
+    let rows = query.query_map(
+        params![now, Row::Ready, Row::Leased, Row::Dead, Row::Waiting],
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, bool>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        },
+    )?;
     for row in rows {
         let (state, later, n) = row?;
         let n = usize::try_from(n).unwrap_or(0);
         match (Row::from_code(state), later) {
-            (Some(Row::Ready), false) => counts.ready += n,
+            (Some(Row::Ready), false) | (Some(Row::Waiting), _) => counts.ready += n,
             (Some(Row::Ready), true) => counts.retrying += n,
             (Some(Row::Leased), _) => counts.leased += n,
             (Some(Row::Dead), _) => counts.dead += n,
@@ -96,11 +109,14 @@ pub(super) fn counts(tx: &Connection, now: i64) -> Result<StoreCounts, rusqlite:
 pub(super) fn enqueue(
     tx: &Connection,
     meta: &mut Meta,
-    key: &str,
-    body: &[u8],
+    delivery: &Incoming,
     limits: StoreLimits,
     now: i64,
 ) -> Result<Enqueued, rusqlite::Error> {
+    let Incoming { key, body, order } = delivery;
+    let (stream, at, serial) = order
+        .as_ref()
+        .map_or((None, 0, false), |o| (Some(&o.stream), o.at, o.serial));
     let known: Option<(i64, i64)> = tx
         .prepare_cached("SELECT expires_ms, state FROM deliveries WHERE key = ?1")?
         .query_row(params![key], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -111,20 +127,25 @@ pub(super) fn enqueue(
         _ if usize::try_from(meta.pending).unwrap_or(0) >= limits.capacity => Enqueued::Full,
         Some((_, state)) => {
             // Known before the window: a new delivery of an old event.
+            let first = order::first_state(tx, order.as_ref())?;
             tx.prepare_cached(
-                "UPDATE deliveries SET body = ?2, state = ?3, attempts = 0, due_ms = ?4, received_ms = ?4, error = NULL, lease = 0, expires_ms = ?5 WHERE key = ?1",
+                "UPDATE deliveries SET body = ?2, state = ?3, attempts = 0, due_ms = ?4, received_ms = ?4, error = NULL, lease = 0, expires_ms = ?5, stream = ?6, at = ?7, serial = ?8 WHERE key = ?1",
             )?
-            .execute(params![key, body, Row::Ready, now, expires])?;
-            if !matches!(Row::from_code(state), Some(Row::Ready | Row::Leased)) {
+            .execute(params![key, body, first, now, expires, stream, at, serial])?;
+            if !matches!(
+                Row::from_code(state),
+                Some(Row::Ready | Row::Leased | Row::Waiting)
+            ) {
                 meta.pending += 1;
             }
             Enqueued::Stored
         }
         None => {
+            let first = order::first_state(tx, order.as_ref())?;
             tx.prepare_cached(
-                "INSERT INTO deliveries (key, body, state, due_ms, received_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+                "INSERT INTO deliveries (key, body, state, due_ms, received_ms, expires_ms, stream, at, serial) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8)",
             )?
-            .execute(params![key, body, Row::Ready, now, expires])?;
+            .execute(params![key, body, first, now, expires, stream, at, serial])?;
             meta.pending += 1;
             Enqueued::Stored
         }
@@ -133,11 +154,13 @@ pub(super) fn enqueue(
 
 /// Due ready rows first, then leases whose visibility timeout passed; each query walks the
 /// `(state, due_ms)` index in order, so nothing is sorted. Each row taken records `holder`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn lease(
     tx: &Connection,
     meta: &mut Meta,
     max: usize,
     visibility: Duration,
+    retention: Duration,
     holder: i64,
     now: i64,
 ) -> Result<Vec<Job>, rusqlite::Error> {
@@ -156,6 +179,8 @@ pub(super) fn lease(
                     body: r.get(2)?,
                     attempts: r.get(3)?,
                     lease: 0,
+                    order: from_columns(r.get(4)?, r.get(5)?, r.get(6)?),
+                    stale: None,
                 },
             ))
         })?;
@@ -172,6 +197,9 @@ pub(super) fn lease(
         meta.next_lease += 1;
         take.execute(params![rowid, Row::Leased, meta.next_lease, until, holder])?;
         job.lease = u64::try_from(meta.next_lease).unwrap_or(0);
+        if let Some(order) = &job.order {
+            job.stale = order::advance(tx, order, ms(retention), now)?;
+        }
         jobs.push(job);
     }
     Ok(jobs)
@@ -197,49 +225,82 @@ pub(super) fn settle(
         resolution,
     } = settlement;
     let lease = i64::try_from(*lease).unwrap_or(-1);
-    let leaves_queue = matches!(resolution, Resolution::Completed | Resolution::Dead { .. });
-    let changed = match resolution {
-        Resolution::Completed => tx
-            .prepare_cached(
-                "UPDATE deliveries SET state = ?3, body = x'', attempts = attempts + 1, due_ms = expires_ms, error = NULL WHERE key = ?1 AND lease = ?2 AND state = ?4",
-            )?
-            .execute(params![key, lease, Row::Done, Row::Leased])?,
-        Resolution::Retry { after, error } => tx
-            .prepare_cached(
-                "UPDATE deliveries SET state = ?3, attempts = attempts + 1, due_ms = ?4, error = ?5 WHERE key = ?1 AND lease = ?2 AND state = ?6",
-            )?
-            .execute(params![
-                key,
-                lease,
-                Row::Ready,
-                now.saturating_add(ms(*after)),
-                error,
-                Row::Leased
-            ])?,
-        Resolution::Dead { error } => tx
-            .prepare_cached(
-                "UPDATE deliveries SET state = ?3, attempts = attempts + 1, due_ms = ?4, error = ?5 WHERE key = ?1 AND lease = ?2 AND state = ?6",
-            )?
-            .execute(params![key, lease, Row::Dead, now, error, Row::Leased])?,
-        Resolution::Released => tx
-            .prepare_cached(
-                "UPDATE deliveries SET state = ?3, due_ms = ?4 WHERE key = ?1 AND lease = ?2 AND state = ?5",
-            )?
-            .execute(params![key, lease, Row::Ready, now, Row::Leased])?,
+    // A final outcome returns the row's stream when it is serial, whose gate then opens.
+    const GATE: &str = "RETURNING CASE WHEN serial = 1 THEN stream END";
+    let finished = |sql: &str, p: &[&dyn ToSql]| -> rusqlite::Result<Option<Option<String>>> {
+        tx.prepare_cached(sql)?
+            .query_row(p, |r| r.get::<_, Option<String>>(0))
+            .optional()
     };
-    let applied = changed == 1;
-    if applied && leaves_queue {
-        meta.pending -= 1;
+    let ended = match resolution {
+        Resolution::Completed => finished(
+            &format!(
+                "UPDATE deliveries SET state = ?3, body = x'', attempts = attempts + 1, due_ms = expires_ms, error = NULL WHERE key = ?1 AND lease = ?2 AND state = ?4 {GATE}"
+            ),
+            params![key, lease, Row::Done, Row::Leased],
+        )?,
+        Resolution::Stale => finished(
+            &format!(
+                "UPDATE deliveries SET state = ?3, body = x'', due_ms = expires_ms, error = NULL WHERE key = ?1 AND lease = ?2 AND state = ?4 {GATE}"
+            ),
+            params![key, lease, Row::Done, Row::Leased],
+        )?,
+        Resolution::Dead { error } => finished(
+            &format!(
+                "UPDATE deliveries SET state = ?3, attempts = attempts + 1, due_ms = ?4, error = ?5 WHERE key = ?1 AND lease = ?2 AND state = ?6 {GATE}"
+            ),
+            params![key, lease, Row::Dead, now, error, Row::Leased],
+        )?,
+        Resolution::Retry { after, error } => {
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE deliveries SET state = ?3, attempts = attempts + 1, due_ms = ?4, error = ?5 WHERE key = ?1 AND lease = ?2 AND state = ?6",
+                )?
+                .execute(params![
+                    key,
+                    lease,
+                    Row::Ready,
+                    now.saturating_add(ms(*after)),
+                    error,
+                    Row::Leased
+                ])?;
+            return Ok(changed == 1);
+        }
+        Resolution::Released => {
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE deliveries SET state = ?3, due_ms = ?4 WHERE key = ?1 AND lease = ?2 AND state = ?5",
+                )?
+                .execute(params![key, lease, Row::Ready, now, Row::Leased])?;
+            return Ok(changed == 1);
+        }
+    };
+    let Some(gate) = ended else {
+        return Ok(false);
+    };
+    meta.pending -= 1;
+    if let Some(stream) = gate {
+        order::open_gate(tx, &stream, now)?;
     }
-    Ok(applied)
+    Ok(true)
 }
 
 pub(super) fn replay(tx: &Connection, key: &str, now: i64) -> Result<bool, rusqlite::Error> {
+    let dead: Option<(Option<String>, i64, bool)> = tx
+        .prepare_cached("SELECT stream, at, serial FROM deliveries WHERE key = ?1 AND state = ?2")?
+        .query_row(params![key, Row::Dead], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let Some((stream, at, serial)) = dead else {
+        return Ok(false);
+    };
+    let first = order::first_state(tx, from_columns(stream, at, serial).as_ref())?;
     Ok(tx
         .prepare_cached(
             "UPDATE deliveries SET state = ?2, attempts = 0, due_ms = ?3, lease = 0 WHERE key = ?1 AND state = ?4",
         )?
-        .execute(params![key, Row::Ready, now, Row::Dead])?
+        .execute(params![key, first, now, Row::Dead])?
         == 1)
 }
 
@@ -265,7 +326,7 @@ pub(super) fn purge(tx: &Connection, now: i64) -> Result<usize, rusqlite::Error>
 
 pub(super) fn dead_letters(tx: &Connection) -> Result<Vec<DeadLetter>, rusqlite::Error> {
     let mut query = tx.prepare_cached(
-        "SELECT key, body, attempts, coalesce(error, ''), due_ms FROM deliveries WHERE state = ?1 ORDER BY due_ms",
+        "SELECT key, body, attempts, coalesce(error, ''), due_ms, stream, at, serial FROM deliveries WHERE state = ?1 ORDER BY due_ms",
     )?;
     let rows = query.query_map(params![Row::Dead], |r| {
         Ok(DeadLetter {
@@ -274,6 +335,7 @@ pub(super) fn dead_letters(tx: &Connection) -> Result<Vec<DeadLetter>, rusqlite:
             attempts: r.get(2)?,
             error: r.get(3)?,
             dead_at: UnixTime::from_secs(r.get::<_, i64>(4)? / 1000),
+            order: from_columns(r.get(5)?, r.get(6)?, r.get(7)?),
         })
     })?;
     rows.collect()
@@ -301,8 +363,25 @@ mod tests {
         for (n, max) in [3_usize, 1, 7, 2, 64].into_iter().enumerate() {
             let now = i64::try_from(n).unwrap() * 1000;
             let key = format!("k{n}");
-            enqueue(&conn, &mut meta, &key, b"{}", limits, now).unwrap();
-            lease(&conn, &mut meta, max, Duration::from_secs(30), 7, now).unwrap();
+            enqueue(
+                &conn,
+                &mut meta,
+                &Incoming::new(key, b"{}".to_vec()),
+                limits,
+                now,
+            )
+            .unwrap();
+            let retention = Duration::from_secs(60);
+            lease(
+                &conn,
+                &mut meta,
+                max,
+                Duration::from_secs(30),
+                retention,
+                7,
+                now,
+            )
+            .unwrap();
         }
         for state in [Row::Ready, Row::Leased] {
             let statement = conn.prepare_cached(due_query(state)).unwrap();
@@ -317,7 +396,7 @@ mod tests {
 
     #[test]
     fn every_state_reads_back_as_itself() {
-        for state in [Row::Ready, Row::Leased, Row::Done, Row::Dead] {
+        for state in [Row::Ready, Row::Leased, Row::Done, Row::Dead, Row::Waiting] {
             assert_eq!(Row::from_code(state.code()), Some(state));
         }
         assert_eq!(Row::from_code(9), None);

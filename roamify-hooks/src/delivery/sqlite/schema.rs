@@ -7,7 +7,7 @@ use super::rows::Row;
 use crate::delivery::StoreError;
 
 /// The schema version this release writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Creates the schema, or brings an older one to [`SCHEMA_VERSION`], in one transaction that
 /// holds the write lock: several processes starting at once migrate once.
@@ -73,6 +73,25 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.execute_batch(
             "ALTER TABLE deliveries ADD COLUMN holder INTEGER NOT NULL DEFAULT 0;
              PRAGMA user_version = 3;",
+        )
+        .map_err(&fail)?;
+    }
+    if version < 4 {
+        // Version 4: ordering. Each delivery's stream, signed timestamp and whether its stream
+        // is serial; serial deliveries waiting behind their stream's pending one (a state of
+        // their own, out of the lease's scan); each stream's mark.
+        tx.execute_batch(
+            "ALTER TABLE deliveries ADD COLUMN stream TEXT;
+             ALTER TABLE deliveries ADD COLUMN at INTEGER NOT NULL DEFAULT 0;
+             ALTER TABLE deliveries ADD COLUMN serial INTEGER NOT NULL DEFAULT 0;
+             CREATE INDEX deliveries_stream ON deliveries (stream, state) WHERE stream IS NOT NULL;
+             CREATE TABLE marks (
+                 stream TEXT PRIMARY KEY,
+                 at INTEGER NOT NULL,
+                 moved_ms INTEGER NOT NULL
+             );
+             CREATE INDEX marks_moved ON marks (moved_ms);
+             PRAGMA user_version = 4;",
         )
         .map_err(&fail)?;
     }

@@ -13,7 +13,8 @@
 //! # });
 //! ```
 //!
-//! The helpers the checks use ([`enqueue`], [`lease_eventually`], [`settle`], [`pending`]) are
+//! The helpers the checks use ([`enqueue`], [`enqueue_ordered`], [`lease_eventually`],
+//! [`settle`], [`pending`]) are
 //! public too, for a store's own further tests.
 //!
 //! Each check opens a fresh, empty store with the limits it needs (through the function you
@@ -29,9 +30,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::delivery::{Enqueued, Job, Resolution, Settlement, Store, StoreCounts, StoreLimits};
+use crate::delivery::{
+    Enqueued, Incoming, Job, Resolution, Settlement, Store, StoreCounts, StoreLimits,
+};
+use crate::ordering::Order;
 
 mod checks;
+mod ordering;
 
 use checks::{
     batches_settle_in_order, capacity_counts_pending_deliveries, counts_follow_each_state,
@@ -69,31 +74,51 @@ where
     batches_settle_in_order(name, &*open(limits).await).await;
     counts_follow_each_state(name, &*open(limits).await).await;
     dead_letters_are_discarded_or_replayed_in_bulk(name, &*open(limits).await).await;
+    ordering::older_deliveries_are_leased_as_stale(name, &*open(limits).await).await;
+    ordering::serial_streams_hold_later_deliveries(name, &*open(limits).await).await;
+    ordering::serial_streams_survive_lost_leases(name, &*open(limits).await).await;
 }
 
 /// Checks that three stores opened on one backend (as three receivers would hold them) share
-/// one queue: deduplication, leases and settlements hold across them. For stores meant to be
-/// shared; the three must be empty, with a window of at least a minute.
+/// one queue: deduplication, leases and settlements, ordering marks and serial streams hold
+/// across them. For stores meant to be shared; the three must be empty, with a window of at
+/// least a minute.
 ///
 /// # Panics
 /// As [`check`].
 pub async fn check_shared(a: &dyn Store, b: &dyn Store, c: &dyn Store) {
     shared_between_receivers(a, b, c).await;
+    ordering::ordering_is_shared(a, b, c).await;
 }
 
 /// Checks that the leases of a holder that is gone are taken back without waiting for their
 /// visibility timeout, for stores that can tell (SQLite, PostgreSQL, Redis): `live` and `gone`
 /// are two stores opened on one empty backend; each leases one delivery for an hour, then `gone`
 /// is dropped (as a killed process's store goes away). Within `within`, `live` must lease the
-/// gone holder's delivery, with no attempt counted, while its own lease stays hidden.
+/// gone holder's delivery, with no attempt counted, while its own lease stays hidden. The gone
+/// holder's delivery is of a serial stream with a later delivery waiting behind it: that one
+/// must go on waiting until the taken-back delivery is settled.
 ///
 /// # Panics
 /// As [`check`], or when the lease is not taken back within `within`.
 pub async fn check_takeover(live: &dyn Store, gone: Box<dyn Store>, within: Duration) {
+    let stream = "esim.status:takeover";
     assert_eq!(enqueue(live, "held-by-live", 1).await, Enqueued::Stored);
     assert_eq!(lease_eventually(live, 1, LONG).await.len(), 1);
-    assert_eq!(enqueue(&*gone, "held-by-gone", 2).await, Enqueued::Stored);
-    assert_eq!(lease_eventually(&*gone, 1, LONG).await.len(), 1);
+    let serial = |at| Some(Order::new(stream, at, true));
+    assert_eq!(
+        enqueue_ordered(&*gone, "held-by-gone", 2, serial(1)).await,
+        Enqueued::Stored
+    );
+    assert_eq!(
+        enqueue_ordered(&*gone, "waits-behind-gone", 3, serial(2)).await,
+        Enqueued::Stored
+    );
+    assert_eq!(
+        gone.lease(10, LONG).await.expect("lease").len(),
+        1,
+        "one delivery of the serial stream"
+    );
     drop(gone);
     let started = std::time::Instant::now();
     let taken = loop {
@@ -118,6 +143,12 @@ pub async fn check_takeover(live: &dyn Store, gone: Box<dyn Store>, within: Dura
         "taking a lease back is not an attempt"
     );
     assert!(settle(live, &taken[0], Resolution::Completed).await);
+    let next = lease_eventually(live, 1, LONG).await.remove(0);
+    assert_eq!(
+        next.key, "waits-behind-gone",
+        "the serial stream's next delivery, once the taken-back one is settled"
+    );
+    assert!(settle(live, &next, Resolution::Completed).await);
     assert_eq!(
         live.counts().await.expect("counts"),
         StoreCounts::new(0, 1, 0, 0),
@@ -138,8 +169,21 @@ pub fn body(n: u32) -> Vec<u8> {
 /// # Panics
 /// When the store fails.
 pub async fn enqueue(store: &dyn Store, key: &str, n: u32) -> Enqueued {
+    enqueue_ordered(store, key, n, None).await
+}
+
+/// Enqueues [`body`]`(n)` under `key` at `order`'s place in its stream.
+///
+/// # Panics
+/// When the store fails.
+pub async fn enqueue_ordered(
+    store: &dyn Store,
+    key: &str,
+    n: u32,
+    order: Option<Order>,
+) -> Enqueued {
     store
-        .enqueue(key.to_owned(), body(n))
+        .enqueue(Incoming::new(key, body(n)).ordered(order))
         .await
         .expect("enqueue")
 }

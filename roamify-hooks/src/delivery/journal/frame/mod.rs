@@ -9,7 +9,9 @@
 //! Batch   kind 20 | generation: u64 | salt: u64 | the batch's length: u64
 //! ```
 //!
-//! Integers are little-endian; a string or a body is a `u32` length and its bytes.
+//! Integers are little-endian; a string or a body is a `u32` length and its bytes. A delivery
+//! with an order ([`crate::ordering`]) is written as its kind plus 64, its fields followed by
+//! the stream (a string), the timestamp (`i64`) and whether it is serial (one byte).
 //!
 //! - Each flush writes one batch. The first starts right after the header, the others at a
 //!   multiple of [`PAGE`]: a flush never rewrites a page an earlier flush made durable, so a
@@ -25,6 +27,10 @@
 //! alone, no batches) is still read; a journal in it is rewritten in format 2 when opened.
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+mod reader;
+
+use reader::Reader;
 
 /// Format 1's header magic.
 const MAGIC_V1: &[u8; 8] = b"RMFYJNL1";
@@ -86,6 +92,9 @@ pub(super) fn seed(generation: u64, salt: u64) -> u64 {
     xxh3_64_with_seed(&bytes, 0)
 }
 
+/// A delivery's order, as written: stream, timestamp, serial.
+pub(super) type Placed<'a> = (&'a str, i64, bool);
+
 /// One change to the store, or one piece of a snapshot of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Record<'a> {
@@ -94,6 +103,13 @@ pub(super) enum Record<'a> {
         key: &'a str,
         received_ms: i64,
         body: &'a [u8],
+        order: Option<Placed<'a>>,
+    },
+    /// A stream's mark moved to `at` (or, in a snapshot, stands there), at `moved_ms`.
+    Mark {
+        stream: &'a str,
+        at: i64,
+        moved_ms: i64,
     },
     /// A job's handler succeeded.
     Completed { key: &'a str },
@@ -117,6 +133,7 @@ pub(super) enum Record<'a> {
         body: &'a [u8],
         attempts: u32,
         due_ms: i64,
+        order: Option<Placed<'a>>,
     },
     /// Snapshot: a dead letter.
     DeadLetter {
@@ -125,6 +142,7 @@ pub(super) enum Record<'a> {
         attempts: u32,
         dead_at: i64,
         error: &'a str,
+        order: Option<Placed<'a>>,
     },
     /// The snapshot is complete: the segment may be recovered from.
     SnapshotEnd,
@@ -146,6 +164,9 @@ const RETRY: u8 = 3;
 const DEAD: u8 = 4;
 const REPLAYED: u8 = 5;
 const DISCARDED: u8 = 6;
+const MARK: u8 = 7;
+/// Added to the kind of a delivery's record when an order follows its fields.
+const ORDERED: u8 = 64;
 const SEEN: u8 = 10;
 const JOB: u8 = 11;
 const DEAD_LETTER: u8 = 12;
@@ -200,11 +221,23 @@ pub(super) fn encode(out: &mut Vec<u8>, seed: u64, record: &Record<'_>) {
             key,
             received_ms,
             body,
+            order,
         } => {
-            out.push(ENQUEUED);
+            out.push(ENQUEUED + if order.is_some() { ORDERED } else { 0 });
             bytes(out, key.as_bytes());
             out.extend_from_slice(&received_ms.to_le_bytes());
             bytes(out, body);
+            placed(out, *order);
+        }
+        Record::Mark {
+            stream,
+            at,
+            moved_ms,
+        } => {
+            out.push(MARK);
+            bytes(out, stream.as_bytes());
+            out.extend_from_slice(&at.to_le_bytes());
+            out.extend_from_slice(&moved_ms.to_le_bytes());
         }
         Record::Completed { key } => {
             out.push(COMPLETED);
@@ -242,12 +275,14 @@ pub(super) fn encode(out: &mut Vec<u8>, seed: u64, record: &Record<'_>) {
             body,
             attempts,
             due_ms,
+            order,
         } => {
-            out.push(JOB);
+            out.push(JOB + if order.is_some() { ORDERED } else { 0 });
             bytes(out, key.as_bytes());
             bytes(out, body);
             out.extend_from_slice(&attempts.to_le_bytes());
             out.extend_from_slice(&due_ms.to_le_bytes());
+            placed(out, *order);
         }
         Record::DeadLetter {
             key,
@@ -255,13 +290,15 @@ pub(super) fn encode(out: &mut Vec<u8>, seed: u64, record: &Record<'_>) {
             attempts,
             dead_at,
             error,
+            order,
         } => {
-            out.push(DEAD_LETTER);
+            out.push(DEAD_LETTER + if order.is_some() { ORDERED } else { 0 });
             bytes(out, key.as_bytes());
             bytes(out, body);
             out.extend_from_slice(&attempts.to_le_bytes());
             out.extend_from_slice(&dead_at.to_le_bytes());
             bytes(out, error.as_bytes());
+            placed(out, *order);
         }
         Record::SnapshotEnd => out.push(SNAPSHOT_END),
         Record::Batch {
@@ -280,6 +317,15 @@ pub(super) fn encode(out: &mut Vec<u8>, seed: u64, record: &Record<'_>) {
     let length = u32::try_from(payload.len()).unwrap_or(u32::MAX);
     out[start..start + 4].copy_from_slice(&length.to_le_bytes());
     out[start + 4..start + FRAME_HEAD].copy_from_slice(&check.to_le_bytes());
+}
+
+/// A delivery's order after its fields, if it has one.
+fn placed(out: &mut Vec<u8>, order: Option<Placed<'_>>) {
+    if let Some((stream, at, serial)) = order {
+        bytes(out, stream.as_bytes());
+        out.extend_from_slice(&at.to_le_bytes());
+        out.push(u8::from(serial));
+    }
 }
 
 fn bytes(out: &mut Vec<u8>, value: &[u8]) {
@@ -340,11 +386,19 @@ pub(super) enum Decoded<'a> {
 pub(super) fn decode(payload: &[u8]) -> Option<Decoded<'_>> {
     let (&kind, rest) = payload.split_first()?;
     let mut r = Reader(rest);
+    let ordered = kind >= ORDERED && matches!(kind - ORDERED, ENQUEUED | JOB | DEAD_LETTER);
+    let kind = if ordered { kind - ORDERED } else { kind };
     let record = match kind {
         ENQUEUED => Record::Enqueued {
             key: r.str()?,
             received_ms: r.i64()?,
             body: r.bytes()?,
+            order: r.placed(ordered)?,
+        },
+        MARK => Record::Mark {
+            stream: r.str()?,
+            at: r.i64()?,
+            moved_ms: r.i64()?,
         },
         COMPLETED => Record::Completed { key: r.str()? },
         RETRY => Record::Retry {
@@ -366,6 +420,7 @@ pub(super) fn decode(payload: &[u8]) -> Option<Decoded<'_>> {
             body: r.bytes()?,
             attempts: r.u32()?,
             due_ms: r.i64()?,
+            order: r.placed(ordered)?,
         },
         DEAD_LETTER => Record::DeadLetter {
             key: r.str()?,
@@ -373,6 +428,7 @@ pub(super) fn decode(payload: &[u8]) -> Option<Decoded<'_>> {
             attempts: r.u32()?,
             dead_at: r.i64()?,
             error: r.str()?,
+            order: r.placed(ordered)?,
         },
         SNAPSHOT_END => Record::SnapshotEnd,
         BATCH => Record::Batch {
@@ -383,40 +439,6 @@ pub(super) fn decode(payload: &[u8]) -> Option<Decoded<'_>> {
         kind => return Some(Decoded::Unknown(kind)),
     };
     r.0.is_empty().then_some(Decoded::Record(record))
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.0.len() < n {
-            return None;
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Some(head)
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-    }
-
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-
-    fn i64(&mut self) -> Option<i64> {
-        Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-
-    fn bytes(&mut self) -> Option<&'a [u8]> {
-        let n = usize::try_from(self.u32()?).ok()?;
-        self.take(n)
-    }
-
-    fn str(&mut self) -> Option<&'a str> {
-        std::str::from_utf8(self.bytes()?).ok()
-    }
 }
 
 /// One [`Record::Seen`] entry.

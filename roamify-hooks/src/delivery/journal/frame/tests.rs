@@ -31,6 +31,18 @@ fn every_record_reads_back_as_written() {
             key: "k",
             received_ms: 1_700_000_000_123,
             body: b"{}",
+            order: None,
+        },
+        Record::Enqueued {
+            key: "ordered",
+            received_ms: 1,
+            body: b"{}",
+            order: Some(("esim.status:89", 1_700_000_000, true)),
+        },
+        Record::Mark {
+            stream: "esim.usage:89",
+            at: -4,
+            moved_ms: 1_700_000_000_999,
         },
         Record::Completed { key: "k" },
         Record::Retry {
@@ -50,6 +62,14 @@ fn every_record_reads_back_as_written() {
             body: &[0, 1, 2],
             attempts: 3,
             due_ms: 0,
+            order: None,
+        },
+        Record::Job {
+            key: "j2",
+            body: &[],
+            attempts: 0,
+            due_ms: 9,
+            order: Some(("s", 2, false)),
         },
         Record::DeadLetter {
             key: "d",
@@ -57,6 +77,15 @@ fn every_record_reads_back_as_written() {
             attempts: 7,
             dead_at: 11,
             error: "é",
+            order: None,
+        },
+        Record::DeadLetter {
+            key: "d2",
+            body: b"y",
+            attempts: 1,
+            dead_at: 12,
+            error: "",
+            order: Some(("partner.balance:", 3, true)),
         },
         Record::SnapshotEnd,
         Record::Batch {

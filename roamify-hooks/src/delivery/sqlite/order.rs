@@ -1,0 +1,77 @@
+//! Ordering on SQLite ([`crate::ordering`]): each stream's mark in table `marks`, and the gate
+//! of serial streams as a row state: a serial delivery enqueued while another of its stream is
+//! pending (ready, leased or retrying) waits as [`Row::Waiting`], out of the lease's scan, until
+//! that one is finished for good. Every write runs in the owner's `IMMEDIATE` transaction, so
+//! check and change are atomic across the processes sharing the file.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::rows::Row;
+use crate::ordering::Order;
+
+/// The state a new (or replayed) pending delivery starts in: waiting behind its serial stream's
+/// pending delivery, if there is one; ready otherwise.
+pub(super) fn first_state(tx: &Connection, order: Option<&Order>) -> rusqlite::Result<Row> {
+    let Some(order) = order.filter(|o| o.serial) else {
+        return Ok(Row::Ready);
+    };
+    let held = tx
+        .prepare_cached(
+            "SELECT 1 FROM deliveries WHERE stream = ?1 AND serial = 1 AND state IN (?2, ?3) LIMIT 1",
+        )?
+        .query_row(params![order.stream, Row::Ready, Row::Leased], |_| Ok(()))
+        .optional()?;
+    Ok(if held.is_some() {
+        Row::Waiting
+    } else {
+        Row::Ready
+    })
+}
+
+/// A serial delivery of `stream` is finished for good: the oldest one waiting behind it becomes
+/// due now.
+pub(super) fn open_gate(tx: &Connection, stream: &str, now: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE deliveries SET state = ?2, due_ms = ?3 WHERE rowid =
+             (SELECT rowid FROM deliveries WHERE stream = ?1 AND state = ?4 ORDER BY received_ms, rowid LIMIT 1)",
+    )?
+    .execute(params![stream, Row::Ready, now, Row::Waiting])?;
+    Ok(())
+}
+
+/// Compares `order`'s timestamp with its stream's mark (one kept less than `retention_ms`):
+/// `Some(newest)` when the delivery is stale; otherwise the mark moves to it and `None`.
+pub(super) fn advance(
+    tx: &Connection,
+    order: &Order,
+    retention_ms: i64,
+    now: i64,
+) -> rusqlite::Result<Option<i64>> {
+    let mark: Option<(i64, i64)> = tx
+        .prepare_cached("SELECT at, moved_ms FROM marks WHERE stream = ?1")?
+        .query_row(params![order.stream], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if let Some((at, moved)) = mark
+        && at > order.at
+        && now.saturating_sub(moved) < retention_ms
+    {
+        return Ok(Some(at));
+    }
+    tx.prepare_cached(
+        "INSERT INTO marks (stream, at, moved_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT (stream) DO UPDATE SET at = excluded.at, moved_ms = excluded.moved_ms",
+    )?
+    .execute(params![order.stream, order.at, now])?;
+    Ok(None)
+}
+
+/// Deletes the marks that have not moved since `before`; how many.
+pub(super) fn purge(tx: &Connection, before: i64) -> rusqlite::Result<usize> {
+    tx.prepare_cached("DELETE FROM marks WHERE moved_ms < ?1")?
+        .execute(params![before])
+}
+
+/// The order stored in a row's `stream`, `at` and `serial` columns.
+pub(super) fn from_columns(stream: Option<String>, at: i64, serial: bool) -> Option<Order> {
+    stream.map(|stream| Order::new(stream, at, serial))
+}

@@ -1,0 +1,383 @@
+//! Events out of order: which kinds report a *state* (so an older one must never overwrite a
+//! newer one), the settings ([`Ordering`]), and a delivery's place in its stream ([`Order`]).
+//!
+//! Roamify delivers at least once and does not keep order: it retries up to three times at
+//! increasing intervals, workers run several handlers at once, and several instances may share a
+//! queue. So an eSIM's `INSTALLED` can reach its handler after its `ACTIVATED`, and a 75 % usage
+//! report after the 100 % one.
+//!
+//! | kind | reports | stream (key) |
+//! |---|---|---|
+//! | `esim`/`status` | state | `esim.status:<iccid>` |
+//! | `esim`/`usage` | state | `esim.usage:<iccid>` |
+//! | `partner`/`low_balance`, `partner`/`top_up` | state (the account's balance) | `partner.balance:` (one receiver is one account; give a key with [`order_key`](crate::ReceiverBuilder::order_key) otherwise) |
+//! | `partner`/`insufficient_balance` | incident | — |
+//! | `affiliate`/`order` | incident | — |
+//! | `refund`/`refunded`, `refund`/`rejected` | incident (a refund's `timestamp` is when it was *sent*) | — |
+//!
+//! Incidents are never judged stale. An application gives its own key for an uncatalogued kind,
+//! or overrides a catalogued one's, with
+//! [`ReceiverBuilder::order_key`](crate::ReceiverBuilder::order_key).
+
+mod marks;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+pub use marks::DEFAULT_MARKS;
+pub(crate) use marks::{MarkIndex, Marks};
+
+use crate::catalog::{Event, EventKind, EventName};
+
+/// How deliveries of one stream (an eSIM's status, its usage, the account's balance) are ordered
+/// before their handler runs. Set per handler (`#[on_event(…, ordering = "latest")]`) and per
+/// receiver as the default of the others
+/// ([`ReceiverBuilder::ordering`](crate::ReceiverBuilder::ordering)); the library's default is
+/// [`Ordering::Off`]: ordering means some deliveries never run, which only the application can
+/// decide is right (a handler that mirrors an eSIM's status wants `latest`; one that keeps a
+/// ledger of top-ups, or e-mails each usage threshold, wants every delivery).
+///
+/// Parsed from `off`, `latest` or `serial` (what the example servers read from
+/// `ROAMIFY_ORDERING`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Ordering {
+    /// Every delivery runs, whatever its timestamp (the default).
+    #[default]
+    Off,
+    /// When a handler is about to start, the delivery's signed `timestamp` is compared with the
+    /// newest one already started for its stream, atomically in the store (shared by every
+    /// instance on a shared store): an older delivery is acknowledged and recorded as *stale*
+    /// and never runs. Equal timestamps (Roamify's are whole seconds) both run. An older delivery
+    /// that started first may still *finish* after a newer one: only [`Ordering::Serial`] rules
+    /// that out.
+    Latest,
+    /// [`Ordering::Latest`], and at most one handler of a stream runs at a time across every
+    /// instance: a later delivery of the stream waits (holding no worker) until the earlier one
+    /// is settled — handled, dead or stale — retries included. Other streams are not held up.
+    /// Queued and store-backed modes only; inline, it is [`Ordering::Latest`].
+    Serial,
+}
+
+impl Ordering {
+    /// `off`, `latest` or `serial`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Latest => "latest",
+            Self::Serial => "serial",
+        }
+    }
+}
+
+impl fmt::Display for Ordering {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An ordering setting that is not `off`, `latest` or `serial`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown ordering `{0}`: expected `off`, `latest` or `serial`")]
+pub struct UnknownOrdering(pub String);
+
+impl FromStr for Ordering {
+    type Err = UnknownOrdering;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "off" => Ok(Self::Off),
+            "latest" => Ok(Self::Latest),
+            "serial" => Ok(Self::Serial),
+            other => Err(UnknownOrdering(other.to_owned())),
+        }
+    }
+}
+
+/// What a catalogued kind reports: see the table in [`crate::ordering`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reports {
+    /// A state: a newer delivery supersedes an older one of the same stream.
+    State {
+        /// The stream's name, shared by the kinds that report the same state.
+        stream: &'static str,
+        /// What tells one stream from another.
+        key: StateKey,
+    },
+    /// Something that happened: never judged stale.
+    Incident,
+}
+
+/// The key of a state stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StateKey {
+    /// The eSIM's ICCID.
+    Iccid,
+    /// The partner account (one receiver receives one account's events).
+    Account,
+}
+
+impl EventKind {
+    /// Whether this kind reports a state (ordered) or an incident (never judged stale): see the
+    /// table in [`crate::ordering`].
+    #[must_use]
+    pub const fn reports(self) -> Reports {
+        match self {
+            Self::EsimStatus => Reports::State {
+                stream: "esim.status",
+                key: StateKey::Iccid,
+            },
+            Self::EsimUsage => Reports::State {
+                stream: "esim.usage",
+                key: StateKey::Iccid,
+            },
+            Self::PartnerLowBalance | Self::PartnerTopUp => Reports::State {
+                stream: "partner.balance",
+                key: StateKey::Account,
+            },
+            Self::PartnerInsufficientBalance
+            | Self::AffiliateOrder
+            | Self::RefundRefunded
+            | Self::RefundRejected => Reports::Incident,
+        }
+    }
+}
+
+/// A delivery's place among the others of its stream, given to the store with it
+/// ([`Incoming::order`](crate::delivery::Incoming)) and kept with it until it is settled.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Order {
+    /// The stream: the state's name and its key, e.g. `esim.status:8988…`.
+    pub stream: String,
+    /// The delivery's signed `timestamp`, in Unix seconds.
+    pub at: i64,
+    /// Whether at most one delivery of the stream may be leased at a time
+    /// ([`Ordering::Serial`]).
+    pub serial: bool,
+}
+
+impl Order {
+    /// A delivery of `stream` signed at `at` (Unix seconds); `serial` as in [`Ordering::Serial`].
+    #[must_use]
+    pub fn new(stream: impl Into<String>, at: i64, serial: bool) -> Self {
+        Self {
+            stream: stream.into(),
+            at,
+            serial,
+        }
+    }
+}
+
+/// An application's key for a kind's stream: see
+/// [`ReceiverBuilder::order_key`](crate::ReceiverBuilder::order_key).
+pub(crate) type KeyFn = Arc<dyn Fn(&Event) -> Option<String> + Send + Sync>;
+
+/// The ordering each handler asked for with `#[on_event(…, ordering = "…")]`: what
+/// [`Dispatch::orderings`](crate::Dispatch::orderings) lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HandlerOrdering {
+    /// The `event_category` the handler takes.
+    pub category: &'static str,
+    /// The `event_type` the handler takes.
+    pub kind: &'static str,
+    /// What it asked for.
+    pub ordering: Ordering,
+}
+
+impl HandlerOrdering {
+    /// `ordering` for the handler of `category`/`kind`.
+    #[must_use]
+    pub const fn new(category: &'static str, kind: &'static str, ordering: Ordering) -> Self {
+        Self {
+            category,
+            kind,
+            ordering,
+        }
+    }
+}
+
+/// A kind asked for ordering, but has no stream key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "handler of `{category}`/`{kind}` asks for ordering `{ordering}`, but `{category}`/`{kind}` has no stream key (it reports an incident, or is not in the catalog): give one with `ReceiverBuilder::order_key(\"{category}\", \"{kind}\", …)`"
+)]
+pub struct NoOrderKey {
+    /// `event_category`.
+    pub category: String,
+    /// `event_type`.
+    pub kind: String,
+    /// What the handler asked for.
+    pub ordering: Ordering,
+}
+
+/// How a receiver orders each delivery: the settings per kind, read once when it is built.
+#[derive(Clone)]
+pub(crate) struct Plan {
+    /// Per catalog kind (by `EventKind as usize`): the setting and the application's key, if any.
+    known: Vec<(Ordering, Option<KeyFn>)>,
+    /// Uncatalogued kinds the application gave a key for: (category, kind) → setting and key.
+    unknown: HashMap<(String, String), (Ordering, KeyFn)>,
+}
+
+impl fmt::Debug for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let known: Vec<_> = EventKind::ALL
+            .iter()
+            .zip(&self.known)
+            .map(|(kind, (ordering, _))| (kind, ordering))
+            .collect();
+        f.debug_struct("Plan")
+            .field("known", &known)
+            .field("unknown", &self.unknown.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Plan {
+    /// `default` for every kind, each handler's own setting over it, and the application's keys.
+    pub(crate) fn new(
+        default: Ordering,
+        handlers: &[HandlerOrdering],
+        keys: &HashMap<(String, String), KeyFn>,
+    ) -> Result<Self, NoOrderKey> {
+        let setting = |category: &str, kind: &str| {
+            handlers
+                .iter()
+                .find(|h| h.category == category && h.kind == kind)
+                .map(|h| h.ordering)
+        };
+        let mut known = Vec::with_capacity(EventKind::ALL.len());
+        for &kind in EventKind::ALL {
+            let key = keys
+                .get(&(kind.category().to_owned(), kind.name().to_owned()))
+                .cloned();
+            let own = setting(kind.category(), kind.name());
+            let keyed = key.is_some() || matches!(kind.reports(), Reports::State { .. });
+            let ordering = match own {
+                Some(ordering) if ordering != Ordering::Off && !keyed => {
+                    return Err(NoOrderKey {
+                        category: kind.category().to_owned(),
+                        kind: kind.name().to_owned(),
+                        ordering,
+                    });
+                }
+                Some(ordering) => ordering,
+                None if keyed => default,
+                None => Ordering::Off,
+            };
+            known.push((ordering, key));
+        }
+        let mut unknown = HashMap::new();
+        for handler in handlers {
+            let name = (handler.category.to_owned(), handler.kind.to_owned());
+            if handler.ordering == Ordering::Off
+                || EventKind::from_wire(handler.category, handler.kind).is_some()
+            {
+                continue;
+            }
+            let Some(key) = keys.get(&name) else {
+                return Err(NoOrderKey {
+                    category: name.0,
+                    kind: name.1,
+                    ordering: handler.ordering,
+                });
+            };
+            unknown.insert(name, (handler.ordering, Arc::clone(key)));
+        }
+        for (name, key) in keys {
+            if EventKind::from_wire(&name.0, &name.1).is_none() {
+                unknown
+                    .entry(name.clone())
+                    .or_insert_with(|| (default, Arc::clone(key)));
+            }
+        }
+        Ok(Self { known, unknown })
+    }
+
+    /// Whether any kind is ordered.
+    pub(crate) fn any(&self) -> bool {
+        self.known.iter().any(|(o, _)| *o != Ordering::Off)
+            || self.unknown.values().any(|(o, _)| *o != Ordering::Off)
+    }
+
+    /// The order of `event`: `None` when its kind is not ordered, or it has no key or
+    /// timestamp to order it by.
+    pub(crate) fn order(&self, event: &Event) -> Option<Order> {
+        match event.kind() {
+            Some(kind) => {
+                let (ordering, key) = &self.known[kind as usize];
+                if *ordering == Ordering::Off {
+                    return None;
+                }
+                let at = event.timestamp()?.as_secs();
+                let serial = *ordering == Ordering::Serial;
+                let stream = match (key, kind.reports()) {
+                    (Some(key), Reports::State { stream, .. }) => {
+                        format!("{stream}:{}", key(event)?)
+                    }
+                    (Some(key), Reports::Incident) => format!("{kind}:{}", key(event)?),
+                    (None, Reports::State { stream, key }) => match key {
+                        StateKey::Iccid => {
+                            let iccid = iccid(event).filter(|i| !i.is_empty())?;
+                            let mut s = String::with_capacity(stream.len() + 1 + iccid.len());
+                            s.push_str(stream);
+                            s.push(':');
+                            s.push_str(iccid);
+                            s
+                        }
+                        StateKey::Account => format!("{stream}:"),
+                    },
+                    (None, Reports::Incident) => return None,
+                };
+                Some(Order::new(stream, at, serial))
+            }
+            None => {
+                if self.unknown.is_empty() {
+                    return None;
+                }
+                let name = EventName::of(event);
+                let (ordering, key) = self
+                    .unknown
+                    .get(&(name.category().to_owned(), name.kind().to_owned()))?;
+                if *ordering == Ordering::Off {
+                    return None;
+                }
+                let Event::Unknown(unknown) = event else {
+                    return None;
+                };
+                let at = unknown_timestamp(unknown)?;
+                let stream = format!("{name}:{}", key(event)?);
+                Some(Order::new(stream, at, *ordering == Ordering::Serial))
+            }
+        }
+    }
+}
+
+fn iccid(event: &Event) -> Option<&str> {
+    match event {
+        Event::EsimStatus(s) => Some(&s.iccid),
+        Event::EsimUsage(u) => Some(&u.iccid),
+        _ => None,
+    }
+}
+
+/// The `timestamp` of an uncatalogued event: under `data`, or at the top level.
+fn unknown_timestamp(event: &crate::events::UnknownEvent) -> Option<i64> {
+    let value: serde_json::Value = serde_json::from_str(event.raw()).ok()?;
+    let read = |v: &serde_json::Value| {
+        v.get("timestamp").and_then(|t| {
+            t.as_i64()
+                .or_else(|| t.as_str().and_then(|s| s.parse().ok()))
+        })
+    };
+    value.get("data").and_then(read).or_else(|| read(&value))
+}
+
+#[cfg(test)]
+mod tests;

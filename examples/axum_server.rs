@@ -8,7 +8,8 @@
 //!
 //! Environment: as the `server` example (`ROAMIFY_WEBHOOK_SECRET`, `BIND_ADDR`, `WORKERS` — here
 //! Tokio worker threads —, `ROAMIFY_DELIVERY`, `ROAMIFY_ROLE`, the `QUEUE_*` options,
-//! `IDEMPOTENCY_WINDOW_SECS`, `HANDLED_LOG`, `RUST_LOG`, `METRICS_ADDR`), except TLS: this one
+//! `IDEMPOTENCY_WINDOW_SECS`, `HANDLED_LOG`, `ROAMIFY_ORDERING`, `ORDER_LOG`, `HANDLER_SLEEP_MS`,
+//! `RUST_LOG`, `METRICS_ADDR`), except TLS: this one
 //! serves plain HTTP only, behind a TLS proxy, and refuses to start when `TLS_CERT_FILE` or
 //! `TLS_KEY_FILE` is set rather than serve plain HTTP where HTTPS was asked for.
 //!

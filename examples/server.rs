@@ -31,6 +31,12 @@
 //!   duplicate is acknowledged without running handlers again; `0` turns deduplication off.
 //! - `HANDLED_LOG` (optional): a file to which each handled event's idempotency key is appended,
 //!   one per line — an audit trail.
+//! - `ROAMIFY_ORDERING` (default `off`): `off`, `latest` or `serial`, how deliveries of an
+//!   eSIM's status, its usage and the partner balance are ordered (see the README's
+//!   "Out-of-order events").
+//! - `ORDER_LOG` (optional): a file to which the eSIM handlers append a line when each run
+//!   starts and ends (`start|end <kind> <iccid> <timestamp> <unix ns>`); `HANDLER_SLEEP_MS`
+//!   (default 0): how long each eSIM handler run lasts. For the ordering tests.
 //! - `RUST_LOG` (default `info`): log filter. Logs go to standard output in batches (a line
 //!   reaches it within 100 ms; see `common::BatchedStdout`).
 //! - `METRICS_ADDR` (optional, e.g. `127.0.0.1:9090`): serve the metrics in Prometheus text

@@ -13,10 +13,14 @@ use roamify_hooks::delivery::{
 use roamify_hooks::events::{AffiliateOrder, EsimStatus, EsimUsage, PartnerBalance, Refund};
 use roamify_hooks::health::Graces;
 use roamify_hooks::{
-    Dispatch, Receiver, Secret, UnknownEvent, delivery::DeliveryMode, handlers, on_event,
+    Dispatch, Receiver, Secret, State, UnknownEvent, delivery::DeliveryMode, handlers, on_event,
 };
 use roamify_hooks_stores::{StoreConfig, StoreUrl};
 use tracing::info;
+
+mod trace;
+
+use trace::Trace;
 
 /// Where the webhook is served.
 pub(crate) const PATH: &str = "/webhooks/roamify";
@@ -26,15 +30,19 @@ pub(crate) const LIVE_PATH: &str = "/healthz";
 pub(crate) const READY_PATH: &str = "/readyz";
 
 #[on_event(category = "esim", kind = "usage")]
-async fn esim_usage(event: EsimUsage) {
+async fn esim_usage(event: EsimUsage, trace: State<Trace>) {
+    let _run = trace.started("usage", &event.iccid, event.timestamp.as_secs());
     let remaining = event.usage_data.as_ref().and_then(|u| u.remaining_data);
     let units = event.data_units.as_deref().unwrap_or("?");
     info!(iccid = %event.iccid, status = %event.status, ?remaining, units, days = event.usage_list.len(), "eSIM usage");
+    trace.pause().await;
 }
 
 #[on_event(category = "esim", kind = "status")]
-async fn esim_status(event: EsimStatus) {
+async fn esim_status(event: EsimStatus, trace: State<Trace>) {
+    let _run = trace.started("status", &event.iccid, event.timestamp.as_secs());
     info!(iccid = %event.iccid, esim = %event.esim_id, status = %event.status, reference = ?event.reference_id, "eSIM status changed");
+    trace.pause().await;
 }
 
 #[on_event(category = "partner", kind = "low_balance")]
@@ -228,7 +236,14 @@ pub(crate) fn receiver(
     let secret = Secret::from_env().map_err(|e| {
         format!("{e}. Start it as: ROAMIFY_WEBHOOK_SECRET=whsec_... cargo run --example {example}")
     })?;
-    let mut builder = Receiver::builder().secret(secret);
+    let mut builder = Receiver::builder().secret(secret).state(Trace::from_env()?);
+    if let Ok(ordering) = std::env::var("ROAMIFY_ORDERING") {
+        builder = builder.ordering(
+            ordering
+                .parse()
+                .map_err(|e| format!("ROAMIFY_ORDERING: {e}"))?,
+        );
+    }
     builder = match delivery()? {
         Delivery::Mode(mode) => builder.delivery(mode),
         Delivery::Store(store, options) => builder.store(store, options),

@@ -7,6 +7,11 @@
 #   MODES="postgres redis" bench/delivery.sh         # PG (postgres://postgres@127.0.0.1:5432/test)
 #       # and REDIS (redis://127.0.0.1:6379): each run on a schema or key tag of its own, dropped
 #       # at exit
+#   LOAD=esim MODES="queued queued:latest queued:serial" bench/delivery.sh
+#       # esim.status deliveries over ICCIDS (10 000) eSIMs from bench/make-esim.js instead of
+#       # partner.top_up ones (one in 50 older than its eSIM's last: stale with `latest` or
+#       # `serial`, so not counted in handled/s); MODE:ORDERING runs MODE with ROAMIFY_ORDERING,
+#       # and its ratios to MODE (ordering off) are printed
 #   BEFORE=/tmp/before MODES="inline queued" bench/delivery.sh
 #       # each mode also run by the `server` built from an earlier commit (BEFORE holds its
 #       # release binary), right after the current one in every round; prints the per-round
@@ -58,7 +63,11 @@ echo "== building (release)"
 (cd "$root" && cargo build --release -q --example server)
 server="$root/target/release/examples/server"
 export SECRET=whsec_bench DISTINCT_FILE="$work/distinct.txt"
-node "$shared/make-distinct.js" "${N:-1000000}" "$SECRET" "$DISTINCT_FILE"
+if [[ ${LOAD:-top_up} == esim ]]; then
+  node "$root/bench/make-esim.js" "${N:-1000000}" "$SECRET" "$DISTINCT_FILE" "${ICCIDS:-10000}"
+else
+  node "$shared/make-distinct.js" "${N:-1000000}" "$SECRET" "$DISTINCT_FILE"
+fi
 export RUST_LOG=${RUST_LOG:-warn}
 
 lines() { [[ -f $1 ]] && wc -l <"$1" || echo 0; }
@@ -74,17 +83,20 @@ thread_ticks() {
 }
 
 # run NAME PORT DELIVERY ROUND [BINARY]: one measured run; prints "round R NAME rps=… handled_per_s=… p99_us=… errors=…"
+# (NAME may end in :ORDERING, the server's ROAMIFY_ORDERING)
 run() {
-  local name=$1 port=$2 delivery=$3 r=$4 binary=${5:-$server} log="$work/$1-$4.handled"
+  local name=$1 port=$2 delivery=$3 r=$4 binary=${5:-$server} log="$work/${1//:/-}-$4.handled"
+  local ordering=off
+  [[ $name == *:* ]] && ordering=${name##*:}
   rm -rf "$work"/*.sqlite* "$work"/journal
-  local scope="bench_${name//-/_}_${r}_$$"
+  local scope="bench_${name//[-:]/_}_${r}_$$"
   case $delivery in
     postgres*) echo "pg:$scope" >>"$scopes" ;;
     redis*) echo "redis:$scope" >>"$scopes" ;;
   esac
   ROAMIFY_WEBHOOK_SECRET=$SECRET BIND_ADDR=127.0.0.1:$port WORKERS=1 ROAMIFY_DELIVERY=$delivery \
-    PG_SCHEMA=$scope REDIS_NAME=$scope \
-    HANDLED_LOG=$log setsid taskset -c 0 "$binary" >"$work/$name.log" 2>&1 &
+    PG_SCHEMA=$scope REDIS_NAME=$scope ROAMIFY_ORDERING=$ordering \
+    HANDLED_LOG=$log setsid taskset -c 0 "$binary" >"$work/${name//:/-}.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 300); do
     curl -s -o /dev/null -X POST "http://127.0.0.1:$port/webhooks/roamify" && break
@@ -115,9 +127,9 @@ run() {
 
 out="$work/results.txt"
 modes=${MODES:-inline queued durable journal}
-delivery_of() { # mode -> ROAMIFY_DELIVERY
-  case $1 in
-    inline | queued) echo "$1" ;;
+delivery_of() { # mode[:ordering] -> ROAMIFY_DELIVERY
+  case ${1%%:*} in
+    inline | queued) echo "${1%%:*}" ;;
     durable) echo "durable:$work/bench.sqlite" ;;
     journal) echo "journal:$work/journal" ;;
     postgres) echo "$pg" ;;
@@ -170,6 +182,13 @@ if [[ " $modes " == *" inline "* ]]; then
   for name in $modes; do
     [[ $name == inline ]] && continue
     echo "$name: rps $(ratio "$name" rps)x, handled/s $(ratio "$name" handled_per_s)x, CPU per delivery: inline's / this $(capacity "$name")x"
+  done
+fi
+if [[ " $modes " == *:* ]]; then
+  echo "== per-round medians, each ordering relative to the same mode with ordering off"
+  for name in $modes; do
+    [[ $name == *:* ]] || continue
+    echo "$name: rps $(versus "$name" "${name%%:*}" rps)x, handled/s $(versus "$name" "${name%%:*}" handled_per_s)x, CPU per delivery: off/this $(versus "${name%%:*}" "$name" cpu_us)x"
   done
 fi
 echo "== server CPU per delivery (median µs):$(for m in $modes; do printf ' %s %s' "$m" "$(median_of "$m" cpu_us)"; done)"

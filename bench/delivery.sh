@@ -2,7 +2,8 @@
 # delivery.sh: inline, queued and durable delivery (SQLite and journal), and the shared stores
 # (PostgreSQL, Redis) side by side, with distinct deliveries.
 #
-#   bench/delivery.sh        # ROUNDS (3), DURATION (8 s), WARMUP (2 s), CONNS (32), N (1000000)
+#   bench/delivery.sh        # ROUNDS (3), DURATION (8 s), WARMUP (2 s), CONNS (32), N (1000000;
+#                            # 2000000 with LOAD=esim)
 #   MODES="inline queued" bench/delivery.sh          # only these modes (default: the first four)
 #   MODES="postgres redis" bench/delivery.sh         # PG (postgres://postgres@127.0.0.1:5432/test)
 #       # and REDIS (redis://127.0.0.1:6379): each run on a schema or key tag of its own, dropped
@@ -64,7 +65,8 @@ echo "== building (release)"
 server="$root/target/release/examples/server"
 export SECRET=whsec_bench DISTINCT_FILE="$work/distinct.txt"
 if [[ ${LOAD:-top_up} == esim ]]; then
-  node "$root/bench/make-esim.js" "${N:-1000000}" "$SECRET" "$DISTINCT_FILE" "${ICCIDS:-10000}"
+  # The measured run takes the first half of the file (make-esim.js): twice as many lines.
+  node "$root/bench/make-esim.js" "${N:-2000000}" "$SECRET" "$DISTINCT_FILE" "${ICCIDS:-10000}"
 else
   node "$shared/make-distinct.js" "${N:-1000000}" "$SECRET" "$DISTINCT_FILE"
 fi

@@ -35,7 +35,7 @@
 //!   eSIM's status, its usage and the partner balance are ordered (see the README's
 //!   "Out-of-order events").
 //! - `ORDER_LOG` (optional): a file to which the eSIM handlers append a line when each run
-//!   starts and ends (`start|end <kind> <iccid> <timestamp> <unix ns>`); `HANDLER_SLEEP_MS`
+//!   starts and ends (`start|end <kind> <iccid> <timestamp> <unix ns> <pid>`); `HANDLER_SLEEP_MS`
 //!   (default 0): how long each eSIM handler run lasts. For the ordering tests.
 //! - `RUST_LOG` (default `info`): log filter. Logs go to standard output in batches (a line
 //!   reaches it within 100 ms; see `common::BatchedStdout`).

@@ -246,6 +246,9 @@ async fn readiness_becomes(client: &reqwest::Client, base: &str, expected: (u16,
 /// Holds `top_up` runs of a balance of 777 while set (the queue-full case holds its one slot
 /// with it).
 static HOLD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Taken by the probes test for its whole run: its actix and axum runs share `HOLD`, and one
+/// clearing it would release the other's held delivery (its queue would never read as full).
+static HOLDING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const READY: &str = r#"{"code":200,"message":"ready"}"#;
 
@@ -253,6 +256,7 @@ const READY: &str = r#"{"code":200,"message":"ready"}"#;
 /// store stopped answering (and back), the queue full (and drained), the receiver shutting down
 /// — while deliveries are still taken.
 async fn the_probes_say_live_and_which_readiness_condition_failed(adapter: Adapter) {
+    let _holding = HOLDING.lock().await;
     install_crypto();
     let client = reqwest::Client::new();
     let seen = Arc::new(Seen::default());

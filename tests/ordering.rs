@@ -49,19 +49,32 @@ fn shuffle<T>(items: &mut [T], mut seed: u64) {
 }
 
 struct Instance {
-    _server: Running,
+    server: Running,
     webhook: String,
     metrics: String,
 }
 
-/// Posts every body, `SENDERS` at a time, each to an instance picked from its position; panics
-/// unless each is answered 200.
-async fn send_all(client: &reqwest::Client, instances: &[Instance], bodies: Vec<Vec<u8>>) {
+fn start(env: &[(&str, &str)]) -> Instance {
+    let (server, webhook, metrics) = start_server_with_metrics(SECRET, env);
+    Instance {
+        server,
+        webhook,
+        metrics,
+    }
+}
+
+fn webhooks<'a>(instances: impl IntoIterator<Item = &'a Instance>) -> Vec<String> {
+    instances.into_iter().map(|i| i.webhook.clone()).collect()
+}
+
+/// Posts every body, `SENDERS` at a time, each to an instance (`host:port`) picked from its
+/// position; panics unless each is answered 200.
+async fn send_all(client: &reqwest::Client, webhooks: &[String], bodies: Vec<Vec<u8>>) {
     let queue = Arc::new(tokio::sync::Mutex::new(bodies.into_iter().enumerate()));
     let urls: Arc<Vec<String>> = Arc::new(
-        instances
+        webhooks
             .iter()
-            .map(|i| format!("http://{}/webhooks/roamify", i.webhook))
+            .map(|addr| format!("http://{addr}/webhooks/roamify"))
             .collect(),
     );
     let senders: Vec<_> = (0..SENDERS)
@@ -99,6 +112,7 @@ struct Run {
     at: i64,
     start: u128,
     end: Option<u128>,
+    pid: u32,
 }
 
 /// The runs recorded so far, by ICCID, in the order they started.
@@ -108,10 +122,11 @@ fn runs(log: &Path) -> HashMap<String, Vec<Run>> {
     let mut runs: HashMap<String, Vec<Run>> = HashMap::new();
     for line in text.lines() {
         let fields: Vec<&str> = line.split(' ').collect();
-        let [what, "status", iccid, at, nanos] = fields[..] else {
+        let [what, "status", iccid, at, nanos, pid] = fields[..] else {
             continue;
         };
         let (at, nanos): (i64, u128) = (at.parse().expect("at"), nanos.parse().expect("ns"));
+        let pid: u32 = pid.parse().expect("pid");
         let list = runs.entry(iccid.to_owned()).or_default();
         if what == "start" {
             open.entry((iccid.to_owned(), at))
@@ -121,6 +136,7 @@ fn runs(log: &Path) -> HashMap<String, Vec<Run>> {
                 at,
                 start: nanos,
                 end: None,
+                pid,
             });
         } else if let Some(i) = open.get_mut(&(iccid.to_owned(), at)).and_then(Vec::pop) {
             list[i].end = Some(nanos);
@@ -153,27 +169,25 @@ async fn stale(client: &reqwest::Client, instances: &[Instance]) -> u64 {
     total
 }
 
-async fn out_of_order(url: &str, scope_var: &str, scope: &str, ordering: &str) {
+/// Starts `INSTANCES` servers on the store `(url, scope_var, scope)` with `ordering`, recording
+/// the eSIM handlers' runs in `log`, each run lasting `sleep_ms`.
+fn cluster(store: (&str, &str, &str), ordering: &str, log: &Path, sleep_ms: &str) -> Vec<Instance> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let log = dir.path().join("order.log");
+    let (url, scope_var, scope) = store;
     let env = [
         ("ROAMIFY_DELIVERY", url),
         (scope_var, scope),
         ("ROAMIFY_ORDERING", ordering),
         ("ORDER_LOG", log.to_str().expect("utf-8")),
-        ("HANDLER_SLEEP_MS", "15"),
+        ("HANDLER_SLEEP_MS", sleep_ms),
     ];
-    let instances: Vec<Instance> = (0..INSTANCES)
-        .map(|_| {
-            let (server, webhook, metrics) = start_server_with_metrics(SECRET, &env);
-            Instance {
-                _server: server,
-                webhook,
-                metrics,
-            }
-        })
-        .collect();
+    (0..INSTANCES).map(|_| start(&env)).collect()
+}
+
+async fn out_of_order(url: &str, scope_var: &str, scope: &str, ordering: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("order.log");
+    let instances = cluster((url, scope_var, scope), ordering, &log, "15");
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -188,7 +202,7 @@ async fn out_of_order(url: &str, scope_var: &str, scope: &str, ordering: &str) {
         .iter()
         .map(|&(n, at)| status(&iccid(n), at, "ACTIVATED"))
         .collect();
-    send_all(&client, &instances, bodies).await;
+    send_all(&client, &webhooks(&instances), bodies).await;
 
     // Every eSIM's newest status runs, and ends.
     let newest = BASE + STATUSES;
@@ -218,7 +232,7 @@ async fn out_of_order(url: &str, scope_var: &str, scope: &str, ordering: &str) {
         .flat_map(|n| (1..STATUSES).map(move |k| status(&iccid(n), BASE + k, "INSTALLED")))
         .collect();
     let late_count = late.len() as u64;
-    send_all(&client, &instances, late).await;
+    send_all(&client, &webhooks(&instances), late).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while stale(&client, &instances).await < stale_before + late_count {
         assert!(
@@ -267,40 +281,157 @@ async fn out_of_order(url: &str, scope_var: &str, scope: &str, ordering: &str) {
     }
 }
 
-async fn on_postgres(test: &str, ordering: &str) {
+fn now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_nanos()
+}
+
+/// `serial`, and the instance running a delivery is SIGKILLed mid-handler: the delivery is
+/// taken back once the instance's heartbeat stops, runs again, and no later delivery of its eSIM
+/// started before it did; every eSIM's newest status runs to its end, and runs of one eSIM are
+/// one at a time, in timestamp order. (A status that arrived after a newer one of its eSIM had
+/// started is stale, and never runs.)
+async fn killed_mid_handler(url: &str, scope_var: &str, scope: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("order.log");
+    let mut instances: Vec<Option<Instance>> =
+        cluster((url, scope_var, scope), "serial", &log, "1000")
+            .into_iter()
+            .map(Some)
+            .collect();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let esims = 6;
+    let bodies = (1..=3)
+        .flat_map(|k| (0..esims).map(move |n| status(&iccid(n), BASE + k, "ACTIVATED")))
+        .collect();
+    send_all(&client, &webhooks(instances.iter().flatten()), bodies).await;
+    // The victim: whichever instance is running a first status now.
+    let victim_pid = loop {
+        let running = runs(&log)
+            .values()
+            .flatten()
+            .find(|run| run.end.is_none())
+            .map(|run| run.pid);
+        if let Some(pid) = running {
+            break pid;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let victim = instances
+        .iter()
+        .position(|i| i.as_ref().is_some_and(|i| i.server.0.id() == victim_pid))
+        .expect("the victim is one of the instances");
+    drop(instances[victim].take()); // SIGKILL
+    let killed_at = now_nanos();
+
+    // Every eSIM's newest status runs to its end, and every run the kill cut short runs again
+    // (once taken back) to its end.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let runs = runs(&log);
+        let done = (0..esims).all(|n| {
+            runs.get(&iccid(n)).is_some_and(|list| {
+                let ended = |at: i64| list.iter().any(|r| r.at == at && r.end.is_some());
+                ended(BASE + 3) && list.iter().all(|r| r.end.is_some() || ended(r.at))
+            })
+        });
+        if done {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not every newest or cut-short status ran within 90 s of the kill: {runs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let runs = runs(&log);
+    let mut cut = 0;
+    for (iccid, list) in &runs {
+        for (i, a) in list.iter().enumerate() {
+            for b in &list[..i] {
+                // A run the kill cut short ended when the process died.
+                let b_end = b.end.or_else(|| (b.pid == victim_pid).then_some(killed_at));
+                assert!(
+                    b_end.is_some_and(|end| end <= a.start),
+                    "{iccid}: runs of {} and {} overlap (pid {} then {})",
+                    b.at,
+                    a.at,
+                    b.pid,
+                    a.pid
+                );
+                assert!(a.at >= b.at, "{iccid}: {} started after {}", a.at, b.at);
+            }
+        }
+        cut += list.iter().filter(|r| r.end.is_none()).count();
+    }
+    assert!(cut >= 1, "the kill cut a run short");
+}
+
+/// What a test checks on three instances sharing a store.
+#[derive(Clone, Copy)]
+enum Check {
+    /// [`out_of_order`] with this `ROAMIFY_ORDERING`.
+    Ordering(&'static str),
+    /// [`killed_mid_handler`].
+    Kill,
+}
+
+async fn check(check: Check, url: &str, scope_var: &str, scope: &str) {
+    match check {
+        Check::Ordering(ordering) => out_of_order(url, scope_var, scope, ordering).await,
+        Check::Kill => killed_mid_handler(url, scope_var, scope).await,
+    }
+}
+
+async fn on_postgres(test: &str, what: Check) {
     let Some(url) = postgres::postgres_url(test) else {
         return;
     };
     let schema = postgres::unique_schema("roamify_order");
-    out_of_order(&url, "PG_SCHEMA", &schema, ordering).await;
+    check(what, &url, "PG_SCHEMA", &schema).await;
     postgres::drop_schema(&url, &schema).await;
 }
 
-async fn on_redis(test: &str, ordering: &str) {
+async fn on_redis(test: &str, what: Check) {
     let Some(url) = redis::redis_url(test) else {
         return;
     };
     let name = redis::unique_name("order");
-    out_of_order(&url, "REDIS_NAME", &name, ordering).await;
+    check(what, &url, "REDIS_NAME", &name).await;
     redis::drop_redis_keys(&url, &name).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_on_postgres_never_run_an_older_status_after_a_newer_one() {
-    on_postgres("ordering_latest_on_postgres", "latest").await;
+    on_postgres("ordering_latest_on_postgres", Check::Ordering("latest")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_on_postgres_run_one_status_of_an_esim_at_a_time() {
-    on_postgres("ordering_serial_on_postgres", "serial").await;
+    on_postgres("ordering_serial_on_postgres", Check::Ordering("serial")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_on_redis_never_run_an_older_status_after_a_newer_one() {
-    on_redis("ordering_latest_on_redis", "latest").await;
+    on_redis("ordering_latest_on_redis", Check::Ordering("latest")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_on_redis_run_one_status_of_an_esim_at_a_time() {
-    on_redis("ordering_serial_on_redis", "serial").await;
+    on_redis("ordering_serial_on_redis", Check::Ordering("serial")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serial_on_postgres_holds_an_esim_through_a_sigkill_mid_handler() {
+    on_postgres("ordering_sigkill_on_postgres", Check::Kill).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serial_on_redis_holds_an_esim_through_a_sigkill_mid_handler() {
+    on_redis("ordering_sigkill_on_redis", Check::Kill).await;
 }

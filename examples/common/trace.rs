@@ -55,7 +55,7 @@ impl Trace {
     }
 
     /// One line, in one `write` (the file is shared by several processes, in append mode):
-    /// `start|end <kind> <iccid> <timestamp> <unix nanoseconds>`.
+    /// `start|end <kind> <iccid> <timestamp> <unix nanoseconds> <process id>`.
     fn write(&self, what: &str, kind: &str, iccid: &str, timestamp: i64) {
         let Some(file) = &self.file else {
             return;
@@ -63,7 +63,10 @@ impl Trace {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        let line = format!("{what} {kind} {iccid} {timestamp} {nanos}\n");
+        let line = format!(
+            "{what} {kind} {iccid} {timestamp} {nanos} {}\n",
+            std::process::id()
+        );
         if let Ok(mut file) = file.lock()
             && let Err(error) = file.write_all(line.as_bytes())
         {

@@ -99,7 +99,7 @@
 //! | `roamify_deliveries_total` | counter | `outcome`, `category`, `kind` | deliveries received, by [`Outcome::label`] |
 //! | `roamify_refused_total` | counter | `reason` | refusals: `bad_signature`, `malformed`, `too_old`, `queue_full`, `store_failed`, `worker_only`, `shutting_down`, `too_large`, `unreadable` |
 //! | `roamify_handler_duration_seconds` | histogram | `category`, `kind`, `result` (`ok`, `error`) | handler runs, inline and in workers |
-//! | `roamify_jobs_total` | counter | `result` (`completed`, `retried`, `dead`) | outcomes recorded by the workers |
+//! | `roamify_jobs_total` | counter | `result` (`completed`, `retried`, `dead`, `stale`) | outcomes recorded by the workers |
 //! | `roamify_jobs_in_flight` | gauge | | handlers running in the workers |
 //! | `roamify_queue_depth` | gauge | | deliveries pending in the store, sampled by the workers at most once a second |
 //!

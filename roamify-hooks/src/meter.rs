@@ -138,7 +138,7 @@ pub(crate) fn handler_ran(name: &EventName, started: Started, ok: bool) {
 #[cfg(not(feature = "metrics"))]
 pub(crate) fn handler_ran(_: &EventName, _: Started, _: bool) {}
 
-/// Counts a job outcome recorded by the workers: `completed`, `retried` or `dead`.
+/// Counts a job outcome recorded by the workers: `completed`, `retried`, `dead` or `stale`.
 #[cfg(feature = "queue")]
 #[cfg(feature = "metrics")]
 pub(crate) fn job(result: &'static str) {

@@ -318,7 +318,6 @@ fn record(counters: &Counters, done: &Finished, applied: bool, max_attempts: u32
 /// Logs a delivery judged stale: its stream, its timestamp and the newer one already started.
 fn stale(key: &str, order: &crate::ordering::Order, newest: i64, name: Option<&EventName>) {
     let (category, kind) = name.map_or(("", ""), |name| (name.category(), name.kind()));
-    crate::meter::delivery("stale", name, None);
     tracing::info!(
         target: crate::logs::TARGET,
         %category,

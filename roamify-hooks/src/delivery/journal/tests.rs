@@ -240,3 +240,74 @@ fn segment_files_come_back_to_size_after_a_large_snapshot() {
     }
     panic!("the files stayed large: {:?} (grown to {grown:?})", sizes());
 }
+
+/// Marks and serial gates survive a restart, read from records and from a snapshot alike: a
+/// stream's mark still judges an older delivery stale, and a serial stream's waiting delivery
+/// still waits for the one before it.
+#[test]
+fn ordering_survives_a_restart_from_records_and_from_a_snapshot() {
+    use crate::ordering::Order;
+    let ordered = |key: &str, stream: &str, at: i64, serial: bool| {
+        Incoming::new(key, b"{}".to_vec()).ordered(Some(Order::new(stream, at, serial)))
+    };
+    for snapshot in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = JournalOptions::default().segment_size(MIN_SEGMENT_SIZE);
+        let store = JournalStore::open_with(dir.path(), options.clone()).expect("open");
+        for delivery in [
+            ordered("newest", "latest:1", 20, false),
+            ordered("first", "serial:1", 1, true),
+            ordered("second", "serial:1", 2, true),
+        ] {
+            assert_eq!(
+                block_on(store.enqueue(delivery)).expect("enqueue"),
+                Enqueued::Stored
+            );
+        }
+        let jobs = block_on(store.lease(10, LONG)).expect("lease");
+        let mut keys: Vec<&str> = jobs.iter().map(|j| j.key.as_str()).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["first", "newest"], "second waits behind first");
+        let newest = jobs.iter().find(|j| j.key == "newest").expect("newest");
+        let settled = block_on(store.settle(vec![Settlement::new(newest, Resolution::Completed)]));
+        assert_eq!(settled.expect("settle"), [true]);
+        if snapshot {
+            // Enough records to fill the segment: the next one starts with a snapshot.
+            for n in 0..200 {
+                let key = format!("filler-{n}");
+                block_on(store.enqueue(Incoming::new(key, vec![b'x'; 600]))).expect("filler");
+            }
+        }
+        drop(store);
+
+        let store = JournalStore::open_with(dir.path(), options).expect("reopen");
+        assert_eq!(
+            block_on(store.enqueue(ordered("older", "latest:1", 10, false))).expect("enqueue"),
+            Enqueued::Stored
+        );
+        let jobs = block_on(store.lease(1000, LONG)).expect("lease");
+        let find = |key: &str| jobs.iter().find(|j| j.key == key);
+        assert_eq!(
+            find("older").and_then(|j| j.stale),
+            Some(20),
+            "snapshot {snapshot}: the mark survived"
+        );
+        assert!(
+            find("first").is_some(),
+            "snapshot {snapshot}: first is due again"
+        );
+        assert!(
+            find("second").is_none(),
+            "snapshot {snapshot}: second still waits behind first"
+        );
+        let first = find("first").expect("first");
+        let settled = block_on(store.settle(vec![Settlement::new(first, Resolution::Completed)]));
+        assert_eq!(settled.expect("settle"), [true]);
+        let next = block_on(store.lease(10, LONG)).expect("lease");
+        assert_eq!(
+            next.iter().map(|j| j.key.as_str()).collect::<Vec<_>>(),
+            ["second"],
+            "snapshot {snapshot}"
+        );
+    }
+}

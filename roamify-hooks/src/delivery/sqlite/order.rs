@@ -33,7 +33,8 @@ pub(super) fn first_state(tx: &Connection, order: Option<&Order>) -> rusqlite::R
 pub(super) fn open_gate(tx: &Connection, stream: &str, now: i64) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "UPDATE deliveries SET state = ?2, due_ms = ?3 WHERE rowid =
-             (SELECT rowid FROM deliveries WHERE stream = ?1 AND state = ?4 ORDER BY received_ms, rowid LIMIT 1)",
+             (SELECT rowid FROM deliveries WHERE stream = ?1 AND serial = 1 AND state = ?4
+              ORDER BY received_ms, rowid LIMIT 1)",
     )?
     .execute(params![stream, Row::Ready, now, Row::Waiting])?;
     Ok(())
@@ -47,28 +48,34 @@ pub(super) fn advance(
     retention_ms: i64,
     now: i64,
 ) -> rusqlite::Result<Option<i64>> {
-    let mark: Option<(i64, i64)> = tx
-        .prepare_cached("SELECT at, moved_ms FROM marks WHERE stream = ?1")?
-        .query_row(params![order.stream], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    if let Some((at, moved)) = mark
-        && at > order.at
-        && now.saturating_sub(moved) < retention_ms
-    {
-        return Ok(Some(at));
+    // One statement in the common case: the mark moves unless it is newer (and still kept).
+    let moved = tx
+        .prepare_cached(
+            "INSERT INTO marks (stream, at, moved_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (stream) DO UPDATE SET at = excluded.at, moved_ms = excluded.moved_ms
+                 WHERE marks.at <= excluded.at OR marks.moved_ms <= ?4",
+        )?
+        .execute(params![
+            order.stream,
+            order.at,
+            now,
+            now.saturating_sub(retention_ms)
+        ])?;
+    if moved == 1 {
+        return Ok(None);
     }
-    tx.prepare_cached(
-        "INSERT INTO marks (stream, at, moved_ms) VALUES (?1, ?2, ?3)
-             ON CONFLICT (stream) DO UPDATE SET at = excluded.at, moved_ms = excluded.moved_ms",
-    )?
-    .execute(params![order.stream, order.at, now])?;
-    Ok(None)
+    tx.prepare_cached("SELECT at FROM marks WHERE stream = ?1")?
+        .query_row(params![order.stream], |r| r.get(0))
+        .optional()
 }
 
-/// Deletes the marks that have not moved since `before`; how many.
-pub(super) fn purge(tx: &Connection, before: i64) -> rusqlite::Result<usize> {
-    tx.prepare_cached("DELETE FROM marks WHERE moved_ms < ?1")?
-        .execute(params![before])
+/// Deletes up to `limit` marks that have not moved since `before` (a scan: marks have no index
+/// but their stream); how many.
+pub(super) fn purge(tx: &Connection, before: i64, limit: i64) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "DELETE FROM marks WHERE stream IN (SELECT stream FROM marks WHERE moved_ms < ?1 LIMIT ?2)",
+    )?
+    .execute(params![before, limit])
 }
 
 /// The order stored in a row's `stream`, `at` and `serial` columns.

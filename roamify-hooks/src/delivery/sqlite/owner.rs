@@ -156,7 +156,8 @@ impl Owner {
         if self.purge.due(now) {
             let purged = rows::purge(tx, now).map_err(backend("purge finished deliveries"))?;
             let before = now.saturating_sub(super::ms(retention(self.limits)));
-            order::purge(tx, before).map_err(backend("purge old ordering marks"))?;
+            order::purge(tx, before, crate::delivery::backend::PURGE_BATCH)
+                .map_err(backend("purge old ordering marks"))?;
             self.purge
                 .ran(now, u64::try_from(purged).unwrap_or(u64::MAX));
         }

@@ -94,7 +94,7 @@ impl MarkIndex {
     }
 
     /// Every mark, oldest first: stream, newest timestamp, when it moved.
-    #[cfg(feature = "durable")]
+    #[cfg(any(test, feature = "durable"))]
     pub(crate) fn entries(&self) -> impl Iterator<Item = (&str, i64, Instant)> + '_ {
         self.moved.values().filter_map(|stream| {
             self.marks

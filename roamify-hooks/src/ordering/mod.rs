@@ -27,7 +27,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 pub use marks::DEFAULT_MARKS;
-pub(crate) use marks::{MarkIndex, Marks};
+#[cfg(any(test, feature = "queue"))]
+pub(crate) use marks::MarkIndex;
+pub(crate) use marks::Marks;
 
 use crate::catalog::{Event, EventKind, EventName};
 
@@ -148,7 +150,7 @@ impl EventKind {
 }
 
 /// A delivery's place among the others of its stream, given to the store with it
-/// ([`Incoming::order`](crate::delivery::Incoming)) and kept with it until it is settled.
+/// (`delivery::Incoming::order`, feature `queue`) and kept with it until it is settled.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Order {

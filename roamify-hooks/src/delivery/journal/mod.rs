@@ -94,10 +94,13 @@ use super::store::{
 ///   told from a torn write, and is read as one.
 /// - **Bounded.** Memory holds the pending deliveries (at most the queue's capacity and
 ///   [`JournalOptions::pending_bytes`] of bodies), the dead letters
-///   ([`JournalOptions::dead_letters`], [`JournalOptions::dead_letter_bytes`]) and the dedupe keys
-///   ([`JournalOptions::dedupe_keys`]), with their bodies, and two write buffers, each claimed
-///   at open with room for a snapshot of a full dedupe index (about 27 bytes per key: 5.4 MB by
-///   default, at most 16 MiB), so memory does not step up once snapshots reach that size; the
+///   ([`JournalOptions::dead_letters`], [`JournalOptions::dead_letter_bytes`]), the dedupe keys
+///   ([`JournalOptions::dedupe_keys`]) and the ordering marks (at most
+///   [`DEFAULT_MARKS`](crate::ordering::DEFAULT_MARKS) streams), with their bodies, and two write
+///   buffers, each claimed at open with room for a snapshot of a full dedupe index (about 27
+///   bytes per key: 5.4 MB by default, at most 16 MiB; marks, about 40 bytes and their stream
+///   each, are not counted in it, so a snapshot holding many grows its buffer once), so memory
+///   does not step up once snapshots reach that size; the
 ///   directory holds two segments of [`JournalOptions::segment_size`] (more only while a
 ///   snapshot is larger).
 /// - **Failures.** When a write or a flush fails (a full disk, an I/O error), the deliveries

@@ -9,17 +9,22 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::rows::Row;
 use crate::ordering::Order;
 
-/// The state a new (or replayed) pending delivery starts in: waiting behind its serial stream's
-/// pending delivery, if there is one; ready otherwise.
-pub(super) fn first_state(tx: &Connection, order: Option<&Order>) -> rusqlite::Result<Row> {
+/// The state the pending delivery `key` starts in (new, replayed, or stored again once its
+/// window ended): waiting behind its serial stream's pending delivery, if another one is
+/// pending; ready otherwise.
+pub(super) fn first_state(
+    tx: &Connection,
+    key: &str,
+    order: Option<&Order>,
+) -> rusqlite::Result<Row> {
     let Some(order) = order.filter(|o| o.serial) else {
         return Ok(Row::Ready);
     };
     let held = tx
         .prepare_cached(
-            "SELECT 1 FROM deliveries WHERE stream = ?1 AND serial = 1 AND state IN (?2, ?3) LIMIT 1",
+            "SELECT 1 FROM deliveries WHERE stream = ?1 AND serial = 1 AND state IN (?2, ?3) AND key <> ?4 LIMIT 1",
         )?
-        .query_row(params![order.stream, Row::Ready, Row::Leased], |_| Ok(()))
+        .query_row(params![order.stream, Row::Ready, Row::Leased, key], |_| Ok(()))
         .optional()?;
     Ok(if held.is_some() {
         Row::Waiting

@@ -127,7 +127,7 @@ pub(super) fn enqueue(
         _ if usize::try_from(meta.pending).unwrap_or(0) >= limits.capacity => Enqueued::Full,
         Some((_, state)) => {
             // Known before the window: a new delivery of an old event.
-            let first = order::first_state(tx, order.as_ref())?;
+            let first = order::first_state(tx, key, order.as_ref())?;
             tx.prepare_cached(
                 "UPDATE deliveries SET body = ?2, state = ?3, attempts = 0, due_ms = ?4, received_ms = ?4, error = NULL, lease = 0, expires_ms = ?5, stream = ?6, at = ?7, serial = ?8 WHERE key = ?1",
             )?
@@ -141,7 +141,7 @@ pub(super) fn enqueue(
             Enqueued::Stored
         }
         None => {
-            let first = order::first_state(tx, order.as_ref())?;
+            let first = order::first_state(tx, key, order.as_ref())?;
             tx.prepare_cached(
                 "INSERT INTO deliveries (key, body, state, due_ms, received_ms, expires_ms, stream, at, serial) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8)",
             )?
@@ -295,7 +295,7 @@ pub(super) fn replay(tx: &Connection, key: &str, now: i64) -> Result<bool, rusql
     let Some((stream, at, serial)) = dead else {
         return Ok(false);
     };
-    let first = order::first_state(tx, from_columns(stream, at, serial).as_ref())?;
+    let first = order::first_state(tx, key, from_columns(stream, at, serial).as_ref())?;
     Ok(tx
         .prepare_cached(
             "UPDATE deliveries SET state = ?2, attempts = 0, due_ms = ?3, lease = 0 WHERE key = ?1 AND state = ?4",
@@ -392,6 +392,36 @@ mod tests {
                 "state {state:?}"
             );
         }
+    }
+
+    /// A serial delivery stored again once its window ended, while its first delivery is still
+    /// pending, does not wait behind itself.
+    #[test]
+    fn a_serial_delivery_stored_again_does_not_wait_behind_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("q.sqlite")).unwrap();
+        schema::migrate(&mut conn).unwrap();
+        let mut meta = Meta {
+            pending: 0,
+            next_lease: 0,
+        };
+        let limits = StoreLimits::default()
+            .window(Duration::from_secs(1))
+            .capacity(100);
+        let order = crate::ordering::Order::new("esim.status:1", 5, true);
+        let delivery = Incoming::new("k", b"{}".to_vec()).ordered(Some(order));
+        for now in [0, 5_000] {
+            assert_eq!(
+                enqueue(&conn, &mut meta, &delivery, limits, now).unwrap(),
+                Enqueued::Stored
+            );
+        }
+        let state: i64 = conn
+            .query_row("SELECT state FROM deliveries WHERE key = 'k'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(state, Row::Ready.code());
     }
 
     #[test]

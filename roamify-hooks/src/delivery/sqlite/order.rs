@@ -4,10 +4,30 @@
 //! that one is finished for good. Every write runs in the owner's `IMMEDIATE` transaction, so
 //! check and change are atomic across the processes sharing the file.
 
+use std::sync::LazyLock;
+
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::rows::Row;
 use crate::ordering::Order;
+
+/// The statements on a serial stream's deliveries. Each says `serial = 1 AND state <> Done`,
+/// the index `deliveries_serial`'s own condition, so SQLite uses that index (it matches a
+/// partial index's condition by its terms).
+static SERIAL: LazyLock<[String; 2]> = LazyLock::new(|| {
+    let done = Row::Done.code();
+    [
+        format!(
+            "SELECT 1 FROM deliveries WHERE stream = ?1 AND serial = 1 AND state <> {done}
+                 AND state IN (?2, ?3) AND key <> ?4 LIMIT 1"
+        ),
+        format!(
+            "UPDATE deliveries SET state = ?2, due_ms = ?3 WHERE rowid =
+                 (SELECT rowid FROM deliveries WHERE stream = ?1 AND serial = 1 AND state <> {done}
+                  AND state = ?4 ORDER BY received_ms, rowid LIMIT 1)"
+        ),
+    ]
+});
 
 /// The state the pending delivery `key` starts in (new, replayed, or stored again once its
 /// window ended): waiting behind its serial stream's pending delivery, if another one is
@@ -21,10 +41,10 @@ pub(super) fn first_state(
         return Ok(Row::Ready);
     };
     let held = tx
-        .prepare_cached(
-            "SELECT 1 FROM deliveries WHERE stream = ?1 AND serial = 1 AND state IN (?2, ?3) AND key <> ?4 LIMIT 1",
-        )?
-        .query_row(params![order.stream, Row::Ready, Row::Leased, key], |_| Ok(()))
+        .prepare_cached(&SERIAL[0])?
+        .query_row(params![order.stream, Row::Ready, Row::Leased, key], |_| {
+            Ok(())
+        })
         .optional()?;
     Ok(if held.is_some() {
         Row::Waiting
@@ -36,12 +56,8 @@ pub(super) fn first_state(
 /// A serial delivery of `stream` is finished for good: the oldest one waiting behind it becomes
 /// due now.
 pub(super) fn open_gate(tx: &Connection, stream: &str, now: i64) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "UPDATE deliveries SET state = ?2, due_ms = ?3 WHERE rowid =
-             (SELECT rowid FROM deliveries WHERE stream = ?1 AND serial = 1 AND state = ?4
-              ORDER BY received_ms, rowid LIMIT 1)",
-    )?
-    .execute(params![stream, Row::Ready, now, Row::Waiting])?;
+    tx.prepare_cached(&SERIAL[1])?
+        .execute(params![stream, Row::Ready, now, Row::Waiting])?;
     Ok(())
 }
 

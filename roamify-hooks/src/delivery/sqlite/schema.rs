@@ -79,21 +79,24 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     if version < 4 {
         // Version 4: ordering. Each delivery's stream, signed timestamp and whether its stream
         // is serial; serial deliveries waiting behind their stream's pending one (a state of
-        // their own, out of the lease's scan), found through an index of serial rows only; each
+        // their own, out of the lease's scan), found through an index of the serial rows not
+        // finished (so it stays the size of what is pending, and in SQLite's cache); each
         // stream's mark, in one B-tree keyed by the stream (WITHOUT ROWID, and no index on
         // `moved_ms`: each mark moved writes one page, not three; the purge scans).
-        tx.execute_batch(
+        tx.execute_batch(&format!(
             "ALTER TABLE deliveries ADD COLUMN stream TEXT;
              ALTER TABLE deliveries ADD COLUMN at INTEGER NOT NULL DEFAULT 0;
              ALTER TABLE deliveries ADD COLUMN serial INTEGER NOT NULL DEFAULT 0;
-             CREATE INDEX deliveries_serial ON deliveries (stream, state) WHERE serial = 1;
+             CREATE INDEX deliveries_serial ON deliveries (stream, state)
+                 WHERE serial = 1 AND state <> {done};
              CREATE TABLE marks (
                  stream TEXT PRIMARY KEY,
                  at INTEGER NOT NULL,
                  moved_ms INTEGER NOT NULL
              ) WITHOUT ROWID;
              PRAGMA user_version = 4;",
-        )
+            done = Row::Done.code(),
+        ))
         .map_err(&fail)?;
     }
     tx.commit().map_err(fail)

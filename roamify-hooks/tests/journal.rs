@@ -4,13 +4,12 @@
 //! (The promises every store keeps are in `store_conformance.rs`; a server killed with SIGKILL
 //! mid-stream is in the workspace's `tests/crash.rs`.)
 
-use roamify_hooks::delivery::Incoming;
 use std::path::Path;
 use std::time::Duration;
 
 use roamify_hooks::delivery::{
-    Admin, Enqueued, Job, JournalDamaged, JournalOptions, JournalStore, JournalView, Queue,
-    Resolution, Settlement, StoreCounts, StoreLimits,
+    Admin, Enqueued, Incoming, Job, JournalDamaged, JournalOptions, JournalStore, JournalView,
+    Queue, Resolution, Settlement, StoreCounts, StoreLimits,
 };
 
 const LONG: Duration = Duration::from_secs(3600);
@@ -472,4 +471,44 @@ async fn damage_to_the_newest_delivery_of_an_idle_journal_is_refused() {
         "{}",
         error.report()
     );
+}
+
+/// A frame whose length field is damaged in the middle of a snapshot (one batch) loses that
+/// frame only: salvage resumes at the next frame that reads, not at the next batch, which for a
+/// snapshot would be the rest of the segment.
+#[tokio::test(flavor = "multi_thread")]
+async fn salvage_resumes_after_a_damaged_length_inside_a_snapshot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = JournalStore::open_with(dir.path(), small()).expect("open");
+    for n in 0..200 {
+        assert_eq!(enqueue(&store, &format!("d{n}")).await, Enqueued::Stored);
+    }
+    drop(store);
+    // Reopening writes everything pending, as one snapshot, to the other segment.
+    drop(JournalStore::open_with(dir.path(), small()).expect("reopen"));
+    let generation = |name: &str| {
+        let bytes = std::fs::read(dir.path().join(name)).expect("read");
+        u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"))
+    };
+    let newest = if generation("journal.0") > generation("journal.1") {
+        "journal.0"
+    } else {
+        "journal.1"
+    };
+    let path = dir.path().join(newest);
+    let mut bytes = std::fs::read(&path).expect("read");
+    // The header (40 bytes), the Batch frame (37), then the snapshot's first frame: its length.
+    bytes[77..81].copy_from_slice(&u32::MAX.to_le_bytes());
+    std::fs::write(&path, &bytes).expect("damage");
+
+    let salvaged = JournalStore::salvage(dir.path(), &small()).expect("salvage");
+    assert_eq!(salvaged.unreadable.len(), 1, "{salvaged:?}");
+    let (_, from, to) = &salvaged.unreadable[0];
+    assert!(
+        *to - *from < 10_000,
+        "one frame lost, not the rest: {salvaged:?}"
+    );
+    let store = JournalStore::open_with(dir.path(), small()).expect("opens after the salvage");
+    let pending = store.counts().await.expect("counts").pending();
+    assert!((199..=200).contains(&pending), "{pending} of 200 recovered");
 }

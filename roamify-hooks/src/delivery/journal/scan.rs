@@ -113,6 +113,14 @@ pub(super) fn scan(
                             x = next;
                             continue;
                         }
+                        // Its length did not survive: the next frame that reads (a valid
+                        // checksum at some later byte of this batch) resumes the batch, so a
+                        // damaged length loses one frame, not the rest of a snapshot.
+                        if let Some(next) = reader.next_frame(x + 1, batch_end)? {
+                            skipped.push((x, next));
+                            x = next;
+                            continue;
+                        }
                         skipped.push((x, later.unwrap_or(batch_end)));
                         match later {
                             Some(later) => {
@@ -251,6 +259,17 @@ impl<'f> Frames<'f> {
     }
 
     /// The valid frame at `at` ending by `limit`: its end and its payload.
+    /// The first offset in `from..limit` where a frame reads (salvage's resynchronisation after
+    /// a frame whose length was damaged).
+    fn next_frame(&mut self, from: u64, limit: u64) -> io::Result<Option<u64>> {
+        for at in from..limit {
+            if self.frame(at, limit)?.is_some() {
+                return Ok(Some(at));
+            }
+        }
+        Ok(None)
+    }
+
     fn frame(&mut self, at: u64, limit: u64) -> io::Result<Option<(u64, &[u8])>> {
         let Some((end, length, check)) = self.head(at, limit)? else {
             return Ok(None);

@@ -31,7 +31,7 @@ pub use marks::DEFAULT_MARKS;
 pub(crate) use marks::MarkIndex;
 pub(crate) use marks::Marks;
 
-use crate::catalog::{Event, EventKind, EventName};
+use crate::catalog::{Event, EventKind};
 
 /// How deliveries of one stream (an eSIM's status, its usage, the account's balance) are ordered
 /// before their handler runs. Set per handler (`#[on_event(…, ordering = "latest")]`) and per
@@ -218,26 +218,60 @@ pub struct NoOrderKey {
     pub ordering: Ordering,
 }
 
-/// How a receiver orders each delivery: the settings per kind, read once when it is built.
-#[derive(Clone)]
+/// How a receiver orders each delivery: a rule per ordered kind, decided once when it is built.
+#[derive(Debug, Clone)]
 pub(crate) struct Plan {
-    /// Per catalog kind (by `EventKind as usize`): the setting and the application's key, if any.
-    known: Vec<(Ordering, Option<KeyFn>)>,
-    /// Uncatalogued kinds the application gave a key for: (category, kind) → setting and key.
-    unknown: HashMap<(String, String), (Ordering, KeyFn)>,
+    /// Per catalog kind (by `EventKind as usize`): its rule, `None` when it is not ordered.
+    known: Vec<Option<Rule>>,
+    /// Uncatalogued kinds the application gave a key for and that are ordered: category, kind,
+    /// rule (a handful: found by a scan, with no allocation per delivery).
+    unknown: Vec<(String, String, Rule)>,
 }
 
-impl fmt::Debug for Plan {
+/// How one kind's deliveries are ordered: its stream's name up to the key, where the key comes
+/// from, and whether the stream is serial.
+#[derive(Clone)]
+struct Rule {
+    /// `esim.status:`, `partner.balance:`, `fleet.location:`…
+    prefix: String,
+    key: KeyOf,
+    serial: bool,
+}
+
+/// Where a stream's key comes from.
+#[derive(Clone)]
+enum KeyOf {
+    /// The eSIM's ICCID.
+    Iccid,
+    /// Nothing: one stream per receiver (the partner account).
+    Account,
+    /// The application's [`order_key`](crate::ReceiverBuilder::order_key).
+    App(KeyFn),
+}
+
+impl fmt::Debug for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let known: Vec<_> = EventKind::ALL
-            .iter()
-            .zip(&self.known)
-            .map(|(kind, (ordering, _))| (kind, ordering))
-            .collect();
-        f.debug_struct("Plan")
-            .field("known", &known)
-            .field("unknown", &self.unknown.keys().collect::<Vec<_>>())
+        let key = match self.key {
+            KeyOf::Iccid => "iccid",
+            KeyOf::Account => "account",
+            KeyOf::App(_) => "application",
+        };
+        f.debug_struct("Rule")
+            .field("prefix", &self.prefix)
+            .field("key", &key)
+            .field("serial", &self.serial)
             .finish()
+    }
+}
+
+impl Rule {
+    /// The rule of a kind set to `ordering` (`None` when off).
+    fn new(ordering: Ordering, prefix: String, key: KeyOf) -> Option<Self> {
+        (ordering != Ordering::Off).then(|| Self {
+            prefix,
+            key,
+            serial: ordering == Ordering::Serial,
+        })
     }
 }
 
@@ -273,9 +307,25 @@ impl Plan {
                 None if keyed => default,
                 None => Ordering::Off,
             };
-            known.push((ordering, key));
+            let rule = match (key, kind.reports()) {
+                (Some(key), Reports::State { stream, .. }) => {
+                    Rule::new(ordering, format!("{stream}:"), KeyOf::App(key))
+                }
+                (Some(key), Reports::Incident) => {
+                    Rule::new(ordering, format!("{kind}:"), KeyOf::App(key))
+                }
+                (None, Reports::State { stream, key }) => {
+                    let key = match key {
+                        StateKey::Iccid => KeyOf::Iccid,
+                        StateKey::Account => KeyOf::Account,
+                    };
+                    Rule::new(ordering, format!("{stream}:"), key)
+                }
+                (None, Reports::Incident) => None,
+            };
+            known.push(rule);
         }
-        let mut unknown = HashMap::new();
+        let mut unknown: HashMap<(String, String), Ordering> = HashMap::new();
         for handler in handlers {
             let name = (handler.category.to_owned(), handler.kind.to_owned());
             if handler.ordering == Ordering::Off
@@ -283,81 +333,57 @@ impl Plan {
             {
                 continue;
             }
-            let Some(key) = keys.get(&name) else {
+            if !keys.contains_key(&name) {
                 return Err(NoOrderKey {
                     category: name.0,
                     kind: name.1,
                     ordering: handler.ordering,
                 });
-            };
-            unknown.insert(name, (handler.ordering, Arc::clone(key)));
-        }
-        for (name, key) in keys {
-            if EventKind::from_wire(&name.0, &name.1).is_none() {
-                unknown
-                    .entry(name.clone())
-                    .or_insert_with(|| (default, Arc::clone(key)));
             }
+            unknown.insert(name, handler.ordering);
         }
+        let unknown = keys
+            .iter()
+            .filter(|((category, kind), _)| EventKind::from_wire(category, kind).is_none())
+            .filter_map(|(name, key)| {
+                let ordering = unknown.get(name).copied().unwrap_or(default);
+                let prefix = format!("{}.{}:", name.0, name.1);
+                let rule = Rule::new(ordering, prefix, KeyOf::App(Arc::clone(key)))?;
+                Some((name.0.clone(), name.1.clone(), rule))
+            })
+            .collect();
         Ok(Self { known, unknown })
     }
 
     /// Whether any kind is ordered.
     pub(crate) fn any(&self) -> bool {
-        self.known.iter().any(|(o, _)| *o != Ordering::Off)
-            || self.unknown.values().any(|(o, _)| *o != Ordering::Off)
+        self.known.iter().any(Option::is_some) || !self.unknown.is_empty()
     }
 
     /// The order of `event`: `None` when its kind is not ordered, or it has no key or
     /// timestamp to order it by.
     pub(crate) fn order(&self, event: &Event) -> Option<Order> {
-        match event.kind() {
-            Some(kind) => {
-                let (ordering, key) = &self.known[kind as usize];
-                if *ordering == Ordering::Off {
-                    return None;
-                }
-                let at = event.timestamp()?.as_secs();
-                let serial = *ordering == Ordering::Serial;
-                let stream = match (key, kind.reports()) {
-                    (Some(key), Reports::State { stream, .. }) => {
-                        format!("{stream}:{}", key(event)?)
-                    }
-                    (Some(key), Reports::Incident) => format!("{kind}:{}", key(event)?),
-                    (None, Reports::State { stream, key }) => match key {
-                        StateKey::Iccid => {
-                            let iccid = iccid(event).filter(|i| !i.is_empty())?;
-                            let mut s = String::with_capacity(stream.len() + 1 + iccid.len());
-                            s.push_str(stream);
-                            s.push(':');
-                            s.push_str(iccid);
-                            s
-                        }
-                        StateKey::Account => format!("{stream}:"),
-                    },
-                    (None, Reports::Incident) => return None,
-                };
-                Some(Order::new(stream, at, serial))
-            }
-            None => {
-                if self.unknown.is_empty() {
-                    return None;
-                }
-                let name = EventName::of(event);
-                let (ordering, key) = self
+        let (rule, at) = match event {
+            Event::Unknown(unknown) => {
+                let (_, _, rule) = self
                     .unknown
-                    .get(&(name.category().to_owned(), name.kind().to_owned()))?;
-                if *ordering == Ordering::Off {
-                    return None;
-                }
-                let Event::Unknown(unknown) = event else {
-                    return None;
-                };
-                let at = unknown_timestamp(unknown)?;
-                let stream = format!("{name}:{}", key(event)?);
-                Some(Order::new(stream, at, *ordering == Ordering::Serial))
+                    .iter()
+                    .find(|(category, kind, _)| unknown.is(category, kind))?;
+                (rule, unknown_timestamp(unknown)?)
             }
+            _ => {
+                let rule = self.known[event.kind()? as usize].as_ref()?;
+                (rule, event.timestamp()?.as_secs())
+            }
+        };
+        let mut stream = String::with_capacity(rule.prefix.len() + 24);
+        stream.push_str(&rule.prefix);
+        match &rule.key {
+            KeyOf::Iccid => stream.push_str(iccid(event).filter(|i| !i.is_empty())?),
+            KeyOf::Account => {}
+            KeyOf::App(key) => stream.push_str(&key(event)?),
         }
+        Some(Order::new(stream, at, rule.serial))
     }
 }
 

@@ -226,7 +226,6 @@ pub(super) fn settle(
     } = settlement;
     let lease = i64::try_from(*lease).unwrap_or(-1);
     // A final outcome returns the row's stream when it is serial, whose gate then opens.
-    const GATE: &str = "RETURNING CASE WHEN serial = 1 THEN stream END";
     let finished = |sql: &str, p: &[&dyn ToSql]| -> rusqlite::Result<Option<Option<String>>> {
         tx.prepare_cached(sql)?
             .query_row(p, |r| r.get::<_, Option<String>>(0))
@@ -234,21 +233,15 @@ pub(super) fn settle(
     };
     let ended = match resolution {
         Resolution::Completed => finished(
-            &format!(
-                "UPDATE deliveries SET state = ?3, body = x'', attempts = attempts + 1, due_ms = expires_ms, error = NULL WHERE key = ?1 AND lease = ?2 AND state = ?4 {GATE}"
-            ),
+            "UPDATE deliveries SET state = ?3, body = x'', attempts = attempts + 1, due_ms = expires_ms, error = NULL WHERE key = ?1 AND lease = ?2 AND state = ?4 RETURNING CASE WHEN serial = 1 THEN stream END",
             params![key, lease, Row::Done, Row::Leased],
         )?,
         Resolution::Stale => finished(
-            &format!(
-                "UPDATE deliveries SET state = ?3, body = x'', due_ms = expires_ms, error = NULL WHERE key = ?1 AND lease = ?2 AND state = ?4 {GATE}"
-            ),
+            "UPDATE deliveries SET state = ?3, body = x'', due_ms = expires_ms, error = NULL WHERE key = ?1 AND lease = ?2 AND state = ?4 RETURNING CASE WHEN serial = 1 THEN stream END",
             params![key, lease, Row::Done, Row::Leased],
         )?,
         Resolution::Dead { error } => finished(
-            &format!(
-                "UPDATE deliveries SET state = ?3, attempts = attempts + 1, due_ms = ?4, error = ?5 WHERE key = ?1 AND lease = ?2 AND state = ?6 {GATE}"
-            ),
+            "UPDATE deliveries SET state = ?3, attempts = attempts + 1, due_ms = ?4, error = ?5 WHERE key = ?1 AND lease = ?2 AND state = ?6 RETURNING CASE WHEN serial = 1 THEN stream END",
             params![key, lease, Row::Dead, now, error, Row::Leased],
         )?,
         Resolution::Retry { after, error } => {
@@ -346,20 +339,24 @@ mod tests {
     use super::super::schema;
     use super::*;
 
+    /// A fresh database (kept while the directory is), its counters, and limits with `window`.
+    fn fresh(window: Duration) -> (tempfile::TempDir, Connection, Meta, StoreLimits) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("q.sqlite")).unwrap();
+        schema::migrate(&mut conn).unwrap();
+        let meta = Meta {
+            pending: 0,
+            next_lease: 0,
+        };
+        let limits = StoreLimits::default().window(window).capacity(100);
+        (dir, conn, meta, limits)
+    }
+
     /// Leasing with a different number of free slots each time runs the same prepared query; it
     /// is never parsed again.
     #[test]
     fn the_lease_query_is_not_re_prepared_when_its_limit_changes() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = Connection::open(dir.path().join("q.sqlite")).unwrap();
-        schema::migrate(&mut conn).unwrap();
-        let mut meta = Meta {
-            pending: 0,
-            next_lease: 0,
-        };
-        let limits = StoreLimits::default()
-            .window(Duration::from_secs(60))
-            .capacity(100);
+        let (_dir, conn, mut meta, limits) = fresh(Duration::from_secs(60));
         for (n, max) in [3_usize, 1, 7, 2, 64].into_iter().enumerate() {
             let now = i64::try_from(n).unwrap() * 1000;
             let key = format!("k{n}");
@@ -398,16 +395,7 @@ mod tests {
     /// pending, does not wait behind itself.
     #[test]
     fn a_serial_delivery_stored_again_does_not_wait_behind_itself() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = Connection::open(dir.path().join("q.sqlite")).unwrap();
-        schema::migrate(&mut conn).unwrap();
-        let mut meta = Meta {
-            pending: 0,
-            next_lease: 0,
-        };
-        let limits = StoreLimits::default()
-            .window(Duration::from_secs(1))
-            .capacity(100);
+        let (_dir, conn, mut meta, limits) = fresh(Duration::from_secs(1));
         let order = crate::ordering::Order::new("esim.status:1", 5, true);
         let delivery = Incoming::new("k", b"{}".to_vec()).ordered(Some(order));
         for now in [0, 5_000] {

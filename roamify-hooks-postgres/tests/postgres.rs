@@ -1,4 +1,4 @@
-//! The PostgreSQL store: the store contract's conformance kit, stores sharing one schema,
+//! The PostgreSQL store: the store contract's conformance kit, the admin API, stores sharing one schema,
 //! bad input, leases of a receiver that stopped beating taken back, and a schema written by the
 //! previous release opened with nothing lost. Run when `ROAMIFY_TEST_POSTGRES` holds a database
 //! URL (CI sets it); each test says it was skipped otherwise.
@@ -42,6 +42,18 @@ async fn postgres_store_keeps_the_store_promises() {
     for schema in schemas {
         drop_schema(&url, &schema).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_api_on_the_postgres_store() {
+    let Some(url) = postgres_url("the_admin_api_on_the_postgres_store") else {
+        return;
+    };
+    let schema = unique_schema("roamify_admin");
+    let options = PgOptions::default().schema(schema.as_str());
+    let store = PgStore::connect(&url, options).await.expect("connect");
+    conformance::check_admin("postgres", Arc::new(store)).await;
+    drop_schema(&url, &schema).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

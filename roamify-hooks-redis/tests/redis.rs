@@ -1,4 +1,4 @@
-//! The Redis store: the store contract's conformance kit, stores sharing one name, keys that
+//! The Redis store: the store contract's conformance kit, the admin API, stores sharing one name, keys that
 //! vanish, stopped consumers removed, bad input, leases of a receiver that stopped beating taken
 //! back, and keys written by the previous release opened with nothing lost. Run when
 //! `ROAMIFY_TEST_REDIS` holds a Redis URL (CI sets it); each test says it was skipped otherwise.
@@ -44,6 +44,18 @@ async fn redis_store_keeps_the_store_promises() {
     for name in names {
         drop_redis_keys(&url, &name).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_api_on_the_redis_store() {
+    let Some(url) = redis_url("the_admin_api_on_the_redis_store") else {
+        return;
+    };
+    let name = unique_name("admin");
+    let options = RedisOptions::default().name(name.as_str());
+    let store = RedisStore::connect(&url, options).await.expect("connect");
+    conformance::check_admin("redis", Arc::new(store)).await;
+    drop_redis_keys(&url, &name).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

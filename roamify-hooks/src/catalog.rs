@@ -136,6 +136,20 @@ macro_rules! catalog {
                 }
             }
 
+            /// The ICCID of the eSIM the event concerns: `esim.status`, `esim.usage`, and
+            /// refunds that name one (not empty); `None` for the others.
+            #[must_use]
+            pub fn iccid(&self) -> Option<&str> {
+                match self {
+                    Event::EsimStatus(s) => Some(&s.iccid),
+                    Event::EsimUsage(u) => Some(&u.iccid),
+                    Event::RefundRefunded(r) | Event::RefundRejected(r) => {
+                        r.iccid.as_deref().filter(|i| !i.is_empty())
+                    }
+                    _ => None,
+                }
+            }
+
             /// The envelope's `event_id`, stable across redeliveries (refund events and unknown
             /// events that carry one).
             #[must_use]

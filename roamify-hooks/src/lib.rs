@@ -111,6 +111,8 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "admin")]
+pub mod admin;
 mod catalog;
 pub mod delivery;
 pub mod dispatch;

@@ -43,6 +43,8 @@ mod dedupe;
 mod engine;
 mod error;
 #[cfg(feature = "queue")]
+mod filter;
+#[cfg(feature = "queue")]
 mod handoff;
 #[cfg(feature = "durable")]
 mod journal;
@@ -64,6 +66,8 @@ pub(crate) use dedupe::Deduper;
 #[cfg(feature = "queue")]
 pub(crate) use engine::{Accepted, Backing, Engine};
 pub use error::{StoreError, Unavailable};
+#[cfg(feature = "queue")]
+pub use filter::{Described, Filter, FilterError};
 #[cfg(feature = "durable")]
 pub use journal::{
     DEFAULT_DEAD_LETTER_BYTES, DEFAULT_PENDING_BYTES, DEFAULT_SEGMENT_SIZE, JournalDamaged,

@@ -379,19 +379,11 @@ impl Plan {
         let mut stream = String::with_capacity(rule.prefix.len() + 24);
         stream.push_str(&rule.prefix);
         match &rule.key {
-            KeyOf::Iccid => stream.push_str(iccid(event).filter(|i| !i.is_empty())?),
+            KeyOf::Iccid => stream.push_str(event.iccid().filter(|i| !i.is_empty())?),
             KeyOf::Account => {}
             KeyOf::App(key) => stream.push_str(&key(event)?),
         }
         Some(Order::new(stream, at, rule.serial))
-    }
-}
-
-fn iccid(event: &Event) -> Option<&str> {
-    match event {
-        Event::EsimStatus(s) => Some(&s.iccid),
-        Event::EsimUsage(u) => Some(&u.iccid),
-        _ => None,
     }
 }
 

@@ -204,6 +204,16 @@ impl<D: Dispatch> Receiver<D> {
         }
     }
 
+    /// The admin API of this receiver's store, for the holders of `tokens` (see
+    /// [`crate::admin`]): mount it with `roamify_hooks_actix::admin` or
+    /// `roamify_hooks_axum::admin`. A replay through it wakes this receiver's workers at once.
+    /// Inline, where nothing is stored, it answers no dead letters and zero counts.
+    #[cfg(feature = "admin")]
+    #[must_use]
+    pub fn admin(&self, tokens: crate::admin::AdminTokens) -> crate::admin::AdminApi {
+        crate::admin::AdminApi::with(self.engine().map(Engine::operated), tokens)
+    }
+
     #[cfg(feature = "queue")]
     fn engine(&self) -> Option<&Engine> {
         match &self.inner.mode {

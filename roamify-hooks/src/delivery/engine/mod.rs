@@ -33,6 +33,8 @@ use crate::health::{NotReady, READINESS_CACHE, STORE_CHECK_TIMEOUT};
 use crate::run::Runner;
 use crate::stats::Counters;
 
+#[cfg(feature = "admin")]
+mod operated;
 mod worker;
 
 use worker::{Worker, settler};
@@ -244,6 +246,15 @@ impl Engine {
             self.shared.wake.notify_one();
         }
         Ok(replayed)
+    }
+
+    #[cfg(feature = "admin")]
+    /// The store for operators: what [`Admin`] offers, a replay waking the workers.
+    pub(crate) fn operated(&self) -> Arc<dyn super::store::Admin> {
+        Arc::new(operated::Operated {
+            store: Arc::clone(&self.store),
+            shared: Arc::clone(&self.shared),
+        })
     }
 
     pub(crate) async fn pending(&self) -> Result<usize, StoreError> {

@@ -35,8 +35,13 @@ use crate::delivery::{
 };
 use crate::ordering::Order;
 
+#[cfg(feature = "admin")]
+mod admin;
 mod checks;
 mod ordering;
+
+#[cfg(feature = "admin")]
+pub use admin::check_admin;
 
 use checks::{
     batches_settle_in_order, capacity_counts_pending_deliveries, counts_follow_each_state,

@@ -1,0 +1,36 @@
+//! The engine's store as operators reach it: a replay wakes this engine's workers at once.
+
+use std::sync::Arc;
+
+use super::Shared;
+use crate::delivery::store::{Admin, DeadLetter, Store, StoreCounts, StoreFuture};
+
+/// [`Admin`] of the engine's store, waking its workers when a replay queued something.
+pub(super) struct Operated {
+    pub(super) store: Arc<dyn Store>,
+    pub(super) shared: Arc<Shared>,
+}
+
+impl Admin for Operated {
+    fn counts(&self) -> StoreFuture<'_, StoreCounts> {
+        self.store.counts()
+    }
+
+    fn dead_letters(&self) -> StoreFuture<'_, Vec<DeadLetter>> {
+        self.store.dead_letters()
+    }
+
+    fn replay(&self, key: String) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let replayed = self.store.replay(key).await?;
+            if replayed {
+                self.shared.wake.notify_one();
+            }
+            Ok(replayed)
+        })
+    }
+
+    fn discard(&self, key: String) -> StoreFuture<'_, bool> {
+        self.store.discard(key)
+    }
+}

@@ -9,7 +9,8 @@
 //! Environment: as the `server` example (`ROAMIFY_WEBHOOK_SECRET`, `BIND_ADDR`, `WORKERS` — here
 //! Tokio worker threads —, `ROAMIFY_DELIVERY`, `ROAMIFY_ROLE`, the `QUEUE_*` options,
 //! `IDEMPOTENCY_WINDOW_SECS`, `HANDLED_LOG`, `ROAMIFY_ORDERING`, `ORDER_LOG`, `HANDLER_SLEEP_MS`,
-//! `RUST_LOG`, `METRICS_ADDR`), except TLS: this one
+//! `RUST_LOG`, `METRICS_ADDR`, `ROAMIFY_ADMIN_TOKEN`, `ROAMIFY_ADMIN_READ_TOKEN`,
+//! `ROAMIFY_ADMIN_ADDR`), except TLS: this one
 //! serves plain HTTP only, behind a TLS proxy, and refuses to start when `TLS_CERT_FILE` or
 //! `TLS_KEY_FILE` is set rather than serve plain HTTP where HTTPS was asked for.
 //!
@@ -24,7 +25,7 @@ use axum::http::header;
 use axum::routing::get;
 use roamify_hooks::delivery::Role;
 
-use common::{LIVE_PATH, Metrics, PATH, READY_PATH};
+use common::{ADMIN_PATH, LIVE_PATH, Metrics, PATH, READY_PATH};
 
 fn main() -> ExitCode {
     let _flush_logs_on_exit = common::init_logs();
@@ -43,6 +44,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let workers = common::workers()?;
     let metrics = Metrics::from_env()?;
     let (receiver, role) = common::receiver("axum_server")?;
+    let admin = common::admin(&receiver)?;
     let graces = common::graces()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
@@ -59,7 +61,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             common::stopped().await;
             return Ok::<_, std::io::Error>(None);
         }
-        let app = Router::new()
+        let mut app = Router::new()
             .route(PATH, roamify_hooks_axum::webhook(for_server.clone()))
             .route(LIVE_PATH, roamify_hooks_axum::liveness())
             .route(
@@ -67,7 +69,26 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 roamify_hooks_axum::readiness(for_server.clone()),
             );
         let listener = tokio::net::TcpListener::bind(&bind).await?;
-        println!("listening on http://{}{PATH}", listener.local_addr()?);
+        let local = listener.local_addr()?;
+        println!("listening on http://{local}{PATH}");
+        match admin {
+            // The admin API beside the webhook.
+            Some((api, None)) => {
+                app = app.merge(roamify_hooks_axum::admin(ADMIN_PATH, api));
+                println!("admin on http://{local}{ADMIN_PATH}/");
+            }
+            // On an address of its own.
+            Some((api, Some(addr))) => {
+                let admin_listener = tokio::net::TcpListener::bind(&addr).await?;
+                println!(
+                    "admin on http://{}{ADMIN_PATH}/",
+                    admin_listener.local_addr()?
+                );
+                let router: Router = roamify_hooks_axum::admin(ADMIN_PATH, api);
+                tokio::spawn(async move { axum::serve(admin_listener, router).await });
+            }
+            None => {}
+        }
         // On SIGTERM: not ready at once, deliveries taken for the grace, then stopped.
         roamify_hooks_axum::serve_until_stopped(
             listener,

@@ -37,6 +37,12 @@
 //! - `ORDER_LOG` (optional): a file to which the eSIM handlers append a line when each run
 //!   starts and ends (`start|end <kind> <iccid> <timestamp> <unix ns> <pid>`); `HANDLER_SLEEP_MS`
 //!   (default 0): how long each eSIM handler run lasts. For the ordering tests.
+//! - `ROAMIFY_ADMIN_TOKEN` (optional, 16 characters or more): serve the admin API and the
+//!   operations page at `/roamify/admin/`, for holders of this bearer token; without it they are
+//!   not served. `ROAMIFY_ADMIN_READ_TOKEN` (optional): a second token that may only read.
+//!   `ROAMIFY_ADMIN_ADDR` (optional, e.g. `127.0.0.1:9000`; port `0` picks a free one): serve them
+//!   there instead of beside the webhook — recommended, off the internet-facing port. The
+//!   address is printed (`admin on http://ADDR/roamify/admin/`).
 //! - `RUST_LOG` (default `info`): log filter. Logs go to standard output in batches (a line
 //!   reaches it within 100 ms; see `common::BatchedStdout`).
 //! - `METRICS_ADDR` (optional, e.g. `127.0.0.1:9090`): serve the metrics in Prometheus text
@@ -52,7 +58,7 @@ use std::process::ExitCode;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use roamify_hooks::delivery::Role;
 
-use common::{LIVE_PATH, Metrics, PATH, READY_PATH};
+use common::{ADMIN_PATH, LIVE_PATH, Metrics, PATH, READY_PATH};
 
 fn main() -> ExitCode {
     let _flush_logs_on_exit = common::init_logs();
@@ -80,8 +86,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         common::stop_workers(&receiver, graces.drain);
         return Ok(());
     }
+    let admin = common::admin(&receiver)?;
     let for_server = receiver.clone();
     let pending = actix_web::rt::System::new().block_on(async move {
+        // The admin API beside the webhook, unless it has an address of its own.
+        let beside = match &admin {
+            Some((api, None)) => Some(api.clone()),
+            _ => None,
+        };
         let server = HttpServer::new(move || {
             App::new()
                 .service(roamify_hooks_actix::webhook(PATH, for_server.clone()))
@@ -90,6 +102,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                     READY_PATH,
                     for_server.clone(),
                 ))
+                .configure(|config| {
+                    if let Some(api) = &beside {
+                        config.service(roamify_hooks_actix::admin(ADMIN_PATH, api.clone()));
+                    }
+                })
         })
         .workers(workers)
         // SIGTERM is handled by `run_until_stopped`: readiness fails first.
@@ -100,6 +117,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         };
         for addr in server.addrs() {
             println!("listening on {scheme}://{addr}{PATH}");
+            if matches!(admin, Some((_, None))) {
+                println!("admin on {scheme}://{addr}{ADMIN_PATH}/");
+            }
+        }
+        if let Some((api, Some(addr))) = admin {
+            actix_web::rt::spawn(serve_admin(api, &addr)?);
         }
         if let Some(metrics) = metrics {
             actix_web::rt::spawn(serve_metrics(metrics)?);
@@ -110,6 +133,23 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     common::stopped_with(pending);
     Ok(())
+}
+
+/// Binds the admin API and its page on `addr` (printing where) and returns the server to spawn.
+fn serve_admin(
+    api: roamify_hooks::admin::AdminApi,
+    addr: &str,
+) -> std::io::Result<actix_web::dev::Server> {
+    let server = HttpServer::new(move || {
+        App::new().service(roamify_hooks_actix::admin(ADMIN_PATH, api.clone()))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(addr)?;
+    for addr in server.addrs() {
+        println!("admin on http://{addr}{ADMIN_PATH}/");
+    }
+    Ok(server.run())
 }
 
 /// Binds `GET /metrics` (printing where) and returns the server to spawn.

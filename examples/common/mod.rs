@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use roamify_hooks::admin::{AdminApi, AdminTokens};
 use roamify_hooks::delivery::{
     JournalOptions, JournalStore, QueueOptions, RetryPolicy, Role, Store, StoreLimits,
 };
@@ -24,6 +25,8 @@ use trace::Trace;
 
 /// Where the webhook is served.
 pub(crate) const PATH: &str = "/webhooks/roamify";
+/// Where the admin API and its page are served (`ROAMIFY_ADMIN_TOKEN`).
+pub(crate) const ADMIN_PATH: &str = roamify_hooks::admin::DEFAULT_PATH;
 /// The liveness probe's path (200 while the process answers).
 pub(crate) const LIVE_PATH: &str = "/healthz";
 /// The readiness probe's path (503 with the reason while not ready).
@@ -227,6 +230,25 @@ pub(crate) fn workers() -> Result<usize, String> {
             .ok_or(format!("WORKERS must be a positive number, not {w:?}")),
         Err(_) => Ok(std::thread::available_parallelism().map_or(1, usize::from)),
     }
+}
+
+/// An admin API and the address to serve it on apart (`None`: beside the webhook).
+pub(crate) type Admin = (AdminApi, Option<String>);
+
+/// The admin API the environment asks for: `None` without `ROAMIFY_ADMIN_TOKEN`; with it, the
+/// API of `receiver` (with `ROAMIFY_ADMIN_READ_TOKEN` as its read-only token) and
+/// `ROAMIFY_ADMIN_ADDR`, the address to serve it on apart (`None`: beside the webhook).
+pub(crate) fn admin<D: Dispatch>(
+    receiver: &Receiver<D>,
+) -> Result<Option<Admin>, Box<dyn std::error::Error>> {
+    let Some(tokens) = AdminTokens::from_env().map_err(|e| format!("ROAMIFY_ADMIN_TOKEN: {e}"))?
+    else {
+        return Ok(None);
+    };
+    let addr = std::env::var("ROAMIFY_ADMIN_ADDR")
+        .ok()
+        .filter(|a| !a.is_empty());
+    Ok(Some((receiver.admin(tokens), addr)))
 }
 
 /// The receiver the environment describes, and its role.

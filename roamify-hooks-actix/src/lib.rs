@@ -51,7 +51,12 @@ use roamify_hooks::health::Graces;
 use roamify_hooks::http::{self as policy, Reply};
 use roamify_hooks::{Dispatch, Receiver};
 
+#[cfg(feature = "admin")]
+mod admin;
 pub mod test;
+
+#[cfg(feature = "admin")]
+pub use admin::admin;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

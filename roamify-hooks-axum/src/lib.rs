@@ -45,7 +45,12 @@ use roamify_hooks::health::Graces;
 use roamify_hooks::http::{self as policy, Reply};
 use roamify_hooks::{Dispatch, Receiver};
 
+#[cfg(feature = "admin")]
+mod admin;
 pub mod test;
+
+#[cfg(feature = "admin")]
+pub use admin::admin;
 
 /// The default body limit: 256 KiB, far above any documented Roamify event.
 pub const DEFAULT_LIMIT: usize = policy::DEFAULT_LIMIT;

@@ -1,6 +1,8 @@
-//! The operators' side of [`PgStore`]: counts, dead letters, replay and discard.
+//! The operators' side of [`PgStore`]: counts, dead letters, replay and discard, the history.
 
-use roamify_hooks::delivery::{Admin, DeadLetter, StoreCounts, StoreFuture};
+use roamify_hooks::delivery::{
+    Admin, DeadLetter, Delivery, Filter, HistoryPage, Page, StoreCounts, StoreFuture,
+};
 use roamify_hooks::events::UnixTime;
 
 use crate::sql::add_pending;
@@ -52,6 +54,7 @@ impl Admin for PgStore {
                 == 1;
             if replayed {
                 add_pending(&tx, &sql, 1).await.map_err(&fail)?;
+                sql.history.replayed(&tx, &key).await.map_err(&fail)?;
             }
             tx.commit().await.map_err(&fail)?;
             Ok(replayed)
@@ -72,12 +75,35 @@ impl Admin for PgStore {
 
     fn discard(&self, key: String) -> StoreFuture<'_, bool> {
         self.run(move |pool, sql| async move {
-            let client = pool.get().await.map_err(pool_error("discard"))?;
-            let deleted = client
-                .execute(&sql.discard, &[&key])
+            let fail = backend("discard");
+            let mut client = pool.get().await.map_err(pool_error("discard"))?;
+            let tx = client.transaction().await.map_err(&fail)?;
+            let deleted = tx.execute(&sql.discard, &[&key]).await.map_err(&fail)? == 1;
+            if deleted {
+                sql.history.discarded(&tx, &key).await.map_err(&fail)?;
+            }
+            tx.commit().await.map_err(&fail)?;
+            Ok(deleted)
+        })
+    }
+
+    fn history(&self, filter: Filter, page: Page) -> StoreFuture<'_, HistoryPage> {
+        self.run(move |pool, sql| async move {
+            let client = pool.get().await.map_err(pool_error("search the history"))?;
+            sql.history
+                .search(&client, &filter, page)
                 .await
-                .map_err(backend("discard"))?;
-            Ok(deleted == 1)
+                .map_err(backend("search the history"))
+        })
+    }
+
+    fn delivery(&self, key: String) -> StoreFuture<'_, Option<Delivery>> {
+        self.run(move |pool, sql| async move {
+            let client = pool.get().await.map_err(pool_error("read the history"))?;
+            sql.history
+                .get(&client, &key)
+                .await
+                .map_err(backend("read the history"))
         })
     }
 }

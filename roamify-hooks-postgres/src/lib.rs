@@ -46,6 +46,7 @@
 //! ```
 
 mod admin;
+mod history;
 mod holders;
 mod order;
 mod schema;
@@ -57,7 +58,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
-use roamify_hooks::delivery::backend::{PURGE_BATCH, PurgePacer, StoreRuntime, unix_millis};
+use roamify_hooks::delivery::backend::{PurgePacer, StoreRuntime, unix_millis};
 use roamify_hooks::delivery::{
     Enqueued, Incoming, Job, Queue, Resolution, Settlement, StoreError, StoreFuture, StoreLimits,
 };
@@ -303,7 +304,9 @@ impl PgStore {
 impl Queue for PgStore {
     fn enqueue(&self, delivery: Incoming) -> StoreFuture<'_, Enqueued> {
         let (window, capacity) = (self.limits.window, self.limits.capacity);
+        let history = self.limits.history;
         self.run(move |pool, sql| async move {
+            let about = history.is_on().then(|| delivery.described());
             let Incoming {
                 key, body, order, ..
             } = delivery;
@@ -316,7 +319,12 @@ impl Queue for PgStore {
                 .await
                 .map_err(&fail)?;
             if marked.is_none() {
-                // Nothing was written: the transaction ends with the connection's return.
+                if about.is_some() {
+                    sql.history.duplicate(&tx, &key).await.map_err(&fail)?;
+                    tx.commit().await.map_err(&fail)?;
+                }
+                // Otherwise nothing was written: the transaction ends with the connection's
+                // return.
                 return Ok(Enqueued::Duplicate);
             }
             let cap = i64::try_from(capacity).unwrap_or(i64::MAX);
@@ -341,6 +349,12 @@ impl Queue for PgStore {
             if tx.execute(&insert, &params).await.map_err(&fail)? == 1 {
                 add_pending(&tx, &sql, 1).await.map_err(&fail)?;
             }
+            if let Some(about) = &about {
+                sql.history
+                    .stored(&tx, &key, about, history)
+                    .await
+                    .map_err(&fail)?;
+            }
             tx.commit().await.map_err(&fail)?;
             Ok(Enqueued::Stored)
         })
@@ -350,24 +364,13 @@ impl Queue for PgStore {
         let pacer = Arc::clone(&self.purge);
         let holder = self.holder;
         let retention = retention_ms(self.limits);
+        let history = self.limits.history;
         self.run(move |pool, sql| async move {
             let fail = backend("lease");
             let client = pool.get().await.map_err(pool_error("lease"))?;
             let now = unix_millis();
             if pacer.due(now) {
-                let purge = client.prepare_cached(&sql.purge).await.map_err(&fail)?;
-                let purged = client
-                    .execute(&purge, &[&PURGE_BATCH])
-                    .await
-                    .map_err(backend("purge expired keys"))?;
-                let marks = client
-                    .prepare_cached(&sql.purge_marks)
-                    .await
-                    .map_err(&fail)?;
-                client
-                    .execute(&marks, &[&PURGE_BATCH, &(retention as f64)])
-                    .await
-                    .map_err(backend("purge old ordering marks"))?;
+                let purged = sql::purge(&client, &sql, retention, history).await?;
                 pacer.ran(now, purged);
             }
             let lease = client.prepare_cached(&sql.lease).await.map_err(&fail)?;
@@ -397,7 +400,10 @@ impl Queue for PgStore {
     }
 
     fn settle(&self, batch: Vec<Settlement>) -> StoreFuture<'_, Vec<bool>> {
+        let history = self.limits.history.is_on();
         self.run(move |pool, sql| async move {
+            // Kept for the history, which records those applied.
+            let kept = if history { batch.clone() } else { Vec::new() };
             let fail = backend("settle");
             let mut client = pool.get().await.map_err(pool_error("settle"))?;
             let tx = client.transaction().await.map_err(&fail)?;
@@ -415,6 +421,7 @@ impl Queue for PgStore {
                     key,
                     lease,
                     resolution,
+                    ..
                 },
             ) in batch.into_iter().enumerate()
             {
@@ -465,6 +472,14 @@ impl Queue for PgStore {
                 }
             }
             order::open_gates(&tx, &sql, &gates).await.map_err(&fail)?;
+            if history {
+                let recorded: Vec<&Settlement> = kept
+                    .iter()
+                    .zip(&applied)
+                    .filter_map(|(one, applied)| applied.then_some(one))
+                    .collect();
+                sql.history.settled(&tx, &recorded).await.map_err(&fail)?;
+            }
             if finished > 0 {
                 add_pending(&tx, &sql, -finished).await.map_err(&fail)?;
             }

@@ -7,7 +7,7 @@ use crate::sql::{JobState, PENDING_SLOTS};
 use crate::{backend, pool_error};
 
 /// The schema version this release writes.
-const SCHEMA_VERSION: i32 = 3;
+const SCHEMA_VERSION: i32 = 4;
 
 pub(crate) async fn migrate(
     pool: &Pool,
@@ -128,6 +128,16 @@ pub(crate) async fn migrate(
              END
              $fn$;
              INSERT INTO {s}.schema_version (version) VALUES (3);"
+        ))
+        .await
+        .map_err(&fail)?;
+    }
+    if version < 4 {
+        // Version 4: the delivery history (`history.rs`).
+        tx.batch_execute(&format!(
+            "{}
+             INSERT INTO {s}.schema_version (version) VALUES (4);",
+            crate::history::schema(s)
         ))
         .await
         .map_err(&fail)?;

@@ -48,6 +48,7 @@ pub(crate) struct Sql {
     pub(crate) advance: String,
     pub(crate) replayed_order: String,
     pub(crate) purge_marks: String,
+    pub(crate) history: crate::history::HistorySql,
 }
 
 impl Sql {
@@ -168,6 +169,7 @@ impl Sql {
                 "DELETE FROM {s}.marks WHERE ctid IN
                      (SELECT ctid FROM {s}.marks WHERE moved_at < now() - $2 * interval '1 millisecond' LIMIT $1)"
             ),
+            history: crate::history::HistorySql::new(s),
         }
     }
 }
@@ -185,4 +187,37 @@ pub(crate) async fn add_pending(
     let slot = i32::try_from(fastrand::u32(..PENDING_SLOTS.unsigned_abs())).unwrap_or(0);
     let add = tx.prepare_cached(&sql.add_pending).await?;
     tx.execute(&add, &[&slot, &delta]).await.map(drop)
+}
+
+/// The periodic purge, a batch of each: keys whose window ended (returns how many), marks not
+/// moved for `retention` ms, history past its age.
+pub(crate) async fn purge(
+    client: &deadpool_postgres::Client,
+    sql: &Sql,
+    retention: i64,
+    history: roamify_hooks::delivery::HistoryLimits,
+) -> Result<u64, roamify_hooks::delivery::StoreError> {
+    use roamify_hooks::delivery::backend::PURGE_BATCH;
+
+    let fail = crate::backend("purge");
+    let purge = client.prepare_cached(&sql.purge).await.map_err(&fail)?;
+    let purged = client
+        .execute(&purge, &[&PURGE_BATCH])
+        .await
+        .map_err(crate::backend("purge expired keys"))?;
+    let marks = client
+        .prepare_cached(&sql.purge_marks)
+        .await
+        .map_err(&fail)?;
+    client
+        .execute(&marks, &[&PURGE_BATCH, &(retention as f64)])
+        .await
+        .map_err(crate::backend("purge old ordering marks"))?;
+    if history.is_on() {
+        sql.history
+            .trim_age(client, history, PURGE_BATCH)
+            .await
+            .map_err(crate::backend("purge old history"))?;
+    }
+    Ok(purged)
 }

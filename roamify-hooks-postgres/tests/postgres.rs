@@ -12,7 +12,11 @@ use roamify_hooks::delivery::Incoming;
 use std::sync::Arc;
 use std::time::Duration;
 
-use roamify_hooks::delivery::{Admin, Enqueued, Queue, Store, StoreError, StoreLimits};
+use roamify_hooks::delivery::{
+    Admin, Enqueued, HistoryLimits, Queue, Store, StoreError, StoreLimits,
+};
+
+const LONG: Duration = Duration::from_secs(3600);
 use roamify_hooks::testing::conformance;
 use roamify_hooks_postgres::{HOLDER_TIMEOUT, PgOptions, PgStore};
 use support::{drop_schema, postgres_url, unique_schema};
@@ -53,6 +57,12 @@ async fn the_admin_api_on_the_postgres_store() {
     let options = PgOptions::default().schema(schema.as_str());
     let store = PgStore::connect(&url, options).await.expect("connect");
     conformance::check_admin("postgres", Arc::new(store)).await;
+    drop_schema(&url, &schema).await;
+    let schema = unique_schema("roamify_history");
+    let limits = StoreLimits::default().history(HistoryLimits::new(25, LONG));
+    let options = PgOptions::default().schema(schema.as_str()).limits(limits);
+    let store = PgStore::connect(&url, options).await.expect("connect");
+    conformance::check_history_bound("postgres", Arc::new(store)).await;
     drop_schema(&url, &schema).await;
 }
 

@@ -41,6 +41,7 @@ use redis::{RedisError, Script};
 use roamify_hooks::delivery::backend::StoreRuntime;
 use roamify_hooks::delivery::{StoreError, StoreFuture, StoreLimits};
 
+mod history;
 mod holders;
 mod queue;
 
@@ -156,9 +157,9 @@ impl RedisOptions {
 /// [`RedisOptions::timeout`]: new deliveries are answered 503 and workers back off; the
 /// connection is re-established once Redis is back.
 pub struct RedisStore {
-    connection: ConnectionManager,
+    pub(crate) connection: ConnectionManager,
     pub(crate) shared: Arc<Shared>,
-    runtime: StoreRuntime,
+    pub(crate) runtime: StoreRuntime,
 }
 
 impl std::fmt::Debug for RedisStore {

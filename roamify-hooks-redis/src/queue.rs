@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use roamify_hooks::delivery::backend::unix_millis;
 use roamify_hooks::delivery::{
-    Admin, DeadLetter, Enqueued, Incoming, Job, Queue, Resolution, Settlement, StoreCounts,
-    StoreError, StoreFuture, StoreLimits,
+    Admin, DeadLetter, Delivery, Described, Enqueued, Filter, HistoryPage, Incoming, Job, Page,
+    Queue, Resolution, Settlement, StoreCounts, StoreError, StoreFuture, StoreLimits,
 };
 use roamify_hooks::events::UnixTime;
 use roamify_hooks::ordering::Order;
@@ -22,7 +22,13 @@ type Leased = (String, Vec<u8>, u32, u64, String, i64, i64, String);
 
 impl Queue for RedisStore {
     fn enqueue(&self, delivery: Incoming) -> StoreFuture<'_, Enqueued> {
-        let (window, capacity) = (self.shared.limits.window, self.shared.limits.capacity);
+        let limits = self.shared.limits;
+        let (window, capacity) = (limits.window, limits.capacity);
+        let (about, entries) = if limits.history.is_on() {
+            (delivery.described(), limits.history.entries)
+        } else {
+            (Described::default(), 0)
+        };
         let Incoming {
             key, body, order, ..
         } = delivery;
@@ -36,6 +42,9 @@ impl Queue for RedisStore {
                 // `PX` takes at least 1 ms.
                 i.arg(key).arg(body).arg(ms(window).max(1)).arg(capacity);
                 i.arg(stream).arg(at).arg(serial);
+                i.arg(about.category).arg(about.kind);
+                i.arg(about.iccid.unwrap_or_default());
+                i.arg(entries).arg(ms(limits.history.age));
             },
         );
         Box::pin(async move {
@@ -129,8 +138,16 @@ impl Queue for RedisStore {
                     key,
                     lease,
                     resolution,
+                    ran,
+                    ..
                 } in batch
                 {
+                    // The history's attempt, when it ran (a stale or released job did not).
+                    let (at, took) = match (&resolution, ran) {
+                        (Resolution::Stale | Resolution::Released, _) => (String::new(), 0),
+                        (_, Some((at, took))) => (at.to_string(), took),
+                        (_, None) => (unix_millis().to_string(), 0),
+                    };
                     let (name, after, error) = match resolution {
                         Resolution::Completed => ("completed", 0, String::new()),
                         Resolution::Stale => ("stale", 0, String::new()),
@@ -139,6 +156,7 @@ impl Queue for RedisStore {
                         Resolution::Released => ("released", 0, String::new()),
                     };
                     i.arg(key).arg(lease).arg(name).arg(after).arg(error);
+                    i.arg(at).arg(took);
                 }
             },
         );
@@ -151,6 +169,14 @@ impl Queue for RedisStore {
 }
 
 impl Admin for RedisStore {
+    fn history(&self, filter: Filter, page: Page) -> StoreFuture<'_, HistoryPage> {
+        self.search_history(filter, page)
+    }
+
+    fn delivery(&self, key: String) -> StoreFuture<'_, Option<Delivery>> {
+        self.history_of(key)
+    }
+
     fn dead_letters(&self) -> StoreFuture<'_, Vec<DeadLetter>> {
         type Listed = (String, Vec<u8>, u32, String, i64, String, i64, i64);
         let listed =

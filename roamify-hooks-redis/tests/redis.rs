@@ -12,7 +12,9 @@ use roamify_hooks::delivery::Incoming;
 use std::sync::Arc;
 use std::time::Duration;
 
-use roamify_hooks::delivery::{Admin, Enqueued, Queue, Resolution, Store, StoreError, StoreLimits};
+use roamify_hooks::delivery::{
+    Admin, Enqueued, HistoryLimits, Queue, Resolution, Store, StoreError, StoreLimits,
+};
 use roamify_hooks::testing::conformance::{self, enqueue, lease_eventually, settle};
 use roamify_hooks_redis::{HOLDER_TIMEOUT, RedisOptions, RedisStore};
 use support::{drop_redis_keys, redis_url, unique_name};
@@ -55,6 +57,12 @@ async fn the_admin_api_on_the_redis_store() {
     let options = RedisOptions::default().name(name.as_str());
     let store = RedisStore::connect(&url, options).await.expect("connect");
     conformance::check_admin("redis", Arc::new(store)).await;
+    drop_redis_keys(&url, &name).await;
+    let name = unique_name("history");
+    let limits = StoreLimits::default().history(HistoryLimits::new(25, Duration::from_secs(3600)));
+    let options = RedisOptions::default().name(name.as_str()).limits(limits);
+    let store = RedisStore::connect(&url, options).await.expect("connect");
+    conformance::check_history_bound("redis", Arc::new(store)).await;
     drop_redis_keys(&url, &name).await;
 }
 

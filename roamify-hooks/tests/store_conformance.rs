@@ -305,7 +305,7 @@ fn sqlite_store_refuses_a_file_from_a_newer_release() {
     assert!(
         error
             .report()
-            .contains("schema version 99, newer than this release's 4"),
+            .contains("schema version 99, newer than this release's 5"),
         "{}",
         error.report()
     );

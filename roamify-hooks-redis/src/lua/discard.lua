@@ -7,4 +7,5 @@ if redis.call('HGET', job, 'state') ~= STATE.dead then
 end
 redis.call('ZREM', dead, key)
 redis.call('DEL', job)
+history_settled(key, 'discarded', '', '', '', now_ms())
 return 1

@@ -77,3 +77,61 @@ local function open_gate(stream)
     redis.call('DEL', held_key(stream))
   end
 end
+
+-- The delivery history: a hash per delivery (`h:<key>`) and `history`, a zset of the keys by
+-- arrival (ms). Bounded by count and age, the oldest dropped first, as deliveries arrive.
+local history = prefix .. 'history'
+
+local function history_key(key)
+  return prefix .. 'h:' .. key
+end
+
+local function history_drop(keys)
+  for _, old in ipairs(keys) do
+    redis.call('ZREM', history, old)
+    redis.call('DEL', history_key(old))
+  end
+end
+
+-- A delivery stored at `now`; `entries` 0 keeps no history.
+local function history_stored(key, category, kind, iccid, entries, age, now)
+  if entries <= 0 then
+    return
+  end
+  local h = history_key(key)
+  redis.call('DEL', h)
+  redis.call('HSET', h, 'category', category, 'kind', kind, 'iccid', iccid, 'received', now,
+    'fate', 'pending', 'attempts', '[]', 'duplicates', 0, 'replays', 0)
+  redis.call('ZADD', history, now, key)
+  local over = redis.call('ZCARD', history) - entries
+  if over > 0 then
+    history_drop(redis.call('ZRANGE', history, 0, over - 1))
+  end
+  history_drop(redis.call('ZRANGEBYSCORE', history, '-inf', '(' .. (now - age), 'LIMIT', 0, 100))
+end
+
+-- A run of `key` (at = '' when it did not run) and the fate it led to; `finished` when final.
+local function history_settled(key, fate, at, took, err, now)
+  local h = history_key(key)
+  if redis.call('EXISTS', h) == 0 then
+    return
+  end
+  if at ~= '' then
+    local attempts = cjson.decode(redis.call('HGET', h, 'attempts') or '[]')
+    if #attempts >= 16 then
+      table.remove(attempts, 1)
+    end
+    local attempt = { at_ms = tonumber(at), took_ms = tonumber(took) }
+    if err ~= '' then
+      attempt.error = err
+    end
+    attempts[#attempts + 1] = attempt
+    redis.call('HSET', h, 'attempts', cjson.encode(attempts))
+  end
+  redis.call('HSET', h, 'fate', fate)
+  if fate == 'pending' or fate == 'retrying' then
+    redis.call('HDEL', h, 'finished')
+  else
+    redis.call('HSET', h, 'finished', now)
+  end
+end

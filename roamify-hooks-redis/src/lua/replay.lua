@@ -11,4 +11,8 @@ redis.call('HDEL', job, 'dead_at')
 redis.call('SADD', live, key)
 local f = redis.call('HMGET', job, 'stream', 'serial')
 admit(key, f[1] or '', f[2] or '0')
+if redis.call('EXISTS', history_key(key)) == 1 then
+  redis.call('HINCRBY', history_key(key), 'replays', 1)
+  history_settled(key, 'pending', '', '', '', now_ms())
+end
 return 1

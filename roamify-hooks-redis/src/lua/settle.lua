@@ -1,9 +1,11 @@
--- ARGV[3..]: settlements, five values each: key, lease, resolution ('completed', 'stale',
--- 'retry', 'dead', 'released'), delay (ms, for a retry), error. Returns 1 for each one recorded, 0 for
--- each whose lease moved on (another worker took the job; nothing is changed).
+-- ARGV[3..]: settlements, seven values each: key, lease, resolution ('completed', 'stale',
+-- 'retry', 'dead', 'released'), delay (ms, for a retry), error, and for the history when the run
+-- started (ms, '' when it did not run) and how long it took (ms). Returns 1 for each one
+-- recorded, 0 for each whose lease moved on (another worker took the job; nothing is changed).
+local FATE = { completed = 'handled', stale = 'stale', retry = 'retrying', dead = 'dead' }
 local now = now_ms()
 local applied = {}
-for i = 3, #ARGV, 5 do
+for i = 3, #ARGV, 7 do
   local key, lease, resolution = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local job = job_key(key)
   local f = redis.call('HMGET', job, 'state', 'lease', 'entry', 'stream', 'serial')
@@ -32,6 +34,9 @@ for i = 3, #ARGV, 5 do
       -- Released: leased, never started; back to the queue now, no attempt counted.
       redis.call('HSET', job, 'state', STATE.scheduled, 'entry', '')
       redis.call('ZADD', sched, now, key)
+    end
+    if FATE[resolution] then
+      history_settled(key, FATE[resolution], ARGV[i + 5], ARGV[i + 6], ARGV[i + 4], now)
     end
     applied[#applied + 1] = 1
   else

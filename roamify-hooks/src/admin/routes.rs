@@ -2,7 +2,10 @@
 
 use serde_json::{Value, json};
 
-use crate::delivery::{Admin, DeadLetter, Described, Filter, StoreCounts, StoreError};
+use crate::delivery::{
+    Admin, DeadLetter, Delivery, Described, Fate, Filter, HistoryPage, Page, StoreCounts,
+    StoreError,
+};
 
 use super::auth::Access;
 use super::{AdminReply, AdminRequest};
@@ -29,6 +32,8 @@ pub(super) async fn route(
     let method = request.method;
     let answer = match (method, segments.as_slice()) {
         ("GET", ["api", "counts"]) => counts(store).await,
+        ("GET", ["api", "deliveries"]) => deliveries(store, request.query).await,
+        ("GET", ["api", "deliveries", key]) => delivery(store, key).await,
         ("GET", ["api", "dead-letters"]) => list(store, request.query).await,
         ("POST", ["api", "dead-letters", action @ ("replay" | "discard")]) => {
             if access != Access::Full {
@@ -42,7 +47,7 @@ pub(super) async fn route(
             act(store, action, request.body).await
         }
         ("GET", ["api", "dead-letters", key]) => show(store, key).await,
-        (_, ["api", "counts" | "dead-letters"]) => {
+        (_, ["api", "counts" | "dead-letters" | "deliveries"] | ["api", "deliveries", _]) => {
             return AdminReply::error(405, "method not allowed").with_header("allow", "GET");
         }
         (_, ["api", "dead-letters", "replay" | "discard"]) => {
@@ -110,19 +115,63 @@ async fn matching(
     Ok(found)
 }
 
-async fn list(store: Option<&dyn Admin>, query: &str) -> Answer {
+/// A search's filter and page, from its query string.
+fn search(query: &str) -> Result<(Filter, Page), AdminReply> {
     let mut filter = Filter::default();
-    let mut offset = 0;
-    let mut limit = DEFAULT_LIMIT;
+    let mut page = Page::new(0, DEFAULT_LIMIT);
     for (name, value) in form_urlencoded::parse(query.as_bytes()) {
         match &*name {
-            "offset" => offset = number("offset", &value)?,
-            "limit" => limit = number("limit", &value)?.clamp(1, MAX_LIMIT),
+            "offset" => page.offset = number("offset", &value)?,
+            "limit" => page.limit = number("limit", &value)?.clamp(1, MAX_LIMIT),
             _ => filter
                 .set(&name, &value)
                 .map_err(|e| bad_request(&e.to_string()))?,
         }
     }
+    Ok((filter, page))
+}
+
+async fn deliveries(store: Option<&dyn Admin>, query: &str) -> Answer {
+    let (filter, page) = search(query)?;
+    let found = match store {
+        Some(store) => store
+            .history(filter, page)
+            .await
+            .map_err(|e| unavailable(&e))?,
+        None => HistoryPage::default(),
+    };
+    let items: Vec<Value> = found.items.iter().map(delivery_json).collect();
+    Ok(AdminReply::json(
+        200,
+        &json!({ "total": found.total, "offset": page.offset, "limit": page.limit, "items": items }),
+    ))
+}
+
+/// One delivery of the history, with its body while the store holds it (a dead letter's).
+async fn delivery(store: Option<&dyn Admin>, key: &str) -> Answer {
+    let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
+    let Some(store) = store else {
+        return Err(AdminReply::error(404, "no delivery with this key"));
+    };
+    let found = store
+        .delivery(key.clone().into_owned())
+        .await
+        .map_err(|e| unavailable(&e))?;
+    let Some(found) = found else {
+        return Err(AdminReply::error(404, "no delivery with this key"));
+    };
+    let mut value = delivery_json(&found);
+    if found.fate == Fate::Dead {
+        let letters = store.dead_letters().await.map_err(|e| unavailable(&e))?;
+        if let Some(letter) = letters.iter().find(|l| l.key == key) {
+            value["body"] = Value::String(String::from_utf8_lossy(&letter.body).into_owned());
+        }
+    }
+    Ok(AdminReply::json(200, &value))
+}
+
+async fn list(store: Option<&dyn Admin>, query: &str) -> Answer {
+    let (filter, Page { offset, limit }) = search(query)?;
     let found = matching(store, &filter).await?;
     let items: Vec<Value> = found
         .iter()
@@ -268,6 +317,41 @@ async fn act(store: Option<&dyn Admin>, action: Action, body: &[u8]) -> Answer {
             "keys": if dry_run { keys } else { done },
         }),
     ))
+}
+
+/// Unix milliseconds as RFC 3339 with milliseconds.
+fn time_ms(ms: i64) -> String {
+    let at = u64::try_from(ms).map_or(std::time::UNIX_EPOCH, |ms| {
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)
+    });
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+fn delivery_json(delivery: &Delivery) -> Value {
+    let attempts: Vec<Value> = delivery
+        .attempts
+        .iter()
+        .map(|a| {
+            json!({ "at_ms": a.at_ms, "at": time_ms(a.at_ms), "took_ms": a.took_ms, "error": a.error })
+        })
+        .collect();
+    let about = &delivery.about;
+    json!({
+        "key": delivery.key,
+        "event": about.to_string(),
+        "category": about.category,
+        "kind": about.kind,
+        "iccid": about.iccid,
+        "outcome": delivery.fate.as_str(),
+        "received_ms": delivery.received_ms,
+        "received": time_ms(delivery.received_ms),
+        "finished_ms": delivery.finished_ms,
+        "finished": delivery.finished_ms.map(time_ms),
+        "attempts": attempts,
+        "error": delivery.attempts.last().and_then(|a| a.error.as_deref()),
+        "duplicates": delivery.duplicates,
+        "replays": delivery.replays,
+    })
 }
 
 fn letter_json(letter: &DeadLetter, described: &Described) -> Value {

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use crate::catalog::EventName;
 use crate::time::UnixTime;
 
+use super::history::Fate;
 use super::store::DeadLetter;
 
 /// A search: every condition given must hold; an empty filter matches everything.
@@ -40,6 +41,8 @@ pub struct Filter {
     pub until: Option<UnixTime>,
     /// The last error contains this text, case ignored.
     pub error: Option<String>,
+    /// Where the delivery is (`outcome=handled`); dead letters are all [`Fate::Dead`].
+    pub fate: Option<Fate>,
 }
 
 /// A filter's condition that could not be read: the name and what was wrong with its value.
@@ -47,7 +50,7 @@ pub struct Filter {
 #[non_exhaustive]
 pub enum FilterError {
     /// No condition has this name.
-    #[error("unknown filter {0:?}: use iccid, kind, since, until or error")]
+    #[error("unknown filter {0:?}: use iccid, kind, since, until, error or outcome")]
     Unknown(String),
     /// The value does not read.
     #[error("{name}: {reason}")]
@@ -62,7 +65,8 @@ pub enum FilterError {
 impl Filter {
     /// Sets one condition from its text: `iccid` (digits), `kind` (`category.kind` or a
     /// category), `since` and `until` (unix seconds, RFC 3339 such as `2026-12-07T10:00:00Z`, or
-    /// a duration before now such as `90m`, `2h`, `3days`), `error` (any text). An empty value
+    /// a duration before now such as `90m`, `2h`, `3days`), `error` (any text), `outcome`
+    /// (`pending`, `retrying`, `handled`, `dead`, `stale`, `discarded`). An empty value
     /// clears the condition.
     ///
     /// # Errors
@@ -88,6 +92,12 @@ impl Filter {
             "since" => self.since = time("since", value)?,
             "until" => self.until = time("until", value)?,
             "error" => self.error = text,
+            "outcome" => {
+                self.fate = match text {
+                    Some(text) => Some(text.parse().map_err(|e| invalid("outcome", e))?),
+                    None => None,
+                }
+            }
             other => return Err(FilterError::Unknown(other.to_owned())),
         }
         Ok(())
@@ -102,11 +112,12 @@ impl Filter {
     /// Whether `letter` meets every condition (its time is when it died).
     #[must_use]
     pub fn matches(&self, letter: &DeadLetter) -> bool {
-        self.matches_parts(
-            &Described::of(&letter.body),
-            letter.dead_at,
-            Some(&letter.error),
-        )
+        self.fate.is_none_or(|fate| fate == Fate::Dead)
+            && self.matches_parts(
+                &Described::of(&letter.body),
+                letter.dead_at,
+                Some(&letter.error),
+            )
     }
 
     /// Whether a delivery described by `described`, at `at`, whose last error is `error`, meets
@@ -153,6 +164,20 @@ pub struct Described {
 }
 
 impl Described {
+    /// `category.kind`, about the eSIM `iccid` if any.
+    #[must_use]
+    pub fn new(
+        category: impl Into<String>,
+        kind: impl Into<String>,
+        iccid: Option<String>,
+    ) -> Self {
+        Self {
+            category: category.into(),
+            kind: kind.into(),
+            iccid,
+        }
+    }
+
     /// Reads `body` (a verified delivery's): names from its envelope, the ICCID from its payload.
     /// A body that does not parse names what its envelope's fields say, if anything.
     #[must_use]

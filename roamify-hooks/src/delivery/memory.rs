@@ -5,6 +5,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::dedupe::{DEFAULT_DEDUPE_CAPACITY, PrehashedMap, Recent};
+use super::filter::Filter;
+use super::history::{Delivery, HistoryLog, HistoryPage, Page, now_ms};
 use super::store::{
     Admin, DeadLetter, Enqueued, Incoming, Job, Queue, Resolution, Settlement, StoreCounts,
     StoreFuture, StoreLimits,
@@ -24,7 +26,7 @@ pub const DEFAULT_DEAD_LETTER_CAPACITY: usize = 10_000;
 /// key is forgotten before its window ends); and the dead letters
 /// ([`DEFAULT_DEAD_LETTER_CAPACITY`] by default; at the bound the oldest dead letter is dropped
 /// and logged at ERROR with its key). Ordering marks ([`crate::ordering`]) are bounded by
-/// [`DEFAULT_MARKS`] streams.
+/// [`DEFAULT_MARKS`] streams, and the delivery history by [`StoreLimits::history`].
 #[derive(Debug)]
 pub struct MemoryStore {
     state: Mutex<State>,
@@ -103,6 +105,8 @@ pub(super) struct State {
     parked: usize,
     next_lease: u64,
     pub(super) limits: StoreLimits,
+    /// What became of each delivery (in memory, also for the journal).
+    pub(super) history: HistoryLog,
 }
 
 impl MemoryStore {
@@ -162,6 +166,7 @@ impl State {
             parked: 0,
             next_lease: 0,
             limits,
+            history: HistoryLog::new(limits.history),
         }
     }
 
@@ -178,6 +183,9 @@ impl State {
     /// A pending job put back by a recovery.
     #[cfg(feature = "durable")]
     pub(super) fn restore(&mut self, job: Job, due: Option<Instant>) {
+        let body = &job.body;
+        self.history
+            .stored(&job.key, || super::filter::Described::of(body), now_ms());
         self.pending_bytes += job.body.len();
         let Some(job) = self.through_gate(job) else {
             return;
@@ -273,6 +281,7 @@ impl State {
             self.pending_bytes = self.pending_bytes.saturating_sub(job.body.len());
             self.open_gate(job.order.as_ref());
         }
+        self.history.settled(settlement);
         match &settlement.resolution {
             Resolution::Completed | Resolution::Released | Resolution::Stale => {}
             Resolution::Retry { after, .. } => {
@@ -311,18 +320,25 @@ impl State {
 
     /// [`Queue::enqueue`] at `now`.
     pub(super) fn enqueue(&mut self, delivery: Incoming, now: Instant) -> Enqueued {
-        let Incoming { key, body, order } = delivery;
-        let StoreLimits { window, capacity } = self.limits;
-        let print = fingerprint(&key);
+        let StoreLimits {
+            window, capacity, ..
+        } = self.limits;
+        let print = fingerprint(&delivery.key);
         if self.seen.contains(print, window, now) {
+            self.history.update(&delivery.key, |d| d.duplicates += 1);
             return Enqueued::Duplicate;
         }
         if self.pending() >= capacity
             || (self.pending() > 0
-                && self.pending_bytes.saturating_add(body.len()) > self.max_pending_bytes)
+                && self.pending_bytes.saturating_add(delivery.body.len()) > self.max_pending_bytes)
         {
             return Enqueued::Full;
         }
+        self.history
+            .stored(&delivery.key, || delivery.described(), now_ms());
+        let Incoming {
+            key, body, order, ..
+        } = delivery;
         self.pending_bytes += body.len();
         if !window.is_zero() {
             self.seen.insert(print, now);
@@ -393,6 +409,7 @@ impl State {
         let Some(dead) = self.take_dead(key) else {
             return false;
         };
+        self.history.replayed(key);
         self.pending_bytes += dead.body.len();
         let job = Job {
             key: dead.key,
@@ -410,7 +427,11 @@ impl State {
 
     /// [`Admin::discard`]: the key stays in the dedupe index, which forgets it on its own.
     pub(super) fn discard(&mut self, key: &str) -> bool {
-        self.take_dead(key).is_some()
+        let discarded = self.take_dead(key).is_some();
+        if discarded {
+            self.history.discarded(key);
+        }
+        discarded
     }
 
     /// [`Admin::counts`] at `now`.
@@ -461,5 +482,13 @@ impl Admin for MemoryStore {
 
     fn discard(&self, key: String) -> StoreFuture<'_, bool> {
         self.with(|s| s.discard(&key))
+    }
+
+    fn history(&self, filter: Filter, page: Page) -> StoreFuture<'_, HistoryPage> {
+        self.with(|s| s.history.search(&filter, page))
+    }
+
+    fn delivery(&self, key: String) -> StoreFuture<'_, Option<Delivery>> {
+        self.with(|s| s.history.get(&key))
     }
 }

@@ -46,6 +46,8 @@ mod error;
 mod filter;
 #[cfg(feature = "queue")]
 mod handoff;
+#[cfg(feature = "queue")]
+mod history;
 #[cfg(feature = "durable")]
 mod journal;
 #[cfg(feature = "queue")]
@@ -68,6 +70,13 @@ pub(crate) use engine::{Accepted, Backing, Engine};
 pub use error::{StoreError, Unavailable};
 #[cfg(feature = "queue")]
 pub use filter::{Described, Filter, FilterError};
+#[cfg(feature = "queue")]
+pub(crate) use history::now_ms;
+#[cfg(feature = "queue")]
+pub use history::{
+    Attempt, DEFAULT_HISTORY_AGE, DEFAULT_HISTORY_ENTRIES, Delivery, Fate, HISTORY_ATTEMPTS,
+    HistoryLimits, HistoryPage, Page,
+};
 #[cfg(feature = "durable")]
 pub use journal::{
     DEFAULT_DEAD_LETTER_BYTES, DEFAULT_PENDING_BYTES, DEFAULT_SEGMENT_SIZE, JournalDamaged,

@@ -6,6 +6,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use super::error::StoreError;
+use super::filter::{Described, Filter};
+use super::history::{Attempt, Delivery, Fate, HistoryLimits, HistoryPage, Page};
 use crate::ordering::Order;
 use crate::time::UnixTime;
 
@@ -34,6 +36,9 @@ pub struct Incoming {
     pub body: Vec<u8>,
     /// Its place in its stream, when its kind is ordered ([`crate::ordering`]).
     pub order: Option<Order>,
+    /// Its names and eSIM, for the history, as the receiver parsed them (`None`: a store that
+    /// keeps history reads them from the body, [`Described::of`]).
+    pub about: Option<Described>,
 }
 
 impl Incoming {
@@ -44,7 +49,23 @@ impl Incoming {
             key: key.into(),
             body: body.into(),
             order: None,
+            about: None,
         }
+    }
+
+    /// Sets [`Incoming::about`].
+    #[must_use]
+    pub fn about(mut self, about: Described) -> Self {
+        self.about = Some(about);
+        self
+    }
+
+    /// What the delivery is: [`Incoming::about`], or read from its body.
+    #[must_use]
+    pub fn described(&self) -> Described {
+        self.about
+            .clone()
+            .unwrap_or_else(|| Described::of(&self.body))
     }
 
     /// Sets [`Incoming::order`].
@@ -83,6 +104,9 @@ pub struct Settlement {
     pub lease: u64,
     /// What to record.
     pub resolution: Resolution,
+    /// When the run started (unix milliseconds) and how long it took (milliseconds), for the
+    /// history; `None` when it was not run (released, stale) or not timed.
+    pub ran: Option<(i64, u64)>,
 }
 
 impl Settlement {
@@ -93,7 +117,34 @@ impl Settlement {
             key: job.key.clone(),
             lease: job.lease,
             resolution,
+            ran: None,
         }
+    }
+
+    /// Sets [`Settlement::ran`]: started at `at_ms` (unix milliseconds), ran `took_ms`.
+    #[must_use]
+    pub fn ran(mut self, at_ms: i64, took_ms: u64) -> Self {
+        self.ran = Some((at_ms, took_ms));
+        self
+    }
+
+    /// The history's record of this settlement: the attempt it made, if it ran, and the fate it
+    /// leads to (`None` for a release, which changes nothing).
+    #[must_use]
+    pub fn history(&self) -> (Option<Attempt>, Option<Fate>) {
+        let (fate, error) = match &self.resolution {
+            Resolution::Completed => (Fate::Handled, None),
+            Resolution::Retry { error, .. } => (Fate::Retrying, Some(error.clone())),
+            Resolution::Dead { error } => (Fate::Dead, Some(error.clone())),
+            Resolution::Stale => (Fate::Stale, None),
+            Resolution::Released => return (None, None),
+        };
+        let attempt = match (self.ran, &self.resolution) {
+            (_, Resolution::Stale) => None,
+            (Some((at_ms, took_ms)), _) => Some(Attempt::new(at_ms, took_ms, error)),
+            (None, _) => Some(Attempt::new(super::now_ms(), 0, error)),
+        };
+        (attempt, Some(fate))
     }
 }
 
@@ -162,6 +213,9 @@ pub struct StoreLimits {
     /// Pending deliveries (ready, leased or retrying) at most; one more is [`Enqueued::Full`].
     /// Default 10 000.
     pub capacity: usize,
+    /// The delivery history kept ([`HistoryLimits`]): by default the newest 20 000 deliveries
+    /// of the last 7 days.
+    pub history: HistoryLimits,
 }
 
 impl Default for StoreLimits {
@@ -169,6 +223,7 @@ impl Default for StoreLimits {
         Self {
             window: super::DEFAULT_IDEMPOTENCY_WINDOW,
             capacity: 10_000,
+            history: HistoryLimits::default(),
         }
     }
 }
@@ -185,6 +240,13 @@ impl StoreLimits {
     #[must_use]
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity.max(1);
+        self
+    }
+
+    /// Sets [`StoreLimits::history`] ([`HistoryLimits::off`] keeps none).
+    #[must_use]
+    pub fn history(mut self, history: HistoryLimits) -> Self {
+        self.history = history;
         self
     }
 }
@@ -237,8 +299,15 @@ pub trait Queue: Send + Sync + 'static {
     fn limits(&self) -> StoreLimits;
 }
 
-/// The operators' side of a store: what it holds, its dead letters, replay and discard.
+/// The operators' side of a store: what it holds, its dead letters, replay and discard, and
+/// the delivery history.
 ///
+/// - The **history** keeps every delivery the store took, within [`StoreLimits::history`]: its
+///   names and eSIM ([`Incoming::about`]), when it arrived and finished, each run with its time,
+///   duration and error ([`Settlement::ran`]), where it is ([`Fate`]), and how many duplicates of
+///   it were acknowledged. [`enqueue`](Queue::enqueue), [`settle`](Queue::settle),
+///   [`replay`](Admin::replay) and [`discard`](Admin::discard) write it, with the change they
+///   make.
 /// - [`counts`](Admin::counts) are read from the store itself, so they are right after a restart
 ///   and across every receiver sharing the store.
 /// - Dead letters stay until replayed or discarded; [`replay`](Admin::replay) moves one back to
@@ -258,6 +327,21 @@ pub trait Admin: Send + Sync + 'static {
     /// Deletes a dead letter; `false` if no dead letter has that key. Its key stays known until
     /// its dedupe window ends, so a late redelivery is still acknowledged as a duplicate.
     fn discard(&self, key: String) -> StoreFuture<'_, bool>;
+
+    /// The deliveries of the history ([`StoreLimits::history`]) that match `filter`, the newest
+    /// first, one page of them. A store that keeps no history answers an empty page (the
+    /// default).
+    fn history(&self, filter: Filter, page: Page) -> StoreFuture<'_, HistoryPage> {
+        let _ = (filter, page);
+        Box::pin(std::future::ready(Ok(HistoryPage::default())))
+    }
+
+    /// The delivery `key` as the history holds it (`None`: not kept, or no history; the
+    /// default).
+    fn delivery(&self, key: String) -> StoreFuture<'_, Option<Delivery>> {
+        let _ = key;
+        Box::pin(std::future::ready(Ok(None)))
+    }
 
     /// Replays every dead letter; returns how many went back to the queue.
     fn replay_all(&self) -> StoreFuture<'_, usize> {

@@ -24,6 +24,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::StoreError;
+use super::filter::Described;
 use super::handoff::Handoff;
 use super::store::{DeadLetter, Enqueued, Incoming, Job, Settlement, Store, StoreCounts};
 use super::{QueueOptions, Role};
@@ -55,6 +56,8 @@ pub(crate) struct Engine {
     store: Arc<dyn Store>,
     /// See [`Backing::ephemeral`].
     ephemeral: bool,
+    /// Whether the store keeps a history: then each delivery's names and eSIM go with it.
+    history: bool,
     options: QueueOptions,
     shared: Arc<Shared>,
     runtime: std::sync::Mutex<Option<tokio::runtime::Runtime>>,
@@ -179,6 +182,7 @@ impl Engine {
         }
         Ok(Self {
             role,
+            history: store.limits().history.is_on(),
             store,
             ephemeral,
             options,
@@ -205,6 +209,14 @@ impl Engine {
         {
             return Accepted::ShuttingDown;
         }
+        let about = self.history.then(|| {
+            let name = EventName::of(&event);
+            Described {
+                category: name.category().to_owned(),
+                kind: name.kind().to_owned(),
+                iccid: event.iccid().map(str::to_owned),
+            }
+        });
         // Left before the delivery is stored: a worker may lease it at once. Taken back unless
         // it was stored (also when this future is dropped while the store works).
         let offered = self
@@ -212,7 +224,8 @@ impl Engine {
             .handoff
             .as_ref()
             .map(|handoff| handoff.offer(body, event));
-        let delivery = Incoming::new(key, body.to_vec()).ordered(order);
+        let mut delivery = Incoming::new(key, body.to_vec()).ordered(order);
+        delivery.about = about;
         let enqueued = self.store.enqueue(delivery).await;
         if let (Ok(Enqueued::Stored), Some(offered)) = (&enqueued, offered) {
             offered.keep();

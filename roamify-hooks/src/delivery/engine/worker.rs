@@ -135,6 +135,7 @@ impl<D: Dispatch> Worker<D> {
 
     pub(super) async fn run(&self, job: Job, slot: OwnedSemaphorePermit) {
         let mut name = None;
+        let mut ran_at = None;
         let resolution = if self.shared.closed.load(Ordering::Acquire) {
             // Shutting down: hand the job back without running it.
             Resolution::Released
@@ -150,7 +151,9 @@ impl<D: Dispatch> Worker<D> {
         } else {
             Counters::bump(&self.shared.counters.in_flight);
             crate::meter::in_flight(true);
+            let started = (crate::delivery::now_ms(), std::time::Instant::now());
             let (ran_name, ran) = self.attempt(&job).await;
+            ran_at = Some(started);
             name = ran_name;
             crate::meter::in_flight(false);
             self.shared
@@ -166,6 +169,10 @@ impl<D: Dispatch> Worker<D> {
                 key: job.key,
                 lease: job.lease,
                 resolution,
+                ran: ran_at.map(|(at_ms, started)| {
+                    let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    (at_ms, took)
+                }),
             },
             attempts,
             name,

@@ -57,6 +57,8 @@ use tokio::sync::oneshot;
 
 use self::frame::Record;
 use super::StoreError;
+use super::filter::Filter;
+use super::history::{Delivery, HistoryPage, Page};
 use super::memory::State;
 use super::store::{
     Admin, DeadLetter, Enqueued, Incoming, Job, Queue, Settlement, StoreCounts, StoreFuture,
@@ -463,6 +465,14 @@ impl Admin for JournalStore {
 
     fn discard(&self, key: String) -> StoreFuture<'_, bool> {
         self.operate(&key, State::discard, |key| Record::Discarded { key })
+    }
+
+    fn history(&self, filter: Filter, page: Page) -> StoreFuture<'_, HistoryPage> {
+        self.read(move |state| state.history.search(&filter, page))
+    }
+
+    fn delivery(&self, key: String) -> StoreFuture<'_, Option<Delivery>> {
+        self.read(move |state| state.history.get(&key))
     }
 }
 

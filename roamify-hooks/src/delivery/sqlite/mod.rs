@@ -29,6 +29,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+mod history;
 mod holders;
 mod order;
 mod owner;
@@ -40,6 +41,8 @@ pub use holders::TAKEOVER_EVERY;
 
 use super::StoreError;
 use super::backend::PurgePacer;
+use super::filter::Filter;
+use super::history::{Delivery, HistoryPage, Page};
 use super::store::{
     Admin, DeadLetter, Enqueued, Incoming, Job, Queue, Settlement, StoreCounts, StoreFuture,
     StoreLimits,
@@ -135,6 +138,8 @@ enum Op {
     Replay(String),
     Counts,
     Discard(String),
+    History(Filter, Page),
+    Delivery(String),
 }
 
 impl Op {
@@ -154,6 +159,8 @@ enum Answer {
     Replayed(bool),
     Counts(StoreCounts),
     Discarded(bool),
+    History(HistoryPage),
+    Delivery(Option<Delivery>),
 }
 
 type Reply = Box<dyn FnOnce(Result<Answer, StoreError>) + Send>;
@@ -344,6 +351,20 @@ impl Admin for SqliteStore {
     fn discard(&self, key: String) -> StoreFuture<'_, bool> {
         self.ask(Op::Discard(key), |a| match a {
             Answer::Discarded(done) => Some(done),
+            _ => None,
+        })
+    }
+
+    fn history(&self, filter: Filter, page: Page) -> StoreFuture<'_, HistoryPage> {
+        self.ask(Op::History(filter, page), |a| match a {
+            Answer::History(found) => Some(found),
+            _ => None,
+        })
+    }
+
+    fn delivery(&self, key: String) -> StoreFuture<'_, Option<Delivery>> {
+        self.ask(Op::Delivery(key), |a| match a {
+            Answer::Delivery(found) => Some(found),
             _ => None,
         })
     }

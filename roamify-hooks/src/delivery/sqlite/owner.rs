@@ -7,10 +7,10 @@ use std::time::Duration;
 use rusqlite::{Connection, params};
 
 use super::holders::{Gone, Holder};
-use super::{Answer, Command, Op, Reply, backend, is_full, order, rows, sync};
+use super::{Answer, Command, Op, Reply, backend, history, is_full, order, rows, sync};
 use crate::delivery::StoreError;
 use crate::delivery::backend::{PurgePacer, unix_millis};
-use crate::delivery::store::StoreLimits;
+use crate::delivery::store::{Enqueued, StoreLimits};
 
 /// Commands run in one transaction, at most.
 const MAX_GROUP: usize = 4096;
@@ -158,6 +158,13 @@ impl Owner {
             let before = now.saturating_sub(super::ms(retention(self.limits)));
             order::purge(tx, before, crate::delivery::backend::PURGE_BATCH)
                 .map_err(backend("purge old ordering marks"))?;
+            history::trim_age(
+                tx,
+                self.limits.history,
+                now,
+                crate::delivery::backend::PURGE_BATCH,
+            )
+            .map_err(backend("purge old history"))?;
             self.purge
                 .ran(now, u64::try_from(purged).unwrap_or(u64::MAX));
         }
@@ -198,9 +205,21 @@ fn run(
     now: i64,
 ) -> Result<Answer, StoreError> {
     Ok(match op {
-        Op::Enqueue(delivery) => Answer::Enqueued(
-            rows::enqueue(tx, meta, delivery, limits, now).map_err(backend("enqueue"))?,
-        ),
+        Op::Enqueue(delivery) => {
+            let enqueued =
+                rows::enqueue(tx, meta, delivery, limits, now).map_err(backend("enqueue"))?;
+            if limits.history.is_on() {
+                let key = &delivery.key;
+                match enqueued {
+                    Enqueued::Stored => history::stored(tx, key, &delivery.described(), now)
+                        .and_then(|()| history::trim_count(tx, limits.history).map(drop)),
+                    Enqueued::Duplicate => history::duplicate(tx, key),
+                    _ => Ok(()),
+                }
+                .map_err(backend("write the history"))?;
+            }
+            Answer::Enqueued(enqueued)
+        }
         Op::Lease { max, visibility } => Answer::Jobs(
             rows::lease(tx, meta, *max, *visibility, retention(limits), holder, now)
                 .map_err(backend("lease"))?,
@@ -208,8 +227,14 @@ fn run(
         Op::Settle(batch) => Answer::Settled(
             batch
                 .iter()
-                .map(|one| rows::settle(tx, meta, one, now))
-                .collect::<Result<_, _>>()
+                .map(|one| {
+                    let settled = rows::settle(tx, meta, one, now)?;
+                    if settled && limits.history.is_on() {
+                        history::settled(tx, one, now)?;
+                    }
+                    Ok(settled)
+                })
+                .collect::<Result<_, rusqlite::Error>>()
                 .map_err(backend("settle"))?,
         ),
         Op::DeadLetters => {
@@ -219,12 +244,23 @@ fn run(
             let replayed = rows::replay(tx, key, now).map_err(backend("replay"))?;
             if replayed {
                 meta.pending += 1;
+                history::replayed(tx, key).map_err(backend("write the history"))?;
             }
             Answer::Replayed(replayed)
         }
         Op::Counts => Answer::Counts(rows::counts(tx, now).map_err(backend("count deliveries"))?),
         Op::Discard(key) => {
-            Answer::Discarded(rows::discard(tx, key, now).map_err(backend("discard"))?)
+            let discarded = rows::discard(tx, key, now).map_err(backend("discard"))?;
+            if discarded {
+                history::discarded(tx, key, now).map_err(backend("write the history"))?;
+            }
+            Answer::Discarded(discarded)
+        }
+        Op::History(filter, page) => Answer::History(
+            history::search(tx, filter, *page).map_err(backend("search the history"))?,
+        ),
+        Op::Delivery(key) => {
+            Answer::Delivery(history::get(tx, key).map_err(backend("read the history"))?)
         }
     })
 }

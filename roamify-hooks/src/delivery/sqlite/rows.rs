@@ -113,7 +113,9 @@ pub(super) fn enqueue(
     limits: StoreLimits,
     now: i64,
 ) -> Result<Enqueued, rusqlite::Error> {
-    let Incoming { key, body, order } = delivery;
+    let Incoming {
+        key, body, order, ..
+    } = delivery;
     let (stream, at, serial) = order
         .as_ref()
         .map_or((None, 0, false), |o| (Some(&o.stream), o.at, o.serial));
@@ -223,6 +225,7 @@ pub(super) fn settle(
         key,
         lease,
         resolution,
+        ..
     } = settlement;
     let lease = i64::try_from(*lease).unwrap_or(-1);
     // A final outcome returns the row's stream when it is serial, whose gate then opens.

@@ -7,7 +7,7 @@ use super::rows::Row;
 use crate::delivery::StoreError;
 
 /// The schema version this release writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// Creates the schema, or brings an older one to [`SCHEMA_VERSION`], in one transaction that
 /// holds the write lock: several processes starting at once migrate once.
@@ -96,6 +96,14 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
              ) WITHOUT ROWID;
              PRAGMA user_version = 4;",
             done = Row::Done.code(),
+        ))
+        .map_err(&fail)?;
+    }
+    if version < 5 {
+        // Version 5: the delivery history (`history`).
+        tx.execute_batch(&format!(
+            "{}\nPRAGMA user_version = 5;",
+            super::history::SCHEMA
         ))
         .map_err(&fail)?;
     }

@@ -90,6 +90,8 @@ pub async fn check_admin(name: &str, store: Arc<dyn Store>) {
         ("GET", "/api/counts", ""),
         ("GET", "/api/dead-letters", ""),
         ("GET", "/api/dead-letters/st-a1", ""),
+        ("GET", "/api/deliveries", ""),
+        ("GET", "/api/deliveries/st-a1", ""),
         ("GET", "/api/nothing-here", ""),
         ("POST", "/api/dead-letters/replay", r#"{"filter":{}}"#),
         ("POST", "/api/dead-letters/discard", r#"{"filter":{}}"#),
@@ -191,6 +193,23 @@ pub async fn check_admin(name: &str, store: Arc<dyn Store>) {
         .await;
     assert_eq!(status, 404, "{name}: no such dead letter");
 
+    let history = store.limits().history.is_on();
+    if history {
+        call.history_before_changes().await;
+        let again = store
+            .enqueue(Incoming::new("done-1", b"again".to_vec()))
+            .await;
+        assert_eq!(
+            again.expect("enqueue"),
+            crate::delivery::Enqueued::Duplicate
+        );
+        let done = call.ok("GET", "/api/deliveries/done-1", "", "").await;
+        assert_eq!(done["duplicates"], 1, "{name}: {done}");
+    } else {
+        let listed = call.ok("GET", "/api/deliveries", "", "").await;
+        assert_eq!(listed["total"], 0, "{name}: no history kept, none shown");
+    }
+
     // Replay and discard, by filter and by keys, with dry runs.
     let dry = call
         .ok(
@@ -212,6 +231,14 @@ pub async fn check_admin(name: &str, store: Arc<dyn Store>) {
         .await;
     assert_eq!(replayed["keys"], json!(["st-a1"]), "{name}: {replayed}");
     call.counts(StoreCounts::new(1, 0, 0, 3)).await;
+    if history {
+        let replayed = call.ok("GET", "/api/deliveries/st-a1", "", "").await;
+        assert_eq!(
+            (replayed["outcome"].as_str(), replayed["replays"].as_u64()),
+            (Some("pending"), Some(1)),
+            "{name}: {replayed}"
+        );
+    }
     let job = lease_eventually(&*store, 1, LONG).await.remove(0);
     assert_eq!(
         (job.key.as_str(), job.attempts),
@@ -219,6 +246,13 @@ pub async fn check_admin(name: &str, store: Arc<dyn Store>) {
         "{name}: replayed anew"
     );
     assert!(settle(&*store, &job, Resolution::Completed).await);
+    if history {
+        let handled = call.ok("GET", "/api/deliveries/st-a1", "", "").await;
+        assert_eq!(handled["outcome"], "handled", "{name}: {handled}");
+        let attempts = handled["attempts"].as_array().map(Vec::len);
+        assert_eq!(attempts, Some(2), "{name}: {handled}");
+        assert!(handled["finished_ms"].is_i64(), "{name}: {handled}");
+    }
     let discarded = call
         .ok(
             "POST",
@@ -241,6 +275,10 @@ pub async fn check_admin(name: &str, store: Arc<dyn Store>) {
         )
         .await;
     assert_eq!(dry["keys"], json!(["st-b1"]), "{name}: {dry}");
+    if history {
+        let gone = call.ok("GET", "/api/deliveries/bal-1", "", "").await;
+        assert_eq!(gone["outcome"], "discarded", "{name}: {gone}");
+    }
     let all = call
         .ok("POST", "/api/dead-letters/discard", "", r#"{"filter":{}}"#)
         .await;
@@ -277,6 +315,70 @@ struct Caller<'a> {
 }
 
 impl Caller<'_> {
+    /// The history after the set-up: four dead letters and one handled delivery.
+    async fn history_before_changes(&self) {
+        let name = self.name;
+        let all = &["bal-1", "done-1", "st-a1", "st-b1", "us-a2"][..];
+        for (query, keys) in [
+            ("", all),
+            ("outcome=handled", &["done-1"]),
+            ("outcome=dead", &["bal-1", "st-a1", "st-b1", "us-a2"]),
+            (&*format!("iccid={ICCID_A}"), &["st-a1", "us-a2"]),
+            ("kind=partner", &["bal-1"]),
+            ("kind=esim.status&outcome=dead", &["st-a1", "st-b1"]),
+            ("error=TIMEOUT", &["st-a1", "st-b1"]),
+            ("since=1h", all),
+            ("until=1h", &[]),
+            ("outcome=stale", &[]),
+        ] {
+            let found = self.keys_of("/api/deliveries", query).await;
+            assert_eq!(found, keys, "{name}: deliveries?{query}");
+        }
+        let one = self.ok("GET", "/api/deliveries/st-a1", "", "").await;
+        assert_eq!(
+            (
+                one["outcome"].as_str(),
+                one["event"].as_str(),
+                one["iccid"].as_str()
+            ),
+            (Some("dead"), Some("esim.status"), Some(ICCID_A)),
+            "{name}: {one}"
+        );
+        let attempts = one["attempts"].as_array().expect("attempts");
+        assert_eq!(attempts.len(), 1, "{name}: {one}");
+        assert_eq!(attempts[0]["error"], "activation Timeout at the carrier");
+        assert!(
+            one["received_ms"].is_i64() && one["finished_ms"].is_i64(),
+            "{one}"
+        );
+        let body = one["body"].as_str();
+        assert!(
+            body.is_some_and(|b| b.contains(ICCID_A)),
+            "{name}: the body"
+        );
+        let handled = self.ok("GET", "/api/deliveries/done-1", "", "").await;
+        assert_eq!(handled["outcome"], "handled", "{name}: {handled}");
+        assert!(handled["body"].is_null(), "{name}: no body once handled");
+        let first = self.ok("GET", "/api/deliveries", "limit=2", "").await;
+        let rest = self
+            .ok("GET", "/api/deliveries", "limit=10&offset=2", "")
+            .await;
+        let sizes = (
+            first["items"].as_array().map(Vec::len),
+            rest["items"].as_array().map(Vec::len),
+        );
+        assert_eq!(sizes, (Some(2), Some(3)), "{name}: pages of the history");
+        let full = self.full();
+        let (status, _) = self
+            .raw("GET", "/api/deliveries", "outcome=lost", "", Some(&full))
+            .await;
+        assert_eq!(status, 400, "{name}: an unknown outcome");
+        let (status, _) = self
+            .raw("GET", "/api/deliveries/never-seen", "", "", Some(&full))
+            .await;
+        assert_eq!(status, 404, "{name}: an unknown delivery");
+    }
+
     fn full(&self) -> String {
         format!("Bearer {FULL}")
     }
@@ -310,9 +412,14 @@ impl Caller<'_> {
         value
     }
 
-    /// The keys a listing with `query` finds, sorted.
+    /// The dead letters a listing with `query` finds, their keys sorted.
     async fn keys(&self, query: &str) -> Vec<String> {
-        let listed = self.ok("GET", "/api/dead-letters", query, "").await;
+        self.keys_of("/api/dead-letters", query).await
+    }
+
+    /// The keys a listing of `path` with `query` finds, sorted.
+    async fn keys_of(&self, path: &str, query: &str) -> Vec<String> {
+        let listed = self.ok("GET", path, query, "").await;
         let mut keys: Vec<String> = listed["items"]
             .as_array()
             .expect("items")

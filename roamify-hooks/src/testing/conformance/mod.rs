@@ -38,10 +38,12 @@ use crate::ordering::Order;
 #[cfg(feature = "admin")]
 mod admin;
 mod checks;
+mod history;
 mod ordering;
 
 #[cfg(feature = "admin")]
 pub use admin::check_admin;
+pub use history::check_history_bound;
 
 use checks::{
     batches_settle_in_order, capacity_counts_pending_deliveries, counts_follow_each_state,

@@ -1,0 +1,228 @@
+//! The SQLite store's delivery history: table `history`, written in the transaction of the
+//! change it records, read by the admin API.
+//!
+//! Its rowid follows arrival (each new delivery takes the next), so the newest are found by
+//! walking it backwards and the count bound is a rowid range; a partial index finds an eSIM's
+//! deliveries by ICCID. Each row's attempts are a JSON array, appended to in SQL.
+
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+use crate::delivery::filter::{Described, Filter};
+use crate::delivery::history::{
+    Attempt, Delivery, Fate, HISTORY_ATTEMPTS, HistoryLimits, HistoryPage, Page, millis,
+};
+use crate::delivery::store::Settlement;
+
+/// The schema of version 5.
+pub(super) const SCHEMA: &str = "CREATE TABLE history (
+         id INTEGER PRIMARY KEY,
+         key TEXT NOT NULL UNIQUE,
+         category TEXT NOT NULL,
+         kind TEXT NOT NULL,
+         iccid TEXT,
+         received_ms INTEGER NOT NULL,
+         finished_ms INTEGER,
+         fate INTEGER NOT NULL,
+         attempts TEXT NOT NULL DEFAULT '[]',
+         duplicates INTEGER NOT NULL DEFAULT 0,
+         replays INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE INDEX history_iccid ON history (iccid) WHERE iccid IS NOT NULL;";
+
+/// A fate's number in the table.
+fn code(fate: Fate) -> i64 {
+    i64::from(fate.code())
+}
+
+/// A delivery stored at `now` (a key stored again after its window starts a new entry).
+pub(super) fn stored(
+    tx: &Connection,
+    key: &str,
+    about: &Described,
+    now: i64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO history (key, category, kind, iccid, received_ms, fate)
+         VALUES (?1, ?2, ?3, ?4, ?5, 0)",
+    )?
+    .execute(params![key, about.category, about.kind, about.iccid, now])?;
+    Ok(())
+}
+
+/// A redelivery of `key` acknowledged as a duplicate.
+pub(super) fn duplicate(tx: &Connection, key: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE history SET duplicates = duplicates + 1 WHERE key = ?1")?
+        .execute(params![key])?;
+    Ok(())
+}
+
+/// A settlement that was recorded.
+pub(super) fn settled(tx: &Connection, settlement: &Settlement, now: i64) -> rusqlite::Result<()> {
+    let (attempt, fate) = settlement.history();
+    let Some(fate) = fate else {
+        return Ok(());
+    };
+    let finished = fate.is_final().then_some(now);
+    match attempt {
+        Some(Attempt {
+            at_ms,
+            took_ms,
+            error,
+            ..
+        }) => tx
+            .prepare_cached(
+                "UPDATE history SET fate = ?2, finished_ms = ?3,
+                     attempts = json_insert(
+                         CASE WHEN json_array_length(attempts) >= ?7
+                              THEN json_remove(attempts, '$[0]') ELSE attempts END,
+                         '$[#]', json_object('at_ms', ?4, 'took_ms', ?5, 'error', ?6))
+                 WHERE key = ?1",
+            )?
+            .execute(params![
+                settlement.key,
+                code(fate),
+                finished,
+                at_ms,
+                i64::try_from(took_ms).unwrap_or(i64::MAX),
+                error,
+                i64::try_from(HISTORY_ATTEMPTS).unwrap_or(i64::MAX),
+            ])?,
+        None => reach(tx, &settlement.key, fate, finished)?,
+    };
+    Ok(())
+}
+
+/// `key` reached `fate` (finished at `finished`, when final).
+fn reach(tx: &Connection, key: &str, fate: Fate, finished: Option<i64>) -> rusqlite::Result<usize> {
+    tx.prepare_cached("UPDATE history SET fate = ?2, finished_ms = ?3 WHERE key = ?1")?
+        .execute(params![key, code(fate), finished])
+}
+
+/// A dead letter replayed.
+pub(super) fn replayed(tx: &Connection, key: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE history SET fate = ?2, finished_ms = NULL, replays = replays + 1 WHERE key = ?1",
+    )?
+    .execute(params![key, code(Fate::Pending)])?;
+    Ok(())
+}
+
+/// A dead letter discarded.
+pub(super) fn discarded(tx: &Connection, key: &str, now: i64) -> rusqlite::Result<()> {
+    reach(tx, key, Fate::Discarded, Some(now)).map(drop)
+}
+
+/// Drops the oldest rows past the count bound (a range of rowids: nothing is scanned).
+pub(super) fn trim_count(tx: &Connection, limits: HistoryLimits) -> rusqlite::Result<usize> {
+    let entries = i64::try_from(limits.entries).unwrap_or(i64::MAX);
+    tx.prepare_cached("DELETE FROM history WHERE id <= (SELECT max(id) FROM history) - ?1")?
+        .execute(params![entries])
+}
+
+/// Drops rows past the age bound among the oldest `batch`; how many.
+pub(super) fn trim_age(
+    tx: &Connection,
+    limits: HistoryLimits,
+    now: i64,
+    batch: i64,
+) -> rusqlite::Result<usize> {
+    let oldest = now.saturating_sub(millis(limits.age));
+    tx.prepare_cached(
+        "DELETE FROM history WHERE id IN (SELECT id FROM history ORDER BY id LIMIT ?2)
+             AND received_ms < ?1",
+    )?
+    .execute(params![oldest, batch])
+}
+
+const COLUMNS: &str =
+    "key, category, kind, iccid, received_ms, finished_ms, fate, attempts, duplicates, replays";
+
+fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
+    let about = Described {
+        category: row.get(1)?,
+        kind: row.get(2)?,
+        iccid: row.get(3)?,
+    };
+    let mut delivery = Delivery::new(row.get::<_, String>(0)?, about, row.get(4)?);
+    delivery.finished_ms = row.get(5)?;
+    delivery.fate = Fate::from_code(row.get(6)?).unwrap_or(Fate::Pending);
+    delivery.attempts = Attempt::list_from_json(&row.get::<_, String>(7)?);
+    delivery.duplicates = row.get(8)?;
+    delivery.replays = row.get(9)?;
+    Ok(delivery)
+}
+
+pub(super) fn get(tx: &Connection, key: &str) -> rusqlite::Result<Option<Delivery>> {
+    tx.prepare_cached(&format!("SELECT {COLUMNS} FROM history WHERE key = ?1"))?
+        .query_row(params![key], read)
+        .optional()
+}
+
+/// The deliveries matching `filter`, the newest first.
+pub(super) fn search(
+    tx: &Connection,
+    filter: &Filter,
+    page: Page,
+) -> rusqlite::Result<HistoryPage> {
+    let mut conditions: Vec<&str> = Vec::new();
+    let mut values: Vec<Box<dyn ToSql>> = Vec::new();
+    if let Some(iccid) = &filter.iccid {
+        // A prefix, as a range the index serves.
+        conditions.push("iccid >= ? AND iccid < ?");
+        values.push(Box::new(iccid.clone()));
+        values.push(Box::new(format!("{iccid}\u{10FFFF}")));
+    }
+    if let Some(event) = &filter.event {
+        match event.split_once('.') {
+            Some((category, kind)) => {
+                conditions.push("category = ? AND kind = ?");
+                values.push(Box::new(category.to_owned()));
+                values.push(Box::new(kind.to_owned()));
+            }
+            None => {
+                conditions.push("category = ?");
+                values.push(Box::new(event.clone()));
+            }
+        }
+    }
+    if let Some(since) = filter.since {
+        conditions.push("received_ms >= ?");
+        values.push(Box::new(since.as_secs().saturating_mul(1000)));
+    }
+    if let Some(until) = filter.until {
+        conditions.push("received_ms < ?");
+        values.push(Box::new(
+            until.as_secs().saturating_add(1).saturating_mul(1000),
+        ));
+    }
+    if let Some(fate) = filter.fate {
+        conditions.push("fate = ?");
+        values.push(Box::new(code(fate)));
+    }
+    if let Some(error) = &filter.error {
+        conditions.push("instr(lower(json_extract(attempts, '$[#-1].error')), lower(?)) > 0");
+        values.push(Box::new(error.clone()));
+    }
+    let condition = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let bound: Vec<&dyn ToSql> = values.iter().map(AsRef::as_ref).collect();
+    let total: i64 = tx
+        .prepare(&format!("SELECT count(*) FROM history {condition}"))?
+        .query_row(bound.as_slice(), |r| r.get(0))?;
+    let limit = i64::try_from(page.limit).unwrap_or(i64::MAX);
+    let offset = i64::try_from(page.offset).unwrap_or(i64::MAX);
+    let mut paged = bound.clone();
+    paged.push(&limit);
+    paged.push(&offset);
+    let items = tx
+        .prepare(&format!(
+            "SELECT {COLUMNS} FROM history {condition} ORDER BY id DESC LIMIT ? OFFSET ?"
+        ))?
+        .query_map(paged.as_slice(), read)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(HistoryPage::new(usize::try_from(total).unwrap_or(0), items))
+}

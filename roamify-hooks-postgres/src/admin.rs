@@ -106,4 +106,43 @@ impl Admin for PgStore {
                 .map_err(backend("read the history"))
         })
     }
+
+    fn pause(&self, kind: String) -> StoreFuture<'_, bool> {
+        self.run(move |pool, sql| async move {
+            let client = pool.get().await.map_err(pool_error("pause"))?;
+            let statement = format!(
+                "INSERT INTO {}.paused (kind) VALUES ($1) ON CONFLICT DO NOTHING",
+                sql.schema
+            );
+            let added = client
+                .execute(&statement, &[&kind])
+                .await
+                .map_err(backend("pause"))?;
+            Ok(added == 1)
+        })
+    }
+
+    fn resume(&self, kind: String) -> StoreFuture<'_, bool> {
+        self.run(move |pool, sql| async move {
+            let client = pool.get().await.map_err(pool_error("resume"))?;
+            let statement = format!("DELETE FROM {}.paused WHERE kind = $1", sql.schema);
+            let removed = client
+                .execute(&statement, &[&kind])
+                .await
+                .map_err(backend("resume"))?;
+            Ok(removed == 1)
+        })
+    }
+
+    fn paused(&self) -> StoreFuture<'_, Vec<String>> {
+        self.run(move |pool, sql| async move {
+            let client = pool.get().await.map_err(pool_error("list paused kinds"))?;
+            let statement = format!("SELECT kind FROM {}.paused ORDER BY kind", sql.schema);
+            let rows = client
+                .query(&statement, &[])
+                .await
+                .map_err(backend("list paused kinds"))?;
+            Ok(rows.iter().map(|row| row.get(0)).collect())
+        })
+    }
 }

@@ -14,7 +14,8 @@ use tokio_postgres::types::ToSql;
 /// The server's clock in unix milliseconds.
 const NOW_MS: &str = "(extract(epoch FROM now()) * 1000)::bigint";
 
-/// Version 4 of the schema.
+/// Version 4 of the schema: the history, and each job's `category.kind` with the kinds paused
+/// (jobs stored by an older release have none, and are never paused).
 pub(crate) fn schema(s: &str) -> String {
     format!(
         "CREATE TABLE {s}.history (
@@ -30,7 +31,9 @@ pub(crate) fn schema(s: &str) -> String {
              duplicates integer NOT NULL DEFAULT 0,
              replays integer NOT NULL DEFAULT 0
          );
-         CREATE INDEX history_iccid ON {s}.history (iccid text_pattern_ops) WHERE iccid IS NOT NULL;"
+         CREATE INDEX history_iccid ON {s}.history (iccid text_pattern_ops) WHERE iccid IS NOT NULL;
+         ALTER TABLE {s}.jobs ADD COLUMN kind text;
+         CREATE TABLE {s}.paused (kind text PRIMARY KEY);"
     )
 }
 

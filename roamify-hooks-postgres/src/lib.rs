@@ -306,7 +306,8 @@ impl Queue for PgStore {
         let (window, capacity) = (self.limits.window, self.limits.capacity);
         let history = self.limits.history;
         self.run(move |pool, sql| async move {
-            let about = history.is_on().then(|| delivery.described());
+            let about = delivery.described();
+            let kind = about.name();
             let Incoming {
                 key, body, order, ..
             } = delivery;
@@ -319,7 +320,7 @@ impl Queue for PgStore {
                 .await
                 .map_err(&fail)?;
             if marked.is_none() {
-                if about.is_some() {
+                if history.is_on() {
                     sql.history.duplicate(&tx, &key).await.map_err(&fail)?;
                     tx.commit().await.map_err(&fail)?;
                 }
@@ -344,14 +345,14 @@ impl Queue for PgStore {
                     .map_err(&fail)?;
             }
             let insert = tx.prepare_cached(&sql.insert_job).await.map_err(&fail)?;
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
-                [&key, &body, &stream, &at, &serial];
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+                [&key, &body, &stream, &at, &serial, &kind];
             if tx.execute(&insert, &params).await.map_err(&fail)? == 1 {
                 add_pending(&tx, &sql, 1).await.map_err(&fail)?;
             }
-            if let Some(about) = &about {
+            if history.is_on() {
                 sql.history
-                    .stored(&tx, &key, about, history)
+                    .stored(&tx, &key, &about, history)
                     .await
                     .map_err(&fail)?;
             }

@@ -76,11 +76,11 @@ impl Sql {
             // A dead job of the same key (its window ended) is replaced; a job still pending is
             // left as it is (it runs anyway), and nothing is counted for it.
             insert_job: format!(
-                "INSERT INTO {s}.jobs (key, body, state, visible_at, received_at, stream, at, serial)
-                 VALUES ($1, $2, {insert_state}, now(), now(), $3, $4, $5)
+                "INSERT INTO {s}.jobs (key, body, state, visible_at, received_at, stream, at, serial, kind)
+                 VALUES ($1, $2, {insert_state}, now(), now(), $3, $4, $5, $6)
                  ON CONFLICT (key) DO UPDATE SET body = EXCLUDED.body, state = EXCLUDED.state, attempts = 0,
                      visible_at = now(), lease = 0, error = NULL, received_at = now(), dead_at = NULL,
-                     stream = EXCLUDED.stream, at = EXCLUDED.at, serial = EXCLUDED.serial
+                     stream = EXCLUDED.stream, at = EXCLUDED.at, serial = EXCLUDED.serial, kind = EXCLUDED.kind
                  WHERE {s}.jobs.state = {dead}"
             ),
             add_pending: format!("UPDATE {s}.pending SET n = n + $2 WHERE slot = $1"),
@@ -88,6 +88,7 @@ impl Sql {
                 "UPDATE {s}.jobs j SET lease = nextval('{s}.lease_seq'),
                      visible_at = now() + $2 * interval '1 millisecond', holder = $3
                  FROM (SELECT key FROM {s}.jobs WHERE state = {waiting} AND visible_at <= now()
+                         AND (kind IS NULL OR kind NOT IN (SELECT kind FROM {s}.paused))
                        ORDER BY visible_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
                  WHERE j.key = due.key
                  RETURNING j.key, j.body, j.attempts, j.lease, j.stream, j.at, j.serial"

@@ -196,6 +196,8 @@ pub(crate) struct Scripts {
     pub(crate) discard: Script,
     pub(crate) heartbeat: Script,
     pub(crate) owner: Script,
+    pub(crate) pause: Script,
+    pub(crate) resume: Script,
 }
 
 const PRELUDE: &str = include_str!("lua/prelude.lua");
@@ -293,6 +295,8 @@ impl RedisStore {
                 discard: script(include_str!("lua/discard.lua")),
                 heartbeat: script(include_str!("lua/heartbeat.lua")),
                 owner: script(include_str!("lua/owner.lua")),
+                pause: script(include_str!("lua/pause.lua")),
+                resume: script(include_str!("lua/resume.lua")),
             },
             forget_at: Mutex::new(0),
             forget_idle: ms(options.forget_idle),

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use roamify_hooks::delivery::backend::unix_millis;
 use roamify_hooks::delivery::{
-    Admin, DeadLetter, Delivery, Described, Enqueued, Filter, HistoryPage, Incoming, Job, Page,
-    Queue, Resolution, Settlement, StoreCounts, StoreError, StoreFuture, StoreLimits,
+    Admin, DeadLetter, Delivery, Enqueued, Filter, HistoryPage, Incoming, Job, Page, Queue,
+    Resolution, Settlement, StoreCounts, StoreError, StoreFuture, StoreLimits,
 };
 use roamify_hooks::events::UnixTime;
 use roamify_hooks::ordering::Order;
@@ -24,10 +24,12 @@ impl Queue for RedisStore {
     fn enqueue(&self, delivery: Incoming) -> StoreFuture<'_, Enqueued> {
         let limits = self.shared.limits;
         let (window, capacity) = (limits.window, limits.capacity);
-        let (about, entries) = if limits.history.is_on() {
-            (delivery.described(), limits.history.entries)
+        let about = delivery.described();
+        let kind = about.name();
+        let entries = if limits.history.is_on() {
+            limits.history.entries
         } else {
-            (Described::default(), 0)
+            0
         };
         let Incoming {
             key, body, order, ..
@@ -45,6 +47,7 @@ impl Queue for RedisStore {
                 i.arg(about.category).arg(about.kind);
                 i.arg(about.iccid.unwrap_or_default());
                 i.arg(entries).arg(ms(limits.history.age));
+                i.arg(kind);
             },
         );
         Box::pin(async move {
@@ -175,6 +178,42 @@ impl Admin for RedisStore {
 
     fn delivery(&self, key: String) -> StoreFuture<'_, Option<Delivery>> {
         self.history_of(key)
+    }
+
+    fn pause(&self, kind: String) -> StoreFuture<'_, bool> {
+        let paused = self.invoke::<i64, _>(
+            "pause",
+            |s| &s.pause,
+            move |i| {
+                i.arg(kind);
+            },
+        );
+        Box::pin(async move { Ok(paused.await? == 1) })
+    }
+
+    fn resume(&self, kind: String) -> StoreFuture<'_, bool> {
+        let resumed = self.invoke::<i64, _>(
+            "resume",
+            |s| &s.resume,
+            move |i| {
+                i.arg(kind);
+            },
+        );
+        Box::pin(async move { Ok(resumed.await? == 1) })
+    }
+
+    fn paused(&self) -> StoreFuture<'_, Vec<String>> {
+        let mut connection = self.connection.clone();
+        let key = format!("{}paused", self.shared.prefix);
+        self.runtime.run("list paused kinds", async move {
+            let mut kinds: Vec<String> = redis::cmd("SMEMBERS")
+                .arg(key)
+                .query_async(&mut connection)
+                .await
+                .map_err(|e| StoreError::backend("list paused kinds", e))?;
+            kinds.sort();
+            Ok(kinds)
+        })
     }
 
     fn dead_letters(&self) -> StoreFuture<'_, Vec<DeadLetter>> {

@@ -42,7 +42,7 @@ async fn sqlite_opens_a_file_written_by_the_previous_release_with_nothing_lost()
     let version: i64 = rusqlite::Connection::open(&path)
         .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
         .expect("version");
-    assert_eq!(version, 4, "migrated in place");
+    assert_eq!(version, 5, "migrated in place");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,7 +1,7 @@
 -- ARGV[3] key, ARGV[4] body, ARGV[5] dedupe window (ms), ARGV[6] capacity, ARGV[7] stream
 -- ('' when not ordered), ARGV[8] its timestamp, ARGV[9] '1' when the stream is serial; for the
 -- history: ARGV[10] category, ARGV[11] kind, ARGV[12] ICCID ('' for none), ARGV[13] entries
--- kept (0: no history), ARGV[14] their age (ms).
+-- kept (0: no history), ARGV[14] their age (ms); ARGV[15] its `category.kind` (for pauses).
 -- Returns 'stored', 'duplicate' or 'full'. The dedupe mark, the capacity check and the job are
 -- written together or not at all.
 local key, body, window, capacity = ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
@@ -16,7 +16,8 @@ if redis.call('EXISTS', mark) == 1 then
 end
 local job = job_key(key)
 local state = redis.call('HGET', job, 'state')
-if state == STATE.ready or state == STATE.leased or state == STATE.scheduled or state == STATE.parked then
+if state == STATE.ready or state == STATE.leased or state == STATE.scheduled or state == STATE.parked
+    or state == STATE.held then
   -- An earlier delivery of the same event, from before the window, still waits: it runs once.
   redis.call('SET', mark, '1', 'PX', window)
   return 'stored'
@@ -30,7 +31,7 @@ end
 redis.call('DEL', job)
 redis.call('SET', mark, '1', 'PX', window)
 redis.call('HSET', job, 'body', body, 'attempts', 0, 'received', now_ms(),
-  'stream', order_stream, 'at', order_at, 'serial', order_serial)
+  'stream', order_stream, 'at', order_at, 'serial', order_serial, 'kind', ARGV[15])
 redis.call('SADD', live, key)
 admit(key, order_stream, order_serial)
 history_stored(key, ARGV[10], ARGV[11], ARGV[12], entries, age, now_ms())

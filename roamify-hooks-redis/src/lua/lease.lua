@@ -15,7 +15,22 @@ for _, key in ipairs(redis.call('ZRANGEBYSCORE', sched, '-inf', now, 'LIMIT', 0,
 end
 
 local jobs = {}
-local FIELDS = { 'state', 'entry', 'body', 'attempts', 'stream', 'at', 'serial' }
+local FIELDS = { 'state', 'entry', 'body', 'attempts', 'stream', 'at', 'serial', 'kind' }
+local any_paused = redis.call('SCARD', paused) > 0
+
+-- A job of a paused kind leaves the stream for its kind's list; `true` when it did.
+local function hold(key, f)
+  if not any_paused or not f[8] or redis.call('SISMEMBER', paused, f[8]) == 0 then
+    return false
+  end
+  redis.call('XACK', stream, group, f[2])
+  redis.call('XDEL', stream, f[2])
+  redis.call('ZREM', leases, key)
+  redis.call('HSET', job_key(key), 'state', STATE.held, 'entry', '')
+  redis.call('RPUSH', held_by_pause(f[8]), key)
+  return true
+end
+
 local function grant(key, f)
   local lease = redis.call('INCR', seq)
   redis.call('HSET', job_key(key), 'state', STATE.leased, 'lease', lease)
@@ -39,8 +54,10 @@ end
 for _, key in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, max)) do
   local f = redis.call('HMGET', job_key(key), unpack(FIELDS))
   if f[1] == STATE.leased then
-    redis.pcall('XCLAIM', stream, group, consumer, 0, f[2], 'JUSTID')
-    grant(key, f)
+    if not hold(key, f) then
+      redis.pcall('XCLAIM', stream, group, consumer, 0, f[2], 'JUSTID')
+      grant(key, f)
+    end
   else
     redis.call('ZREM', leases, key)
   end
@@ -59,7 +76,9 @@ if #jobs < max then
       local id, key = entry[1], entry[2][2]
       local f = redis.call('HMGET', job_key(key), unpack(FIELDS))
       if f[1] == STATE.ready and f[2] == id then
-        grant(key, f)
+        if not hold(key, f) then
+          grant(key, f)
+        end
       else
         -- The job finished, died or was queued again under a newer entry: drop this one.
         redis.call('XACK', stream, group, id)

@@ -10,7 +10,14 @@ local prefix, group = ARGV[1], ARGV[2]
 -- `leases`; scheduled: a retry (or a released job) waiting for its time in `sched`; dead: a dead
 -- letter in `dead`; parked: a serial delivery waiting behind its stream's pending one, in the
 -- stream's `parked:` list. A completed job's hash is deleted.
-local STATE = { ready = 'ready', leased = 'leased', scheduled = 'scheduled', dead = 'dead', parked = 'parked' }
+-- held: of a kind paused by an operator, waiting in the kind's `paused:` list until it is resumed.
+local STATE = { ready = 'ready', leased = 'leased', scheduled = 'scheduled', dead = 'dead', parked = 'parked', held = 'held' }
+
+-- The kinds paused (`category.kind`), and the list of a paused kind's held jobs.
+local paused = prefix .. 'paused'
+local function held_by_pause(kind)
+  return prefix .. 'paused:' .. kind
+end
 
 -- Redis's clock, the same for every receiver.
 local function now_ms()

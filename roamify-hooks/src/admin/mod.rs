@@ -10,22 +10,33 @@
 //!
 //! | method and path (under the mount, [`DEFAULT_PATH`] by default) | answer |
 //! |---|---|
-//! | `GET /api/counts` | `{"pending", "ready", "leased", "retrying", "dead"}` |
+//! | `GET /api/counts` | `{"pending", "ready", "leased", "retrying", "dead", "paused": [kinds]}` |
+//! | `GET /api/deliveries?iccid=…&kind=…&since=…&until=…&error=…&outcome=…&offset=0&limit=50` | the history: `{"total", "offset", "items": [delivery]}`, the newest first |
+//! | `GET /api/deliveries/{key}` | one delivery of the history, with its `body` while the store holds it (a dead letter's); 404 when none |
 //! | `GET /api/dead-letters?iccid=…&kind=…&since=…&until=…&error=…&offset=0&limit=50` | `{"total", "offset", "items": [dead letter]}`, the newest first |
 //! | `GET /api/dead-letters/{key}` | one dead letter, with its `body` as stored; 404 when none |
 //! | `POST /api/dead-letters/replay` | body `{"keys": […]}` or `{"filter": {…}}`, optionally `"dry_run": true`: `{"matched", "done", "keys"}` |
 //! | `POST /api/dead-letters/discard` | the same, deleting |
+//! | `GET /api/paused` | `{"paused": [kinds]}` |
+//! | `POST /api/pause`, `POST /api/resume` | body `{"kind": "esim.status"}`: `{"kind", "paused", "changed"}`; deliveries of a paused kind are still acknowledged and stored, and wait (on every receiver of the store) until it is resumed |
 //!
-//! The filter's names and values are [`Filter::set`]'s (`since=2h`, `kind=esim.status`); each
-//! dead letter is `{"key", "event", "category", "kind", "iccid", "attempts", "error", "dead_at"
+//! The filter's names and values are [`Filter::set`]'s (`since=2h`, `kind=esim.status`,
+//! `outcome=dead`); each delivery is `{"key", "event", "category", "kind", "iccid", "outcome",
+//! "received_ms", "received", "finished_ms", "finished", "attempts": [{"at_ms", "at", "took_ms",
+//! "error"}], "error" (the last), "duplicates", "replays"}` (times in unix milliseconds and RFC
+//! 3339); each dead letter is `{"key", "event", "category", "kind", "iccid", "attempts", "error", "dead_at"
 //! (unix seconds), "died" (RFC 3339), "stream"}`. A replay or discard by filter applies to the
 //! dead letters that match when it runs, one by one: one that is replayed or discarded meanwhile
 //! by someone else is counted in `matched` but not in `done`.
 //!
 //! Errors are JSON too, `{"code": 400, "message": "…"}`: 400 for a filter or body that does not
 //! read (the message says which part), 404 for an unknown path, 405 for a known path with another
-//! method, 413 for a body over [`BODY_LIMIT`], 503 when the store fails (the message carries the
+//! method, 409 for a pause of an inline receiver (nothing is stored), 413 for a body over
+//! [`BODY_LIMIT`], 503 when the store fails or cannot do what is asked (the message carries the
 //! store's error: only a token holder sees it). Every answer has `Cache-Control: no-store`.
+//!
+//! The same paths serve the operations page without a token (`GET /`, and its script and style
+//! sheet under `/assets/`): it asks for the token and sends it with each call.
 //!
 //! ```
 //! use std::sync::Arc;

@@ -32,6 +32,13 @@ pub(super) async fn route(
     let method = request.method;
     let answer = match (method, segments.as_slice()) {
         ("GET", ["api", "counts"]) => counts(store).await,
+        ("GET", ["api", "paused"]) => paused(store).await,
+        ("POST", ["api", action @ ("pause" | "resume")]) => {
+            if access != Access::Full {
+                return AdminReply::error(403, "this token may only read");
+            }
+            pause(store, *action == "pause", request.body).await
+        }
         ("GET", ["api", "deliveries"]) => deliveries(store, request.query).await,
         ("GET", ["api", "deliveries", key]) => delivery(store, key).await,
         ("GET", ["api", "dead-letters"]) => list(store, request.query).await,
@@ -47,10 +54,13 @@ pub(super) async fn route(
             act(store, action, request.body).await
         }
         ("GET", ["api", "dead-letters", key]) => show(store, key).await,
-        (_, ["api", "counts" | "dead-letters" | "deliveries"] | ["api", "deliveries", _]) => {
+        (
+            _,
+            ["api", "counts" | "dead-letters" | "deliveries" | "paused"] | ["api", "deliveries", _],
+        ) => {
             return AdminReply::error(405, "method not allowed").with_header("allow", "GET");
         }
-        (_, ["api", "dead-letters", "replay" | "discard"]) => {
+        (_, ["api", "dead-letters", "replay" | "discard"] | ["api", "pause" | "resume"]) => {
             return AdminReply::error(405, "method not allowed").with_header("allow", "POST");
         }
         (_, ["api", "dead-letters", _]) => {
@@ -76,10 +86,57 @@ fn bad_request(message: &str) -> AdminReply {
     AdminReply::error(400, message)
 }
 
+async fn paused(store: Option<&dyn Admin>) -> Answer {
+    let kinds = match store {
+        Some(store) => store.paused().await.map_err(|e| unavailable(&e))?,
+        None => Vec::new(),
+    };
+    Ok(AdminReply::json(200, &json!({ "paused": kinds })))
+}
+
+/// Pauses or resumes the kind named by the body, `{"kind": "esim.status"}`.
+async fn pause(store: Option<&dyn Admin>, pause: bool, body: &[u8]) -> Answer {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| bad_request(&format!("the body is not JSON: {e}")))?;
+    let kind = value
+        .get("kind")
+        .and_then(Value::as_str)
+        .filter(|k| {
+            k.split_once('.')
+                .is_some_and(|(c, n)| !c.is_empty() && !n.is_empty())
+        })
+        .ok_or_else(|| bad_request(r#"name the kind: {"kind": "category.kind"}"#))?;
+    let Some(store) = store else {
+        return Err(AdminReply::error(
+            409,
+            "this receiver stores nothing (inline): nothing to pause",
+        ));
+    };
+    let changed = if pause {
+        store.pause(kind.to_owned()).await
+    } else {
+        store.resume(kind.to_owned()).await
+    }
+    .map_err(|e| unavailable(&e))?;
+    tracing::info!(
+        kind,
+        changed,
+        "admin: {} {kind}",
+        if pause { "paused" } else { "resumed" }
+    );
+    Ok(AdminReply::json(
+        200,
+        &json!({ "kind": kind, "paused": pause, "changed": changed }),
+    ))
+}
+
 async fn counts(store: Option<&dyn Admin>) -> Answer {
-    let counts = match store {
-        Some(store) => store.counts().await.map_err(|e| unavailable(&e))?,
-        None => StoreCounts::default(),
+    let (counts, paused) = match store {
+        Some(store) => (
+            store.counts().await.map_err(|e| unavailable(&e))?,
+            store.paused().await.map_err(|e| unavailable(&e))?,
+        ),
+        None => (StoreCounts::default(), Vec::new()),
     };
     Ok(AdminReply::json(
         200,
@@ -89,6 +146,7 @@ async fn counts(store: Option<&dyn Admin>) -> Answer {
             "leased": counts.leased,
             "retrying": counts.retrying,
             "dead": counts.dead,
+            "paused": paused,
         }),
     ))
 }

@@ -204,6 +204,14 @@ impl Described {
     }
 }
 
+impl Described {
+    /// `category.kind`: the name [`Admin::pause`](super::Admin::pause) takes.
+    #[must_use]
+    pub fn name(&self) -> String {
+        format!("{}.{}", self.category, self.kind)
+    }
+}
+
 impl fmt::Display for Described {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.category, self.kind)

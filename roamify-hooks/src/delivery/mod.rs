@@ -52,6 +52,8 @@ mod history;
 mod journal;
 #[cfg(feature = "queue")]
 mod memory;
+#[cfg(feature = "queue")]
+mod pause;
 #[cfg(feature = "durable")]
 mod sched;
 #[cfg(feature = "durable")]

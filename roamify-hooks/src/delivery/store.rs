@@ -268,6 +268,8 @@ impl StoreLimits {
 /// - A key stays known for the dedupe window ([`StoreLimits::window`]) after it was enqueued,
 ///   whatever became of its job.
 /// - Retries come due after their delay; dead letters keep body, attempts, last error and time.
+/// - A delivery of a kind paused with [`Admin::pause`] is not leased until the kind is resumed
+///   (it stays stored and counted as ready).
 /// - **Ordering** ([`crate::ordering`]), for deliveries enqueued with an [`Order`]: `lease`
 ///   compares each one's timestamp with its stream's *mark* (the newest timestamp leased to run)
 ///   and, atomically with the lease, either moves the mark forward (equal timestamps both run)
@@ -341,6 +343,33 @@ pub trait Admin: Send + Sync + 'static {
     fn delivery(&self, key: String) -> StoreFuture<'_, Option<Delivery>> {
         let _ = key;
         Box::pin(std::future::ready(Ok(None)))
+    }
+
+    /// Pauses the deliveries of `kind` (`category.kind`, as [`Described::name`] spells it):
+    /// they are still stored, and acknowledged, but [`Queue::lease`] hands none out until it is
+    /// resumed, for every receiver using the store. `false` when it was paused already. A
+    /// store that cannot pause answers an error (the default).
+    fn pause(&self, kind: String) -> StoreFuture<'_, bool> {
+        let _ = kind;
+        Box::pin(std::future::ready(Err(StoreError::backend(
+            "pause",
+            "this store cannot pause deliveries",
+        ))))
+    }
+
+    /// Resumes the deliveries of `kind`; `false` when it was not paused. The default, for a
+    /// store that cannot pause, answers an error.
+    fn resume(&self, kind: String) -> StoreFuture<'_, bool> {
+        let _ = kind;
+        Box::pin(std::future::ready(Err(StoreError::backend(
+            "resume",
+            "this store cannot pause deliveries",
+        ))))
+    }
+
+    /// The kinds paused, sorted (none by default).
+    fn paused(&self) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
     }
 
     /// Replays every dead letter; returns how many went back to the queue.

@@ -56,7 +56,7 @@ pub(crate) struct Engine {
     store: Arc<dyn Store>,
     /// See [`Backing::ephemeral`].
     ephemeral: bool,
-    /// Whether the store keeps a history: then each delivery's names and eSIM go with it.
+    /// Whether the store keeps a history: then each delivery's eSIM goes with it.
     history: bool,
     options: QueueOptions,
     shared: Arc<Shared>,
@@ -209,14 +209,17 @@ impl Engine {
         {
             return Accepted::ShuttingDown;
         }
-        let about = self.history.then(|| {
-            let name = EventName::of(&event);
-            Described {
-                category: name.category().to_owned(),
-                kind: name.kind().to_owned(),
-                iccid: event.iccid().map(str::to_owned),
-            }
-        });
+        // Its names (the lease skips a paused kind) and eSIM (for the history).
+        let name = EventName::of(&event);
+        let about = Described {
+            category: name.category().to_owned(),
+            kind: name.kind().to_owned(),
+            iccid: if self.history {
+                event.iccid().map(str::to_owned)
+            } else {
+                None
+            },
+        };
         // Left before the delivery is stored: a worker may lease it at once. Taken back unless
         // it was stored (also when this future is dropped while the store works).
         let offered = self
@@ -224,8 +227,9 @@ impl Engine {
             .handoff
             .as_ref()
             .map(|handoff| handoff.offer(body, event));
-        let mut delivery = Incoming::new(key, body.to_vec()).ordered(order);
-        delivery.about = about;
+        let delivery = Incoming::new(key, body.to_vec())
+            .ordered(order)
+            .about(about);
         let enqueued = self.store.enqueue(delivery).await;
         if let (Ok(Enqueued::Stored), Some(offered)) = (&enqueued, offered) {
             offered.keep();

@@ -1,8 +1,11 @@
-//! The engine's store as operators reach it: a replay wakes this engine's workers at once.
+//! The engine's store as operators reach it: a replay or a resume wakes this engine's workers
+//! at once.
 
 use std::sync::Arc;
 
 use super::Shared;
+use crate::delivery::filter::Filter;
+use crate::delivery::history::{Delivery, HistoryPage, Page};
 use crate::delivery::store::{Admin, DeadLetter, Store, StoreCounts, StoreFuture};
 
 /// [`Admin`] of the engine's store, waking its workers when a replay queued something.
@@ -32,5 +35,31 @@ impl Admin for Operated {
 
     fn discard(&self, key: String) -> StoreFuture<'_, bool> {
         self.store.discard(key)
+    }
+
+    fn history(&self, filter: Filter, page: Page) -> StoreFuture<'_, HistoryPage> {
+        self.store.history(filter, page)
+    }
+
+    fn delivery(&self, key: String) -> StoreFuture<'_, Option<Delivery>> {
+        self.store.delivery(key)
+    }
+
+    fn pause(&self, kind: String) -> StoreFuture<'_, bool> {
+        self.store.pause(kind)
+    }
+
+    fn resume(&self, kind: String) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let resumed = self.store.resume(kind).await?;
+            if resumed {
+                self.shared.wake.notify_one();
+            }
+            Ok(resumed)
+        })
+    }
+
+    fn paused(&self) -> StoreFuture<'_, Vec<String>> {
+        self.store.paused()
     }
 }

@@ -25,6 +25,7 @@
 //! store on a simulated disk that loses or tears unsynced data at simulated power cuts
 //! (`sim.rs`), against a model (`model.rs`), and damage every byte of a journal (`sweeps.rs`).
 
+mod clocks;
 mod disk;
 mod errors;
 mod flush;
@@ -51,10 +52,11 @@ pub use view::JournalView;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::oneshot;
 
+use self::clocks::{Clocks, unix_ms};
 use self::frame::Record;
 use super::StoreError;
 use super::filter::Filter;
@@ -162,47 +164,6 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // The state is changed only by short, panic-free sections; keep serving.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-fn unix_ms(at: SystemTime) -> i64 {
-    match at.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
-    }
-}
-
-/// The two clocks read once: to turn the state's `Instant`s into Unix milliseconds and back.
-#[derive(Debug, Clone, Copy)]
-struct Clocks {
-    instant: Instant,
-    unix_ms: i64,
-}
-
-impl Clocks {
-    fn now() -> Self {
-        Self {
-            instant: Instant::now(),
-            unix_ms: unix_ms(SystemTime::now()),
-        }
-    }
-
-    fn to_unix_ms(self, at: Instant) -> i64 {
-        let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-        if at >= self.instant {
-            self.unix_ms.saturating_add(millis(at - self.instant))
-        } else {
-            self.unix_ms.saturating_sub(millis(self.instant - at))
-        }
-    }
-
-    fn to_instant(self, unix_ms: i64) -> Instant {
-        let offset = Duration::from_millis(unix_ms.abs_diff(self.unix_ms));
-        if unix_ms >= self.unix_ms {
-            self.instant + offset
-        } else {
-            self.instant.checked_sub(offset).unwrap_or(self.instant)
-        }
     }
 }
 
@@ -326,6 +287,13 @@ impl JournalStore {
     fn read<T: Send + 'static>(&self, f: impl FnOnce(&State) -> T) -> StoreFuture<'_, T> {
         let inner = self.shared.lock();
         Box::pin(std::future::ready(Ok(f(&inner.state))))
+    }
+
+    /// A change of the state that writes nothing to the journal (a pause, kept in memory: a
+    /// restart resumes every kind).
+    fn change<T: Send + 'static>(&self, f: impl FnOnce(&mut State) -> T) -> StoreFuture<'_, T> {
+        let answer = f(&mut self.shared.lock().state);
+        Box::pin(std::future::ready(Ok(answer)))
     }
 
     /// An operator's change (`replay`, `discard`) of the dead letter `key`, journaled when
@@ -473,6 +441,18 @@ impl Admin for JournalStore {
 
     fn delivery(&self, key: String) -> StoreFuture<'_, Option<Delivery>> {
         self.read(move |state| state.history.get(&key))
+    }
+
+    fn pause(&self, kind: String) -> StoreFuture<'_, bool> {
+        self.change(move |state| state.pauses.pause(kind))
+    }
+
+    fn resume(&self, kind: String) -> StoreFuture<'_, bool> {
+        self.change(move |state| state.resume(&kind))
+    }
+
+    fn paused(&self) -> StoreFuture<'_, Vec<String>> {
+        self.read(|state| state.pauses.paused())
     }
 }
 

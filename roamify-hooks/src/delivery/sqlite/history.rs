@@ -14,7 +14,8 @@ use crate::delivery::history::{
 };
 use crate::delivery::store::Settlement;
 
-/// The schema of version 5.
+/// The schema of version 5: the history, and each delivery's `category.kind` with the kinds
+/// paused (rows stored by an older release have none, and are never paused).
 pub(super) const SCHEMA: &str = "CREATE TABLE history (
          id INTEGER PRIMARY KEY,
          key TEXT NOT NULL UNIQUE,
@@ -28,7 +29,9 @@ pub(super) const SCHEMA: &str = "CREATE TABLE history (
          duplicates INTEGER NOT NULL DEFAULT 0,
          replays INTEGER NOT NULL DEFAULT 0
      );
-     CREATE INDEX history_iccid ON history (iccid) WHERE iccid IS NOT NULL;";
+     CREATE INDEX history_iccid ON history (iccid) WHERE iccid IS NOT NULL;
+     ALTER TABLE deliveries ADD COLUMN kind TEXT;
+     CREATE TABLE paused (kind TEXT PRIMARY KEY) WITHOUT ROWID;";
 
 /// A fate's number in the table.
 fn code(fate: Fate) -> i64 {

@@ -140,13 +140,19 @@ enum Op {
     Discard(String),
     History(Filter, Page),
     Delivery(String),
+    Pause(String),
+    Resume(String),
+    Paused,
 }
 
 impl Op {
     /// Whether the op is answered only once its commit is on disk: what the answer promises
     /// must survive a power cut (a stored delivery, a replayed dead letter).
     fn answered_when_flushed(&self) -> bool {
-        matches!(self, Self::Enqueue(_) | Self::Replay(_))
+        matches!(
+            self,
+            Self::Enqueue(_) | Self::Replay(_) | Self::Pause(_) | Self::Resume(_)
+        )
     }
 }
 
@@ -161,6 +167,8 @@ enum Answer {
     Discarded(bool),
     History(HistoryPage),
     Delivery(Option<Delivery>),
+    Changed(bool),
+    Paused(Vec<String>),
 }
 
 type Reply = Box<dyn FnOnce(Result<Answer, StoreError>) + Send>;
@@ -365,6 +373,27 @@ impl Admin for SqliteStore {
     fn delivery(&self, key: String) -> StoreFuture<'_, Option<Delivery>> {
         self.ask(Op::Delivery(key), |a| match a {
             Answer::Delivery(found) => Some(found),
+            _ => None,
+        })
+    }
+
+    fn pause(&self, kind: String) -> StoreFuture<'_, bool> {
+        self.ask(Op::Pause(kind), |a| match a {
+            Answer::Changed(changed) => Some(changed),
+            _ => None,
+        })
+    }
+
+    fn resume(&self, kind: String) -> StoreFuture<'_, bool> {
+        self.ask(Op::Resume(kind), |a| match a {
+            Answer::Changed(changed) => Some(changed),
+            _ => None,
+        })
+    }
+
+    fn paused(&self) -> StoreFuture<'_, Vec<String>> {
+        self.ask(Op::Paused, |a| match a {
+            Answer::Paused(kinds) => Some(kinds),
             _ => None,
         })
     }

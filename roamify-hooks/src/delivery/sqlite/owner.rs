@@ -262,5 +262,8 @@ fn run(
         Op::Delivery(key) => {
             Answer::Delivery(history::get(tx, key).map_err(backend("read the history"))?)
         }
+        Op::Pause(kind) => Answer::Changed(rows::pause(tx, kind).map_err(backend("pause"))?),
+        Op::Resume(kind) => Answer::Changed(rows::resume(tx, kind).map_err(backend("resume"))?),
+        Op::Paused => Answer::Paused(rows::paused(tx).map_err(backend("list paused kinds"))?),
     })
 }

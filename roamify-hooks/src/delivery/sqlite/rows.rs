@@ -69,7 +69,7 @@ pub(super) fn due_query(state: Row) -> &'static str {
     static QUERIES: LazyLock<[String; 2]> = LazyLock::new(|| {
         [Row::Ready, Row::Leased].map(|state| {
             format!(
-                "SELECT rowid, key, body, attempts, stream, at, serial FROM deliveries WHERE state = {} AND due_ms <= ?1 ORDER BY due_ms LIMIT CAST(?2 AS INTEGER)",
+                "SELECT rowid, key, body, attempts, stream, at, serial FROM deliveries WHERE state = {} AND due_ms <= ?1 AND (kind IS NULL OR kind NOT IN (SELECT kind FROM paused)) ORDER BY due_ms LIMIT CAST(?2 AS INTEGER)",
                 state.code()
             )
         })
@@ -116,6 +116,10 @@ pub(super) fn enqueue(
     let Incoming {
         key, body, order, ..
     } = delivery;
+    let kind = match &delivery.about {
+        Some(about) => about.name(),
+        None => delivery.described().name(),
+    };
     let (stream, at, serial) = order
         .as_ref()
         .map_or((None, 0, false), |o| (Some(&o.stream), o.at, o.serial));
@@ -131,9 +135,9 @@ pub(super) fn enqueue(
             // Known before the window: a new delivery of an old event.
             let first = order::first_state(tx, key, order.as_ref())?;
             tx.prepare_cached(
-                "UPDATE deliveries SET body = ?2, state = ?3, attempts = 0, due_ms = ?4, received_ms = ?4, error = NULL, lease = 0, expires_ms = ?5, stream = ?6, at = ?7, serial = ?8 WHERE key = ?1",
+                "UPDATE deliveries SET body = ?2, state = ?3, attempts = 0, due_ms = ?4, received_ms = ?4, error = NULL, lease = 0, expires_ms = ?5, stream = ?6, at = ?7, serial = ?8, kind = ?9 WHERE key = ?1",
             )?
-            .execute(params![key, body, first, now, expires, stream, at, serial])?;
+            .execute(params![key, body, first, now, expires, stream, at, serial, kind])?;
             if !matches!(
                 Row::from_code(state),
                 Some(Row::Ready | Row::Leased | Row::Waiting)
@@ -145,9 +149,9 @@ pub(super) fn enqueue(
         None => {
             let first = order::first_state(tx, key, order.as_ref())?;
             tx.prepare_cached(
-                "INSERT INTO deliveries (key, body, state, due_ms, received_ms, expires_ms, stream, at, serial) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO deliveries (key, body, state, due_ms, received_ms, expires_ms, stream, at, serial, kind) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
-            .execute(params![key, body, first, now, expires, stream, at, serial])?;
+            .execute(params![key, body, first, now, expires, stream, at, serial, kind])?;
             meta.pending += 1;
             Enqueued::Stored
         }
@@ -335,6 +339,28 @@ pub(super) fn dead_letters(tx: &Connection) -> Result<Vec<DeadLetter>, rusqlite:
         })
     })?;
     rows.collect()
+}
+
+/// [`Admin::pause`](crate::delivery::Admin::pause): `false` when paused already.
+pub(super) fn pause(tx: &Connection, kind: &str) -> Result<bool, rusqlite::Error> {
+    Ok(tx
+        .prepare_cached("INSERT OR IGNORE INTO paused (kind) VALUES (?1)")?
+        .execute(params![kind])?
+        == 1)
+}
+
+/// [`Admin::resume`](crate::delivery::Admin::resume): `false` when not paused.
+pub(super) fn resume(tx: &Connection, kind: &str) -> Result<bool, rusqlite::Error> {
+    Ok(tx
+        .prepare_cached("DELETE FROM paused WHERE kind = ?1")?
+        .execute(params![kind])?
+        == 1)
+}
+
+pub(super) fn paused(tx: &Connection) -> Result<Vec<String>, rusqlite::Error> {
+    tx.prepare_cached("SELECT kind FROM paused ORDER BY kind")?
+        .query_map([], |r| r.get(0))?
+        .collect()
 }
 
 #[cfg(test)]

@@ -3,21 +3,22 @@
 
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::admin::{AdminApi, AdminRequest, AdminTokens};
+use crate::admin::{AdminApi, AdminTokens};
 use crate::catalog::EventKind;
 use crate::delivery::{Incoming, Resolution, Store, StoreCounts};
 use crate::testing::sample_with;
 
+use super::caller::Caller;
 use super::{LONG, lease_eventually, settle};
 
 /// The full token of the API [`check_admin`] builds.
-const FULL: &str = "conformance-full-token-0123";
+pub(super) const FULL: &str = "conformance-full-token-0123";
 /// Its read-only token.
 const READ: &str = "conformance-read-token-0123";
 
-const ICCID_A: &str = "8991000000000000001";
+pub(super) const ICCID_A: &str = "8991000000000000001";
 const ICCID_B: &str = "8992000000000000002";
 
 /// Checks the admin API ([`crate::admin`]) on `store`, which must be empty: 401 without a token
@@ -303,154 +304,76 @@ pub async fn check_admin(name: &str, store: Arc<dyn Store>) {
             .await;
         assert_eq!(status, 400, "{name}: {bad:?} is refused: {body}");
     }
+    pause_and_resume(&call, &*store).await;
     let (status, _) = call
         .raw("DELETE", "/api/counts", "", "", Some(&call.full()))
         .await;
     assert_eq!(status, 405, "{name}: another method");
 }
 
-struct Caller<'a> {
-    api: &'a AdminApi,
-    name: &'a str,
-}
-
-impl Caller<'_> {
-    /// The history after the set-up: four dead letters and one handled delivery.
-    async fn history_before_changes(&self) {
-        let name = self.name;
-        let all = &["bal-1", "done-1", "st-a1", "st-b1", "us-a2"][..];
-        for (query, keys) in [
-            ("", all),
-            ("outcome=handled", &["done-1"]),
-            ("outcome=dead", &["bal-1", "st-a1", "st-b1", "us-a2"]),
-            (&*format!("iccid={ICCID_A}"), &["st-a1", "us-a2"]),
-            ("kind=partner", &["bal-1"]),
-            ("kind=esim.status&outcome=dead", &["st-a1", "st-b1"]),
-            ("error=TIMEOUT", &["st-a1", "st-b1"]),
-            ("since=1h", all),
-            ("until=1h", &[]),
-            ("outcome=stale", &[]),
-        ] {
-            let found = self.keys_of("/api/deliveries", query).await;
-            assert_eq!(found, keys, "{name}: deliveries?{query}");
-        }
-        let one = self.ok("GET", "/api/deliveries/st-a1", "", "").await;
+/// Pausing `esim.status` holds its deliveries (stored, counted ready, not leased) while others
+/// flow; resuming hands them out. A store that cannot pause answers 503 with its error.
+async fn pause_and_resume(call: &Caller<'_>, store: &dyn Store) {
+    let name = call.name;
+    let status = json!({"kind": "esim.status"}).to_string();
+    if store.paused().await.is_err() || store.pause("x.y".to_owned()).await.is_err() {
+        let (code, body) = call
+            .raw("POST", "/api/pause", "", &status, Some(&call.full()))
+            .await;
         assert_eq!(
-            (
-                one["outcome"].as_str(),
-                one["event"].as_str(),
-                one["iccid"].as_str()
-            ),
-            (Some("dead"), Some("esim.status"), Some(ICCID_A)),
-            "{name}: {one}"
+            code, 503,
+            "{name}: a store that cannot pause says so: {body}"
         );
-        let attempts = one["attempts"].as_array().expect("attempts");
-        assert_eq!(attempts.len(), 1, "{name}: {one}");
-        assert_eq!(attempts[0]["error"], "activation Timeout at the carrier");
+        return;
+    }
+    assert!(store.resume("x.y".to_owned()).await.expect("resume"));
+    let read = format!("Bearer {READ}");
+    let (code, _) = call
+        .raw("POST", "/api/pause", "", &status, Some(&read))
+        .await;
+    assert_eq!(code, 403, "{name}: a read-only token cannot pause");
+    for bad in ["", "{}", r#"{"kind":"esim"}"#, r#"{"kind":".status"}"#] {
+        let (code, _) = call
+            .raw("POST", "/api/pause", "", bad, Some(&call.full()))
+            .await;
+        assert_eq!(code, 400, "{name}: {bad:?}");
+    }
+    let paused = call.ok("POST", "/api/pause", "", &status).await;
+    assert_eq!(paused["changed"], true, "{name}: {paused}");
+    let again = call.ok("POST", "/api/pause", "", &status).await;
+    assert_eq!(again["changed"], false, "{name}: paused already");
+    let listed = call.ok("GET", "/api/paused", "", "").await;
+    assert_eq!(listed["paused"], json!(["esim.status"]), "{name}: {listed}");
+    let counts = call.ok("GET", "/api/counts", "", "").await;
+    assert_eq!(counts["paused"], json!(["esim.status"]), "{name}: {counts}");
+    for (key, kind) in [
+        ("p-status", EventKind::EsimStatus),
+        ("p-top-up", EventKind::PartnerTopUp),
+    ] {
+        let body = crate::testing::sample(kind).to_vec();
+        let stored = store
+            .enqueue(Incoming::new(key, body))
+            .await
+            .expect("enqueue");
+        assert_eq!(stored, crate::delivery::Enqueued::Stored, "{name}");
+    }
+    let flowing = lease_eventually(store, 1, LONG).await;
+    assert_eq!(flowing[0].key, "p-top-up", "{name}: the other kind flows");
+    assert!(settle(store, &flowing[0], Resolution::Completed).await);
+    for _ in 0..3 {
+        let leased = store.lease(10, LONG).await.expect("lease");
         assert!(
-            one["received_ms"].is_i64() && one["finished_ms"].is_i64(),
-            "{one}"
+            leased.is_empty(),
+            "{name}: a paused kind is not leased: {leased:?}"
         );
-        let body = one["body"].as_str();
-        assert!(
-            body.is_some_and(|b| b.contains(ICCID_A)),
-            "{name}: the body"
-        );
-        let handled = self.ok("GET", "/api/deliveries/done-1", "", "").await;
-        assert_eq!(handled["outcome"], "handled", "{name}: {handled}");
-        assert!(handled["body"].is_null(), "{name}: no body once handled");
-        let first = self.ok("GET", "/api/deliveries", "limit=2", "").await;
-        let rest = self
-            .ok("GET", "/api/deliveries", "limit=10&offset=2", "")
-            .await;
-        let sizes = (
-            first["items"].as_array().map(Vec::len),
-            rest["items"].as_array().map(Vec::len),
-        );
-        assert_eq!(sizes, (Some(2), Some(3)), "{name}: pages of the history");
-        let full = self.full();
-        let (status, _) = self
-            .raw("GET", "/api/deliveries", "outcome=lost", "", Some(&full))
-            .await;
-        assert_eq!(status, 400, "{name}: an unknown outcome");
-        let (status, _) = self
-            .raw("GET", "/api/deliveries/never-seen", "", "", Some(&full))
-            .await;
-        assert_eq!(status, 404, "{name}: an unknown delivery");
     }
-
-    fn full(&self) -> String {
-        format!("Bearer {FULL}")
-    }
-
-    async fn raw(
-        &self,
-        method: &str,
-        path: &str,
-        query: &str,
-        body: &str,
-        authorization: Option<&str>,
-    ) -> (u16, Value) {
-        let mut request = AdminRequest::new(method, path, query).body(body.as_bytes());
-        if let Some(value) = authorization {
-            request = request.authorization(value.as_bytes());
-        }
-        let reply = self.api.handle(request).await;
-        let value = serde_json::from_slice(reply.body()).expect("every answer is JSON");
-        (reply.status(), value)
-    }
-
-    async fn ok(&self, method: &str, path: &str, query: &str, body: &str) -> Value {
-        let (status, value) = self
-            .raw(method, path, query, body, Some(&self.full()))
-            .await;
-        assert_eq!(
-            status, 200,
-            "{}: {method} {path}?{query}: {value}",
-            self.name
-        );
-        value
-    }
-
-    /// The dead letters a listing with `query` finds, their keys sorted.
-    async fn keys(&self, query: &str) -> Vec<String> {
-        self.keys_of("/api/dead-letters", query).await
-    }
-
-    /// The keys a listing of `path` with `query` finds, sorted.
-    async fn keys_of(&self, path: &str, query: &str) -> Vec<String> {
-        let listed = self.ok("GET", path, query, "").await;
-        let mut keys: Vec<String> = listed["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .map(|item| item["key"].as_str().expect("key").to_owned())
-            .collect();
-        assert_eq!(
-            listed["total"].as_u64(),
-            Some(keys.len() as u64),
-            "{}",
-            self.name
-        );
-        keys.sort();
-        keys
-    }
-
-    async fn counts(&self, want: StoreCounts) {
-        let counts = self.ok("GET", "/api/counts", "", "").await;
-        let got = StoreCounts::new(
-            read(&counts, "ready"),
-            read(&counts, "leased"),
-            read(&counts, "retrying"),
-            read(&counts, "dead"),
-        );
-        assert_eq!(got, want, "{}: counts {counts}", self.name);
-    }
-}
-
-fn read(counts: &Value, field: &str) -> usize {
-    counts[field]
-        .as_u64()
-        .and_then(|n| usize::try_from(n).ok())
-        .expect("a count")
+    call.counts(StoreCounts::new(1, 0, 0, 0)).await;
+    let resumed = call.ok("POST", "/api/resume", "", &status).await;
+    assert_eq!(resumed["changed"], true, "{name}: {resumed}");
+    let again = call.ok("POST", "/api/resume", "", &status).await;
+    assert_eq!(again["changed"], false, "{name}: not paused any more");
+    let held = lease_eventually(store, 1, LONG).await;
+    assert_eq!(held[0].key, "p-status", "{name}: handed out once resumed");
+    assert!(settle(store, &held[0], Resolution::Completed).await);
+    call.counts(StoreCounts::new(0, 0, 0, 0)).await;
 }

@@ -37,6 +37,8 @@ use crate::ordering::Order;
 
 #[cfg(feature = "admin")]
 mod admin;
+#[cfg(feature = "admin")]
+mod caller;
 mod checks;
 mod history;
 mod ordering;

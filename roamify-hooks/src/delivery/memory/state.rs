@@ -1,92 +1,29 @@
-//! The in-memory store of the queued mode.
+//! What the in-memory store holds ([`State`]): also the in-memory side of the journal.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::dedupe::{DEFAULT_DEDUPE_CAPACITY, PrehashedMap, Recent};
-use super::filter::Filter;
-use super::history::{Delivery, HistoryLog, HistoryPage, Page, now_ms};
-use super::store::{
-    Admin, DeadLetter, Enqueued, Incoming, Job, Queue, Resolution, Settlement, StoreCounts,
-    StoreFuture, StoreLimits,
+use super::super::dedupe::{PrehashedMap, Recent};
+use super::super::history::{HistoryLog, now_ms};
+use super::super::pause::Pauses;
+use super::super::store::{
+    DeadLetter, Enqueued, Incoming, Job, Resolution, Settlement, StoreCounts, StoreLimits,
 };
 use crate::ordering::{DEFAULT_MARKS, MarkIndex, Order};
 use crate::time::UnixTime;
 
-/// The default number of dead letters a [`MemoryStore`] keeps: 10 000.
-pub const DEFAULT_DEAD_LETTER_CAPACITY: usize = 10_000;
-
-/// Deliveries in memory: fast, bounded, and lost when the process exits (dead letters
-/// included: replaying after a deploy needs a durable store).
-///
-/// Memory is bounded by three numbers: the queue's capacity ([`StoreLimits::capacity`]; a full
-/// queue answers [`Enqueued::Full`], so the delivery is refused with 503 and Roamify retries);
-/// the deduplication index ([`DEFAULT_DEDUPE_CAPACITY`] keys by default; at the bound the oldest
-/// key is forgotten before its window ends); and the dead letters
-/// ([`DEFAULT_DEAD_LETTER_CAPACITY`] by default; at the bound the oldest dead letter is dropped
-/// and logged at ERROR with its key). Ordering marks ([`crate::ordering`]) are bounded by
-/// [`DEFAULT_MARKS`] streams, and the delivery history by [`StoreLimits::history`].
-#[derive(Debug)]
-pub struct MemoryStore {
-    state: Mutex<State>,
-}
-
-impl Default for MemoryStore {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// Options of [`MemoryStore::with_options`].
-#[derive(Debug, Clone, Copy, Default)]
-#[non_exhaustive]
-pub struct MemoryOptions {
-    /// The dedupe window and the capacity.
-    pub limits: StoreLimits,
-    /// Keys remembered for deduplication at most (at the bound the oldest is forgotten before
-    /// its window ends). Default [`DEFAULT_DEDUPE_CAPACITY`].
-    pub dedupe_keys: Option<usize>,
-    /// Dead letters kept at most (at the bound the oldest is dropped, logged at ERROR). Default
-    /// [`DEFAULT_DEAD_LETTER_CAPACITY`].
-    pub dead_letters: Option<usize>,
-}
-
-impl MemoryOptions {
-    /// Sets [`MemoryOptions::limits`].
-    #[must_use]
-    pub fn limits(mut self, limits: StoreLimits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// Sets [`MemoryOptions::dedupe_keys`] (at least 1).
-    #[must_use]
-    pub fn dedupe_keys(mut self, keys: usize) -> Self {
-        self.dedupe_keys = Some(keys.max(1));
-        self
-    }
-
-    /// Sets [`MemoryOptions::dead_letters`] (at least 1).
-    #[must_use]
-    pub fn dead_letters(mut self, dead_letters: usize) -> Self {
-        self.dead_letters = Some(dead_letters.max(1));
-        self
-    }
-}
-
 /// What a [`MemoryStore`] holds; also the in-memory side of the journal store, which records
 /// each change it makes.
 #[derive(Debug)]
-pub(super) struct State {
+pub(in crate::delivery) struct State {
     /// Due now, in arrival order.
-    pub(super) ready: VecDeque<Job>,
+    pub(in crate::delivery) ready: VecDeque<Job>,
     /// Retries, by the time they come due.
-    pub(super) later: BTreeMap<(Instant, u64), Job>,
+    pub(in crate::delivery) later: BTreeMap<(Instant, u64), Job>,
     /// Leased: lease number → (deadline, job). Keyed by the lease, which is unique and cheap to
     /// hash, rather than by the job's key, which would be copied once more per lease.
-    pub(super) leased: PrehashedMap<u64, (Instant, Job)>,
-    pub(super) dead: VecDeque<DeadLetter>,
+    pub(in crate::delivery) leased: PrehashedMap<u64, (Instant, Job)>,
+    pub(in crate::delivery) dead: VecDeque<DeadLetter>,
     dead_capacity: usize,
     /// Bytes of the pending deliveries' bodies, and the bound a new one may not cross.
     pending_bytes: usize,
@@ -95,61 +32,34 @@ pub(super) struct State {
     dead_bytes: usize,
     max_dead_bytes: usize,
     /// Keys enqueued, by fingerprint, for deduplication.
-    pub(super) seen: Recent,
+    pub(in crate::delivery) seen: Recent,
     /// The newest timestamp leased to run, per ordered stream.
-    pub(super) marks: MarkIndex,
+    pub(in crate::delivery) marks: MarkIndex,
     /// Serial streams with a delivery pending (ready, leased or retrying): the deliveries of the
     /// stream that wait behind it, in arrival order.
-    pub(super) gates: HashMap<String, VecDeque<Job>>,
+    pub(in crate::delivery) gates: HashMap<String, VecDeque<Job>>,
     /// Deliveries waiting in `gates`.
     parked: usize,
     next_lease: u64,
-    pub(super) limits: StoreLimits,
+    pub(in crate::delivery) limits: StoreLimits,
     /// What became of each delivery (in memory, also for the journal).
-    pub(super) history: HistoryLog,
+    pub(in crate::delivery) history: HistoryLog,
+    /// Kinds paused, and the deliveries they hold.
+    pub(in crate::delivery) pauses: Pauses,
 }
 
-impl MemoryStore {
-    /// An empty store with the default limits and bounds.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::with_options(MemoryOptions::default())
-    }
-
-    /// An empty store with `options`.
-    #[must_use]
-    pub fn with_options(options: MemoryOptions) -> Self {
-        Self {
-            state: Mutex::new(State::new(
-                options.limits,
-                options.dedupe_keys.unwrap_or(DEFAULT_DEDUPE_CAPACITY),
-                options.dead_letters.unwrap_or(DEFAULT_DEAD_LETTER_CAPACITY),
-            )),
-        }
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> StoreFuture<'_, T>
-    where
-        T: Send + 'static,
-    {
-        // A panic while the lock was held cannot leave the state half-changed in a way that
-        // matters more than losing the process would: keep serving.
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Box::pin(std::future::ready(Ok(f(&mut state))))
-    }
-}
-
-pub(super) fn fingerprint(key: &str) -> u128 {
+pub(in crate::delivery) fn fingerprint(key: &str) -> u128 {
     xxhash_rust::xxh3::xxh3_128(key.as_bytes())
 }
 
 impl State {
     /// Empty, with `limits`, remembering at most `dedupe_keys` keys and keeping at most
     /// `dead_letters` dead letters (each at least 1).
-    pub(super) fn new(limits: StoreLimits, dedupe_keys: usize, dead_letters: usize) -> Self {
+    pub(in crate::delivery) fn new(
+        limits: StoreLimits,
+        dedupe_keys: usize,
+        dead_letters: usize,
+    ) -> Self {
         Self {
             ready: VecDeque::new(),
             later: BTreeMap::new(),
@@ -167,6 +77,7 @@ impl State {
             next_lease: 0,
             limits,
             history: HistoryLog::new(limits.history),
+            pauses: Pauses::default(),
         }
     }
 
@@ -174,7 +85,7 @@ impl State {
     /// [`Enqueued::Full`], unless nothing is pending) and of the dead letters' (the oldest
     /// dropped to stay within).
     #[cfg(feature = "durable")]
-    pub(super) fn with_byte_bounds(mut self, pending: usize, dead: usize) -> Self {
+    pub(in crate::delivery) fn with_byte_bounds(mut self, pending: usize, dead: usize) -> Self {
         self.max_pending_bytes = pending;
         self.max_dead_bytes = dead;
         self
@@ -182,10 +93,13 @@ impl State {
 
     /// A pending job put back by a recovery.
     #[cfg(feature = "durable")]
-    pub(super) fn restore(&mut self, job: Job, due: Option<Instant>) {
+    pub(in crate::delivery) fn restore(&mut self, job: Job, due: Option<Instant>) {
         let body = &job.body;
-        self.history
-            .stored(&job.key, || super::filter::Described::of(body), now_ms());
+        self.history.stored(
+            &job.key,
+            || super::super::filter::Described::of(body),
+            now_ms(),
+        );
         self.pending_bytes += job.body.len();
         let Some(job) = self.through_gate(job) else {
             return;
@@ -199,14 +113,14 @@ impl State {
         }
     }
 
-    pub(super) fn pending(&self) -> usize {
-        self.ready.len() + self.later.len() + self.leased.len() + self.parked
+    pub(in crate::delivery) fn pending(&self) -> usize {
+        self.ready.len() + self.later.len() + self.leased.len() + self.parked + self.pauses.held()
     }
 
     /// How long a mark is kept after it last moved: the dedupe window (24 h when there is none).
-    pub(super) fn mark_retention(&self) -> Duration {
+    pub(in crate::delivery) fn mark_retention(&self) -> Duration {
         if self.limits.window.is_zero() {
-            super::DEFAULT_IDEMPOTENCY_WINDOW
+            super::super::DEFAULT_IDEMPOTENCY_WINDOW
         } else {
             self.limits.window
         }
@@ -230,7 +144,7 @@ impl State {
     /// The job the last [`enqueue`](Self::enqueue) stored: behind `gate`'s pending job (the
     /// stream of a serial delivery), or at the end of the ready queue.
     #[cfg(feature = "durable")]
-    pub(super) fn newest(&self, gate: Option<&str>) -> Option<&Job> {
+    pub(in crate::delivery) fn newest(&self, gate: Option<&str>) -> Option<&Job> {
         gate.and_then(|stream| self.gates.get(stream))
             .and_then(VecDeque::back)
             .or_else(|| self.ready.back())
@@ -255,12 +169,12 @@ impl State {
         }
     }
 
-    pub(super) fn next_lease(&mut self) -> u64 {
+    pub(in crate::delivery) fn next_lease(&mut self) -> u64 {
         self.next_lease += 1;
         self.next_lease
     }
 
-    pub(super) fn settle(&mut self, settlement: &Settlement) -> bool {
+    pub(in crate::delivery) fn settle(&mut self, settlement: &Settlement) -> bool {
         // A lease that ran out and was given again has a new number: the old one settles nothing.
         // Taken out at once (one lookup), and put back in the rare case it is another key's.
         let Some((deadline, mut job)) = self.leased.remove(&settlement.lease) else {
@@ -301,7 +215,7 @@ impl State {
     }
 
     /// Keeps a dead letter, dropping the oldest (logged at ERROR) at the bounds.
-    pub(super) fn bury(&mut self, dead: DeadLetter) {
+    pub(in crate::delivery) fn bury(&mut self, dead: DeadLetter) {
         while (self.dead.len() >= self.dead_capacity
             || self.dead_bytes + dead.body.len() > self.max_dead_bytes)
             && let Some(dropped) = self.dead.pop_front()
@@ -319,7 +233,7 @@ impl State {
     }
 
     /// [`Queue::enqueue`] at `now`.
-    pub(super) fn enqueue(&mut self, delivery: Incoming, now: Instant) -> Enqueued {
+    pub(in crate::delivery) fn enqueue(&mut self, delivery: Incoming, now: Instant) -> Enqueued {
         let StoreLimits {
             window, capacity, ..
         } = self.limits;
@@ -358,7 +272,12 @@ impl State {
     }
 
     /// [`Queue::lease`] at `now`.
-    pub(super) fn lease(&mut self, max: usize, visibility: Duration, now: Instant) -> Vec<Job> {
+    pub(in crate::delivery) fn lease(
+        &mut self,
+        max: usize,
+        visibility: Duration,
+        now: Instant,
+    ) -> Vec<Job> {
         // Leases whose worker never answered come due again.
         let expired: Vec<u64> = self
             .leased
@@ -381,8 +300,11 @@ impl State {
         let mut out = Vec::with_capacity(max.min(self.ready.len()));
         let retention = self.mark_retention();
         while out.len() < max {
-            let Some(mut job) = self.ready.pop_front() else {
+            let Some(job) = self.ready.pop_front() else {
                 break;
+            };
+            let Some(mut job) = self.pauses.pass(job) else {
+                continue;
             };
             job.stale = job
                 .order
@@ -397,7 +319,7 @@ impl State {
     }
 
     /// Removes the dead letter `key`, if there is one.
-    pub(super) fn take_dead(&mut self, key: &str) -> Option<DeadLetter> {
+    pub(in crate::delivery) fn take_dead(&mut self, key: &str) -> Option<DeadLetter> {
         let index = self.dead.iter().position(|d| d.key == key)?;
         let dead = self.dead.remove(index)?;
         self.dead_bytes -= dead.body.len();
@@ -405,7 +327,7 @@ impl State {
     }
 
     /// [`Admin::replay`].
-    pub(super) fn replay(&mut self, key: &str) -> bool {
+    pub(in crate::delivery) fn replay(&mut self, key: &str) -> bool {
         let Some(dead) = self.take_dead(key) else {
             return false;
         };
@@ -426,7 +348,7 @@ impl State {
     }
 
     /// [`Admin::discard`]: the key stays in the dedupe index, which forgets it on its own.
-    pub(super) fn discard(&mut self, key: &str) -> bool {
+    pub(in crate::delivery) fn discard(&mut self, key: &str) -> bool {
         let discarded = self.take_dead(key).is_some();
         if discarded {
             self.history.discarded(key);
@@ -434,61 +356,25 @@ impl State {
         discarded
     }
 
+    /// [`Admin::resume`]: the kind's held deliveries are due again, first.
+    pub(in crate::delivery) fn resume(&mut self, kind: &str) -> bool {
+        let Some(released) = self.pauses.resume(kind) else {
+            return false;
+        };
+        for job in released.into_iter().rev() {
+            self.ready.push_front(job);
+        }
+        true
+    }
+
     /// [`Admin::counts`] at `now`.
-    pub(super) fn counts(&self, now: Instant) -> StoreCounts {
+    pub(in crate::delivery) fn counts(&self, now: Instant) -> StoreCounts {
         let due = self.later.range(..(now, u64::MAX)).count();
         StoreCounts {
-            ready: self.ready.len() + due + self.parked,
+            ready: self.ready.len() + due + self.parked + self.pauses.held(),
             leased: self.leased.len(),
             retrying: self.later.len() - due,
             dead: self.dead.len(),
         }
-    }
-}
-
-impl Queue for MemoryStore {
-    fn enqueue(&self, delivery: Incoming) -> StoreFuture<'_, Enqueued> {
-        self.with(|s| s.enqueue(delivery, Instant::now()))
-    }
-
-    fn lease(&self, max: usize, visibility: Duration) -> StoreFuture<'_, Vec<Job>> {
-        self.with(|s| s.lease(max, visibility, Instant::now()))
-    }
-
-    fn settle(&self, batch: Vec<Settlement>) -> StoreFuture<'_, Vec<bool>> {
-        self.with(|s| batch.iter().map(|one| s.settle(one)).collect())
-    }
-
-    fn limits(&self) -> StoreLimits {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .limits
-    }
-}
-
-impl Admin for MemoryStore {
-    fn counts(&self) -> StoreFuture<'_, StoreCounts> {
-        self.with(|s| s.counts(Instant::now()))
-    }
-
-    fn dead_letters(&self) -> StoreFuture<'_, Vec<DeadLetter>> {
-        self.with(|s| s.dead.iter().cloned().collect())
-    }
-
-    fn replay(&self, key: String) -> StoreFuture<'_, bool> {
-        self.with(|s| s.replay(&key))
-    }
-
-    fn discard(&self, key: String) -> StoreFuture<'_, bool> {
-        self.with(|s| s.discard(&key))
-    }
-
-    fn history(&self, filter: Filter, page: Page) -> StoreFuture<'_, HistoryPage> {
-        self.with(|s| s.history.search(&filter, page))
-    }
-
-    fn delivery(&self, key: String) -> StoreFuture<'_, Option<Delivery>> {
-        self.with(|s| s.history.get(&key))
     }
 }

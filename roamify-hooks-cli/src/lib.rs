@@ -4,9 +4,13 @@
 //! ([`json`]), and salvage a damaged journal ([`salvage`]). It opens stores from their URL with the crate `roamify-hooks-stores`.
 //!
 //! The command itself (`cargo install --locked --path roamify-hooks-cli`, then `roamify-hooks --help`)
-//! adds the dead-letter and stats commands on top of [`roamify_hooks::delivery::Store`].
+//! adds the operator's commands (stats, dead letters, the delivery history, pauses), which ask
+//! the admin API ([`admin`]) of a store opened in-process or of a running server, and print its
+//! answers ([`print`]).
 
+pub mod admin;
 pub mod json;
+pub mod print;
 pub mod salvage;
 pub mod send;
 pub mod verify;

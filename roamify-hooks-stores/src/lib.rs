@@ -22,8 +22,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use roamify_hooks::delivery::{
-    DeadLetter, JournalInUse, JournalOptions, JournalStore, JournalView, SqliteOptions,
-    SqliteStore, Store, StoreCounts, StoreError, StoreLimits,
+    Admin, DeadLetter, Delivery, Filter, HistoryPage, JournalInUse, JournalOptions, JournalStore,
+    JournalView, Page, SqliteOptions, SqliteStore, Store, StoreCounts, StoreError, StoreFuture,
+    StoreLimits,
 };
 use roamify_hooks_postgres::{PgOptions, PgStore};
 use roamify_hooks_redis::{RedisOptions, RedisStore};
@@ -65,7 +66,7 @@ pub enum OpenError {
     /// A journal held by a running server: replay and discard change the journal, which only
     /// the one process holding its directory can do.
     #[error(
-        "cannot change the journal at {}: stop its server first (stats and dead-letters list/show read it while it runs)", .dir.display()
+        "cannot change the journal at {}: stop its server first, or reach it through its admin API with --server (stats and dead-letters list/show read it while it runs)", .dir.display()
     )]
     JournalHeld {
         /// The journal's directory.
@@ -264,4 +265,79 @@ impl Reader {
             Self::Journal(view) => Ok(view.counts()),
         }
     }
+}
+
+/// A reader answers as an [`Admin`] for what it can read; a journal read from its files (its
+/// server holding it) refuses every change, and holds no history (the history lives in the
+/// server: reach it through the admin API).
+impl Admin for Reader {
+    fn counts(&self) -> StoreFuture<'_, StoreCounts> {
+        match self {
+            Self::Store(store) => store.counts(),
+            Self::Journal(view) => Box::pin(std::future::ready(Ok(view.counts()))),
+        }
+    }
+
+    fn dead_letters(&self) -> StoreFuture<'_, Vec<DeadLetter>> {
+        match self {
+            Self::Store(store) => store.dead_letters(),
+            Self::Journal(view) => Box::pin(std::future::ready(Ok(view.dead_letters().to_vec()))),
+        }
+    }
+
+    fn replay(&self, key: String) -> StoreFuture<'_, bool> {
+        match self {
+            Self::Store(store) => store.replay(key),
+            Self::Journal(_) => read_only("replay"),
+        }
+    }
+
+    fn discard(&self, key: String) -> StoreFuture<'_, bool> {
+        match self {
+            Self::Store(store) => store.discard(key),
+            Self::Journal(_) => read_only("discard"),
+        }
+    }
+
+    fn history(&self, filter: Filter, page: Page) -> StoreFuture<'_, HistoryPage> {
+        match self {
+            Self::Store(store) => store.history(filter, page),
+            Self::Journal(_) => Box::pin(std::future::ready(Ok(HistoryPage::default()))),
+        }
+    }
+
+    fn delivery(&self, key: String) -> StoreFuture<'_, Option<Delivery>> {
+        match self {
+            Self::Store(store) => store.delivery(key),
+            Self::Journal(_) => Box::pin(std::future::ready(Ok(None))),
+        }
+    }
+
+    fn pause(&self, kind: String) -> StoreFuture<'_, bool> {
+        match self {
+            Self::Store(store) => store.pause(kind),
+            Self::Journal(_) => read_only("pause"),
+        }
+    }
+
+    fn resume(&self, kind: String) -> StoreFuture<'_, bool> {
+        match self {
+            Self::Store(store) => store.resume(kind),
+            Self::Journal(_) => read_only("resume"),
+        }
+    }
+
+    fn paused(&self) -> StoreFuture<'_, Vec<String>> {
+        match self {
+            Self::Store(store) => store.paused(),
+            Self::Journal(_) => Box::pin(std::future::ready(Ok(Vec::new()))),
+        }
+    }
+}
+
+fn read_only<T: Send + 'static>(operation: &'static str) -> StoreFuture<'static, T> {
+    Box::pin(std::future::ready(Err(StoreError::backend(
+        operation,
+        "a journal read from its files cannot be changed: stop its server, or use --server",
+    ))))
 }

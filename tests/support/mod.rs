@@ -86,6 +86,24 @@ pub fn start_server_with_metrics(secret: &str, env: &[(&str, &str)]) -> (Running
     (running, addr, metrics)
 }
 
+/// As [`start_example`], with `ROAMIFY_ADMIN_TOKEN` (and whatever else `env` sets): also
+/// returns the admin API's base URL as the server printed it (`http://host:port/roamify/admin/`).
+pub fn start_with_admin(
+    name: &str,
+    secret: &str,
+    env: &[(&str, &str)],
+) -> (Running, String, String) {
+    let (running, mut lines) = spawn_server(name, secret, env);
+    let addr = webhook_addr(&lines.next().unwrap_or_default());
+    let line = lines.next().unwrap_or_default();
+    let admin = line
+        .trim()
+        .strip_prefix("admin on ")
+        .unwrap_or_else(|| panic!("unexpected second line {line:?}"))
+        .to_owned();
+    (running, addr, admin)
+}
+
 /// Starts `command` (which runs the example `name`, e.g. under a wrapper) as [`start_server`]
 /// does, and copies the rest of its standard output (its log) to the file `log`, line by line,
 /// until it exits; its standard error goes to the same file.
@@ -134,7 +152,11 @@ fn spawn_server(
     let lines = BufReader::new(stdout)
         .lines()
         .map_while(Result::ok)
-        .filter(|line| line.starts_with("listening on ") || line.starts_with("metrics on "));
+        .filter(|line| {
+            line.starts_with("listening on ")
+                || line.starts_with("metrics on ")
+                || line.starts_with("admin on ")
+        });
     (Running(child), lines)
 }
 

@@ -1,14 +1,19 @@
 // The operations page of roamify-hooks. Every value from the server is shown with
-// `textContent` (never parsed as HTML): payload strings are the sender's.
+// `textContent` (never parsed as HTML): payload strings are the sender's. The token is kept in
+// this tab's session storage and sent in a header, never in a cookie.
 "use strict";
 
 (() => {
   const TOKEN_KEY = "roamify-hooks-admin-token";
   const PAGE = 50;
+  const KINDS = [
+    "esim.status", "esim.usage", "partner.low_balance", "partner.top_up",
+    "partner.insufficient_balance", "affiliate.order", "refund.refunded", "refund.rejected",
+  ];
   const $ = (id) => document.getElementById(id);
   let offset = 0;
   let query = "";
-  let current = null; // the dead letter shown in the detail
+  let current = null; // the delivery shown in the detail
   let pending = null; // the action waiting for confirmation
 
   const token = () => sessionStorage.getItem(TOKEN_KEY);
@@ -36,7 +41,9 @@
       throw new Refused(answer.message);
     }
     if (!response.ok) {
-      throw new Error(answer.message || "the server answered " + response.status);
+      const error = new Error(answer.message || "the server answered " + response.status);
+      error.status = response.status;
+      throw error;
     }
     return answer;
   }
@@ -82,16 +89,49 @@
     refresh();
   }
 
+  function option(select, value, label) {
+    const item = document.createElement("option");
+    item.value = value;
+    item.textContent = label;
+    select.appendChild(item);
+  }
+
+  function button(label, onClick, kind) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = label;
+    if (kind) b.className = kind;
+    b.addEventListener("click", () => onClick().catch(failed));
+    return b;
+  }
+
   async function counts() {
     const answer = await api("counts");
     for (const cell of document.querySelectorAll("[data-count]")) {
       cell.textContent = String(answer[cell.dataset.count]);
     }
+    const list = $("paused");
+    list.replaceChildren();
+    for (const kind of answer.paused || []) {
+      const item = document.createElement("li");
+      const name = document.createElement("span");
+      name.textContent = kind;
+      item.appendChild(name);
+      item.appendChild(button("Resume", () => pause(kind, false), "quiet"));
+      list.appendChild(item);
+    }
+  }
+
+  async function pause(kind, paused) {
+    await api(paused ? "pause" : "resume", { method: "POST", body: { kind } });
+    say(paused ? `Paused ${kind}: its deliveries are stored and wait.` : `Resumed ${kind}.`);
+    await counts();
   }
 
   function readQuery() {
     const params = new URLSearchParams();
-    for (const [name, id] of [["iccid", "search-iccid"], ["kind", "search-kind"], ["since", "search-since"], ["error", "search-error"]]) {
+    const fields = [["iccid", "search-iccid"], ["kind", "search-kind"], ["outcome", "search-outcome"], ["since", "search-since"], ["error", "search-error"]];
+    for (const [name, id] of fields) {
       const value = $(id).value.trim();
       if (value) params.set(name, value);
     }
@@ -103,9 +143,18 @@
     td.dataset.label = label;
     td.textContent = text;
     row.appendChild(td);
+    return td;
   }
 
-  async function list(more) {
+  function clickable(row, open) {
+    row.tabIndex = 0;
+    row.addEventListener("click", () => open().catch(failed));
+    row.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") open().catch(failed);
+    });
+  }
+
+  async function search(more) {
     if (!more) {
       offset = 0;
       query = readQuery().toString();
@@ -113,40 +162,82 @@
     const params = new URLSearchParams(query);
     params.set("offset", String(offset));
     params.set("limit", String(PAGE));
-    const answer = await api("dead-letters?" + params.toString());
-    const body = $("letters").tBodies[0];
+    const answer = await api("deliveries?" + params.toString());
+    const body = $("deliveries").tBodies[0];
     if (!more) body.replaceChildren();
     for (const item of answer.items) {
       const row = document.createElement("tr");
-      row.tabIndex = 0;
+      row.dataset.key = item.key;
+      cell(row, "Received", item.received);
+      cell(row, "Event", item.event);
+      cell(row, "ICCID", item.iccid || "—");
+      cell(row, "Outcome", item.outcome).dataset.outcome = item.outcome;
+      cell(row, "Attempts", String(item.attempts.length));
+      cell(row, "Last error", item.error || "");
+      clickable(row, () => open(item.key));
+      body.appendChild(row);
+    }
+    offset += answer.items.length;
+    $("more").hidden = offset >= answer.total;
+    say(answer.total === 0 ? "No deliveries match." : `${answer.total} deliver${answer.total === 1 ? "y matches" : "ies match"}.`);
+  }
+
+  async function letters() {
+    const answer = await api("dead-letters?limit=" + PAGE);
+    const body = $("letters").tBodies[0];
+    body.replaceChildren();
+    for (const item of answer.items) {
+      const row = document.createElement("tr");
       row.dataset.key = item.key;
       cell(row, "Died", item.died);
       cell(row, "Event", item.event);
       cell(row, "ICCID", item.iccid || "—");
       cell(row, "Attempts", String(item.attempts));
       cell(row, "Last error", item.error);
-      row.addEventListener("click", () => open(item.key).catch(failed));
-      row.addEventListener("keydown", (e) => {
-        if (e.key === "Enter") open(item.key).catch(failed);
-      });
+      clickable(row, () => open(item.key));
       body.appendChild(row);
     }
-    offset += answer.items.length;
-    $("more").hidden = offset >= answer.total;
-    say(answer.total === 0 ? "No dead letters match." : `${answer.total} dead letter${answer.total === 1 ? "" : "s"} match.`);
+  }
+
+  // A delivery from the history; a dead letter the history does not hold is shown as one.
+  async function fetchDelivery(key) {
+    try {
+      return await api("deliveries/" + encodeURIComponent(key));
+    } catch (error) {
+      if (error.status !== 404) throw error;
+      const letter = await api("dead-letters/" + encodeURIComponent(key));
+      return {
+        key: letter.key, event: letter.event, iccid: letter.iccid, outcome: "dead",
+        received: null, finished: letter.died, duplicates: null, replays: null,
+        error: letter.error, attempts: [], body: letter.body,
+      };
+    }
   }
 
   async function open(key) {
-    const letter = await api("dead-letters/" + encodeURIComponent(key));
-    current = letter;
-    $("d-key").textContent = letter.key;
-    $("d-event").textContent = letter.event;
-    $("d-iccid").textContent = letter.iccid || "—";
-    $("d-attempts").textContent = String(letter.attempts);
-    $("d-died").textContent = letter.died;
-    $("d-stream").textContent = letter.stream || "—";
-    $("d-error").textContent = letter.error;
-    $("d-body").textContent = letter.body;
+    const d = await fetchDelivery(key);
+    current = d;
+    const fields = { key: d.key, event: d.event, iccid: d.iccid, outcome: d.outcome, received: d.received, finished: d.finished, duplicates: d.duplicates, replays: d.replays, error: d.error };
+    for (const [name, value] of Object.entries(fields)) {
+      $("d-" + name).textContent = value === null || value === undefined || value === "" ? "—" : String(value);
+    }
+    $("d-outcome").dataset.outcome = d.outcome;
+    const attempts = $("d-attempts").tBodies[0];
+    attempts.replaceChildren();
+    for (const a of d.attempts) {
+      const row = document.createElement("tr");
+      cell(row, "Started", a.at);
+      cell(row, "Took", `${a.took_ms} ms`);
+      cell(row, "Result", a.error || "ok");
+      attempts.appendChild(row);
+    }
+    const hasBody = typeof d.body === "string";
+    $("d-body").textContent = hasBody ? d.body : "";
+    $("d-body").hidden = !hasBody;
+    $("d-no-body").hidden = hasBody;
+    const dead = d.outcome === "dead";
+    $("replay").disabled = !dead;
+    $("discard").disabled = !dead;
     $("confirm").hidden = true;
     $("detail").hidden = false;
     $("detail").scrollIntoView({ block: "start" });
@@ -164,39 +255,54 @@
 
   async function confirmed() {
     const action = pending;
-    const letter = current;
+    const d = current;
     pending = null;
     $("confirm").hidden = true;
-    if (!action || !letter) return;
-    const answer = await api("dead-letters/" + action, { method: "POST", body: { keys: [letter.key] } });
+    if (!action || !d) return;
+    const answer = await api("dead-letters/" + action, { method: "POST", body: { keys: [d.key] } });
     const done = answer.done === 1;
-    $("detail").hidden = true;
-    current = null;
     await refresh();
+    await open(d.key).catch(() => { $("detail").hidden = true; });
     say(done
-      ? (action === "replay" ? `Replayed ${letter.key}: queued for its handlers again.` : `Discarded ${letter.key}.`)
-      : `${letter.key} is no longer a dead letter.`, !done);
+      ? (action === "replay" ? `Replayed ${d.key}: queued for its handlers again.` : `Discarded ${d.key}.`)
+      : `${d.key} is no longer a dead letter.`, !done);
   }
 
   async function refresh() {
     try {
       await counts();
-      await list(false);
+      await search(false);
+      await letters();
     } catch (error) {
       failed(error);
     }
   }
 
   document.addEventListener("DOMContentLoaded", () => {
+    for (const kind of KINDS) {
+      option($("pause-kind"), kind, kind);
+    }
+    for (const kind of KINDS) {
+      if (kind.endsWith(".status") || kind.endsWith(".low_balance") || kind.endsWith(".order") || kind.endsWith(".refunded")) {
+        const category = kind.split(".")[0];
+        option($("search-kind"), category, category + ".*");
+      }
+      option($("search-kind"), kind, kind);
+    }
     $("login-form").addEventListener("submit", signIn);
     $("sign-out").addEventListener("click", () => signOut(""));
     $("search").addEventListener("submit", (e) => {
       e.preventDefault();
       $("detail").hidden = true;
-      list(false).catch(failed);
+      search(false).catch(failed);
     });
-    $("search").addEventListener("reset", () => setTimeout(() => list(false).catch(failed), 0));
-    $("more").addEventListener("click", () => list(true).catch(failed));
+    $("search").addEventListener("reset", () => setTimeout(() => search(false).catch(failed), 0));
+    $("pause-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      pause($("pause-kind").value, true).catch(failed);
+    });
+    $("more").addEventListener("click", () => search(true).catch(failed));
+    $("refresh-detail").addEventListener("click", () => current && open(current.key).catch(failed));
     $("replay").addEventListener("click", () => ask("replay"));
     $("discard").addEventListener("click", () => ask("discard"));
     $("confirm-yes").addEventListener("click", () => confirmed().catch(failed));

@@ -13,6 +13,9 @@
 #       # partner.top_up ones (one in 50 older than its eSIM's last: stale with `latest` or
 #       # `serial`, so not counted in handled/s); MODE:ORDERING runs MODE with ROAMIFY_ORDERING,
 #       # and its ratios to MODE (ordering off) are printed
+#   MODES="queued queued+nohistory durable durable+nohistory" bench/delivery.sh
+#       # MODE+nohistory runs MODE with HISTORY_ENTRIES=0 (no delivery history; the default keeps
+#       # 20 000): the ratios history on / off are printed
 #   BEFORE=/tmp/before MODES="inline queued" bench/delivery.sh
 #       # each mode also run by the `server` built from an earlier commit (BEFORE holds its
 #       # release binary), right after the current one in every round; prints the per-round
@@ -85,19 +88,20 @@ thread_ticks() {
 }
 
 # run NAME PORT DELIVERY ROUND [BINARY]: one measured run; prints "round R NAME rps=… handled_per_s=… p99_us=… errors=…"
-# (NAME may end in :ORDERING, the server's ROAMIFY_ORDERING)
+# (NAME may end in :ORDERING, the server's ROAMIFY_ORDERING, then in +nohistory, no history)
 run() {
   local name=$1 port=$2 delivery=$3 r=$4 binary=${5:-$server} log="$work/${1//:/-}-$4.handled"
-  local ordering=off
-  [[ $name == *:* ]] && ordering=${name##*:}
+  local ordering=off history=20000 plain=${1%+nohistory}
+  [[ $name == *+nohistory ]] && history=0
+  [[ $plain == *:* ]] && ordering=${plain##*:}
   rm -rf "$work"/*.sqlite* "$work"/journal
-  local scope="bench_${name//[-:]/_}_${r}_$$"
+  local scope="bench_${name//[-:+]/_}_${r}_$$"
   case $delivery in
     postgres*) echo "pg:$scope" >>"$scopes" ;;
     redis*) echo "redis:$scope" >>"$scopes" ;;
   esac
   ROAMIFY_WEBHOOK_SECRET=$SECRET BIND_ADDR=127.0.0.1:$port WORKERS=1 ROAMIFY_DELIVERY=$delivery \
-    PG_SCHEMA=$scope REDIS_NAME=$scope ROAMIFY_ORDERING=$ordering \
+    PG_SCHEMA=$scope REDIS_NAME=$scope ROAMIFY_ORDERING=$ordering HISTORY_ENTRIES=$history \
     HANDLED_LOG=$log setsid taskset -c 0 "$binary" >"$work/${name//:/-}.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 300); do
@@ -129,9 +133,10 @@ run() {
 
 out="$work/results.txt"
 modes=${MODES:-inline queued durable journal}
-delivery_of() { # mode[:ordering] -> ROAMIFY_DELIVERY
-  case ${1%%:*} in
-    inline | queued) echo "${1%%:*}" ;;
+delivery_of() { # mode[:ordering][+nohistory] -> ROAMIFY_DELIVERY
+  local mode=${1%%[:+]*}
+  case $mode in
+    inline | queued) echo "$mode" ;;
     durable) echo "durable:$work/bench.sqlite" ;;
     journal) echo "journal:$work/journal" ;;
     postgres) echo "$pg" ;;
@@ -186,10 +191,18 @@ if [[ " $modes " == *" inline "* ]]; then
     echo "$name: rps $(ratio "$name" rps)x, handled/s $(ratio "$name" handled_per_s)x, CPU per delivery: inline's / this $(capacity "$name")x"
   done
 fi
+if [[ " $modes " == *+nohistory* ]]; then
+  echo "== per-round medians, history on (the default) relative to the same mode with history off"
+  for name in $modes; do
+    [[ $name == *+nohistory ]] || continue
+    on=${name%+nohistory}
+    echo "$on: rps $(versus "$on" "$name" rps)x, handled/s $(versus "$on" "$name" handled_per_s)x, CPU per delivery: off/on $(versus "$name" "$on" cpu_us)x"
+  done
+fi
 if [[ " $modes " == *:* ]]; then
   echo "== per-round medians, each ordering relative to the same mode with ordering off"
   for name in $modes; do
-    [[ $name == *:* ]] || continue
+    [[ $name == *:* && $name != *+nohistory ]] || continue
     echo "$name: rps $(versus "$name" "${name%%:*}" rps)x, handled/s $(versus "$name" "${name%%:*}" handled_per_s)x, CPU per delivery: off/this $(versus "${name%%:*}" "$name" cpu_us)x"
   done
 fi

@@ -10,7 +10,7 @@
 //! Tokio worker threads —, `ROAMIFY_DELIVERY`, `ROAMIFY_ROLE`, the `QUEUE_*` options,
 //! `IDEMPOTENCY_WINDOW_SECS`, `HANDLED_LOG`, `ROAMIFY_ORDERING`, `ORDER_LOG`, `HANDLER_SLEEP_MS`,
 //! `RUST_LOG`, `METRICS_ADDR`, `ROAMIFY_ADMIN_TOKEN`, `ROAMIFY_ADMIN_READ_TOKEN`,
-//! `ROAMIFY_ADMIN_ADDR`), except TLS: this one
+//! `ROAMIFY_ADMIN_ADDR`, `HISTORY_ENTRIES`, `HISTORY_AGE_SECS`), except TLS: this one
 //! serves plain HTTP only, behind a TLS proxy, and refuses to start when `TLS_CERT_FILE` or
 //! `TLS_KEY_FILE` is set rather than serve plain HTTP where HTTPS was asked for.
 //!

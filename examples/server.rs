@@ -37,6 +37,9 @@
 //! - `ORDER_LOG` (optional): a file to which the eSIM handlers append a line when each run
 //!   starts and ends (`start|end <kind> <iccid> <timestamp> <unix ns> <pid>`); `HANDLER_SLEEP_MS`
 //!   (default 0): how long each eSIM handler run lasts. For the ordering tests.
+//! - `HISTORY_ENTRIES` (default 20000; `0`: none) and `HISTORY_AGE_SECS` (default 604800): the
+//!   delivery history the store keeps, the newest so many of the last so long (queued and
+//!   store-backed modes).
 //! - `ROAMIFY_ADMIN_TOKEN` (optional, 16 characters or more): serve the admin API and the
 //!   operations page at `/roamify/admin/`, for holders of this bearer token; without it they are
 //!   not served. `ROAMIFY_ADMIN_READ_TOKEN` (optional): a second token that may only read.

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use roamify_hooks::admin::{AdminApi, AdminTokens};
 use roamify_hooks::delivery::{
-    JournalOptions, JournalStore, QueueOptions, RetryPolicy, Role, Store, StoreLimits,
+    HistoryLimits, JournalOptions, JournalStore, QueueOptions, RetryPolicy, Role, Store,
+    StoreLimits,
 };
 use roamify_hooks::events::{AffiliateOrder, EsimStatus, EsimUsage, PartnerBalance, Refund};
 use roamify_hooks::health::Graces;
@@ -276,6 +277,7 @@ pub(crate) fn receiver(
     };
     let role = role()?;
     builder = builder.role(role);
+    builder = builder.history(history()?);
     match idempotency_window()? {
         Some(Duration::ZERO) => builder = builder.without_idempotency(),
         Some(window) => builder = builder.idempotency_window(window),
@@ -453,11 +455,35 @@ fn role() -> Result<Role, String> {
 /// A shared store's dedupe window and capacity, from `IDEMPOTENCY_WINDOW_SECS` (0: none) and
 /// `QUEUE_CAPACITY`, as the receiver applies them to the stores it opens.
 fn store_limits() -> Result<StoreLimits, String> {
-    let mut limits = StoreLimits::default().capacity(queue_options()?.capacity);
+    let mut limits = StoreLimits::default()
+        .capacity(queue_options()?.capacity)
+        .history(history()?);
     if let Some(window) = idempotency_window()? {
         limits = limits.window(window);
     }
     Ok(limits)
+}
+
+/// The delivery history kept: `HISTORY_ENTRIES` (default 20000; 0: none) deliveries of the
+/// last `HISTORY_AGE_SECS` (default 604800, 7 days).
+fn history() -> Result<HistoryLimits, String> {
+    let number = |name: &str| match std::env::var(name) {
+        Err(_) => Ok(None),
+        Ok(value) => value
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| format!("{name} must be a whole number, not {value:?}")),
+    };
+    let defaults = HistoryLimits::default();
+    let entries = number("HISTORY_ENTRIES")?.map_or(defaults.entries, |n| {
+        usize::try_from(n).unwrap_or(usize::MAX)
+    });
+    let age = number("HISTORY_AGE_SECS")?.map_or(defaults.age, Duration::from_secs);
+    Ok(if entries == 0 {
+        HistoryLimits::off()
+    } else {
+        HistoryLimits::new(entries, age)
+    })
 }
 
 /// `IDEMPOTENCY_WINDOW_SECS`, `None` when unset (0: deduplication off).

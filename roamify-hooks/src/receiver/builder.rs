@@ -26,6 +26,8 @@ pub struct ReceiverBuilder {
     store: Option<(Arc<dyn Store>, QueueOptions)>,
     #[cfg(feature = "queue")]
     role: Role,
+    #[cfg(feature = "queue")]
+    history: crate::delivery::HistoryLimits,
     window: Option<Duration>,
     dedupe_capacity: usize,
     max_age: Option<Duration>,
@@ -44,6 +46,8 @@ impl Default for ReceiverBuilder {
             store: None,
             #[cfg(feature = "queue")]
             role: Role::Both,
+            #[cfg(feature = "queue")]
+            history: crate::delivery::HistoryLimits::default(),
             window: Some(DEFAULT_IDEMPOTENCY_WINDOW),
             dedupe_capacity: DEFAULT_DEDUPE_CAPACITY,
             max_age: None,
@@ -145,6 +149,16 @@ impl ReceiverBuilder {
     #[must_use]
     pub fn store(mut self, store: Arc<dyn Store>, options: QueueOptions) -> Self {
         self.store = Some((store, options));
+        self
+    }
+
+    /// How much delivery history the stores the receiver opens keep (queued, durable, journal;
+    /// a store given with `store` has its own): by default the newest 20 000 deliveries of the
+    /// last 7 days; [`HistoryLimits::off`](crate::delivery::HistoryLimits::off) keeps none.
+    #[cfg(feature = "queue")]
+    #[must_use]
+    pub fn history(mut self, history: crate::delivery::HistoryLimits) -> Self {
+        self.history = history;
         self
     }
 
@@ -263,6 +277,7 @@ impl ReceiverBuilder {
             crate::delivery::StoreLimits::default()
                 .window(self.window.unwrap_or(Duration::ZERO))
                 .capacity(options.capacity)
+                .history(self.history)
         };
         #[cfg(feature = "queue")]
         // With whether only this process reads the store (a custom store may be shared; so may

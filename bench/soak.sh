@@ -8,7 +8,9 @@
 # body file from make-distinct.js; N must exceed what one server takes in DURATION, or bodies
 # repeat and become duplicates). Samples each server's RSS every 10 s and prints, per mode, the
 # RSS after the first minute, at the end, their ratio (the goal: within 10 %), how many
-# deliveries were handled, and for the durable modes the size on disk. The clock starts
+# deliveries were handled, how many deliveries the history holds at the end (asked of each
+# server's admin API; the default bound is 20 000), and for the durable modes the size on disk
+# (the history's table included). The clock starts
 # once every server handles deliveries (wrk first reads the whole body file).
 # Needs wrk (apt-get install wrk) and node.
 set -euo pipefail
@@ -27,7 +29,7 @@ trap cleanup EXIT
 echo "== building (release)"
 (cd "$root" && cargo build --release -q --example server)
 server="$root/target/release/examples/server"
-export SECRET=whsec_soak DISTINCT_FILE="$work/distinct.txt"
+export SECRET=whsec_soak DISTINCT_FILE="$work/distinct.txt" ADMIN_TOKEN=soak-admin-token-0123456789
 echo "== ${N:-3000000} distinct deliveries"
 node "$shared/make-distinct.js" "${N:-3000000}" "$SECRET" "$DISTINCT_FILE"
 
@@ -41,6 +43,7 @@ for mode in "${modes[@]}"; do
   [[ $mode == durable ]] && delivery="durable:$work/soak.sqlite"
   [[ $mode == journal ]] && delivery="journal:$work/journal"
   ROAMIFY_WEBHOOK_SECRET=$SECRET BIND_ADDR=127.0.0.1:$p WORKERS=1 RUST_LOG=warn \
+    ROAMIFY_ADMIN_TOKEN=$ADMIN_TOKEN \
     ROAMIFY_DELIVERY=$delivery HANDLED_LOG="$work/$mode.handled" "$server" >"$work/$mode.log" 2>&1 &
   server_pid[$mode]=$!; pids+=($!)
 done
@@ -75,18 +78,24 @@ for ((t = 10; t <= duration; t += 10)); do
   done
   echo "$line"
 done
-for mode in "${modes[@]}"; do handled_end[$mode]=$(wc -l <"$work/$mode.handled"); done
+declare -A history
+for mode in "${modes[@]}"; do
+  handled_end[$mode]=$(wc -l <"$work/$mode.handled")
+  history[$mode]=$(curl -s -H "Authorization: Bearer $ADMIN_TOKEN" \
+    "http://127.0.0.1:${port[$mode]}/roamify/admin/api/deliveries?limit=1" |
+    sed -n 's/.*"total":\([0-9]*\).*/\1/p')
+done
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 sleep 2
 
 echo "== results"
-printf '%-8s %12s %12s %8s %10s %s\n' mode rss_1min_kib rss_end_kib end/1min handled disk
+printf '%-8s %12s %12s %8s %10s %8s %s\n' mode rss_1min_kib rss_end_kib end/1min handled history disk
 for mode in "${modes[@]}"; do
   handled=${handled_end[$mode]}
   disk=-
   [[ $mode == durable ]] && disk=$(du -ch "$work"/soak.sqlite* | tail -1 | cut -f1)
   [[ $mode == journal ]] && disk=$(du -sh "$work/journal" | cut -f1)
-  printf '%-8s %12s %12s %8s %10s %s\n' "$mode" "${first[$mode]:-0}" "${last[$mode]}" \
+  printf '%-8s %12s %12s %8s %10s %8s %s\n' "$mode" "${first[$mode]:-0}" "${last[$mode]}" \
     "$(awk -v a="${last[$mode]}" -v b="${first[$mode]:-1}" 'BEGIN {printf "%.3f", a / b}')" \
-    "$handled" "$disk"
+    "$handled" "${history[$mode]:-0}" "$disk"
 done

@@ -6,11 +6,12 @@
 //! [`Admin::history`]: super::Admin::history
 //! [`Admin::delivery`]: super::Admin::delivery
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::dedupe::PrehashedMap;
 use super::filter::{Described, Filter};
 
 /// The default number of deliveries a history keeps: 20 000.
@@ -302,17 +303,22 @@ impl Page {
 #[derive(Debug)]
 pub(crate) struct HistoryLog {
     limits: HistoryLimits,
-    entries: HashMap<String, Delivery>,
-    /// Keys in arrival order, with their arrival time (a key stored again after its window has
-    /// a newer time: its older place is skipped).
-    order: VecDeque<(i64, String)>,
+    /// By the fingerprint of the key (xxh3, as the dedupe index).
+    entries: PrehashedMap<u128, Delivery>,
+    /// Fingerprints in arrival order, with their arrival time (a key stored again after its
+    /// window has a newer time: its older place is skipped).
+    order: VecDeque<(i64, u128)>,
+}
+
+fn print(key: &str) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(key.as_bytes())
 }
 
 impl HistoryLog {
     pub(crate) fn new(limits: HistoryLimits) -> Self {
         Self {
             limits,
-            entries: HashMap::new(),
+            entries: PrehashedMap::default(),
             order: VecDeque::new(),
         }
     }
@@ -322,15 +328,16 @@ impl HistoryLog {
         if !self.limits.is_on() {
             return;
         }
+        let print = print(key);
         self.entries
-            .insert(key.to_owned(), Delivery::new(key, about(), now_ms));
-        self.order.push_back((now_ms, key.to_owned()));
+            .insert(print, Delivery::new(key, about(), now_ms));
+        self.order.push_back((now_ms, print));
         self.trim(now_ms);
     }
 
     /// Changes the delivery `key`, if it is kept.
     pub(crate) fn update(&mut self, key: &str, change: impl FnOnce(&mut Delivery)) {
-        if let Some(delivery) = self.entries.get_mut(key) {
+        if let Some(delivery) = self.entries.get_mut(&print(key)) {
             change(delivery);
         }
     }
@@ -362,15 +369,15 @@ impl HistoryLog {
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<Delivery> {
-        self.entries.get(key).cloned()
+        self.entries.get(&print(key)).cloned()
     }
 
     /// The deliveries matching `filter`, the newest first.
     pub(crate) fn search(&self, filter: &Filter, page: Page) -> HistoryPage {
         let mut total = 0;
         let mut items = Vec::new();
-        for (at, key) in self.order.iter().rev() {
-            let Some(delivery) = self.entries.get(key).filter(|d| d.received_ms == *at) else {
+        for (at, print) in self.order.iter().rev() {
+            let Some(delivery) = self.entries.get(print).filter(|d| d.received_ms == *at) else {
                 continue;
             };
             if delivery.matches(filter) {
@@ -390,10 +397,13 @@ impl HistoryLog {
             if self.order.len() <= self.limits.entries && *at >= oldest {
                 break;
             }
-            if let Some((at, key)) = self.order.pop_front()
-                && self.entries.get(&key).is_some_and(|d| d.received_ms == at)
+            if let Some((at, print)) = self.order.pop_front()
+                && self
+                    .entries
+                    .get(&print)
+                    .is_some_and(|d| d.received_ms == at)
             {
-                self.entries.remove(&key);
+                self.entries.remove(&print);
             }
         }
     }

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::super::dedupe::{PrehashedMap, Recent};
+use super::super::filter::Described;
 use super::super::history::{HistoryLog, now_ms};
 use super::super::pause::Pauses;
 use super::super::store::{
@@ -95,11 +96,8 @@ impl State {
     #[cfg(feature = "durable")]
     pub(in crate::delivery) fn restore(&mut self, job: Job, due: Option<Instant>) {
         let body = &job.body;
-        self.history.stored(
-            &job.key,
-            || super::super::filter::Described::of(body),
-            now_ms(),
-        );
+        self.history
+            .stored(&job.key, || Described::of(body), now_ms());
         self.pending_bytes += job.body.len();
         let Some(job) = self.through_gate(job) else {
             return;
@@ -248,11 +246,17 @@ impl State {
         {
             return Enqueued::Full;
         }
-        self.history
-            .stored(&delivery.key, || delivery.described(), now_ms());
         let Incoming {
-            key, body, order, ..
+            key,
+            body,
+            order,
+            about,
         } = delivery;
+        self.history.stored(
+            &key,
+            || about.unwrap_or_else(|| Described::of(&body)),
+            now_ms(),
+        );
         self.pending_bytes += body.len();
         if !window.is_zero() {
             self.seen.insert(print, now);

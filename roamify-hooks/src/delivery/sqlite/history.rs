@@ -1,24 +1,29 @@
 //! The SQLite store's delivery history: table `history`, written in the transaction of the
 //! change it records, read by the admin API.
 //!
-//! Its rowid follows arrival (each new delivery takes the next), so the newest are found by
-//! walking it backwards and the count bound is a rowid range; a partial index finds an eSIM's
-//! deliveries by ICCID. Each row's attempts are a JSON array, appended to in SQL.
+//! Cheap to write: a row is appended at arrival (ids follow arrival), its delivery's row points
+//! to it (`deliveries.hid`, written with the delivery), and every later change reaches it through
+//! that pointer, on pages just written; the count bound is a range of the oldest ids, trimmed 64
+//! at a time. No index is kept on it:
+//! a search scans the bounded history, the newest first (20 000 rows by default, a few
+//! milliseconds), and a delivery whose row is gone from `deliveries` is found by its key the
+//! same way. Each row's attempts are a JSON array, appended to in SQL.
 
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, OptionalExtension as _, params};
 
+use super::owner::Meta;
 use crate::delivery::filter::{Described, Filter};
 use crate::delivery::history::{
     Attempt, Delivery, Fate, HISTORY_ATTEMPTS, HistoryLimits, HistoryPage, Page, millis,
 };
-use crate::delivery::store::Settlement;
+use crate::delivery::store::{Incoming, Settlement};
 
 /// The schema of version 5: the history, and each delivery's `category.kind` with the kinds
 /// paused (rows stored by an older release have none, and are never paused).
 pub(super) const SCHEMA: &str = "CREATE TABLE history (
-         id INTEGER PRIMARY KEY,
-         key TEXT NOT NULL UNIQUE,
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         key TEXT NOT NULL,
          category TEXT NOT NULL,
          kind TEXT NOT NULL,
          iccid TEXT,
@@ -29,8 +34,8 @@ pub(super) const SCHEMA: &str = "CREATE TABLE history (
          duplicates INTEGER NOT NULL DEFAULT 0,
          replays INTEGER NOT NULL DEFAULT 0
      );
-     CREATE INDEX history_iccid ON history (iccid) WHERE iccid IS NOT NULL;
      ALTER TABLE deliveries ADD COLUMN kind TEXT;
+     ALTER TABLE deliveries ADD COLUMN hid INTEGER;
      CREATE TABLE paused (kind TEXT PRIMARY KEY) WITHOUT ROWID;";
 
 /// A fate's number in the table.
@@ -38,25 +43,76 @@ fn code(fate: Fate) -> i64 {
     i64::from(fate.code())
 }
 
-/// A delivery stored at `now` (a key stored again after its window starts a new entry).
+/// The history's row of the delivery `key`, through its delivery's row.
+const ROW: &str = "(SELECT hid FROM deliveries WHERE key = ?1)";
+
+/// Rows trimmed at once past the count bound, at most: once full, the history holds between
+/// `entries - 63` and `entries` rows (a quarter of a bound under 256 at once).
+const TRIM: i64 = 64;
+
+/// The id of the next row, read once per transaction (the owner holds the write lock). Ids are
+/// never reused (`AUTOINCREMENT`), even once every row was trimmed: a delivery's pointer never
+/// reaches another's row.
+pub(super) fn next_id(tx: &Connection, meta: &mut Meta) -> rusqlite::Result<i64> {
+    if let Some(id) = meta.next_hid {
+        return Ok(id);
+    }
+    let id = tx
+        .prepare_cached(
+            "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'history'), 0) + 1",
+        )?
+        .query_row([], |r| r.get(0))?;
+    meta.next_hid = Some(id);
+    Ok(id)
+}
+
+/// The delivery stored at `now` under history row `id` (its delivery's row already points to
+/// it); then the oldest go once more than the bound are kept.
 pub(super) fn stored(
     tx: &Connection,
-    key: &str,
-    about: &Described,
+    meta: &mut Meta,
+    id: i64,
+    delivery: &Incoming,
+    limits: HistoryLimits,
     now: i64,
 ) -> rusqlite::Result<()> {
+    let about = delivery.described();
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO history (key, category, kind, iccid, received_ms, fate)
-         VALUES (?1, ?2, ?3, ?4, ?5, 0)",
+        "INSERT INTO history (id, key, category, kind, iccid, received_ms, fate)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
     )?
-    .execute(params![key, about.category, about.kind, about.iccid, now])?;
+    .execute(params![
+        id,
+        delivery.key,
+        about.category,
+        about.kind,
+        about.iccid,
+        now
+    ])?;
+    meta.next_hid = Some(id + 1);
+    let entries = i64::try_from(limits.entries).unwrap_or(i64::MAX);
+    let oldest = match meta.oldest_hid {
+        Some(oldest) => oldest,
+        None => tx
+            .prepare_cached("SELECT coalesce(min(id), 0) FROM history")?
+            .query_row([], |r| r.get(0))?,
+    };
+    meta.oldest_hid = Some(oldest);
+    if id - oldest >= entries {
+        let keep_from = id - entries + (entries / 4).clamp(1, TRIM);
+        tx.prepare_cached("DELETE FROM history WHERE id < ?1")?
+            .execute(params![keep_from])?;
+        meta.oldest_hid = Some(keep_from);
+    }
     Ok(())
 }
 
 /// A redelivery of `key` acknowledged as a duplicate.
 pub(super) fn duplicate(tx: &Connection, key: &str) -> rusqlite::Result<()> {
-    tx.prepare_cached("UPDATE history SET duplicates = duplicates + 1 WHERE key = ?1")?
-        .execute(params![key])?;
+    tx.prepare_cached(&format!(
+        "UPDATE history SET duplicates = duplicates + 1 WHERE id = {ROW}"
+    ))?
+    .execute(params![key])?;
     Ok(())
 }
 
@@ -80,7 +136,7 @@ pub(super) fn settled(tx: &Connection, settlement: &Settlement, now: i64) -> rus
                          CASE WHEN json_array_length(attempts) >= ?7
                               THEN json_remove(attempts, '$[0]') ELSE attempts END,
                          '$[#]', json_object('at_ms', ?4, 'took_ms', ?5, 'error', ?6))
-                 WHERE key = ?1",
+                 WHERE id = (SELECT hid FROM deliveries WHERE key = ?1)",
             )?
             .execute(params![
                 settlement.key,
@@ -98,15 +154,17 @@ pub(super) fn settled(tx: &Connection, settlement: &Settlement, now: i64) -> rus
 
 /// `key` reached `fate` (finished at `finished`, when final).
 fn reach(tx: &Connection, key: &str, fate: Fate, finished: Option<i64>) -> rusqlite::Result<usize> {
-    tx.prepare_cached("UPDATE history SET fate = ?2, finished_ms = ?3 WHERE key = ?1")?
-        .execute(params![key, code(fate), finished])
+    tx.prepare_cached(&format!(
+        "UPDATE history SET fate = ?2, finished_ms = ?3 WHERE id = {ROW}"
+    ))?
+    .execute(params![key, code(fate), finished])
 }
 
 /// A dead letter replayed.
 pub(super) fn replayed(tx: &Connection, key: &str) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "UPDATE history SET fate = ?2, finished_ms = NULL, replays = replays + 1 WHERE key = ?1",
-    )?
+    tx.prepare_cached(&format!(
+        "UPDATE history SET fate = ?2, finished_ms = NULL, replays = replays + 1 WHERE id = {ROW}"
+    ))?
     .execute(params![key, code(Fate::Pending)])?;
     Ok(())
 }
@@ -114,13 +172,6 @@ pub(super) fn replayed(tx: &Connection, key: &str) -> rusqlite::Result<()> {
 /// A dead letter discarded.
 pub(super) fn discarded(tx: &Connection, key: &str, now: i64) -> rusqlite::Result<()> {
     reach(tx, key, Fate::Discarded, Some(now)).map(drop)
-}
-
-/// Drops the oldest rows past the count bound (a range of rowids: nothing is scanned).
-pub(super) fn trim_count(tx: &Connection, limits: HistoryLimits) -> rusqlite::Result<usize> {
-    let entries = i64::try_from(limits.entries).unwrap_or(i64::MAX);
-    tx.prepare_cached("DELETE FROM history WHERE id <= (SELECT max(id) FROM history) - ?1")?
-        .execute(params![entries])
 }
 
 /// Drops rows past the age bound among the oldest `batch`; how many.
@@ -156,10 +207,21 @@ fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
     Ok(delivery)
 }
 
+/// The history of `key`: through its delivery's row, or, once that is purged, by its key (the
+/// newest entry).
 pub(super) fn get(tx: &Connection, key: &str) -> rusqlite::Result<Option<Delivery>> {
-    tx.prepare_cached(&format!("SELECT {COLUMNS} FROM history WHERE key = ?1"))?
+    let linked = tx
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM history WHERE id = {ROW}"))?
         .query_row(params![key], read)
-        .optional()
+        .optional()?;
+    if linked.is_some() {
+        return Ok(linked);
+    }
+    tx.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM history WHERE key = ?1 ORDER BY id DESC LIMIT 1"
+    ))?
+    .query_row(params![key], read)
+    .optional()
 }
 
 /// The deliveries matching `filter`, the newest first.
@@ -171,7 +233,7 @@ pub(super) fn search(
     let mut conditions: Vec<&str> = Vec::new();
     let mut values: Vec<Box<dyn ToSql>> = Vec::new();
     if let Some(iccid) = &filter.iccid {
-        // A prefix, as a range the index serves.
+        // A prefix, as a range.
         conditions.push("iccid >= ? AND iccid < ?");
         values.push(Box::new(iccid.clone()));
         values.push(Box::new(format!("{iccid}\u{10FFFF}")));

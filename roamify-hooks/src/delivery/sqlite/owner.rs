@@ -32,6 +32,11 @@ pub(super) struct Owner {
 pub(super) struct Meta {
     pub(super) pending: i64,
     pub(super) next_lease: i64,
+    /// The id the next history row takes, once this transaction read it (no other process
+    /// writes while it holds the write lock).
+    pub(super) next_hid: Option<i64>,
+    /// The oldest history row kept, once read.
+    pub(super) oldest_hid: Option<i64>,
 }
 
 impl Owner {
@@ -144,6 +149,8 @@ impl Owner {
                     Ok(Meta {
                         pending: r.get(0)?,
                         next_lease: r.get(1)?,
+                        next_hid: None,
+                        oldest_hid: None,
                     })
                 })
             })
@@ -206,13 +213,19 @@ fn run(
 ) -> Result<Answer, StoreError> {
     Ok(match op {
         Op::Enqueue(delivery) => {
+            let hid = if limits.history.is_on() {
+                Some(history::next_id(tx, meta).map_err(backend("read the history"))?)
+            } else {
+                None
+            };
             let enqueued =
-                rows::enqueue(tx, meta, delivery, limits, now).map_err(backend("enqueue"))?;
-            if limits.history.is_on() {
+                rows::enqueue(tx, meta, delivery, hid, limits, now).map_err(backend("enqueue"))?;
+            if let Some(hid) = hid {
                 let key = &delivery.key;
                 match enqueued {
-                    Enqueued::Stored => history::stored(tx, key, &delivery.described(), now)
-                        .and_then(|()| history::trim_count(tx, limits.history).map(drop)),
+                    Enqueued::Stored => {
+                        history::stored(tx, meta, hid, delivery, limits.history, now)
+                    }
                     Enqueued::Duplicate => history::duplicate(tx, key),
                     _ => Ok(()),
                 }

@@ -110,6 +110,7 @@ pub(super) fn enqueue(
     tx: &Connection,
     meta: &mut Meta,
     delivery: &Incoming,
+    hid: Option<i64>,
     limits: StoreLimits,
     now: i64,
 ) -> Result<Enqueued, rusqlite::Error> {
@@ -135,9 +136,9 @@ pub(super) fn enqueue(
             // Known before the window: a new delivery of an old event.
             let first = order::first_state(tx, key, order.as_ref())?;
             tx.prepare_cached(
-                "UPDATE deliveries SET body = ?2, state = ?3, attempts = 0, due_ms = ?4, received_ms = ?4, error = NULL, lease = 0, expires_ms = ?5, stream = ?6, at = ?7, serial = ?8, kind = ?9 WHERE key = ?1",
+                "UPDATE deliveries SET body = ?2, state = ?3, attempts = 0, due_ms = ?4, received_ms = ?4, error = NULL, lease = 0, expires_ms = ?5, stream = ?6, at = ?7, serial = ?8, kind = ?9, hid = ?10 WHERE key = ?1",
             )?
-            .execute(params![key, body, first, now, expires, stream, at, serial, kind])?;
+            .execute(params![key, body, first, now, expires, stream, at, serial, kind, hid])?;
             if !matches!(
                 Row::from_code(state),
                 Some(Row::Ready | Row::Leased | Row::Waiting)
@@ -149,9 +150,9 @@ pub(super) fn enqueue(
         None => {
             let first = order::first_state(tx, key, order.as_ref())?;
             tx.prepare_cached(
-                "INSERT INTO deliveries (key, body, state, due_ms, received_ms, expires_ms, stream, at, serial, kind) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO deliveries (key, body, state, due_ms, received_ms, expires_ms, stream, at, serial, kind, hid) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?
-            .execute(params![key, body, first, now, expires, stream, at, serial, kind])?;
+            .execute(params![key, body, first, now, expires, stream, at, serial, kind, hid])?;
             meta.pending += 1;
             Enqueued::Stored
         }
@@ -376,6 +377,8 @@ mod tests {
         let meta = Meta {
             pending: 0,
             next_lease: 0,
+            next_hid: None,
+            oldest_hid: None,
         };
         let limits = StoreLimits::default().window(window).capacity(100);
         (dir, conn, meta, limits)
@@ -393,6 +396,7 @@ mod tests {
                 &conn,
                 &mut meta,
                 &Incoming::new(key, b"{}".to_vec()),
+                None,
                 limits,
                 now,
             )
@@ -429,7 +433,7 @@ mod tests {
         let delivery = Incoming::new("k", b"{}".to_vec()).ordered(Some(order));
         for now in [0, 5_000] {
             assert_eq!(
-                enqueue(&conn, &mut meta, &delivery, limits, now).unwrap(),
+                enqueue(&conn, &mut meta, &delivery, None, limits, now).unwrap(),
                 Enqueued::Stored
             );
         }

@@ -6,7 +6,7 @@
 //! The command itself (`cargo install --locked --path roamify-hooks-cli`, then `roamify-hooks --help`)
 //! adds the operator's commands (stats, dead letters, the delivery history, pauses), which ask
 //! the admin API ([`admin`]) of a store opened in-process or of a running server, and print its
-//! answers ([`print`]).
+//! answers ([`print`](mod@print)).
 
 pub mod admin;
 pub mod json;

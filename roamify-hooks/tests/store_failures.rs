@@ -216,6 +216,18 @@ async fn a_full_sqlite_file_fails_only_the_commands_that_need_room() {
     let path = dir.path().join("group.sqlite");
     let store =
         SqliteStore::open_with(&path, SqliteOptions::default().max_size(FULL_AT)).expect("open");
+    // The jobs whose outcomes free room are leased first: a lease rewrites a row and its index
+    // entry, which may need a page of its own in a full file. Two of them, so the room they
+    // free takes a delivery whatever page splits it needs.
+    for key in ["k0a", "k0b"] {
+        let first = store.enqueue(Incoming::new(key, body(0, LARGE))).await;
+        assert_eq!(first.expect("enqueue"), Enqueued::Stored);
+    }
+    let jobs = store
+        .lease(2, Duration::from_secs(60))
+        .await
+        .expect("lease");
+    assert_eq!(jobs.len(), 2);
     let mut n = 0;
     let full = loop {
         n += 1;
@@ -233,12 +245,6 @@ async fn a_full_sqlite_file_fails_only_the_commands_that_need_room() {
         report.starts_with("the delivery store could not enqueue: database or disk is full"),
         "{report}"
     );
-    let job = store
-        .lease(1, Duration::from_secs(60))
-        .await
-        .expect("lease")
-        .pop()
-        .expect("a job");
 
     // Another connection holds the write lock while the store takes a first command, so the
     // next two wait together and are committed as one group: a delivery that does not fit, then
@@ -248,7 +254,11 @@ async fn a_full_sqlite_file_fails_only_the_commands_that_need_room() {
     let first = store.counts();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let enqueue = store.enqueue(Incoming::new(format!("k{n}"), body(n, LARGE)));
-    let settle = store.settle(vec![Settlement::new(&job, Resolution::Completed)]);
+    let done: Vec<Settlement> = jobs
+        .iter()
+        .map(|job| Settlement::new(job, Resolution::Completed))
+        .collect();
+    let settle = store.settle(done);
     other.execute_batch("ROLLBACK").expect("unlock");
     first.await.expect("pending");
     let enqueued = enqueue.await;
@@ -258,8 +268,11 @@ async fn a_full_sqlite_file_fails_only_the_commands_that_need_room() {
             .is_err_and(|e| e.report().contains("database or disk is full")),
         "{enqueued:?}"
     );
-    assert_eq!(settle.await.expect("the outcome is recorded"), vec![true]);
-    // The finished job's room takes the delivery that did not fit.
+    assert_eq!(
+        settle.await.expect("the outcomes are recorded"),
+        vec![true, true]
+    );
+    // The finished jobs' room takes the delivery that did not fit.
     assert_eq!(
         store
             .enqueue(Incoming::new(format!("k{n}"), body(n, LARGE)))

@@ -291,3 +291,66 @@ pub(super) fn search(
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(HistoryPage::new(usize::try_from(total).unwrap_or(0), items))
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::super::owner::Meta;
+    use super::super::{rows, schema};
+    use super::*;
+    use crate::delivery::store::{Enqueued, Job, Resolution, StoreLimits};
+
+    fn meta() -> Meta {
+        Meta {
+            pending: 0,
+            next_lease: 0,
+            next_hid: None,
+            oldest_hid: None,
+        }
+    }
+
+    /// Stores `key` with its history row, as the owner does; its row's id.
+    fn store(conn: &Connection, key: &str, now: i64) -> i64 {
+        let mut meta = meta();
+        let limits = StoreLimits::default();
+        let delivery = Incoming::new(key, b"{}".to_vec());
+        let id = next_id(conn, &mut meta).expect("next id");
+        let enqueued = rows::enqueue(conn, &mut meta, &delivery, Some(id), limits, now);
+        assert_eq!(enqueued.expect("enqueue"), Enqueued::Stored);
+        stored(conn, &mut meta, id, &delivery, limits.history, now).expect("history row");
+        id
+    }
+
+    /// Once every row was trimmed (the age bound can empty the table), new rows do not take the
+    /// ids of old ones: a delivery still pointing to its trimmed row never reaches another's.
+    #[test]
+    fn ids_are_never_reused_so_a_trimmed_rows_delivery_reaches_no_other() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut conn = Connection::open(dir.path().join("h.sqlite")).expect("open");
+        schema::migrate(&mut conn).expect("migrate");
+        let old = store(&conn, "old", 1_000);
+        conn.execute("DELETE FROM history", [])
+            .expect("trim every row");
+        let new = store(&conn, "new", 2_000);
+        assert!(new > old, "a new id: {new} after {old}");
+
+        // The old delivery, still pending, is settled: its history is gone, and the new
+        // delivery's row is untouched.
+        let job = Job {
+            key: "old".to_owned(),
+            body: Vec::new(),
+            attempts: 0,
+            lease: 0,
+            order: None,
+            stale: None,
+        };
+        let dead = Resolution::Dead {
+            error: "boom".to_owned(),
+        };
+        settled(&conn, &Settlement::new(&job, dead), 3_000).expect("settled");
+        assert_eq!(get(&conn, "old").expect("read"), None);
+        let kept = get(&conn, "new").expect("read").expect("the new row");
+        assert_eq!((kept.fate, kept.attempts.len()), (Fate::Pending, 0));
+    }
+}

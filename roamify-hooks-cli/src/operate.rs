@@ -272,32 +272,37 @@ async fn act(
         (json!({ "keys": keys }), Some(keys))
     };
     let path = format!("/api/dead-letters/{action}");
-    let mut dry = body.clone();
-    dry["dry_run"] = true.into();
-    let preview = source.call("POST", &path, "", Some(&dry)).await?;
-    let matched = preview["matched"].as_u64().unwrap_or(0);
-    let doing = if action == "replay" {
-        "replay"
-    } else {
-        "discard"
-    };
-    if which.dry_run {
-        println!("would {doing} {matched} dead letters");
-        for key in preview["keys"].as_array().into_iter().flatten() {
-            println!("  {}", key.as_str().unwrap_or_default());
+    // A dry run first when it is what was asked, or to ask before changing anything.
+    if which.dry_run || !confirmed {
+        let mut dry = body.clone();
+        dry["dry_run"] = true.into();
+        let preview = source.call("POST", &path, "", Some(&dry)).await?;
+        let matched = preview["matched"].as_u64().unwrap_or(0);
+        if which.dry_run {
+            println!("would {action} {matched} dead letters");
+            for key in preview["keys"].as_array().into_iter().flatten() {
+                println!("  {}", key.as_str().unwrap_or_default());
+            }
+            return Ok(true);
         }
-        return Ok(true);
+        if matched == 0 && named.is_none() {
+            println!("no dead letters match");
+            return Ok(true);
+        }
+        if !confirm(action, matched)? {
+            println!("nothing {action}ed");
+            return Ok(false);
+        }
     }
+    let answer = source.call("POST", &path, "", Some(&body)).await?;
+    let (matched, done) = (
+        answer["matched"].as_u64().unwrap_or(0),
+        answer["done"].as_u64().unwrap_or(0),
+    );
     if matched == 0 && named.is_none() {
         println!("no dead letters match");
         return Ok(true);
     }
-    if !confirmed && !confirm(doing, matched)? {
-        println!("nothing {doing}ed");
-        return Ok(false);
-    }
-    let answer = source.call("POST", &path, "", Some(&body)).await?;
-    let done = answer["done"].as_u64().unwrap_or(0);
     let done_keys: Vec<&str> = answer["keys"]
         .as_array()
         .map(|keys| keys.iter().filter_map(Value::as_str).collect())

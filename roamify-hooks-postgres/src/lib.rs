@@ -60,7 +60,8 @@ use tokio_postgres::NoTls;
 
 use roamify_hooks::delivery::backend::{PurgePacer, StoreRuntime, unix_millis};
 use roamify_hooks::delivery::{
-    Enqueued, Incoming, Job, Queue, Resolution, Settlement, StoreError, StoreFuture, StoreLimits,
+    Described, Enqueued, Incoming, Job, Queue, Resolution, Settlement, StoreError, StoreFuture,
+    StoreLimits,
 };
 use roamify_hooks::ordering::Order;
 
@@ -306,11 +307,15 @@ impl Queue for PgStore {
         let (window, capacity) = (self.limits.window, self.limits.capacity);
         let history = self.limits.history;
         self.run(move |pool, sql| async move {
-            let about = delivery.described();
-            let kind = about.name();
             let Incoming {
-                key, body, order, ..
+                key,
+                body,
+                order,
+                about,
+                ..
             } = delivery;
+            let about = about.unwrap_or_else(|| Described::of(&body));
+            let kind = about.name();
             let fail = backend("enqueue");
             let mut client = pool.get().await.map_err(pool_error("enqueue"))?;
             let tx = client.transaction().await.map_err(&fail)?;

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use roamify_hooks::delivery::backend::unix_millis;
 use roamify_hooks::delivery::{
-    Admin, DeadLetter, Delivery, Enqueued, Filter, HistoryPage, Incoming, Job, Page, Queue,
-    Resolution, Settlement, StoreCounts, StoreError, StoreFuture, StoreLimits,
+    Admin, DeadLetter, Delivery, Described, Enqueued, Filter, HistoryPage, Incoming, Job, Page,
+    Queue, Resolution, Settlement, StoreCounts, StoreError, StoreFuture, StoreLimits,
 };
 use roamify_hooks::events::UnixTime;
 use roamify_hooks::ordering::Order;
@@ -24,16 +24,20 @@ impl Queue for RedisStore {
     fn enqueue(&self, delivery: Incoming) -> StoreFuture<'_, Enqueued> {
         let limits = self.shared.limits;
         let (window, capacity) = (limits.window, limits.capacity);
-        let about = delivery.described();
-        let kind = about.name();
         let entries = if limits.history.is_on() {
             limits.history.entries
         } else {
             0
         };
         let Incoming {
-            key, body, order, ..
+            key,
+            body,
+            order,
+            about,
+            ..
         } = delivery;
+        let about = about.unwrap_or_else(|| Described::of(&body));
+        let kind = about.name();
         let (stream, at, serial) = order.map_or((String::new(), 0, "0"), |o| {
             (o.stream, o.at, if o.serial { "1" } else { "0" })
         });

@@ -151,21 +151,26 @@ async fn counts(store: Option<&dyn Admin>) -> Answer {
     ))
 }
 
+/// Every dead letter (none for a receiver that stores nothing).
+async fn letters(store: Option<&dyn Admin>) -> Result<Vec<DeadLetter>, AdminReply> {
+    match store {
+        Some(store) => store.dead_letters().await.map_err(|e| unavailable(&e)),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// The dead letters matching `filter`, the newest first, with what their bodies say.
 async fn matching(
     store: Option<&dyn Admin>,
     filter: &Filter,
 ) -> Result<Vec<(DeadLetter, Described)>, AdminReply> {
-    let Some(store) = store else {
-        return Ok(Vec::new());
-    };
-    let letters = store.dead_letters().await.map_err(|e| unavailable(&e))?;
-    let mut found: Vec<(DeadLetter, Described)> = letters
+    let mut found: Vec<(DeadLetter, Described)> = letters(store)
+        .await?
         .into_iter()
         .filter_map(|letter| {
             let described = Described::of(&letter.body);
             filter
-                .matches_parts(&described, letter.dead_at, Some(&letter.error))
+                .matches_letter(&letter, &described)
                 .then_some((letter, described))
         })
         .collect();
@@ -219,11 +224,10 @@ async fn delivery(store: Option<&dyn Admin>, key: &str) -> Answer {
         return Err(AdminReply::error(404, "no delivery with this key"));
     };
     let mut value = delivery_json(&found);
-    if found.fate == Fate::Dead {
-        let letters = store.dead_letters().await.map_err(|e| unavailable(&e))?;
-        if let Some(letter) = letters.iter().find(|l| l.key == key) {
-            value["body"] = Value::String(String::from_utf8_lossy(&letter.body).into_owned());
-        }
+    if found.fate == Fate::Dead
+        && let Some(letter) = letters(Some(store)).await?.iter().find(|l| l.key == key)
+    {
+        value["body"] = Value::String(String::from_utf8_lossy(&letter.body).into_owned());
     }
     Ok(AdminReply::json(200, &value))
 }
@@ -251,11 +255,7 @@ fn number(name: &str, value: &str) -> Result<usize, AdminReply> {
 
 async fn show(store: Option<&dyn Admin>, key: &str) -> Answer {
     let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
-    let letters = match store {
-        Some(store) => store.dead_letters().await.map_err(|e| unavailable(&e))?,
-        None => Vec::new(),
-    };
-    let Some(letter) = letters.into_iter().find(|l| l.key == key) else {
+    let Some(letter) = letters(store).await?.into_iter().find(|l| l.key == key) else {
         return Err(AdminReply::error(404, "no dead letter with this key"));
     };
     let mut value = letter_json(&letter, &Described::of(&letter.body));
@@ -337,10 +337,7 @@ async fn act(store: Option<&dyn Admin>, action: Action, body: &[u8]) -> Answer {
             .map(|(letter, _)| letter.key)
             .collect(),
         Chosen::Keys(wanted) => {
-            let letters = match store {
-                Some(store) => store.dead_letters().await.map_err(|e| unavailable(&e))?,
-                None => Vec::new(),
-            };
+            let letters = letters(store).await?;
             wanted
                 .into_iter()
                 .filter(|key| letters.iter().any(|l| &l.key == key))

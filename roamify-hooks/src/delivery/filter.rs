@@ -112,22 +112,26 @@ impl Filter {
     /// Whether `letter` meets every condition (its time is when it died).
     #[must_use]
     pub fn matches(&self, letter: &DeadLetter) -> bool {
-        self.fate.is_none_or(|fate| fate == Fate::Dead)
-            && self.matches_parts(
-                &Described::of(&letter.body),
-                letter.dead_at,
-                Some(&letter.error),
-            )
+        self.matches_letter(letter, &Described::of(&letter.body))
     }
 
-    /// Whether a delivery described by `described`, at `at`, whose last error is `error`, meets
-    /// every condition.
+    /// [`Filter::matches`], with what `letter`'s body says already read.
+    pub(crate) fn matches_letter(&self, letter: &DeadLetter, described: &Described) -> bool {
+        self.matches_parts(described, letter.dead_at, Some(&letter.error), Fate::Dead)
+    }
+
+    /// Whether a delivery described by `described`, at `at`, whose last error is `error`, where
+    /// `fate` says, meets every condition.
     pub(crate) fn matches_parts(
         &self,
         described: &Described,
         at: UnixTime,
         error: Option<&str>,
+        fate: Fate,
     ) -> bool {
+        if self.fate.is_some_and(|wanted| wanted != fate) {
+            return false;
+        }
         let iccid = self.iccid.as_deref().is_none_or(|wanted| {
             described
                 .iccid

@@ -239,12 +239,12 @@ impl Delivery {
     #[must_use]
     pub fn matches(&self, filter: &Filter) -> bool {
         let error = self.attempts.last().and_then(|a| a.error.as_deref());
-        filter.fate.is_none_or(|fate| fate == self.fate)
-            && filter.matches_parts(
-                &self.about,
-                crate::time::UnixTime::from_secs(self.received_ms.div_euclid(1000)),
-                error,
-            )
+        filter.matches_parts(
+            &self.about,
+            crate::time::UnixTime::from_secs(self.received_ms.div_euclid(1000)),
+            error,
+            self.fate,
+        )
     }
 
     /// Records a run (keeping the newest [`HISTORY_ATTEMPTS`]) and the fate it led to.

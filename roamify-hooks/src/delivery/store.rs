@@ -60,12 +60,13 @@ impl Incoming {
         self
     }
 
-    /// What the delivery is: [`Incoming::about`], or read from its body.
+    /// What the delivery is: [`Incoming::about`] (borrowed), or read from its body.
     #[must_use]
-    pub fn described(&self) -> Described {
-        self.about
-            .clone()
-            .unwrap_or_else(|| Described::of(&self.body))
+    pub fn described(&self) -> std::borrow::Cow<'_, Described> {
+        match &self.about {
+            Some(about) => std::borrow::Cow::Borrowed(about),
+            None => std::borrow::Cow::Owned(Described::of(&self.body)),
+        }
     }
 
     /// Sets [`Incoming::order`].

@@ -34,7 +34,6 @@ use crate::health::{NotReady, READINESS_CACHE, STORE_CHECK_TIMEOUT};
 use crate::run::Runner;
 use crate::stats::Counters;
 
-#[cfg(feature = "admin")]
 mod operated;
 mod worker;
 
@@ -258,11 +257,7 @@ impl Engine {
     }
 
     pub(crate) async fn replay(&self, key: &str) -> Result<bool, StoreError> {
-        let replayed = self.store.replay(key.to_owned()).await?;
-        if replayed {
-            self.shared.wake.notify_one();
-        }
-        Ok(replayed)
+        operated::replay(&*self.store, &self.shared, key.to_owned()).await
     }
 
     #[cfg(feature = "admin")]

@@ -1,19 +1,40 @@
 //! The engine's store as operators reach it: a replay or a resume wakes this engine's workers
 //! at once.
 
+#[cfg(feature = "admin")]
 use std::sync::Arc;
 
 use super::Shared;
+use crate::delivery::StoreError;
+#[cfg(feature = "admin")]
 use crate::delivery::filter::Filter;
+#[cfg(feature = "admin")]
 use crate::delivery::history::{Delivery, HistoryPage, Page};
-use crate::delivery::store::{Admin, DeadLetter, Store, StoreCounts, StoreFuture};
+use crate::delivery::store::Store;
+#[cfg(feature = "admin")]
+use crate::delivery::store::{Admin, DeadLetter, StoreCounts, StoreFuture};
+
+/// Replays the dead letter `key` in `store`, waking the workers when it went back to the queue.
+pub(super) async fn replay(
+    store: &dyn Store,
+    shared: &Shared,
+    key: String,
+) -> Result<bool, StoreError> {
+    let replayed = store.replay(key).await?;
+    if replayed {
+        shared.wake.notify_one();
+    }
+    Ok(replayed)
+}
 
 /// [`Admin`] of the engine's store, waking its workers when a replay queued something.
+#[cfg(feature = "admin")]
 pub(super) struct Operated {
     pub(super) store: Arc<dyn Store>,
     pub(super) shared: Arc<Shared>,
 }
 
+#[cfg(feature = "admin")]
 impl Admin for Operated {
     fn counts(&self) -> StoreFuture<'_, StoreCounts> {
         self.store.counts()
@@ -24,13 +45,7 @@ impl Admin for Operated {
     }
 
     fn replay(&self, key: String) -> StoreFuture<'_, bool> {
-        Box::pin(async move {
-            let replayed = self.store.replay(key).await?;
-            if replayed {
-                self.shared.wake.notify_one();
-            }
-            Ok(replayed)
-        })
+        Box::pin(replay(&*self.store, &self.shared, key))
     }
 
     fn discard(&self, key: String) -> StoreFuture<'_, bool> {

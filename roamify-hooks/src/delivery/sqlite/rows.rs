@@ -117,10 +117,7 @@ pub(super) fn enqueue(
     let Incoming {
         key, body, order, ..
     } = delivery;
-    let kind = match &delivery.about {
-        Some(about) => about.name(),
-        None => delivery.described().name(),
-    };
+    let kind = delivery.described().name();
     let (stream, at, serial) = order
         .as_ref()
         .map_or((None, 0, false), |o| (Some(&o.stream), o.at, o.serial));
